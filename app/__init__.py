@@ -1,0 +1,127 @@
+"""Bookkeeping Desk (代账工作台): the application factory."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import timedelta
+
+from flask import Flask, flash, g, has_request_context, redirect, request, session, url_for
+from flask_appbuilder import AppBuilder
+from flask_babel import lazy_gettext as _l
+from flask_login import logout_user
+
+from app.config import BASE_DIR, build_config
+from app.extensions import csrf, db, migrate, socketio
+
+# Endpoints reachable while a user is held on the MFA enrolment page.
+_ENROL_ALLOWED = {"MFAView.setup", "MFAView.verify", "AuthDBView.logout", "static", "appbuilder.static",
+                  "LocaleView.index", "health.health"}
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application. *config* overrides the environment (tests pass their own)."""
+    cfg = build_config(config)
+    app = Flask(__name__, instance_path=cfg["INSTANCE_PATH"], instance_relative_config=False)
+    app.config.update(cfg)
+    if not (config or {}).get("PERMANENT_SESSION_LIFETIME"):
+        app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
+
+    with app.app_context():
+        from app import models as _models  # noqa: F401  (registers the models)
+
+        db.init_app(app)
+        migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+        csrf.init_app(app)
+        appbuilder = AppBuilder()
+        appbuilder.init_app(app, db.session)
+        from app.views import register_views
+
+        register_views(app, appbuilder)
+        _install_request_hooks(app)
+        _init_socketio(app)
+        from app.cli import register_cli
+
+        register_cli(app)
+    return app
+
+
+def _init_socketio(app: Flask) -> None:
+    from app.sockets import register_namespaces
+
+    socketio.init_app(
+        app,
+        async_mode=app.config["ASYNC_MODE"] if app.config["ASYNC_MODE"] != "auto" else None,
+        message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE"),
+        cors_allowed_origins=[],
+        manage_session=False,
+    )
+    register_namespaces(socketio)
+
+
+def _request_actor():  # noqa: ANN202
+    from app.services.audit import Actor
+
+    if not has_request_context():
+        return None
+    try:
+        from flask import current_app
+
+        user = current_app.appbuilder.sm.current_user
+    except Exception:  # noqa: BLE001 - outside an authenticated request
+        user = None
+    if user is None or not getattr(user, "id", None):
+        return Actor(None, None, request.remote_addr)
+    return Actor(user.id, user.username, request.remote_addr)
+
+
+def _install_request_hooks(app: Flask) -> None:
+    from app.services.audit import set_request_actor_provider
+
+    set_request_actor_provider(_request_actor)
+
+    @app.before_request
+    def _nonce() -> None:
+        g.csp_nonce = secrets.token_urlsafe(16)
+
+    @app.context_processor
+    def _template_globals() -> dict:
+        return {"csp_nonce": lambda: g.get("csp_nonce", "")}
+
+    @app.before_request
+    def _idle_timeout_and_mfa_gate():  # noqa: ANN202
+        user = getattr(g, "user", None)
+        if user is None or not user.is_authenticated or request.path.startswith("/api/"):
+            return None
+        now = time.time()
+        seen = session.get("_seen")
+        idle = app.config["SESSION_IDLE_MINUTES"] * 60
+        if seen is not None and now - seen > idle:
+            logout_user()
+            session.clear()
+            flash(str(_l("Your session expired after inactivity. Please sign in again.")), "info")
+            return redirect(url_for("AuthDBView.login", next=request.full_path))
+        session["_seen"] = now
+        session.permanent = True
+        if session.get("mfa_enrol_required") and request.endpoint not in _ENROL_ALLOWED:
+            return redirect(url_for("MFAView.setup"))
+        return None
+
+    @app.after_request
+    def _security_headers(response):  # noqa: ANN001, ANN202
+        nonce = g.get("csp_nonce", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+            "base-uri 'self'; frame-ancestors 'self'; form-action 'self'",
+        )
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if getattr(g, "user", None) is not None and g.user.is_authenticated:
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

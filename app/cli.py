@@ -1,0 +1,113 @@
+"""``flask --app app ...`` commands: database, users, demo data, backups, translations."""
+
+from __future__ import annotations
+
+import subprocess  # noqa: S404
+import sys
+from datetime import date
+
+import click
+from flask import Flask, current_app
+
+from app.config import BASE_DIR
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("init-db")
+    def init_db() -> None:
+        """Apply migrations and sync roles and permissions."""
+        from app.services.bootstrap import prepare_database
+
+        prepare_database(current_app)
+        click.echo("database ready")
+
+    @app.cli.command("sync-roles")
+    @click.option("--reset", is_flag=True, help="Restore each role's default permissions exactly.")
+    def sync_roles_cmd(reset: bool) -> None:
+        """Write the default permissions of the built-in roles."""
+        from app.services.bootstrap import sync_permissions, sync_roles
+
+        sync_permissions(current_app)
+        sync_roles(current_app, reset=reset)
+        click.echo("roles synced")
+
+    @app.cli.command("create-admin")
+    @click.option("--username", prompt=True)
+    @click.option("--email", default=None)
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    def create_admin(username: str, email: str | None, password: str) -> None:
+        """Create a user with the Admin role."""
+        from app.services.bootstrap import prepare_database
+        from app.services.errors import DomainError
+        from app.services.users import create_user
+
+        prepare_database(current_app)
+        try:
+            create_user(current_app, username, password, ["Admin"], email=email)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from None
+        click.echo(f"admin {username} created")
+
+    @app.cli.command("seed-demo")
+    def seed_demo_cmd() -> None:
+        """Create the demo users, clients, contracts and documents (idempotent)."""
+        from app.services.bootstrap import prepare_database
+        from app.services.demo import seed_demo
+
+        prepare_database(current_app)
+        result = seed_demo(current_app)
+        click.echo(f"users created: {', '.join(result['users']) or 'none'}; clients created: {result['clients']}")
+        if result["password"]:
+            click.echo(f"demo password: {result['password']} (also in {result['credentials_file']})")
+
+    @app.cli.command("backup")
+    @click.argument("path")
+    def backup_cmd(path: str) -> None:
+        """Write a full backup of the database to PATH."""
+        from app.extensions import db
+        from app.services.backup import BackupError, backup
+
+        try:
+            written = backup(db.engine, path)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"backup written to {written}")
+
+    @app.cli.command("restore")
+    @click.argument("path")
+    def restore_cmd(path: str) -> None:
+        """Restore the backup at PATH into the (empty) configured database."""
+        from app.extensions import db
+        from app.services.backup import BackupError, restore
+
+        try:
+            restore(db.engine, path)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo("restore complete")
+
+    @app.cli.command("expire-contracts")
+    def expire_contracts() -> None:
+        """Mark live contracts whose end date has passed as expired (run daily from cron)."""
+        from app.extensions import db
+        from app.services.contracts import expire_due_contracts
+
+        click.echo(f"{expire_due_contracts(db.session, date.today())} contract(s) expired")
+
+    @app.cli.group("translate")
+    def translate() -> None:
+        """Extract, update and compile the message catalogs."""
+
+    def _babel(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "babel.messages.frontend", *args], check=True,  # noqa: S603
+                       cwd=BASE_DIR)
+
+    @translate.command("update")
+    def translate_update() -> None:
+        _babel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "-o", "translations/messages.pot",
+               "--no-location", "--sort-output", ".")
+        _babel("update", "-i", "translations/messages.pot", "-d", "translations", "--no-fuzzy-matching")
+
+    @translate.command("compile")
+    def translate_compile() -> None:
+        _babel("compile", "-d", "translations")

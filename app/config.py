@@ -1,0 +1,136 @@
+"""Every setting of Bookkeeping Desk, read from the environment and documented here.
+
+Environment variables (all optional):
+
+``DATABASE_URL``            SQLAlchemy URL; default: SQLite file ``instance/bookkeeping.db``.
+``SECRET_KEY``              session/JWT signing key; generated into ``instance/secret-key`` when unset.
+``REDIS_URL``               Redis; enables shared rate-limit storage and is the default message queue.
+``SOCKETIO_MESSAGE_QUEUE``  Socket.IO message queue URL (defaults to ``REDIS_URL``).
+``ASYNC_MODE``              ``eventlet`` (default) | ``gevent`` | ``threading``.
+``FIELD_ENCRYPTION_KEY``    Fernet key(s), comma separated, first one encrypts; generated into
+                            ``instance/field-encryption.key`` when unset.
+``MFA_REQUIRED_ROLES``      comma-separated role names that must enrol in TOTP (default
+                            ``Admin,Manager``; empty disables the requirement).
+``SESSION_IDLE_MINUTES``    idle minutes before a browser session ends (default 30).
+``AUTH_RATE_LIMIT``         login attempts allowed, Flask-Limiter syntax (default ``5 per minute``).
+``UPLOAD_MAX_MB``           largest archive upload in MiB (default 20).
+``TZ_DISPLAY``              zone shown to users (default ``Asia/Shanghai``).
+``DEMO_PASSWORD``           password of the demo users (generated when unset).
+``AGENCY_NAME``             the agency's name shown in the header and on documents.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = BASE_DIR / "instance"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _read_or_create(path: Path, make: callable) -> str:
+    """Return the secret stored in *path*, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def _new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def build_config(overrides: dict | None = None) -> dict:
+    """Build the Flask config mapping from the environment plus *overrides*."""
+    overrides = dict(overrides or {})
+    instance = Path(overrides.pop("INSTANCE_PATH", os.environ.get("INSTANCE_PATH", DEFAULT_INSTANCE)))
+    instance.mkdir(parents=True, exist_ok=True)
+
+    redis_url = overrides.get("REDIS_URL", os.environ.get("REDIS_URL") or None)
+    idle = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
+    mfa_roles = os.environ.get("MFA_REQUIRED_ROLES", "Admin,Manager")
+
+    cfg: dict = {
+        "INSTANCE_PATH": str(instance),
+        "APP_NAME": os.environ.get("AGENCY_NAME", "Bookkeeping Desk"),
+        "AGENCY_NAME": os.environ.get("AGENCY_NAME", "Bookkeeping Desk"),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
+        or f"sqlite:///{instance / 'bookkeeping.db'}",
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "SOCKETIO_MESSAGE_QUEUE": os.environ.get("SOCKETIO_MESSAGE_QUEUE") or redis_url,
+        "ASYNC_MODE": os.environ.get("ASYNC_MODE", "eventlet"),
+        "TZ_DISPLAY": os.environ.get("TZ_DISPLAY", "Asia/Shanghai"),
+        # --- Flask-AppBuilder -------------------------------------------------
+        "AUTH_TYPE": 1,  # AUTH_DB
+        "AUTH_ROLE_ADMIN": "Admin",
+        "AUTH_ROLE_PUBLIC": "Public",
+        "AUTH_USER_REGISTRATION": False,
+        "FAB_SECURITY_MANAGER_CLASS": "app.security.DeskSecurityManager",
+        "FAB_CREATE_DB": False,  # the schema comes from Alembic migrations only
+        "FAB_UPDATE_PERMS": False,  # permissions are synced by app.services.bootstrap
+        "FAB_ADD_SECURITY_API": False,
+        "FAB_API_SWAGGER_UI": True,
+        "FAB_PASSWORD_COMPLEXITY_ENABLED": True,
+        "FAB_INDEX_VIEW": "app.views.home.DeskIndexView",
+        "AUTH_RATE_LIMITED": _env_bool("AUTH_RATE_LIMITED", True),
+        "AUTH_RATE_LIMIT": os.environ.get("AUTH_RATE_LIMIT", "5 per minute"),
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # --- i18n ---------------------------------------------------------------
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": "UTC",
+        "BABEL_TRANSLATION_DIRECTORIES": str(BASE_DIR / "translations"),
+        "LANGUAGES": {
+            "zh_CN": {"flag": "cn", "name": "简体中文"},
+            "en": {"flag": "gb", "name": "English"},
+        },
+        # --- sessions, CSRF, JWT -------------------------------------------------
+        "SESSION_IDLE_MINUTES": idle,
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=idle),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", False),
+        "WTF_CSRF_ENABLED": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=30),
+        # --- MFA ------------------------------------------------------------------
+        "MFA_REQUIRED_ROLES": [r.strip() for r in mfa_roles.split(",") if r.strip()],
+        "MFA_ISSUER": os.environ.get("MFA_ISSUER", "Bookkeeping Desk"),
+        # --- archives ---------------------------------------------------------------
+        "UPLOAD_DIR": str(instance / "archives"),
+        "UPLOAD_MAX_BYTES": int(float(os.environ.get("UPLOAD_MAX_MB", "20")) * 1024 * 1024),
+        "MAX_CONTENT_LENGTH": int(float(os.environ.get("UPLOAD_MAX_MB", "20")) * 1024 * 1024)
+        + 1024 * 1024,
+        "RENEWAL_WINDOW_DAYS": int(os.environ.get("RENEWAL_WINDOW_DAYS", "30")),
+        "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD") or None,
+    }
+    cfg.update(overrides)
+
+    secret = os.environ.get("SECRET_KEY") or cfg.get("SECRET_KEY")
+    cfg["SECRET_KEY"] = secret or _read_or_create(
+        Path(cfg["INSTANCE_PATH"]) / "secret-key", lambda: secrets.token_hex(32)
+    )
+    cfg.setdefault("JWT_SECRET_KEY", cfg["SECRET_KEY"])
+    key = os.environ.get("FIELD_ENCRYPTION_KEY") or cfg.get("FIELD_ENCRYPTION_KEY")
+    cfg["FIELD_ENCRYPTION_KEY"] = key or _read_or_create(
+        Path(cfg["INSTANCE_PATH"]) / "field-encryption.key", _new_fernet_key
+    )
+    return cfg

@@ -1,0 +1,22 @@
+"""SQLAlchemy models, one module per domain. Importing this package registers them all."""
+
+from app.models.contracts import (  # noqa: F401
+    BillingCycle,
+    Contract,
+    ContractChange,
+    ContractStatus,
+    FeeBill,
+    Payment,
+    ServiceType,
+)
+from app.models.crm import (  # noqa: F401
+    BankAccount,
+    Client,
+    ClientContact,
+    ClientStatus,
+    ServiceRecord,
+    Tag,
+    TaxpayerType,
+)
+from app.models.documents import Document, DocumentType  # noqa: F401
+from app.models.security import AuditLog, MFARecoveryCode, UserMFA  # noqa: F401

@@ -1,0 +1,1 @@
+"""Business rules, one module per domain; callable from views, CLI and tests alike."""

@@ -1,0 +1,196 @@
+"""Audit trail (审计日志): logins and every create/update/delete of business records.
+
+Changes are captured in the same transaction as the change itself (``after_flush``), so an
+audit row exists exactly when the change was committed. The acting user comes from the
+current actor: the logged-in user in a request, or whoever ``acting_as`` names in the CLI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import enum
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import event, insert, inspect
+from sqlalchemy.orm import Session
+
+from app.models.base import Audited, utcnow
+from app.models.security import AuditLog
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int | None
+    username: str | None
+    ip: str | None = None
+
+
+SYSTEM = Actor(None, "system")
+_actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("audit_actor", default=None)
+_request_actor_provider = None
+
+
+def set_request_actor_provider(provider) -> None:  # noqa: ANN001
+    """Register the callable the web layer uses to name the user of the current request."""
+    global _request_actor_provider
+    _request_actor_provider = provider
+
+
+def current_actor() -> Actor:
+    actor = _actor.get()
+    if actor is not None:
+        return actor
+    if _request_actor_provider is not None:
+        found = _request_actor_provider()
+        if found is not None:
+            return found
+    return SYSTEM
+
+
+@contextlib.contextmanager
+def acting_as(actor: Actor) -> Iterator[None]:
+    """Attribute every audited change inside the block to *actor* (CLI, jobs, tests)."""
+    token = _actor.set(actor)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def _plain(value):  # noqa: ANN001, ANN202
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple | set):
+        return [repr(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)
+
+
+SECRET_MARK = "******"
+
+# FAB's user table: audited, but never its password hash nor the login counters.
+_USER_IGNORE = {"password", "last_login", "login_count", "fail_login_count", "changed_on",
+                "created_on", "changed_by_fk", "created_by_fk"}
+
+
+def _audit_rules(obj) -> tuple[set[str], set[str]] | None:  # noqa: ANN001
+    """Return (ignored, secret) column names for an audited object, or None if not audited."""
+    if isinstance(obj, Audited):
+        return set(obj.__audit_ignore__), set(obj.__audit_secret__)
+    if obj.__class__.__name__ == "User" and getattr(obj, "__tablename__", "") == "ab_user":
+        return _USER_IGNORE, set()
+    return None
+
+
+def _changes(obj, ignored: set[str], secret: set[str], mode: str) -> dict:  # noqa: ANN001
+    state = inspect(obj)
+    result: dict[str, list] = {}
+    for attr in state.mapper.column_attrs:
+        key = attr.key
+        if key in ignored:
+            continue
+        hist = state.attrs[key].history
+        if mode == "update":
+            if not hist.has_changes():
+                continue
+            old = hist.deleted[0] if hist.deleted else None
+            new = hist.added[0] if hist.added else None
+            if old == new:
+                continue
+        elif mode == "create":
+            old, new = None, getattr(obj, key)
+            if new is None:
+                continue
+        else:  # delete
+            old, new = getattr(obj, key), None
+        if key in secret:
+            result[key] = [SECRET_MARK if old else None, SECRET_MARK if new else None]
+        else:
+            result[key] = [_plain(old), _plain(new)]
+    for rel in state.mapper.relationships:
+        if mode != "update" or rel.direction.name != "MANYTOMANY":
+            continue
+        hist = state.attrs[rel.key].history
+        if hist.added or hist.deleted:
+            before = [repr(v) for v in (hist.unchanged or ())] + [repr(v) for v in hist.deleted]
+            after = [repr(v) for v in (hist.unchanged or ())] + [repr(v) for v in hist.added]
+            result[rel.key] = [sorted(before), sorted(after)]
+    return result
+
+
+def _pk(obj) -> str:  # noqa: ANN001
+    identity = inspect(obj).identity
+    if identity:
+        return ",".join(str(v) for v in identity)
+    return str(getattr(obj, "id", ""))
+
+
+@event.listens_for(Session, "after_flush")
+def _write_audit_rows(session: Session, flush_context) -> None:  # noqa: ANN001
+    rows = []
+    actor = None
+    for mode, objs in (("create", session.new), ("update", session.dirty), ("delete", session.deleted)):
+        for obj in objs:
+            rules = _audit_rules(obj)
+            if rules is None:
+                continue
+            if mode == "update" and not session.is_modified(obj, include_collections=True):
+                continue
+            changes = _changes(obj, rules[0], rules[1], mode)
+            if mode == "update" and not changes:
+                continue
+            actor = actor or current_actor()
+            rows.append(
+                {
+                    "created_at": utcnow(),
+                    "user_id": actor.user_id,
+                    "username": actor.username,
+                    "ip": actor.ip,
+                    "action": mode,
+                    "object_type": obj.__tablename__,
+                    "object_id": _pk(obj),
+                    "summary": str(obj)[:300],
+                    "changes": json.dumps(changes, ensure_ascii=False, default=str),
+                }
+            )
+    if rows:
+        session.connection().execute(insert(AuditLog.__table__), rows)
+
+
+def record_event(
+    session: Session,
+    action: str,
+    *,
+    actor: Actor | None = None,
+    object_type: str | None = None,
+    object_id: str | int | None = None,
+    summary: str | None = None,
+    changes: dict | None = None,
+) -> None:
+    """Add an audit row for a non-CRUD event (login, logout, download, MFA ...).
+
+    The row joins the caller's transaction; the caller commits.
+    """
+    actor = actor or current_actor()
+    session.add(
+        AuditLog(
+            user_id=actor.user_id,
+            username=actor.username,
+            ip=actor.ip,
+            action=action,
+            object_type=object_type,
+            object_id=None if object_id is None else str(object_id),
+            summary=(summary or "")[:300] or None,
+            changes=json.dumps(changes, ensure_ascii=False, default=str) if changes else None,
+        )
+    )

@@ -1,0 +1,76 @@
+"""Client rules: 统一社会信用代码 and ID-number validation, masking of personal data."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+# GB 32100-2015: the 31 characters allowed in a unified social credit code, in value order.
+CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+# GB 11643-1999: resident identity number check digit.
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK = "10X98765432"
+
+
+def credit_code_check_char(first17: str) -> str:
+    """Return the check character for the first 17 characters of a credit code.
+
+    Raises ``ValueError`` if a character is outside the GB 32100 charset.
+    """
+    total = 0
+    for char, weight in zip(first17, CREDIT_CODE_WEIGHTS, strict=True):
+        index = CREDIT_CODE_CHARSET.find(char)
+        if index < 0:
+            raise ValueError(char)
+        total += index * weight
+    return CREDIT_CODE_CHARSET[(31 - total % 31) % 31]
+
+
+def credit_code_error(code: str | None) -> str | None:
+    """Validate a 统一社会信用代码; return a user-facing error message or ``None`` if valid.
+
+    Rule: exactly 18 characters from the GB 32100 charset (digits and upper-case letters
+    without I, O, S, V, Z) whose last character is the weighted mod-31 check character.
+    """
+    code = (code or "").strip()
+    if len(code) != 18:
+        return str(_l("The unified social credit code must be exactly 18 characters."))
+    if any(c not in CREDIT_CODE_CHARSET for c in code):
+        return str(
+            _l("The unified social credit code may contain only digits and capital letters "
+               "other than I, O, S, V and Z.")
+        )
+    if credit_code_check_char(code[:17]) != code[17]:
+        return str(_l("The unified social credit code's check character is wrong."))
+    return None
+
+
+def id_number_error(number: str | None) -> str | None:
+    """Validate a mainland resident ID number (18 characters, GB 11643 check digit).
+
+    Empty is allowed (the field is optional); return an error message or ``None``.
+    """
+    number = (number or "").strip().upper()
+    if not number:
+        return None
+    if len(number) != 18 or not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+        return str(_l("An ID number has 17 digits followed by a digit or X."))
+    total = sum(int(d) * w for d, w in zip(number[:17], ID_WEIGHTS, strict=True))
+    if ID_CHECK[total % 11] != number[17]:
+        return str(_l("The ID number's check digit is wrong."))
+    return None
+
+
+def mask(value: str | None, keep: int = 4) -> str:
+    """Mask all but the last *keep* characters (``**************1234``)."""
+    if not value:
+        return ""
+    value = str(value)
+    if len(value) <= keep:
+        return "*" * len(value)
+    return "*" * (len(value) - keep) + value[-keep:]
+
+
+def normalize_credit_code(code: str | None) -> str:
+    return (code or "").strip().upper()

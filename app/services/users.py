@@ -1,0 +1,52 @@
+"""User accounts created outside the admin screens (CLI, demo seed)."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from flask import Flask
+from flask_appbuilder.exceptions import PasswordComplexityValidationError
+from flask_appbuilder.validators import default_password_complexity
+
+from app.services.errors import ValidationFailed
+
+
+def generate_password(length: int = 16) -> str:
+    """A random password that satisfies the password complexity rule."""
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        core = "".join(secrets.choice(alphabet) for _ in range(length - 4))
+        candidate = core + secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") + secrets.choice(
+            "ABCDEFGHJKLMNPQRSTUVWXYZ") + secrets.choice("23456789") + secrets.choice("!#%+=?@")
+        candidate = candidate + secrets.choice("23456789")
+        try:
+            check_password(candidate)
+            return candidate
+        except ValidationFailed:
+            continue
+
+
+def check_password(password: str) -> None:
+    """Raise ``ValidationFailed`` (field ``password``) if it fails the complexity rule."""
+    try:
+        default_password_complexity(password)
+    except PasswordComplexityValidationError as exc:
+        raise ValidationFailed({"password": [str(exc)]}) from None
+
+
+def create_user(app: Flask, username: str, password: str, role_names: list[str], *,
+                first_name: str = "", last_name: str = "", email: str | None = None):  # noqa: ANN201
+    """Create an active user with the given roles; raise ``ValidationFailed`` on bad input."""
+    sm = app.appbuilder.sm
+    check_password(password)
+    if sm.find_user(username=username):
+        raise ValidationFailed({"username": [f"user {username} already exists"]})
+    roles = [sm.find_role(name) for name in role_names]
+    if any(r is None for r in roles):
+        raise ValidationFailed({"role": [f"unknown role in {role_names}"]})
+    user = sm.add_user(username, first_name or username, last_name or "-",
+                       email or f"{username}@example.invalid", roles, password=password)
+    if not user:
+        raise ValidationFailed({"username": [f"could not create {username}"]})
+    return user

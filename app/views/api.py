@@ -1,0 +1,360 @@
+"""REST API (``/api/v1/...``): clients, contracts and document metadata.
+
+Same validation and row-level rules as the screens: an Accountant's list holds only their
+clients and any other id answers 404; a validation error is a 422 whose message names the
+field; money is sent and received as strings.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from flask_appbuilder.api import ModelRestApi, expose, protect, safe
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import permission_name
+from flask_babel import lazy_gettext as _l
+from marshmallow import ValidationError
+
+from app.extensions import db
+from app.models.contracts import Contract
+from app.models.contracts import ContractStatus as S
+from app.models.crm import Client
+from app.models.documents import Document
+from app.permissions import client_in_scope, current_user_id, scoped_accountant_id, sees_sensitive
+from app.services import contracts as contract_svc
+from app.services import documents as document_svc
+from app.services.clients import credit_code_error, id_number_error, mask
+from app.services.errors import DomainError, ValidationFailed
+from app.views.common import scope_filters
+
+
+def _ma(check):  # noqa: ANN001, ANN202
+    """Wrap a ``str -> error | None`` rule as a marshmallow validator."""
+
+    def validator(value) -> None:  # noqa: ANN001
+        error = check(value)
+        if error:
+            raise ValidationError(error)
+
+    return validator
+
+
+def _money_string(value) -> None:  # noqa: ANN001
+    try:
+        contract_svc.parse_money(value, "monthly_fee")
+    except ValidationFailed as exc:
+        raise ValidationError(exc.message) from None
+
+
+class DeskApi(ModelRestApi):
+    """ModelRestApi that turns domain errors into 4xx with field messages and never
+    writes half a request. ``money_fields`` must arrive as JSON strings."""
+
+    allow_browser_login = True
+    money_fields: tuple[str, ...] = ()
+    base_filters = scope_filters()
+
+    def _money_errors(self) -> dict[str, list[str]]:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return {}
+        return {f: [str(_l("Amounts must be given as strings, not numbers."))]
+                for f in self.money_fields if f in body and not isinstance(body[f], str)}
+
+    def _guarded(self, call):  # noqa: ANN001, ANN202
+        errors = self._money_errors()
+        if errors:
+            return self.response_422(message=errors)
+        try:
+            return call()
+        except DomainError as exc:
+            db.session.rollback()
+            return self.response(exc.status_code, message=exc.errors)
+
+    def post_headless(self):  # noqa: ANN201
+        return self._guarded(super().post_headless)
+
+    def put_headless(self, pk):  # noqa: ANN001, ANN201
+        return self._guarded(lambda: super(DeskApi, self).put_headless(pk))
+
+    def delete_headless(self, pk):  # noqa: ANN001, ANN201
+        return self._guarded(lambda: super(DeskApi, self).delete_headless(pk))
+
+
+CLIENT_COLUMNS = ["id", "name", "credit_code", "taxpayer_type", "status", "accountant.id",
+                  "accountant.username", "legal_rep_name", "legal_rep_id_number", "registered_address",
+                  "office_address", "business_scope", "notes"]
+CLIENT_WRITE = ["name", "credit_code", "taxpayer_type", "status", "accountant", "legal_rep_name",
+                "legal_rep_id_number", "registered_address", "office_address", "business_scope", "notes"]
+
+
+class ClientApi(DeskApi):
+    resource_name = "client"
+    datamodel = SQLAInterface(Client)
+    list_columns = CLIENT_COLUMNS
+    show_columns = CLIENT_COLUMNS
+    add_columns = CLIENT_WRITE
+    edit_columns = CLIENT_WRITE
+    search_columns = ["name", "credit_code", "status", "taxpayer_type", "accountant"]
+    order_columns = ["name", "credit_code", "status"]
+    validators_columns = {"credit_code": _ma(credit_code_error), "legal_rep_id_number": _ma(id_number_error)}
+
+    def _mask(self, row: dict) -> None:
+        if not sees_sensitive() and row.get("legal_rep_id_number"):
+            row["legal_rep_id_number"] = mask(row["legal_rep_id_number"])
+
+    def pre_get(self, data: dict) -> None:
+        self._mask(data.get("result", {}))
+
+    def pre_get_list(self, data: dict) -> None:
+        for row in data.get("result", []):
+            self._mask(row)
+
+    def _guard(self, item: Client) -> None:
+        if item.credit_code:
+            item.credit_code = item.credit_code.strip().upper()
+        scope = scoped_accountant_id()
+        if scope is not None and item.accountant_id != scope and getattr(item.accountant, "id", None) != scope:
+            raise DomainError({"accountant": [str(_l("You may not assign a client to someone else."))]})
+
+    pre_add = _guard
+    pre_update = _guard
+
+    @expose("/<int:pk>/balance", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def balance(self, pk: int):  # noqa: ANN201
+        """A client's fees billed, payments received and balance due
+        ---
+        get:
+          parameters:
+          - in: path
+            schema: {type: integer}
+            name: pk
+          responses:
+            200: {description: "billed, paid and due as strings"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        if not client_in_scope(pk):
+            return self.response_404()
+        bal = contract_svc.client_balance(db.session, pk)
+        return self.response(200, client_id=pk, billed=str(bal.billed), paid=str(bal.paid), due=str(bal.due))
+
+
+CONTRACT_COLUMNS = ["id", "client.id", "client.name", "number", "service_type", "monthly_fee",
+                    "billing_cycle", "start_date", "end_date", "status", "notes"]
+CONTRACT_WRITE = ["client", "number", "service_type", "monthly_fee", "billing_cycle", "start_date",
+                  "end_date", "notes"]
+
+
+class ContractApi(DeskApi):
+    resource_name = "contract"
+    datamodel = SQLAInterface(Contract)
+    money_fields = ("monthly_fee",)
+    list_columns = CONTRACT_COLUMNS
+    show_columns = CONTRACT_COLUMNS
+    add_columns = CONTRACT_WRITE
+    edit_columns = CONTRACT_WRITE
+    search_columns = ["number", "client", "status", "service_type", "end_date"]
+    order_columns = ["number", "start_date", "end_date", "status"]
+    validators_columns = {"monthly_fee": _money_string}
+
+    def pre_add(self, item: Contract) -> None:
+        if not client_in_scope(item.client_id or getattr(item.client, "id", None)):
+            raise DomainError({"client": [str(_l("No such client."))]})
+        item.status = S.draft
+        contract_svc.validate_contract(item)
+        contract_svc.record_creation(item)
+
+    def pre_update(self, item: Contract) -> None:
+        if item.status != S.draft:
+            _conflict(str(_l("Only draft contracts are edited directly; use Change to amend a live contract.")))
+        contract_svc.validate_contract(item)
+
+    def pre_delete(self, item: Contract) -> None:
+        if item.status != S.draft:
+            _conflict(str(_l("Only draft contracts can be deleted.")))
+
+    @expose("/<int:pk>/transition", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("transition")
+    def transition(self, pk: int):  # noqa: ANN201
+        """Move a contract through its lifecycle
+        ---
+        post:
+          parameters:
+          - in: path
+            schema: {type: integer}
+            name: pk
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    action: {type: string, enum: [activate, change, terminate, expire]}
+                    reason: {type: string}
+                    changes: {type: object}
+          responses:
+            200: {description: "the new status"}
+            404: {$ref: '#/components/responses/404'}
+            409: {description: "transition not allowed"}
+            422: {$ref: '#/components/responses/422'}
+        """
+        contract = self.datamodel.get(pk, self._base_filters)
+        if contract is None:
+            return self.response_404()
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return self.response_400(message="Request is not a JSON object")
+        action, reason = body.get("action"), body.get("reason")
+        changes = body.get("changes") or {}
+        if reason is not None and not isinstance(reason, str):
+            return self.response_422(message={"reason": ["Not a valid string."]})
+        if not isinstance(changes, dict):
+            return self.response_422(message={"changes": ["Not a valid object."]})
+        if "monthly_fee" in changes and not isinstance(changes["monthly_fee"], str):
+            return self.response_422(message={"monthly_fee": [str(_l("Amounts must be given as strings, not numbers."))]})
+        try:
+            if action == "activate":
+                contract_svc.activate_contract(db.session, contract)
+            elif action == "terminate":
+                contract_svc.terminate_contract(db.session, contract, reason or "")
+            elif action == "expire":
+                contract_svc.expire_contract(db.session, contract)
+            elif action == "change":
+                contract_svc.change_contract(db.session, contract, reason or "", **changes)
+            else:
+                return self.response_422(message={"action": ["Must be one of: activate, change, terminate, expire."]})
+        except DomainError as exc:
+            db.session.rollback()
+            return self.response(exc.status_code, message=exc.errors)
+        return self.response(200, id=contract.id, status=contract.status.value)
+
+    @expose("/<int:pk>/balance", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def balance(self, pk: int):  # noqa: ANN201
+        """Fees billed, payments received and balance due of one contract
+        ---
+        get:
+          parameters:
+          - in: path
+            schema: {type: integer}
+            name: pk
+          responses:
+            200: {description: "billed, paid and due as strings"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        contract = self.datamodel.get(pk, self._base_filters)
+        if contract is None:
+            return self.response_404()
+        bal = contract_svc.contract_balance(db.session, pk)
+        return self.response(200, contract_id=pk, billed=str(bal.billed), paid=str(bal.paid), due=str(bal.due))
+
+
+def _conflict(message: str) -> None:
+    from app.services.errors import TransitionNotAllowed
+
+    raise TransitionNotAllowed({"status": [message]})
+
+
+DOCUMENT_COLUMNS = ["id", "client.id", "client.name", "contract.id", "period", "doc_type", "title",
+                    "original_filename", "content_type", "size_bytes", "sha256", "uploaded_by.username",
+                    "created_at", "note"]
+
+
+class DocumentApi(DeskApi):
+    resource_name = "document"
+    datamodel = SQLAInterface(Document)
+    include_route_methods = {"get", "get_list", "info", "put", "delete", "upload", "download"}
+    list_columns = DOCUMENT_COLUMNS
+    show_columns = DOCUMENT_COLUMNS
+    edit_columns = ["title", "doc_type", "period", "note"]
+    search_columns = ["client", "doc_type", "period", "title", "contract"]
+    order_columns = ["created_at", "title", "period"]
+    validators_columns = {"period": _ma(lambda v: None if (not v or document_svc.PERIOD_RE.match(v))
+                                        else str(_l("The period must look like 2026-01.")))}
+
+    def post_delete(self, item: Document) -> None:
+        document_svc.delete_document_file(current_app.config["UPLOAD_DIR"], item)
+
+    @expose("/upload", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("upload")
+    def upload(self):  # noqa: ANN201
+        """Upload a document (multipart form: file, client_id, doc_type, title?, contract_id?, period?, note?)
+        ---
+        post:
+          requestBody:
+            content:
+              multipart/form-data:
+                schema:
+                  type: object
+                  properties:
+                    file: {type: string, format: binary}
+                    client_id: {type: integer}
+                    doc_type: {type: string}
+                    contract_id: {type: integer}
+                    period: {type: string}
+                    title: {type: string}
+                    note: {type: string}
+          responses:
+            201: {description: "the new document's id"}
+            422: {$ref: '#/components/responses/422'}
+        """
+        upload = request.files.get("file")
+        if upload is None:
+            return self.response_422(message={"file": ["Missing file."]})
+        form = request.form
+        errors = {}
+        client_id = form.get("client_id", "")
+        if not client_id.isdigit():
+            errors["client_id"] = ["Missing or not a number."]
+        contract_id = form.get("contract_id") or None
+        if contract_id is not None and not contract_id.isdigit():
+            errors["contract_id"] = ["Not a number."]
+        if errors:
+            return self.response_422(message=errors)
+        if not client_in_scope(int(client_id)):
+            return self.response_404()
+        try:
+            document = document_svc.store_document(
+                db.session, current_app.config["UPLOAD_DIR"], current_app.config["UPLOAD_MAX_BYTES"],
+                client_id=int(client_id), filename=upload.filename or "", stream=upload.stream,
+                doc_type=form.get("doc_type", ""), title=form.get("title"),
+                contract_id=int(contract_id) if contract_id else None, period=form.get("period") or None,
+                note=form.get("note") or None, uploaded_by_id=current_user_id(),
+            )
+        except DomainError as exc:
+            db.session.rollback()
+            return self.response(exc.status_code, message=exc.errors)
+        return self.response(201, id=document.id, sha256=document.sha256)
+
+    @expose("/<int:pk>/download", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("download")
+    def download(self, pk: int):  # noqa: ANN201
+        """Download the stored file of a document
+        ---
+        get:
+          parameters:
+          - in: path
+            schema: {type: integer}
+            name: pk
+          responses:
+            200: {description: "the file"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        from app.views.documents import send_document
+
+        document = self.datamodel.get(pk, self._base_filters)
+        if document is None:
+            return self.response_404()
+        return send_document(document)
+

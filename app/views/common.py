@@ -1,0 +1,217 @@
+"""Building blocks shared by the back-office views: row-level scope, CSV export, labels."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+from flask import Response, abort, current_app, flash, redirect, request
+from flask_appbuilder import ModelView, expose
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.security.decorators import has_access, permission_name
+from flask_appbuilder.urltools import get_filter_args
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from wtforms import ValidationError
+
+from app.models.contracts import Contract
+from app.models.crm import Client
+from app.permissions import client_in_scope, scoped_accountant_id, sees_sensitive
+from app.services.clients import credit_code_error, id_number_error, mask
+from app.services.contracts import parse_money
+from app.services.errors import DomainError, ValidationFailed
+
+
+class ClientScopeFilter(BaseFilter):
+    """Row-level rule: an Accountant sees only rows of the clients assigned to them.
+
+    Works for ``Client`` itself, models with ``client_id`` and models with ``contract_id``.
+    """
+
+    name = "client scope"
+    arg_name = "clientscope"
+
+    def apply(self, query, value):  # noqa: ANN001, ANN201, ARG002
+        scope = scoped_accountant_id()
+        if scope is None:
+            return query
+        model = self.model
+        own_clients = select(Client.id).where(Client.accountant_id == scope)
+        if model is Client:
+            return query.filter(Client.accountant_id == scope)
+        if hasattr(model, "client_id"):
+            return query.filter(model.client_id.in_(own_clients))
+        if hasattr(model, "contract_id"):
+            own_contracts = select(Contract.id).where(Contract.client_id.in_(own_clients))
+            return query.filter(model.contract_id.in_(own_contracts))
+        raise TypeError(f"{model} has no client scope")
+
+
+def scope_filters() -> list:
+    return [["id", ClientScopeFilter, lambda: None]]
+
+
+def scoped_client_query_filters() -> list:
+    """For relation dropdowns: only the clients in the user's scope."""
+    return [["id", ClientScopeFilter, lambda: None]]
+
+
+def format_secret(value: str | None) -> str:
+    """Personal data is shown in full only to users allowed to see it."""
+    if not value:
+        return ""
+    return value if sees_sensitive() else mask(value)
+
+
+def format_datetime(value: datetime | None) -> str:
+    from app.services.timefmt import to_display
+
+    return to_display(value)
+
+
+# --- WTForms validators ------------------------------------------------------------------
+
+class CreditCodeValidator:
+    def __call__(self, form, field) -> None:  # noqa: ANN001
+        if field.data:
+            field.data = field.data.strip().upper()
+        error = credit_code_error(field.data)
+        if error:
+            raise ValidationError(error)
+
+
+class IdNumberValidator:
+    def __call__(self, form, field) -> None:  # noqa: ANN001
+        if field.data:
+            field.data = field.data.strip().upper()
+        error = id_number_error(field.data)
+        if error:
+            raise ValidationError(error)
+
+
+class MoneyValidator:
+    def __init__(self, allow_zero: bool = True) -> None:
+        self.allow_zero = allow_zero
+
+    def __call__(self, form, field) -> None:  # noqa: ANN001
+        if field.data is None:
+            return
+        try:
+            field.data = parse_money(str(field.data), field.name, self.allow_zero)
+        except ValidationFailed as exc:
+            raise ValidationError(exc.message) from None
+
+
+class NotBefore:
+    """The field's date must not be before the date in *other*."""
+
+    def __init__(self, other: str) -> None:
+        self.other = other
+
+    def __call__(self, form, field) -> None:  # noqa: ANN001
+        other = form[self.other].data
+        if field.data and other and field.data < other:
+            raise ValidationError(str(_l("The end date must not be before the start date.")))
+
+
+# --- view mixins --------------------------------------------------------------------------
+
+class DeskModelView(ModelView):
+    """ModelView with the project's conventions.
+
+    * related views the user may not list are hidden on master-detail pages;
+    * a business rule refused in ``pre_add``/``pre_update`` rolls back the half-filled item;
+    * ``/export.csv`` exports the current filtered list (permission ``can_export``).
+    """
+
+    page_size = 25
+    csv_columns: list[str] | None = None
+
+    def _get_related_views_widgets(self, item, orders=None, pages=None, page_sizes=None,
+                                   widgets=None, **args):  # noqa: ANN001, ANN201
+        sm = self.appbuilder.sm
+        allowed = [v for v in self._related_views
+                   if sm.has_access("can_list", v.class_permission_name)]
+        saved, self._related_views = self._related_views, allowed
+        try:
+            return super()._get_related_views_widgets(item, orders=orders, pages=pages,
+                                                      page_sizes=page_sizes, widgets=widgets, **args)
+        finally:
+            self._related_views = saved
+
+    def _edit(self, pk):  # noqa: ANN001, ANN201
+        try:
+            return super()._edit(pk)
+        finally:
+            self.datamodel.session.rollback()
+
+    def _add(self):  # noqa: ANN201
+        try:
+            return super()._add()
+        finally:
+            self.datamodel.session.rollback()
+
+    def require_scope(self, client_id: int | None) -> None:
+        """Refuse (as a domain error) a row pointing at a client outside the user's scope."""
+        if not client_in_scope(client_id):
+            raise DomainError({"client": [str(_l("You may not use this client."))]})
+
+    @expose("/export.csv")
+    @has_access
+    @permission_name("export")
+    def export_csv(self) -> Response:
+        get_filter_args(self._filters)
+        joined = self._filters.get_joined_filters(self._base_filters)
+        order_column, order_direction = self.base_order or ("", "")
+        _, items = self.datamodel.query(joined, order_column, order_direction)
+        columns = self.csv_columns or self.list_columns
+        out = io.StringIO()
+        out.write("\ufeff")  # lets spreadsheet programs read UTF-8 Chinese text
+        writer = csv.writer(out)
+        writer.writerow([str(self.label_columns.get(c, c)) for c in columns])
+        for item in items:
+            row = []
+            for col in columns:
+                value = self.datamodel.get_values_item(item, [col])[0]
+                formatter = self.formatters_columns.get(col)
+                value = formatter(value) if formatter else value
+                value = getattr(value, "value", value)
+                text = "" if value is None else str(value)
+                if text[:1] in ("=", "+", "-", "@"):
+                    text = "'" + text  # no formula injection in spreadsheets
+                row.append(text)
+            writer.writerow(row)
+        name = f"{self.__class__.__name__.replace('ModelView', '').lower()}.csv"
+        return Response(out.getvalue(), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f"attachment; filename={name}"})
+
+
+def flash_domain_error(exc: DomainError) -> None:
+    flash(exc.message, "danger")
+
+
+def back(default: str) -> Response:
+    target = request.referrer or default
+    if not target.startswith(request.host_url) and not target.startswith("/"):
+        target = default
+    return redirect(target)
+
+
+def get_or_404(model, pk: int, scoped: bool = True):  # noqa: ANN001, ANN201
+    from app.extensions import db
+
+    item = db.session.get(model, pk)
+    if item is None:
+        abort(404)
+    if scoped:
+        client_id = item.id if model is Client else getattr(item, "client_id", None)
+        if client_id is None and hasattr(item, "contract"):
+            client_id = item.contract.client_id
+        if not client_in_scope(client_id):
+            abort(404)
+    return item
+
+
+def app_config(key: str):  # noqa: ANN201
+    return current_app.config[key]

@@ -1,0 +1,46 @@
+"""Translated labels for enum values and a select field that shows them."""
+
+from __future__ import annotations
+
+import enum
+
+from flask_appbuilder.fieldwidgets import Select2Widget
+from flask_appbuilder.fields import EnumField
+from flask_babel import lazy_gettext as _l
+
+from app.models.contracts import BillingCycle, ContractStatus, ServiceType
+from app.models.crm import ClientStatus, TaxpayerType
+from app.models.documents import DocumentType
+from app.services.contracts import CONTRACT_STATUS_LABELS
+
+ENUM_LABELS: dict[type[enum.Enum], dict] = {
+    TaxpayerType: {TaxpayerType.small_scale: _l("Small-scale taxpayer"),
+                   TaxpayerType.general: _l("General taxpayer")},
+    ClientStatus: {ClientStatus.active: _l("Active"), ClientStatus.suspended: _l("Suspended"),
+                   ClientStatus.ended: _l("Ended")},
+    ServiceType: {ServiceType.bookkeeping: _l("Bookkeeping"), ServiceType.tax_filing: _l("Tax filing"),
+                  ServiceType.business_registration: _l("Business registration"),
+                  ServiceType.other: _l("Other")},
+    BillingCycle: {BillingCycle.monthly: _l("Monthly"), BillingCycle.quarterly: _l("Quarterly"),
+                   BillingCycle.yearly: _l("Yearly")},
+    ContractStatus: CONTRACT_STATUS_LABELS,
+    DocumentType: {DocumentType.invoice: _l("Invoice"), DocumentType.contract: _l("Contract"),
+                   DocumentType.bank_statement: _l("Bank statement"), DocumentType.tax_form: _l("Tax form"),
+                   DocumentType.other: _l("Other")},
+}
+
+
+def enum_label(value: enum.Enum | None) -> str:
+    if value is None:
+        return ""
+    return str(ENUM_LABELS.get(type(value), {}).get(value, value.value))
+
+
+class LabelledEnumField(EnumField):
+    """FAB's enum select, showing translated labels instead of raw values."""
+
+    def __init__(self, enum_class: type[enum.Enum], label=None, validators=None, **kwargs):  # noqa: ANN001
+        super().__init__(enum_class=enum_class, enums=list(enum_class.__members__), label=label,
+                         validators=validators, widget=Select2Widget(), **kwargs)
+        labels = ENUM_LABELS[enum_class]
+        self.choices = [(name, labels[enum_class[name]]) for name in enum_class.__members__]
