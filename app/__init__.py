@@ -6,7 +6,7 @@ import secrets
 import time
 from datetime import timedelta
 
-from flask import Flask, flash, g, has_request_context, redirect, request, session, url_for
+from flask import Flask, abort, flash, g, has_request_context, redirect, request, session, url_for
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 from flask_login import logout_user
@@ -105,6 +105,22 @@ def _install_request_hooks(app: Flask) -> None:
         session.permanent = True
         if session.get("mfa_enrol_required") and request.endpoint not in _ENROL_ALLOWED:
             return redirect(url_for("MFAView.setup"))
+        return None
+
+    @app.before_request
+    def _unsupported_fab_endpoints():  # noqa: ANN202
+        # FAB answers a bulk action that does not exist, or a file-column download (no model
+        # here has one; archives have their own download), with a 500; both are 404s.
+        endpoint = request.endpoint or ""
+        view_name, _, method = endpoint.rpartition(".")
+        if method == "download" and "filename" in (request.view_args or {}):
+            abort(404)
+        if method not in ("action", "action_post"):
+            return None
+        name = (request.view_args or {}).get("name") if method == "action" else request.form.get("action")
+        view = next((v for v in app.appbuilder.baseviews if v.endpoint == view_name), None)
+        if view is None or name not in (getattr(view, "actions", None) or {}):
+            abort(404)
         return None
 
     @app.after_request

@@ -54,6 +54,7 @@ SELF_SERVICE = [
     ("can_this_form_post", "ResetMyPasswordView"),
     ("can_userinfo", "UserDBModelView"),
     ("resetmypassword", "UserDBModelView"),
+    ("can_get", "MenuApi"),
 ]
 
 

@@ -23,7 +23,7 @@ from app.views.common import (
     format_secret,
     scope_filters,
 )
-from app.views.labels import LabelledEnumField, enum_label
+from app.views.labels import LabelledEnumField, enum_formatter, enum_label
 
 
 class SecretField(StringField):
@@ -190,8 +190,8 @@ class ClientModelView(DeskModelView):
     label_columns = CLIENT_LABELS
     formatters_columns = {
         "legal_rep_id_number": format_secret,
-        "taxpayer_type": enum_label,
-        "status": enum_label,
+        "taxpayer_type": enum_formatter(TaxpayerType),
+        "status": enum_formatter(ClientStatus),
         "created_at": format_datetime,
         "updated_at": format_datetime,
         "tags": lambda tags: ", ".join(str(escape(t.name)) for t in (tags or [])),

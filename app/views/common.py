@@ -140,6 +140,13 @@ class DeskModelView(ModelView):
         finally:
             self._related_views = saved
 
+    def render_template(self, template, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        if "related_views" in kwargs:  # keep the template's list in step with the widgets
+            sm = self.appbuilder.sm
+            kwargs["related_views"] = [v for v in kwargs["related_views"]
+                                       if sm.has_access("can_list", v.class_permission_name)]
+        return super().render_template(template, **kwargs)
+
     def _edit(self, pk):  # noqa: ANN001, ANN201
         try:
             return super()._edit(pk)

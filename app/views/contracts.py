@@ -27,7 +27,7 @@ from app.views.common import (
     get_or_404,
     scope_filters,
 )
-from app.views.labels import ENUM_LABELS, LabelledEnumField, enum_label
+from app.views.labels import ENUM_LABELS, LabelledEnumField, enum_formatter, enum_label
 
 MONEY_LABELS = {"monthly_fee": _l("Monthly fee"), "amount": _l("Amount")}
 
@@ -129,7 +129,8 @@ class ContractModelView(DeskModelView):
                      "billing_cycle": _l("Billing cycle"), "start_date": _l("Start date"),
                      "end_date": _l("End date"), "status": _l("Status"), "notes": _l("Notes"),
                      "created_at": _l("Created")}
-    formatters_columns = {"service_type": enum_label, "billing_cycle": enum_label, "status": enum_label,
+    formatters_columns = {"service_type": enum_formatter(ServiceType), "billing_cycle": enum_formatter(BillingCycle),
+                          "status": enum_formatter(S),
                           "created_at": format_datetime}
     validators_columns = {"monthly_fee": [DataRequired(), MoneyValidator()],
                           "end_date": [DataRequired(), NotBefore("start_date")],

@@ -22,7 +22,7 @@ from app.services import documents as svc
 from app.services.audit import record_event
 from app.services.errors import DomainError
 from app.views.common import DeskModelView, format_datetime, get_or_404, scope_filters
-from app.views.labels import ENUM_LABELS, LabelledEnumField, enum_label
+from app.views.labels import ENUM_LABELS, LabelledEnumField, enum_formatter, enum_label
 
 
 def _size(value: int | None) -> str:
@@ -78,7 +78,7 @@ class DocumentModelView(DeskModelView):
                      "uploaded_by": _l("Uploaded by"), "created_at": _l("Uploaded"),
                      "original_filename": _l("File name"), "content_type": _l("Content type"),
                      "sha256": "SHA-256", "note": _l("Note"), "download": _l("Download")}
-    formatters_columns = {"doc_type": enum_label, "size_bytes": _size, "created_at": format_datetime}
+    formatters_columns = {"doc_type": enum_formatter(DocumentType), "size_bytes": _size, "created_at": format_datetime}
     edit_form_extra_fields = {
         "doc_type": LabelledEnumField(DocumentType, label=_l("Document type"), validators=[DataRequired()]),
         "period": StringField(_l("Period"), validators=[Optional(), Regexp(

@@ -7,6 +7,7 @@ import enum
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.fields import EnumField
 from flask_babel import lazy_gettext as _l
+from wtforms import ValidationError
 
 from app.models.contracts import BillingCycle, ContractStatus, ServiceType
 from app.models.crm import ClientStatus, TaxpayerType
@@ -36,6 +37,20 @@ def enum_label(value: enum.Enum | None) -> str:
     return str(ENUM_LABELS.get(type(value), {}).get(value, value.value))
 
 
+def enum_formatter(enum_class: type[enum.Enum]):  # noqa: ANN201
+    """A list/show formatter: FAB hands enum columns over as member, name or value."""
+
+    def _format(value) -> str:  # noqa: ANN001
+        if value is None or value == "":
+            return ""
+        if not isinstance(value, enum_class):
+            text = str(value).split(".")[-1]
+            value = enum_class.__members__.get(text) or enum_class(text)
+        return enum_label(value)
+
+    return _format
+
+
 class LabelledEnumField(EnumField):
     """FAB's enum select, showing translated labels instead of raw values."""
 
@@ -44,3 +59,17 @@ class LabelledEnumField(EnumField):
                          validators=validators, widget=Select2Widget(), **kwargs)
         labels = ENUM_LABELS[enum_class]
         self.choices = [(name, labels[enum_class[name]]) for name in enum_class.__members__]
+
+        def coerce(value):  # noqa: ANN001, ANN202
+            if value is None or isinstance(value, enum_class):
+                return value
+            try:
+                return enum_class[str(value)]
+            except KeyError:
+                raise ValueError(str(_l("Not a valid choice."))) from None
+
+        self.coerce = coerce
+
+    def pre_validate(self, form) -> None:  # noqa: ANN001
+        if not isinstance(self.data, enum.Enum) or self.data.name not in dict(self.choices):
+            raise ValidationError(str(_l("Not a valid choice.")))

@@ -1,0 +1,172 @@
+"""Test fixtures: one migrated database per session, reset to a snapshot after every test.
+
+The database is SQLite in a temp folder, or PostgreSQL when ``TEST_DATABASE_URL`` is set;
+Redis (rate-limit storage, message queue) is used when ``TEST_REDIS_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from flask_appbuilder import Model
+from sqlalchemy import insert, text
+
+from app import create_app
+from app.extensions import db
+from app.services.bootstrap import prepare_database
+from app.services.users import create_user
+
+PASSWORD = "Test-Pass-2026xy"
+ROLE_USERS = {
+    "admin": ["Admin"],
+    "manager": ["Manager"],
+    "accountant": ["Accountant"],
+    "accountant2": ["Accountant"],
+    "reviewer": ["Reviewer"],
+    "agent": ["Agent"],
+}
+
+
+def _database_url(tmp: Path) -> str:
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp / 'test.db'}"
+
+
+def _clean_postgres(url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def make_test_config(tmp: Path, **overrides) -> dict:
+    cfg = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp / "instance"),
+        "SQLALCHEMY_DATABASE_URI": _database_url(tmp),
+        "SECRET_KEY": "test-secret-key",
+        "WTF_CSRF_ENABLED": False,
+        "ASYNC_MODE": "threading",
+        "AUTH_RATE_LIMITED": False,
+        "RATELIMIT_ENABLED": False,
+        "MFA_REQUIRED_ROLES": [],
+        "REDIS_URL": os.environ.get("TEST_REDIS_URL") or None,
+        "SOCKETIO_MESSAGE_QUEUE": os.environ.get("TEST_REDIS_URL") or None,
+        "RATELIMIT_STORAGE_URI": os.environ.get("TEST_REDIS_URL") or "memory://",
+        "SERVER_NAME": None,
+    }
+    cfg["UPLOAD_DIR"] = str(tmp / "instance" / "archives")
+    cfg.update(overrides)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def _session_tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("desk")
+
+
+@pytest.fixture(scope="session")
+def app(_session_tmp):
+    url = _database_url(_session_tmp)
+    if url.startswith("postgresql"):
+        _clean_postgres(url)
+    application = create_app(make_test_config(_session_tmp))
+    with application.app_context():
+        prepare_database(application)
+        for username, roles in ROLE_USERS.items():
+            create_user(application, username, PASSWORD, roles, first_name=username)
+        snapshot = {}
+        for table in Model.metadata.sorted_tables:
+            rows = [dict(r._mapping) for r in db.session.execute(table.select())]
+            snapshot[table.name] = rows
+        db.session.commit()
+    application.extensions["test_snapshot"] = snapshot
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def reset_database(application) -> None:
+    snapshot = application.extensions["test_snapshot"]
+    with application.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(Model.metadata.sorted_tables):
+                conn.execute(table.delete())
+            for table in Model.metadata.sorted_tables:
+                rows = snapshot.get(table.name)
+                if rows:
+                    conn.execute(insert(table), rows)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_database(app, tmp_path):
+    original = dict(app.config)
+    app.config["UPLOAD_DIR"] = str(tmp_path / "archives")
+    yield
+    app.config.clear()
+    app.config.update(original)
+    app.extensions.pop("field_cipher", None)
+    reset_database(app)
+
+
+@pytest.fixture
+def session(app):
+    """The SQLAlchemy session (inside the app context pytest-flask pushes)."""
+    return db.session
+
+
+class AuthActions:
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def login(self, username: str, password: str = PASSWORD, follow: bool = False):
+        return self.client.post("/login/", data={"username": username, "password": password},
+                                follow_redirects=follow)
+
+    def logout(self):
+        return self.client.get("/logout/")
+
+
+@pytest.fixture
+def auth(client) -> AuthActions:
+    return AuthActions(client)
+
+
+@pytest.fixture
+def login_as(app):
+    """``login_as("manager")`` returns a fresh test client signed in as that user."""
+
+    def _login(username: str):
+        test_client = app.test_client()
+        response = test_client.post("/login/", data={"username": username, "password": PASSWORD})
+        assert response.status_code == 302, response.data[:500]
+        return test_client
+
+    return _login
+
+
+@pytest.fixture
+def user_id(app):
+    def _id(username: str) -> int:
+        return app.appbuilder.sm.find_user(username=username).id
+
+    return _id
+
+
+@pytest.fixture
+def api_token(app):
+    """``api_token("manager")`` returns headers with a JWT bearer token for that user."""
+
+    def _token(username: str) -> dict:
+        response = app.test_client().post("/api/v1/security/login", json={
+            "username": username, "password": PASSWORD, "provider": "db"})
+        assert response.status_code == 200, response.json
+        return {"Authorization": f"Bearer {response.json['access_token']}"}
+
+    return _token
