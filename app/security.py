@@ -109,10 +109,12 @@ REVIEWER = (
 )
 AGENT: list[tuple[str, str]] = []
 
+API_DOCS = [("can_get", "OpenApi"), ("can_show", "SwaggerView")]
+
 ROLE_SPEC: dict[str, list[tuple[str, str]]] = {
-    "Manager": MANAGER + SELF_SERVICE,
-    "Accountant": ACCOUNTANT + SELF_SERVICE,
-    "Reviewer": REVIEWER + SELF_SERVICE,
+    "Manager": MANAGER + SELF_SERVICE + API_DOCS,
+    "Accountant": ACCOUNTANT + SELF_SERVICE + API_DOCS,
+    "Reviewer": REVIEWER + SELF_SERVICE + API_DOCS,
     "Agent": AGENT + SELF_SERVICE,
 }
 

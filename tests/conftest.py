@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from flask_appbuilder import Model
 from sqlalchemy import insert, text
 
@@ -64,6 +65,18 @@ def make_test_config(tmp: Path, **overrides) -> dict:
     return cfg
 
 
+class FreshContextClient(FlaskClient):
+    """Each request runs in its own application context, as in production.
+
+    pytest-flask keeps an app context pushed for the whole test; without this, requests would
+    share its ``g`` (and Flask-Login's cached user) with each other.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def _session_tmp(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("desk")
@@ -75,6 +88,7 @@ def app(_session_tmp):
     if url.startswith("postgresql"):
         _clean_postgres(url)
     application = create_app(make_test_config(_session_tmp))
+    application.test_client_class = FreshContextClient
     with application.app_context():
         prepare_database(application)
         for username, roles in ROLE_USERS.items():

@@ -57,8 +57,18 @@ class DeskApi(ModelRestApi):
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             return {}
-        return {f: [str(_l("Amounts must be given as strings, not numbers."))]
-                for f in self.money_fields if f in body and not isinstance(body[f], str)}
+        errors: dict[str, list[str]] = {}
+        for field in self.money_fields:
+            if field not in body:
+                continue
+            if not isinstance(body[field], str):
+                errors[field] = [str(_l("Amounts must be given as strings, not numbers."))]
+                continue
+            try:  # checked before the schema, which would round away a third decimal
+                contract_svc.parse_money(body[field], field)
+            except ValidationFailed as exc:
+                errors.update(exc.errors)
+        return errors
 
     def _guarded(self, call):  # noqa: ANN001, ANN202
         errors = self._money_errors()

@@ -23,6 +23,8 @@ from app.views.common import (
     format_secret,
     scope_filters,
 )
+from app.views.contracts import ContractModelView
+from app.views.documents import DocumentModelView
 from app.views.labels import LabelledEnumField, enum_formatter, enum_label
 
 
@@ -222,7 +224,8 @@ class ClientModelView(DeskModelView):
         "credit_code": _l("18 characters; the last one is a check character."),
         "accountant": _l("The accountant who keeps this client's books."),
     }
-    related_views = [ContactModelView, BankAccountModelView, ServiceRecordModelView]
+    related_views = [ContactModelView, BankAccountModelView, ContractModelView, ServiceRecordModelView,
+                     DocumentModelView]
     list_title = _l("Clients")
     show_title = _l("Client")
     add_title = _l("Add client")
