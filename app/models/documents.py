@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 
 from flask_appbuilder import Model
-from markupsafe import Markup
 from flask_appbuilder.security.sqla.models import User
+from markupsafe import Markup
 from sqlalchemy import BigInteger, Enum, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 

@@ -76,7 +76,7 @@ def _plain(value):  # noqa: ANN001, ANN202
     return repr(value)
 
 
-SECRET_MARK = "******"
+SECRET_MARK = "******"  # noqa: S105 - the mask shown instead of a secret
 
 # FAB's user table: audited, but never its password hash nor the login counters.
 _USER_IGNORE = {"password", "last_login", "login_count", "fail_login_count", "changed_on",

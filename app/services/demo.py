@@ -131,7 +131,7 @@ def seed_business_data(app: Flask, today: date | None = None) -> int:
             db.session.add(client)
             clients.append(client)
         db.session.flush()
-        for i, client in enumerate(clients, start=1):
+        for client in clients:
             db.session.add(ServiceRecord(client_id=client.id, subject="月度记账与纳税申报",
                                          description="完成上月凭证录入、增值税及附加税申报。",
                                          result="已完成", performed_by_id=(accountant or manager).id))

@@ -226,7 +226,8 @@ class ContractApi(DeskApi):
         if not isinstance(changes, dict):
             return self.response_422(message={"changes": ["Not a valid object."]})
         if "monthly_fee" in changes and not isinstance(changes["monthly_fee"], str):
-            return self.response_422(message={"monthly_fee": [str(_l("Amounts must be given as strings, not numbers."))]})
+            return self.response_422(
+                message={"monthly_fee": [str(_l("Amounts must be given as strings, not numbers."))]})
         try:
             if action == "activate":
                 contract_svc.activate_contract(db.session, contract)

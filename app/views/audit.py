@@ -18,7 +18,7 @@ def _changes(value: str | None) -> Markup:
     try:
         data = json.loads(value)
     except ValueError:
-        return Markup(escape(value))
+        return escape(value)
     rows = [Markup("<tr><td>{}</td><td>{}</td><td>→</td><td>{}</td></tr>").format(
         key, "" if pair[0] is None else pair[0], "" if pair[1] is None else pair[1])
         for key, pair in data.items() if isinstance(pair, list) and len(pair) == 2]

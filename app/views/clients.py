@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.sqla.models import Role, User
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
@@ -25,7 +25,7 @@ from app.views.common import (
 )
 from app.views.contracts import ContractModelView
 from app.views.documents import DocumentModelView
-from app.views.labels import LabelledEnumField, enum_formatter, enum_label
+from app.views.labels import LabelledEnumField, enum_formatter
 
 
 class SecretField(StringField):

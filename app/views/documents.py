@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, flash, redirect, request, send_file, url_for
 from flask_appbuilder import expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
-from flask_appbuilder.security.decorators import has_access, permission_name
+from flask_appbuilder.security.decorators import has_access
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -22,7 +22,7 @@ from app.services import documents as svc
 from app.services.audit import record_event
 from app.services.errors import DomainError
 from app.views.common import DeskModelView, format_datetime, get_or_404, scope_filters
-from app.views.labels import ENUM_LABELS, LabelledEnumField, enum_formatter, enum_label
+from app.views.labels import ENUM_LABELS, LabelledEnumField, enum_formatter
 
 
 def _size(value: int | None) -> str:
@@ -40,8 +40,8 @@ class UploadForm(FlaskForm):
     contract_id = SelectField(_l("Contract"), coerce=lambda v: int(v) if v else None,
                               validators=[Optional()])
     doc_type = SelectField(_l("Document type"), validators=[DataRequired()])
-    period = StringField(_l("Period"), validators=[Optional(), Regexp(r"^\d{4}-(0[1-9]|1[0-2])$",
-                                                                      message=_l("The period must look like 2026-01."))])
+    period = StringField(_l("Period"), validators=[
+        Optional(), Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", message=_l("The period must look like 2026-01."))])
     title = StringField(_l("Title"), validators=[Optional(), Length(max=200)])
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
     file = FileField(_l("File"), validators=[FileRequired()])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import enum
 
-from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.fields import EnumField
+from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_babel import lazy_gettext as _l
 from wtforms import ValidationError
 
