@@ -49,7 +49,7 @@ def make_test_config(tmp: Path, **overrides) -> dict:
         "TESTING": True,
         "INSTANCE_PATH": str(tmp / "instance"),
         "SQLALCHEMY_DATABASE_URI": _database_url(tmp),
-        "SECRET_KEY": "test-secret-key",
+        "SECRET_KEY": "test-secret-key-of-at-least-32-bytes-long",
         "WTF_CSRF_ENABLED": False,
         "ASYNC_MODE": "threading",
         "AUTH_RATE_LIMITED": False,

@@ -110,3 +110,18 @@ def test_accountant_cannot_create_or_transition_contracts(app, api_token):
     assert c.post(f"/api/v1/contract/{contract.id}/transition", headers=headers,
                   json={"action": "expire"}).status_code == 403
     assert c.get(f"/api/v1/contract/{contract.id}/balance", headers=headers).json["due"] == "0.00"
+
+
+def test_duplicate_credit_code_and_contract_number_are_422_naming_the_field(app, api_token, session):
+    existing = make_client()
+    contract = make_contract(existing)
+    c = app.test_client()
+    headers = api_token("manager")
+    dup = c.post("/api/v1/client/", headers=headers, json={
+        "name": "重复", "credit_code": existing.credit_code, "taxpayer_type": "general", "status": "active"})
+    assert dup.status_code == 422 and "credit_code" in dup.json["message"]
+    dup = c.post("/api/v1/contract/", headers=headers, json={
+        "client": existing.id, "number": contract.number, "service_type": "bookkeeping", "monthly_fee": "1.00",
+        "billing_cycle": "monthly", "start_date": "2026-01-01", "end_date": "2026-12-31"})
+    assert dup.status_code == 422 and "number" in dup.json["message"]
+    assert _count(session, Client) == 1 and _count(session, Contract) == 1

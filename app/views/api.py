@@ -13,6 +13,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models.contracts import Contract
@@ -122,6 +123,8 @@ class ClientApi(DeskApi):
     def _guard(self, item: Client) -> None:
         if item.credit_code:
             item.credit_code = item.credit_code.strip().upper()
+        _unique(Client, "credit_code", item,
+                str(_l("A client with this unified social credit code already exists.")))
         scope = scoped_accountant_id()
         if scope is not None and item.accountant_id != scope and getattr(item.accountant, "id", None) != scope:
             raise DomainError({"accountant": [str(_l("You may not assign a client to someone else."))]})
@@ -170,6 +173,7 @@ class ContractApi(DeskApi):
     validators_columns = {"monthly_fee": _money_string}
 
     def pre_add(self, item: Contract) -> None:
+        _unique(Contract, "number", item, str(_l("This contract number is already used.")))
         if not client_in_scope(item.client_id or getattr(item.client, "id", None)):
             raise DomainError({"client": [str(_l("No such client."))]})
         item.status = S.draft
@@ -179,6 +183,7 @@ class ContractApi(DeskApi):
     def pre_update(self, item: Contract) -> None:
         if item.status != S.draft:
             _conflict(str(_l("Only draft contracts are edited directly; use Change to amend a live contract.")))
+        _unique(Contract, "number", item, str(_l("This contract number is already used.")))
         contract_svc.validate_contract(item)
 
     def pre_delete(self, item: Contract) -> None:
@@ -265,6 +270,15 @@ class ContractApi(DeskApi):
             return self.response_404()
         bal = contract_svc.contract_balance(db.session, pk)
         return self.response(200, contract_id=pk, billed=str(bal.billed), paid=str(bal.paid), due=str(bal.due))
+
+
+def _unique(model, column: str, item, message: str) -> None:  # noqa: ANN001
+    """Refuse a duplicate of a unique column with a message naming the field (not a DB error)."""
+    value = getattr(item, column)
+    with db.session.no_autoflush:
+        clash = db.session.scalar(select(model.id).where(getattr(model, column) == value, model.id != (item.id or -1)))
+    if clash is not None:
+        raise DomainError({column: [message]})
 
 
 def _conflict(message: str) -> None:
