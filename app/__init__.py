@@ -6,7 +6,7 @@ import secrets
 import time
 from datetime import timedelta
 
-from flask import Flask, abort, flash, g, has_request_context, redirect, request, session, url_for
+from flask import Flask, abort, flash, g, has_request_context, jsonify, redirect, request, session, url_for
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 from flask_login import logout_user
@@ -15,7 +15,8 @@ from app.config import BASE_DIR, build_config
 from app.extensions import csrf, db, migrate, socketio
 
 # Endpoints reachable while a user is held on the MFA enrolment page.
-_ENROL_ALLOWED = {"MFAView.setup", "MFAView.verify", "AuthDBView.logout", "static", "appbuilder.static",
+# (The sign-out endpoint is named after the security manager's login view class; see the hook.)
+_ENROL_ALLOWED = {"MFAView.setup", "MFAView.verify", "static", "appbuilder.static",
                   "LocaleView.index", "health.health"}
 
 
@@ -84,26 +85,38 @@ def _install_request_hooks(app: Flask) -> None:
     def _nonce() -> None:
         g.csp_nonce = secrets.token_urlsafe(16)
 
-    @app.context_processor
-    def _template_globals() -> dict:
-        return {"csp_nonce": lambda: g.get("csp_nonce", "")}
+    # A Jinja global rather than a context processor: FAB renders its widgets (the list table,
+    # the search form) without context processors, and its templates import ``baselib``
+    # without context, so only a global reaches ``baselib.get_nonce()`` everywhere.
+    app.jinja_env.globals["csp_nonce"] = lambda: g.get("csp_nonce", "")
 
     @app.before_request
     def _idle_timeout_and_mfa_gate():  # noqa: ANN202
+        # Only browser sessions get here: a JWT-authenticated API call has no session user yet.
+        # The APIs also accept the session cookie, so they obey the same timeout and MFA gate.
         user = getattr(g, "user", None)
-        if user is None or not user.is_authenticated or request.path.startswith("/api/"):
+        if user is None or not user.is_authenticated:
             return None
+        api = request.path.startswith("/api/")
         now = time.time()
         seen = session.get("_seen")
         idle = app.config["SESSION_IDLE_MINUTES"] * 60
         if seen is not None and now - seen > idle:
             logout_user()
             session.clear()
+            if api:
+                return None  # now anonymous: the API answers 401
             flash(str(_l("Your session expired after inactivity. Please sign in again.")), "info")
-            return redirect(url_for("AuthDBView.login", next=request.full_path))
-        session["_seen"] = now
-        session.permanent = True
-        if session.get("mfa_enrol_required") and request.endpoint not in _ENROL_ALLOWED:
+            return redirect(app.appbuilder.get_url_for_login_with(request.full_path))
+        if not api:  # background API calls do not count as activity
+            session["_seen"] = now
+            session.permanent = True
+        logout_endpoint = f"{app.appbuilder.sm.auth_view.endpoint}.logout"
+        if (session.get("mfa_enrol_required") and request.endpoint not in _ENROL_ALLOWED
+                and request.endpoint != logout_endpoint):
+            if api:
+                return jsonify(message=str(_l(
+                    "Two-factor enrolment is required: sign in to the web application first."))), 401
             return redirect(url_for("MFAView.setup"))
         return None
 

@@ -135,9 +135,27 @@ def _pk(obj) -> str:  # noqa: ANN001
     return str(getattr(obj, "id", ""))
 
 
+# Audit rows written in the session's current transaction, by (table, primary key): an edit
+# that is flushed in several steps (autoflush while a form fills the object) is one change,
+# so later steps are merged into the row the first step wrote.
+_PENDING = "audit_pending_rows"
+
+
+def _merge(entry: dict, changes: dict, secret: set[str]) -> None:
+    """Fold the *changes* of a later flush into the earlier create/update *entry*."""
+    merged = entry["changes"]
+    for key, (old, new) in changes.items():
+        first = None if entry["action"] == "create" else merged[key][0] if key in merged else old
+        if first == new and (entry["action"] == "create" or key not in secret):
+            merged.pop(key, None)  # back to the value the transaction started with
+        else:
+            merged[key] = [first, new]
+
+
 @event.listens_for(Session, "after_flush")
 def _write_audit_rows(session: Session, flush_context) -> None:  # noqa: ANN001
-    rows = []
+    pending = session.info.setdefault(_PENDING, {})
+    table = AuditLog.__table__
     actor = None
     for mode, objs in (("create", session.new), ("update", session.dirty), ("delete", session.deleted)):
         for obj in objs:
@@ -150,21 +168,36 @@ def _write_audit_rows(session: Session, flush_context) -> None:  # noqa: ANN001
             if mode == "update" and not changes:
                 continue
             actor = actor or current_actor()
-            rows.append(
-                {
-                    "created_at": utcnow(),
-                    "user_id": actor.user_id,
-                    "username": actor.username,
-                    "ip": actor.ip,
-                    "action": mode,
-                    "object_type": obj.__tablename__,
-                    "object_id": _pk(obj),
-                    "summary": str(obj)[:300],
-                    "changes": json.dumps(changes, ensure_ascii=False, default=str),
-                }
-            )
-    if rows:
-        session.connection().execute(insert(AuditLog.__table__), rows)
+            key = (obj.__tablename__, _pk(obj))
+            action, entry = mode, pending.get(key)
+            if mode == "update" and entry is not None and entry["action"] in ("create", "update"):
+                _merge(entry, changes, rules[1])
+                updated = session.connection().execute(
+                    table.update().where(table.c.id == entry["id"]).values(
+                        summary=str(obj)[:300],
+                        changes=json.dumps(entry["changes"], ensure_ascii=False, default=str)))
+                if updated.rowcount:
+                    continue
+                action, changes = entry["action"], entry["changes"]  # rolled back with a savepoint
+            row = {
+                "created_at": utcnow(),
+                "user_id": actor.user_id,
+                "username": actor.username,
+                "ip": actor.ip,
+                "action": action,
+                "object_type": obj.__tablename__,
+                "object_id": _pk(obj),
+                "summary": str(obj)[:300],
+                "changes": json.dumps(changes, ensure_ascii=False, default=str),
+            }
+            result = session.connection().execute(insert(table).values(**row))
+            pending[key] = {"id": result.inserted_primary_key[0], "action": action, "changes": changes}
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_pending_rows(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def record_event(

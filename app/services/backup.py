@@ -62,11 +62,17 @@ def backup(engine: Engine, target: str | Path) -> Path:
     raise BackupError(f"backup of {url.get_backend_name()} is not supported")
 
 
+# Alembic's version stamp is schema, not data: a database that was only migrated is empty.
+SCHEMA_ONLY_TABLES = frozenset({"alembic_version"})
+
+
 def is_empty(engine: Engine) -> bool:
-    """True when no table of the database holds a row."""
+    """True when no table of the database holds a row (other than Alembic's version stamp)."""
     inspector = inspect(engine)
     with engine.connect() as conn:
         for table in inspector.get_table_names():
+            if table in SCHEMA_ONLY_TABLES:
+                continue
             if conn.execute(text(f'SELECT 1 FROM "{table}" LIMIT 1')).first():  # noqa: S608
                 return False
     return True
@@ -98,6 +104,10 @@ def restore(engine: Engine, source: str | Path) -> None:
             src.close()
         return
     if url.get_backend_name() == "postgresql":
+        listed = subprocess.run(  # noqa: S603 - refuse a file pg_restore cannot read before dropping anything
+            [_tool("pg_restore"), "--list", str(source)], capture_output=True, text=True, check=False)
+        if listed.returncode != 0:
+            raise BackupError(f"{source} is not a PostgreSQL backup: {listed.stderr.strip()}")
         with engine.begin() as conn:  # drop empty tables left by migrations so the dump recreates them
             for table in inspect(conn).get_table_names():
                 conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))

@@ -44,13 +44,14 @@ def sync_permissions(app: Flask) -> None:
     db.session.commit()
 
 
-def _menu_grants(app: Flask, views: set[str]) -> list[tuple[str, str]]:
+def _menu_grants(app: Flask, grants_of_role: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Menu entries a role sees: those whose screen it may list, and their categories."""
     grants = []
     for category in app.appbuilder.menu.get_list():
         children = []
         for item in category.childs:
             baseview = getattr(item, "baseview", None)
-            if baseview is not None and baseview.class_permission_name in views:
+            if baseview is not None and ("can_list", baseview.class_permission_name) in grants_of_role:
                 children.append(item.name)
         if category.name in EVERYONE_MENUS:
             children.extend(i.name for i in category.childs)
@@ -71,8 +72,7 @@ def sync_roles(app: Flask, reset: bool = False) -> None:
         role = sm.find_role(role_name) or sm.add_role(role_name)
         if reset:
             role.permissions = []
-        views = {view for _, view in grants}
-        for perm, view in grants + _menu_grants(app, views):
+        for perm, view in grants + _menu_grants(app, set(grants)):
             pv = sm.find_permission_view_menu(perm, view)
             if pv is None:
                 raise RuntimeError(f"role {role_name}: no permission {perm} on {view}")

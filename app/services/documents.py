@@ -75,7 +75,10 @@ def safe_filename(name: str) -> str:
     """Keep the base name only, without path separators or control characters."""
     name = os.path.basename((name or "").replace("\\", "/"))
     name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip()
-    return name[:255] or "file"
+    if len(name) > 255:  # shorten the stem: the extension decides whether the type is allowed
+        suffix = Path(name).suffix[:16]
+        name = name[: 255 - len(suffix)] + suffix
+    return name or "file"
 
 
 def check_upload(filename: str, data: bytes, max_bytes: int) -> FileKind:
@@ -149,7 +152,7 @@ def store_document(
     try:
         document = Document(
             client_id=client_id, contract_id=contract_id, period=period or None, doc_type=doc_type,
-            title=(title or "").strip()[:200] or filename, original_filename=filename,
+            title=((title or "").strip() or filename)[:200], original_filename=filename,
             stored_name=stored_name, content_type=kind.content_type, size_bytes=len(data),
             sha256=hashlib.sha256(data).hexdigest(), uploaded_by_id=uploaded_by_id, note=note,
         )

@@ -169,7 +169,7 @@ class ClientModelView(DeskModelView):
     datamodel = SQLAInterface(Client)
     base_filters = scope_filters()
     base_order = ("name", "asc")
-    show_template = "appbuilder/general/model/show_cascade.html"
+    show_template = "show_master_detail.html"
     edit_template = "appbuilder/general/model/edit_cascade.html"
     list_columns = ["name", "credit_code", "taxpayer_type", "accountant", "status", "tags"]
     csv_columns = ["name", "credit_code", "taxpayer_type", "legal_rep_name", "registered_address",

@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import datetime
 
-from flask import Response, abort, current_app, flash, redirect, request
+from flask import Response, abort
 from flask_appbuilder import ModelView, expose
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.decorators import has_access, permission_name
@@ -49,11 +49,6 @@ class ClientScopeFilter(BaseFilter):
 
 
 def scope_filters() -> list:
-    return [["id", ClientScopeFilter, lambda: None]]
-
-
-def scoped_client_query_filters() -> list:
-    """For relation dropdowns: only the clients in the user's scope."""
     return [["id", ClientScopeFilter, lambda: None]]
 
 
@@ -128,6 +123,15 @@ class DeskModelView(ModelView):
     page_size = 25
     csv_columns: list[str] | None = None
 
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        # Empty values show as blank (not "None"), booleans as a translated yes/no.
+        formatters = dict(self.formatters_columns or {})
+        for column in set(self.list_columns or []) | set(self.show_columns or []):
+            formatters[column] = _blank_none(formatters.get(column), self.datamodel.is_boolean(column)
+                                             if hasattr(self.datamodel.obj, column) else False)
+        self.formatters_columns = formatters
+
     def _get_related_views_widgets(self, item, orders=None, pages=None, page_sizes=None,
                                    widgets=None, **args):  # noqa: ANN001, ANN201
         sm = self.appbuilder.sm
@@ -194,15 +198,15 @@ class DeskModelView(ModelView):
                         headers={"Content-Disposition": f"attachment; filename={name}"})
 
 
-def flash_domain_error(exc: DomainError) -> None:
-    flash(exc.message, "danger")
+def _blank_none(formatter, boolean: bool):  # noqa: ANN001, ANN202
+    def _format(value):  # noqa: ANN001, ANN202
+        if value is None:
+            return ""
+        if boolean:
+            return _l("Yes") if value else _l("No")
+        return formatter(value) if formatter else value
 
-
-def back(default: str) -> Response:
-    target = request.referrer or default
-    if not target.startswith(request.host_url) and not target.startswith("/"):
-        target = default
-    return redirect(target)
+    return _format
 
 
 def get_or_404(model, pk: int, scoped: bool = True):  # noqa: ANN001, ANN201
@@ -218,7 +222,3 @@ def get_or_404(model, pk: int, scoped: bool = True):  # noqa: ANN001, ANN201
         if not client_in_scope(client_id):
             abort(404)
     return item
-
-
-def app_config(key: str):  # noqa: ANN201
-    return current_app.config[key]

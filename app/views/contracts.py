@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from flask import flash, redirect, request, url_for
@@ -32,6 +33,18 @@ from app.views.labels import ENUM_LABELS, LabelledEnumField, enum_formatter, enu
 MONEY_LABELS = {"monthly_fee": _l("Monthly fee"), "amount": _l("Amount")}
 
 
+def format_changes(details: str | None) -> str:
+    """``{"monthly_fee": ["500.00", "650.00"]}`` → ``Monthly fee: 500.00 → 650.00``."""
+    if not details:
+        return ""
+    try:
+        data = json.loads(details)
+    except ValueError:
+        return details
+    labels = ContractModelView.label_columns
+    return "; ".join(f"{labels.get(key, key)}: {old} → {new}" for key, (old, new) in data.items())
+
+
 class ContractChangeModelView(DeskModelView):
     datamodel = SQLAInterface(ContractChange)
     base_filters = scope_filters()
@@ -45,6 +58,7 @@ class ContractChangeModelView(DeskModelView):
                      "changed_by": _l("By")}
     formatters_columns = {
         "changed_at": format_datetime,
+        "details": lambda v: format_changes(v),
         "from_status": lambda v: enum_label(S(v)) if v else "",
         "to_status": lambda v: enum_label(S(v)) if v else "",
     }

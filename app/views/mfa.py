@@ -37,6 +37,14 @@ class MFAView(BaseView):
     route_base = "/mfa"
     default_view = "setup"
 
+    def create_blueprint(self, appbuilder, endpoint=None, static_folder=None):  # noqa: ANN001, ANN201
+        blueprint = super().create_blueprint(appbuilder, endpoint=endpoint, static_folder=static_folder)
+        sm = appbuilder.sm
+        if sm.is_auth_limited:
+            # A six-digit code is easier to guess than a password: the same limit per address.
+            sm.limiter.limit(sm.auth_rate_limit, methods=["POST"])(blueprint)
+        return blueprint
+
     def _render(self, template: str, **kwargs):  # noqa: ANN003, ANN202
         return self.render_template(template, appbuilder=self.appbuilder, **kwargs)
 

@@ -1,0 +1,182 @@
+"""Security headers with a per-response CSP nonce, and CSRF protection of the forms."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+import pytest
+from sqlalchemy import func, select
+
+from app import create_app
+from app.extensions import db
+from app.models.crm import Client
+from app.models.security import AuditLog
+from tests.conftest import PASSWORD, FreshContextClient, make_test_config
+from tests.factories import credit_code, make_client
+
+SCRIPT_TAG = re.compile(r"<script\b[^>]*>", re.I)
+
+
+def _directives(csp: str) -> dict[str, list[str]]:
+    parts = [p.split() for p in csp.split(";") if p.strip()]
+    return {p[0]: p[1:] for p in parts}
+
+
+def _check_headers(response) -> str:
+    """Assert the security headers of an HTML response; return its CSP nonce."""
+    assert response.mimetype == "text/html"
+    headers = response.headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] in {"DENY", "SAMEORIGIN"}
+    assert headers["Referrer-Policy"] in {"no-referrer", "same-origin", "strict-origin",
+                                          "strict-origin-when-cross-origin"}
+    csp = _directives(headers["Content-Security-Policy"])
+    scripts = csp["script-src"]
+    assert "'unsafe-inline'" not in scripts and "'unsafe-eval'" not in scripts and "*" not in scripts
+    nonces = [s[len("'nonce-"):-1] for s in scripts if s.startswith("'nonce-")]
+    assert len(nonces) == 1 and len(nonces[0]) >= 16
+    assert csp["object-src"] == ["'none'"]
+    assert csp["frame-ancestors"] in (["'none'"], ["'self'"])
+    tags = SCRIPT_TAG.findall(response.get_data(as_text=True))
+    for tag in tags:
+        assert f'nonce="{nonces[0]}"' in tag, tag
+    return nonces[0]
+
+
+def _script_count(response) -> int:
+    return len(SCRIPT_TAG.findall(response.get_data(as_text=True)))
+
+
+def test_login_page_carries_the_headers_and_a_matching_nonce(client):
+    response = client.get("/login/")
+    assert response.status_code == 200
+    _check_headers(response)
+    assert _script_count(response) > 0
+
+
+@pytest.mark.parametrize(("username", "path"), [
+    ("manager", "/"),
+    ("manager", "/clientmodelview/list/"),
+    ("manager", "/clientmodelview/add"),
+    ("manager", "/clientmodelview/show/{client}"),
+    ("manager", "/clientmodelview/edit/{client}"),
+    ("manager", "/contractmodelview/list/"),
+    ("manager", "/renewals/"),
+    ("manager", "/auditlogmodelview/list/"),
+    ("manager", "/mfa/setup"),
+    ("accountant", "/documentmodelview/list/"),
+    ("admin", "/users/list/"),
+    ("admin", "/users/add"),
+    ("admin", "/roles/list/"),
+])
+def test_every_page_carries_the_headers_and_its_scripts_the_nonce(login_as, username, path):
+    page = path.format(client=make_client().id)
+    response = login_as(username).get(page)
+    assert response.status_code == 200, page
+    _check_headers(response)
+    assert _script_count(response) > 0
+    assert response.headers["Cache-Control"] == "no-store"  # signed-in pages are not cached
+
+
+def test_the_code_step_page_carries_the_headers(app, session, user_id):
+    from app.services import mfa
+
+    secret = mfa.start_enrolment(session, user_id("accountant"))
+    assert mfa.confirm_enrolment(session, user_id("accountant"), pyotp.TOTP(secret).now())
+    c = app.test_client()
+    assert c.post("/login/", data={"username": "accountant", "password": PASSWORD}).location == "/mfa/verify"
+    response = c.get("/mfa/verify")
+    assert response.status_code == 200
+    _check_headers(response)
+    assert _script_count(response) > 0
+
+
+def test_refused_and_missing_pages_carry_the_headers_too(login_as):
+    c = login_as("agent")
+    refused = c.get("/clientmodelview/list/")
+    assert refused.status_code == 403
+    missing = c.get("/no-such-page/")
+    assert missing.status_code == 404
+    for response in (refused, missing):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "X-Frame-Options" in response.headers
+        assert "nonce-" in response.headers["Content-Security-Policy"]
+
+
+def test_each_response_gets_its_own_nonce(login_as):
+    c = login_as("manager")
+    nonces = {_check_headers(c.get("/clientmodelview/list/")) for _ in range(3)}
+    assert len(nonces) == 3
+
+
+# --- CSRF -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def csrf_app(app, tmp_path):
+    """A second application on the same database with CSRF protection switched on."""
+    application = create_app(make_test_config(
+        tmp_path, WTF_CSRF_ENABLED=True, SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        FIELD_ENCRYPTION_KEY=app.config["FIELD_ENCRYPTION_KEY"]))
+    application.test_client_class = FreshContextClient
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _token(page) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True))
+    assert match, "the form has no csrf_token"
+    return match.group(1)
+
+
+def _count(session, model, *where) -> int:
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def _csrf_login(application, username: str):
+    c = application.test_client()
+    token = _token(c.get("/login/"))
+    response = c.post("/login/", data={"username": username, "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 302 and response.location == "/"
+    return c
+
+
+def test_a_form_post_without_csrf_token_is_refused_and_writes_nothing(csrf_app, session):
+    c = _csrf_login(csrf_app, "manager")
+    form = {"name": "跨站客户有限公司", "credit_code": credit_code(), "taxpayer_type": "small_scale",
+            "status": "active"}
+    clients, audit = _count(session, Client), _count(session, AuditLog)
+    assert c.post("/clientmodelview/add", data=form).status_code == 400
+    assert c.post("/clientmodelview/add", data={**form, "csrf_token": "forged"}).status_code == 400
+    assert (_count(session, Client), _count(session, AuditLog)) == (clients, audit)
+
+    token = _token(c.get("/clientmodelview/add"))
+    assert c.post("/clientmodelview/add", data={**form, "csrf_token": token}).status_code == 302
+    assert _count(session, Client, Client.name == "跨站客户有限公司") == 1
+
+
+def test_a_delete_without_csrf_token_is_refused(csrf_app, session):
+    client = make_client(name="留下的客户")
+    c = _csrf_login(csrf_app, "manager")
+    assert c.post(f"/clientmodelview/delete/{client.id}").status_code == 400
+    assert _count(session, Client, Client.name == "留下的客户") == 1
+
+
+def test_the_login_form_without_csrf_token_is_refused(csrf_app, session):
+    c = csrf_app.test_client()
+    audit = _count(session, AuditLog)
+    response = c.post("/login/", data={"username": "manager", "password": PASSWORD})
+    assert response.status_code == 400
+    assert _count(session, AuditLog) == audit  # no password check happened
+    home = c.get("/")
+    assert home.status_code == 302 and home.location.startswith("/login/")
+
+
+def test_json_api_login_needs_no_csrf_token(csrf_app):
+    response = csrf_app.test_client().post("/api/v1/security/login", json={
+        "username": "manager", "password": PASSWORD, "provider": "db"})
+    assert response.status_code == 200 and response.json["access_token"]
