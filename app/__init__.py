@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from datetime import timedelta
@@ -27,6 +28,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(cfg)
     if not (config or {}).get("PERMANENT_SESSION_LIFETIME"):
         app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
+    _compile_catalogs()
 
     with app.app_context():
         from app import models as _models  # noqa: F401  (registers the models)
@@ -45,6 +47,16 @@ def create_app(config: dict | None = None) -> Flask:
 
         register_cli(app)
     return app
+
+
+def _compile_catalogs() -> None:
+    """Compile stale message catalogs; a read-only install keeps the ones it shipped with."""
+    from app.services.i18n import ensure_compiled
+
+    try:
+        ensure_compiled()
+    except OSError as exc:
+        logging.getLogger(__name__).warning("message catalogs not compiled: %s", exc)
 
 
 def _init_socketio(app: Flask) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess  # noqa: S404
 import sys
 from datetime import date
 
 import click
 from flask import Flask, current_app
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import BASE_DIR
 
@@ -69,8 +71,8 @@ def register_cli(app: Flask) -> None:
 
         try:
             written = backup(db.engine, path)
-        except BackupError as exc:
-            raise click.ClickException(str(exc)) from None
+        except (BackupError, OSError, sqlite3.Error, SQLAlchemyError) as exc:
+            raise click.ClickException(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)) from None
         click.echo(f"backup written to {written}")
 
     @app.cli.command("restore")
@@ -82,8 +84,8 @@ def register_cli(app: Flask) -> None:
 
         try:
             restore(db.engine, path)
-        except BackupError as exc:
-            raise click.ClickException(str(exc)) from None
+        except (BackupError, OSError, sqlite3.Error, SQLAlchemyError) as exc:
+            raise click.ClickException(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)) from None
         click.echo("restore complete")
 
     @app.cli.command("expire-contracts")

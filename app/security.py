@@ -28,7 +28,7 @@ from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.forms import LoginForm_db
 from flask_appbuilder.security.schemas import login_post
 from flask_appbuilder.security.sqla.manager import SecurityManager
-from flask_appbuilder.security.views import AuthDBView
+from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import lazy_gettext as _l
 from flask_jwt_extended import create_access_token, create_refresh_token
@@ -225,6 +225,8 @@ class DeskSecurityApi(SecurityApi):
                 audit.record_event(sm.session, "mfa_failure", actor=actor, summary="api")
                 sm.session.commit()
                 return self.response(401, message=str(_l("A valid one-time code (otp) is required.")))
+            audit.record_event(sm.session, "login_success", actor=actor, summary="api")
+            sm.session.commit()
         elif mfa.is_required([r.name for r in user.roles], current_app.config["MFA_REQUIRED_ROLES"]):
             return self.response(
                 401, message=str(_l("Two-factor enrolment is required: sign in to the web application first."))
@@ -235,17 +237,30 @@ class DeskSecurityApi(SecurityApi):
         return self.response(200, **resp)
 
 
+class DeskUserDBModelView(UserDBModelView):
+    """FAB's user screen; its detail page also offers Admin the two-factor reset."""
+
+    show_template = "user_show.html"
+    class_permission_name = "UserDBModelView"  # the permissions keep FAB's name
+
+
 class DeskSecurityManager(SecurityManager):
     authdbview = DeskAuthDBView
+    userdbmodelview = DeskUserDBModelView
     security_api = DeskSecurityApi
 
     def auth_user_db(self, username, password):  # noqa: ANN001, ANN201
-        """Authenticate by password and write a login_success / login_failure audit row."""
+        """Authenticate by password and write a login_success / login_failure audit row.
+
+        A user enrolled in two-factor authentication is not signed in yet: the row says
+        ``password_ok``, and ``login_success`` follows once the second factor is checked.
+        """
         user = super().auth_user_db(username, password)
         name = (username or "")[:256]
         if user:
             actor = audit.Actor(user.id, user.username, client_ip())
-            audit.record_event(self.session, "login_success", actor=actor, summary=name)
+            action = "password_ok" if mfa.is_enabled(self.session, user.id) else "login_success"
+            audit.record_event(self.session, action, actor=actor, summary=name)
         else:
             known = self.find_user(username=name) if name else None
             actor = audit.Actor(known.id if known else None, name, client_ip())

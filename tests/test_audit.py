@@ -195,6 +195,17 @@ def test_a_change_flushed_in_steps_is_one_row_per_transaction(session):
         assert json.loads(last.changes) == {"notes": ["第二步", "第三步"]}
 
 
+def test_a_change_right_after_a_commit_still_records_the_old_value(session):
+    client = make_client(name="旧名称有限公司", notes="旧备注")  # committed: every attribute is expired
+    start = _last_id(session)
+    with acting_as(Actor(7, "service", None)):
+        client.name = "新名称有限公司"  # set without reading it first
+        client.notes = None
+        session.commit()
+    [row] = _rows(session, start)
+    assert json.loads(row.changes) == {"name": ["旧名称有限公司", "新名称有限公司"], "notes": ["旧备注", None]}
+
+
 def test_audit_screen_shows_old_and_new_values_but_never_the_id_number(login_as, session):
     secret = id_number(24)
     manager = login_as("manager")

@@ -213,3 +213,15 @@ def test_restore_command_refuses_a_file_that_is_not_a_backup(app, tmp_path, scra
         assert re.search(r"notes\.backup is not a (SQLite|PostgreSQL) backup", result.output), result.output
         assert "restore complete" not in result.output
         assert _dump(db.engine) == before
+
+
+def test_backup_command_to_an_unwritable_place_is_a_clear_error(app, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+
+    result = app.test_cli_runner().invoke(args=["backup", str(blocker / "db.backup")])
+
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and "Traceback" not in result.output
+    assert "not-a-folder" in result.output
+    assert not (blocker / "db.backup").exists()

@@ -12,7 +12,7 @@ import io
 
 from sqlalchemy import func, select
 
-from app.models.crm import Client, ClientStatus
+from app.models.crm import Client, ClientStatus, Tag
 from app.models.security import AuditLog
 from tests.factories import make_client
 
@@ -114,6 +114,16 @@ def test_values_that_look_like_formulas_are_quoted(app, login_as):
     assert row[0] == "'=HYPERLINK(\"http://evil.example\",\"点我\")"
     assert (row[3], row[5], row[9]) == ("'@SUM(A1)", "'-3+4", "'+1+2")
     assert row[4] == "普通地址=不是公式"  # only a leading sign is dangerous
+
+
+def test_tags_export_as_plain_text_and_tab_or_return_led_values_are_quoted(app, login_as):
+    tags = [Tag(name="R&D"), Tag(name="<重点>")]
+    make_client(name="标签客户有限公司", tags=tags, notes="\t=1+1", office_address="\r@x")
+
+    row = _rows(_english(login_as, "manager").get(URL))[1]
+
+    assert sorted(row[8].split(", ")) == ["<重点>", "R&D"]  # no HTML entities in a CSV cell
+    assert (row[9], row[5]) == ("'\t=1+1", "'\r@x")
 
 
 def test_reviewer_without_export_permission_is_refused(app, session, login_as):

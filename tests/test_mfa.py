@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 import pyotp
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
+from app.extensions import db
 from app.models.security import AuditLog, MFARecoveryCode, UserMFA
 from app.services import mfa as mfa_svc
 from tests.conftest import PASSWORD
@@ -114,6 +116,8 @@ def test_required_role_is_held_on_setup_until_enrolled_then_pages_open(app, sess
     html = setup.get_data(as_text=True)
     assert "<svg" in html and "Your role requires two-factor authentication" in html
     secret = re.search(r'<code id="mfa-secret">([A-Z2-7]{32})</code>', html).group(1)
+    reload = c.get("/mfa/setup").get_data(as_text=True)  # the key the user may have scanned stays
+    assert f'<code id="mfa-secret">{secret}</code>' in reload
 
     wrong = c.post("/mfa/setup", data={"code": _wrong_code(secret, clock)})
     assert wrong.status_code == 200
@@ -177,12 +181,15 @@ def test_enrolled_user_signs_in_only_with_a_valid_code(app, session, user_id, cl
     failures = _audit(session, "mfa_failure")
     assert [(r.username, r.user_id, r.ip) for r in failures] == [("manager", user_id("manager"), "10.1.2.3")]
     assert _audit(session, "mfa_success") == []
+    assert [r.username for r in _audit(session, "password_ok")] == ["manager"]
+    assert _audit(session, "login_success") == []  # the password alone does not sign in
 
     right = c.post("/mfa/verify", data={"code": _code(secret, clock)})
     assert right.status_code == 302 and _path(right) == "/"
     assert _signed_in(c)
     assert c.get("/clientmodelview/list/").status_code == 200
     assert [r.username for r in _audit(session, "mfa_success")] == ["manager"]
+    assert [(r.username, r.ip) for r in _audit(session, "login_success")] == [("manager", "10.1.2.3")]
 
 
 def test_the_code_that_confirmed_enrolment_cannot_sign_in(app, session, user_id, clock):
@@ -232,6 +239,22 @@ def test_verify_accepts_one_step_of_drift_and_never_an_older_step(session, user_
     assert mfa_svc.verify(session, uid, totp.at(t + 60), now=t + 60)
     assert not mfa_svc.verify(session, uid, "12345", now=t + 60)
     assert not mfa_svc.verify(session, uid, "", now=t + 60)
+
+
+def test_two_sessions_racing_with_one_code_let_only_one_in(app, session, user_id, clock):
+    uid = user_id("accountant2")
+    secret, codes = _enrol(session, uid, clock)
+    first, second = Session(db.engine), Session(db.engine)
+    try:
+        # both have read the enrolment (and hold it) before either spends the code
+        held = [racer.get(UserMFA, uid) for racer in (first, second)]
+        assert all(enrolment.enabled for enrolment in held)
+        code = _code(secret, clock)
+        assert [mfa_svc.verify(first, uid, code), mfa_svc.verify(second, uid, code)] == [True, False]
+        assert [mfa_svc.verify(first, uid, codes[0]), mfa_svc.verify(second, uid, codes[0])] == [True, False]
+    finally:
+        first.close()
+        second.close()
 
 
 def test_a_recovery_code_works_once(app, session, user_id, clock):
@@ -333,6 +356,27 @@ def test_admin_resets_a_users_enrolment(app, login_as, session, user_id, clock):
     assert admin.post("/mfa-admin/reset/999999").status_code == 404
 
 
+def test_admin_resets_from_the_users_detail_page(app, login_as, session, user_id, clock):
+    uid = user_id("accountant")
+    admin = login_as("admin")
+    page = admin.get(f"/users/show/{uid}").get_data(as_text=True)
+    assert re.search(r'id="user-mfa-status">\s*Off', page) and "Reset two-factor authentication</button>" not in page
+
+    _enrol(session, uid, clock)
+    page = admin.get(f"/users/show/{uid}").get_data(as_text=True)
+    assert re.search(r'id="user-mfa-status">\s*On', page)
+    assert f'action="/mfa-admin/reset/{uid}"' in page and 'name="csrf_token"' in page
+
+    back = admin.post(f"/mfa-admin/reset/{uid}", headers={"Referer": f"http://localhost/users/show/{uid}"})
+    assert back.status_code == 302 and _path(back) == f"/users/show/{uid}"
+    assert "was reset for accountant" in admin.get(_path(back)).get_data(as_text=True)
+    assert not _enabled(session, uid)
+
+    own = login_as("accountant").get("/users/userinfo/").get_data(as_text=True)
+    assert re.search(r'id="user-mfa-status">\s*Off', own) and 'href="/mfa/setup"' in own
+    assert "/mfa-admin/reset/" not in own
+
+
 @pytest.mark.parametrize("username", ["manager", "accountant"])
 def test_only_admin_may_reset_someone_elses_mfa(app, login_as, session, user_id, clock, username):
     uid = user_id("accountant2")
@@ -369,6 +413,7 @@ def test_api_login_of_an_enrolled_user_needs_otp(app, session, user_id, clock):
     assert _api_login(app, "accountant", otp=code).status_code == 401  # replay
     assert _api_login(app, "accountant", otp=codes[0]).status_code == 200  # recovery code
     assert _api_login(app, "accountant", otp=codes[0]).status_code == 401
+    assert [r.summary for r in _audit(session, "login_success")] == ["api", "api"]  # only the two that got a token
 
 
 def test_api_refuses_a_required_but_unenrolled_user(app, session):

@@ -55,7 +55,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
                     "post": {A, M}, "put": {A, M}, "delete": {A, M}, "transition": {A, M}},
     "DocumentApi": {"get": {A, M, C, R}, "get_list": {A, M, C, R}, "info": {A, M, C, R},
                     "download": {A, M, C, R}, "put": {A, M, C}, "delete": {A, M}, "upload": {A, M, C}},
-    "UserDBModelView": security_view({"userinfo": USERS}),
+    "DeskUserDBModelView": security_view({"userinfo": USERS}),
     "RoleModelView": security_view(),
     # Permissions and view names come from the code: listed, never edited by hand.
     "PermissionModelView": security_view({"show": NOBODY, "add": NOBODY, "edit": NOBODY, "delete": NOBODY}),
@@ -94,7 +94,7 @@ def objects(app, session, user_id):
             "ContractApi": contract.id, "ContactModelView": contact.id, "BankAccountModelView": bank.id,
             "ServiceRecordModelView": record.id, "DocumentModelView": document.id,
             "DocumentApi": document.id, "ContractChangeModelView": contract.changes[0].id,
-            "UserDBModelView": user_id("agent"), "MFAAdminView": user_id("agent")}
+            "DeskUserDBModelView": user_id("agent"), "MFAAdminView": user_id("agent")}
 
 
 def _url(rule, pk: int) -> str:

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import event, insert, inspect
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapper, Session
 
 from app.models.base import Audited, utcnow
 from app.models.security import AuditLog
@@ -150,6 +150,21 @@ def _merge(entry: dict, changes: dict, secret: set[str]) -> None:
             merged.pop(key, None)  # back to the value the transaction started with
         else:
             merged[key] = [first, new]
+
+
+def _keep_old_value(target, value, oldvalue, initiator):  # noqa: ANN001, ANN202, ARG001
+    return value
+
+
+@event.listens_for(Mapper, "mapper_configured")
+def _load_old_values_of_audited_columns(mapper: Mapper, cls: type) -> None:
+    """Audited columns load their stored value before a change, even when it was expired (after a
+    commit), so the audit row always has the old value."""
+    if not issubclass(cls, Audited):
+        return
+    for attr in mapper.column_attrs:
+        if attr.key not in getattr(cls, "__audit_ignore__", ()):
+            event.listen(getattr(cls, attr.key), "set", _keep_old_value, active_history=True, retval=True)
 
 
 @event.listens_for(Session, "after_flush")

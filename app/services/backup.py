@@ -7,6 +7,7 @@ that it reproduces every row instead of merging with what is there.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess  # noqa: S404 - runs pg_dump/pg_restore with argument lists, never a shell
@@ -27,7 +28,15 @@ def _sqlite_path(url: URL) -> Path:
 
 
 def _libpq_url(url: URL) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    """The libpq connection URL without the password (that goes in the environment, not argv)."""
+    return url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+
+
+def _libpq_env(url: URL) -> dict[str, str]:
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = str(url.password)
+    return env
 
 
 def _tool(name: str) -> str:
@@ -55,7 +64,7 @@ def backup(engine: Engine, target: str | Path) -> Path:
     if url.get_backend_name() == "postgresql":
         result = subprocess.run(  # noqa: S603
             [_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(target), _libpq_url(url)],
-            capture_output=True, text=True, check=False)
+            capture_output=True, text=True, check=False, env=_libpq_env(url))
         if result.returncode != 0:
             raise BackupError(result.stderr.strip() or "pg_dump failed")
         return target
@@ -108,12 +117,12 @@ def restore(engine: Engine, source: str | Path) -> None:
             [_tool("pg_restore"), "--list", str(source)], capture_output=True, text=True, check=False)
         if listed.returncode != 0:
             raise BackupError(f"{source} is not a PostgreSQL backup: {listed.stderr.strip()}")
-        with engine.begin() as conn:  # drop empty tables left by migrations so the dump recreates them
-            for table in inspect(conn).get_table_names():
-                conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+        # --clean drops the empty tables left by migrations so the dump recreates them; all of it in
+        # one transaction, so a failed restore leaves the database as it was.
         result = subprocess.run(  # noqa: S603
-            [_tool("pg_restore"), "--no-owner", "--exit-on-error", "--dbname", _libpq_url(url), str(source)],
-            capture_output=True, text=True, check=False)
+            [_tool("pg_restore"), "--no-owner", "--clean", "--if-exists", "--single-transaction",
+             "--exit-on-error", "--dbname", _libpq_url(url), str(source)],
+            capture_output=True, text=True, check=False, env=_libpq_env(url))
         if result.returncode != 0:
             raise BackupError(result.stderr.strip() or "pg_restore failed")
         return

@@ -12,7 +12,7 @@ import secrets
 import time
 
 import pyotp
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
@@ -38,6 +38,20 @@ def is_enabled(session: Session, user_id: int) -> bool:
 def is_required(role_names: list[str], required_roles: list[str]) -> bool:
     """True when any of the user's roles is one of the roles that must use MFA."""
     return bool(set(role_names) & set(required_roles))
+
+
+def pending_secret(session: Session, user_id: int) -> str:
+    """The unconfirmed secret of *user_id*, created on first use.
+
+    Showing the set-up page again keeps the secret the user may already have scanned.
+    Raises ``ValueError`` when MFA is already enabled.
+    """
+    enrolment = session.get(UserMFA, user_id)
+    if enrolment and enrolment.enabled:
+        raise ValueError("MFA already enabled")
+    if enrolment is not None:
+        return enrolment.secret
+    return start_enrolment(session, user_id)
 
 
 def start_enrolment(session: Session, user_id: int) -> str:
@@ -114,23 +128,27 @@ def verify(session: Session, user_id: int, code: str, now: float | None = None) 
         return False
     counter = _match_counter(enrolment.secret, code, now)
     if counter is not None:
-        if enrolment.last_counter is not None and counter <= enrolment.last_counter:
-            return False  # replay of a code already used
-        enrolment.last_counter = counter
-        session.commit()
-        return True
-    recovery = session.scalar(
-        select(MFARecoveryCode).where(
-            MFARecoveryCode.user_id == user_id,
-            MFARecoveryCode.code_hash == _hash(code or ""),
-            MFARecoveryCode.used_at.is_(None),
+        # One conditional UPDATE: of two requests racing with the same code only one wins.
+        spent = session.execute(
+            update(UserMFA)
+            .where(UserMFA.user_id == user_id,
+                   or_(UserMFA.last_counter.is_(None), UserMFA.last_counter < counter))
+            .values(last_counter=counter)
+            .execution_options(synchronize_session=False)
         )
+        session.commit()
+        session.expire(enrolment)
+        return spent.rowcount == 1  # 0: replay of a code already used
+    used = session.execute(
+        update(MFARecoveryCode)
+        .where(MFARecoveryCode.user_id == user_id,
+               MFARecoveryCode.code_hash == _hash(code or ""),
+               MFARecoveryCode.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
-    if recovery is None:
-        return False
-    recovery.used_at = utcnow()
     session.commit()
-    return True
+    return used.rowcount == 1
 
 
 def remaining_recovery_codes(session: Session, user_id: int) -> int:

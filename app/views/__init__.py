@@ -26,7 +26,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     )
     from app.views.documents import DocumentModelView
     from app.views.health import bp as health_bp
-    from app.views.mfa import MFAAdminView, MFAView
+    from app.views.mfa import MFAAdminView, MFAView, mfa_enrolled
 
     clients = dict(category="Clients", category_label=_l("Clients"), category_icon="fa-building")
     appbuilder.add_view(ClientModelView, "Clients", label=_l("Clients"), icon="fa-building", **clients)
@@ -53,6 +53,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
                         category="Security", category_label=_l("Security"))
     appbuilder.add_view_no_menu(MFAView)
     appbuilder.add_view_no_menu(MFAAdminView)
+    app.jinja_env.globals["mfa_enrolled"] = mfa_enrolled
     appbuilder.add_link("Two-factor authentication", href="/mfa/setup", label=_l("Two-factor authentication"),
                         icon="fa-key", category="Account", category_label=_l("Account"),
                         category_icon="fa-user")

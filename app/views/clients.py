@@ -6,7 +6,7 @@ from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.sqla.models import Role, User
 from flask_babel import lazy_gettext as _l
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from wtforms import StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
@@ -196,7 +196,7 @@ class ClientModelView(DeskModelView):
         "status": enum_formatter(ClientStatus),
         "created_at": format_datetime,
         "updated_at": format_datetime,
-        "tags": lambda tags: ", ".join(str(escape(t.name)) for t in (tags or [])),
+        "tags": lambda tags: Markup(", ").join(t.name for t in (tags or [])),
     }
     validators_columns = {
         "credit_code": [DataRequired(), CreditCodeValidator()],

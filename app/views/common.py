@@ -12,6 +12,7 @@ from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_appbuilder.urltools import get_filter_args
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import ValidationError
 
@@ -188,8 +189,10 @@ class DeskModelView(ModelView):
                 formatter = self.formatters_columns.get(col)
                 value = formatter(value) if formatter else value
                 value = getattr(value, "value", value)
+                if isinstance(value, Markup):  # formatters escape for HTML; a CSV cell wants the text
+                    value = value.striptags()
                 text = "" if value is None else str(value)
-                if text[:1] in ("=", "+", "-", "@"):
+                if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
                     text = "'" + text  # no formula injection in spreadsheets
                 row.append(text)
             writer.writerow(row)

@@ -59,8 +59,9 @@ class MFAView(BaseView):
             sm = self.appbuilder.sm
             user = sm.get_user_by_id(pending["uid"])
             if user is not None and user.is_active and mfa.verify(db.session, user.id, form.code.data):
-                audit.record_event(db.session, "mfa_success",
-                                   actor=audit.Actor(user.id, user.username, client_ip()))
+                actor = audit.Actor(user.id, user.username, client_ip())
+                audit.record_event(db.session, "mfa_success", actor=actor)
+                audit.record_event(db.session, "login_success", actor=actor, summary=user.username)
                 db.session.commit()
                 complete_login(user, pending.get("next") or "")
                 return redirect(pending.get("next") or self.appbuilder.get_url_for_index)
@@ -91,7 +92,7 @@ class MFAView(BaseView):
             flash(str(_l("That code is not valid. Try again.")), "warning")
             secret = enrolment.secret
         else:
-            secret = mfa.start_enrolment(db.session, user.id)
+            secret = mfa.pending_secret(db.session, user.id)
         uri = mfa.provisioning_uri(secret, user.username, current_app.config["MFA_ISSUER"])
         # segno draws the QR code as SVG paths; no text from the user reaches the markup.
         qr = Markup(segno.make(uri, error="m").svg_inline(scale=5))  # noqa: S704
@@ -133,6 +134,14 @@ class MFAView(BaseView):
     @staticmethod
     def _required(user) -> bool:  # noqa: ANN001
         return mfa.is_required([r.name for r in user.roles], current_app.config["MFA_REQUIRED_ROLES"])
+
+
+def mfa_enrolled(user_id: int | str) -> bool:
+    """For templates: whether the user with *user_id* has two-factor authentication on."""
+    try:
+        return mfa.is_enabled(db.session, int(user_id))
+    except (TypeError, ValueError):
+        return False
 
 
 class MFAAdminView(BaseView):
