@@ -35,6 +35,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_login import login_user
 from marshmallow import ValidationError
 
+from app.grants import merged as merged_grants
 from app.services import audit, mfa
 
 MFA_PENDING_SECONDS = 300
@@ -117,6 +118,8 @@ ROLE_SPEC: dict[str, list[tuple[str, str]]] = {
     "Reviewer": REVIEWER + SELF_SERVICE + API_DOCS,
     "Agent": AGENT + SELF_SERVICE,
 }
+for _role, _grants in merged_grants().items():
+    ROLE_SPEC[_role] = ROLE_SPEC[_role] + _grants
 
 
 def client_ip() -> str | None:

@@ -77,3 +77,39 @@ def make_contract(client: Client, status: ContractStatus = ContractStatus.draft,
         elif status == ContractStatus.changed:
             contract_svc.change_contract(db.session, contract, "test", monthly_fee="600.00")
     return contract
+
+
+# --- ledger ---------------------------------------------------------------------------------
+
+
+def make_books(client: Client | None = None, start: str = "2026-01", **client_kw):  # noqa: ANN201
+    """Open books for *client* (a new one by default) from *start*; returns the LedgerBook."""
+    from app.services import books
+
+    client = client or make_client(**client_kw)
+    return books.open_books(db.session, client.id, start)
+
+
+def line(code: str, debit: str | None = None, credit: str | None = None, memo: str | None = None) -> dict:
+    return {"account_code": code, "debit": debit, "credit": credit, "memo": memo}
+
+
+def voucher_data(day: str = "2026-01-15", amount: str = "100.00", debit_code: str = "1001",
+                 credit_code: str = "5001", word: str = "记", summary: str = "收到货款", **kw) -> dict:
+    data = {"date": day, "word": word, "summary": summary,
+            "lines": [line(debit_code, debit=amount), line(credit_code, credit=amount)]}
+    data.update(kw)
+    return data
+
+
+def make_voucher(book, maker_id: int | None, state: str = "draft", reviewer_id: int | None = None,  # noqa: ANN001
+                 **data_kw):  # noqa: ANN201
+    """Save a voucher (draft), optionally review (by *reviewer_id*) and post it."""
+    from app.services import vouchers
+
+    voucher = vouchers.save_voucher(db.session, book.client_id, voucher_data(**data_kw), maker_id)
+    if state in ("reviewed", "posted"):
+        vouchers.review_voucher(db.session, voucher.id, reviewer_id)
+    if state == "posted":
+        vouchers.post_voucher(db.session, voucher.id, reviewer_id)
+    return voucher

@@ -16,7 +16,9 @@ from app.models.documents import DocumentType
 from app.services.demo import minimal_pdf
 from app.services.documents import store_document
 from tests.factories import make_bank_account, make_client, make_contact, make_contract, make_service_record
+from tests.matrix import ledger_api, ledger_reports, ledger_screens
 
+MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports)
 ROLES = ["anonymous", "agent", "reviewer", "accountant", "manager", "admin"]
 A, M, C, R, G = "admin", "manager", "accountant", "reviewer", "agent"
 NOBODY: set[str] = set()
@@ -72,6 +74,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "DeskIndexView": {"index": USERS},
     "MenuApi": {"get_menu_data": USERS},
 }
+for _module in MATRIX_MODULES:
+    EXPECTED.update(_module.EXPECTED)
 # Reachable without a permission check (login, logout, language, health, docs, static files)
 # or not a real operation (FAB's bulk-action endpoints with no action defined).
 UNCHECKED = {"DeskAuthDBView", "DeskSecurityApi", "LocaleView", "UtilView", "health", "static",
@@ -94,7 +98,8 @@ def objects(app, session, user_id):
             "ContractApi": contract.id, "ContactModelView": contact.id, "BankAccountModelView": bank.id,
             "ServiceRecordModelView": record.id, "DocumentModelView": document.id,
             "DocumentApi": document.id, "ContractChangeModelView": contract.changes[0].id,
-            "DeskUserDBModelView": user_id("agent"), "MFAAdminView": user_id("agent")}
+            "DeskUserDBModelView": user_id("agent"), "MFAAdminView": user_id("agent"),
+            **{view: pk for module in MATRIX_MODULES for view, pk in module.objects(app, session, user_id).items()}}
 
 
 def _url(rule, pk: int) -> str:

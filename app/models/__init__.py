@@ -19,4 +19,18 @@ from app.models.crm import (  # noqa: F401
     TaxpayerType,
 )
 from app.models.documents import Document, DocumentType  # noqa: F401
+from app.models.ledger import (  # noqa: F401
+    Account,
+    AccountCategory,
+    Direction,
+    LedgerBook,
+    OpeningBalance,
+    Period,
+    PeriodStatus,
+    Voucher,
+    VoucherKind,
+    VoucherLine,
+    VoucherState,
+    VoucherWord,
+)
 from app.models.security import AuditLog, MFARecoveryCode, UserMFA  # noqa: F401

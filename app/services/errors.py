@@ -38,3 +38,15 @@ class NotFound(DomainError):
 
 class AccessDenied(DomainError):
     status_code = 403
+
+
+class PeriodClosed(DomainError):
+    """The accounting period is closed (已结账): no new, edited or reversed voucher."""
+
+    status_code = 409
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state of the books (a voucher already posted, ...)."""
+
+    status_code = 409

@@ -61,4 +61,9 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     appbuilder.add_api(ClientApi)
     appbuilder.add_api(ContractApi)
     appbuilder.add_api(DocumentApi)
+
+    from app.views import ledger_api, ledger_reports, ledger_screens
+
+    for module in (ledger_screens, ledger_api, ledger_reports):
+        module.register(app, appbuilder)
     app.register_blueprint(health_bp)

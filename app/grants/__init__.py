@@ -1,0 +1,19 @@
+"""Default permissions of the built-in roles for the ledger screens, API and reports.
+
+Each module holds ``GRANTS``: role name → ``(permission, view)`` pairs; ``app.security`` adds
+them to ``ROLE_SPEC``. A grant must name a permission that a registered view has.
+"""
+
+from __future__ import annotations
+
+from app.grants import ledger_api, ledger_reports, ledger_screens
+
+MODULES = (ledger_screens, ledger_api, ledger_reports)
+
+
+def merged() -> dict[str, list[tuple[str, str]]]:
+    roles: dict[str, list[tuple[str, str]]] = {}
+    for module in MODULES:
+        for role, grants in module.GRANTS.items():
+            roles.setdefault(role, []).extend(grants)
+    return roles

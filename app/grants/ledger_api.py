@@ -1,0 +1,5 @@
+"""Default grants for the ledger api."""
+
+from __future__ import annotations
+
+GRANTS: dict[str, list[tuple[str, str]]] = {"Manager": [], "Accountant": [], "Reviewer": [], "Agent": []}

@@ -1,0 +1,286 @@
+"""Setting up a client's books (建账): the chart of accounts and opening balances (期初余额).
+
+Rules:
+- One set of books per client, starting at a chosen month; the chart of accounts is seeded from
+  the standard chart of 小企业会计准则 (``app/data/accounting/chart_of_accounts_small_business.csv``).
+- A sub-account's code is its parent's code plus two digits (1002 → 100201); only leaf accounts
+  take voucher lines and opening balances. Giving an account with entries its first sub-account
+  moves those entries to the sub-account, so balances never sit on a non-leaf account.
+- An account with entries (lines or an opening balance) or with sub-accounts cannot be deleted;
+  first-level accounts of the standard chart cannot be deleted at all (disable them instead).
+  An account with a balance or with active sub-accounts cannot be disabled.
+- Opening balances belong to the start month and can be changed until the first voucher is
+  posted; posting needs them balanced (total debit = total credit).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session
+
+from app.models.crm import Client
+from app.models.ledger import (
+    Account,
+    AccountCategory,
+    Direction,
+    LedgerBook,
+    OpeningBalance,
+    Voucher,
+    VoucherLine,
+    VoucherState,
+)
+from app.services.accounting import ZERO, parse_amount, parse_period
+from app.services.errors import Conflict, NotFound, ValidationFailed
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "accounting"
+CHART_CSV = DATA / "chart_of_accounts_small_business.csv"
+MAX_CODE_LENGTH = 20
+
+
+@dataclass(frozen=True)
+class StandardAccount:
+    code: str
+    name: str
+    category: AccountCategory
+    normal_balance: Direction
+
+
+@lru_cache(maxsize=1)
+def standard_chart() -> tuple[StandardAccount, ...]:
+    """The first-level accounts of 小企业会计准则, read from the reference CSV."""
+    with CHART_CSV.open(encoding="utf-8") as handle:
+        return tuple(
+            StandardAccount(row["code"], row["name"], AccountCategory(row["category"]),
+                            Direction(row["normal_balance"]))
+            for row in csv.DictReader(handle)
+        )
+
+
+# --- books ----------------------------------------------------------------------------------
+
+
+def get_book(session: Session, client_id: int) -> LedgerBook:
+    """The books of *client_id*; raises ``NotFound`` when the client has none yet."""
+    book = session.scalar(select(LedgerBook).where(LedgerBook.client_id == client_id))
+    if book is None:
+        raise NotFound({"client_id": [str(_l("This client has no books yet."))]})
+    return book
+
+
+def open_books(session: Session, client_id: int, start_period: object) -> LedgerBook:
+    """Open the books of *client_id* from *start_period* (``"YYYY-MM"``) with the standard chart.
+
+    Raises ``NotFound`` for an unknown client, ``ValidationFailed`` for a bad period and
+    ``Conflict`` when the client already has books. Commits.
+    """
+    period = parse_period(start_period, "start_period")
+    if session.get(Client, client_id) is None:
+        raise NotFound({"client_id": [str(_l("No such client."))]})
+    if session.scalar(select(LedgerBook.id).where(LedgerBook.client_id == client_id)) is not None:
+        raise Conflict({"client_id": [str(_l("This client already has books."))]})
+    book = LedgerBook(client_id=client_id, start_period=period)
+    session.add(book)
+    session.flush()
+    session.add_all(
+        Account(book_id=book.id, code=a.code, name=a.name, category=a.category, normal_balance=a.normal_balance,
+                level=1, is_leaf=True, active=True)
+        for a in standard_chart()
+    )
+    session.commit()
+    return book
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+def account_by_code(session: Session, book_id: int, code: str) -> Account | None:
+    return session.scalar(select(Account).where(Account.book_id == book_id, Account.code == str(code).strip()))
+
+
+def _has_entries(session: Session, account_id: int) -> bool:
+    return bool(session.scalar(select(
+        exists().where(VoucherLine.account_id == account_id)
+        | exists().where(OpeningBalance.account_id == account_id,
+                         (OpeningBalance.debit != 0) | (OpeningBalance.credit != 0)))))
+
+
+def _any_posted(session: Session, book_id: int) -> bool:
+    return bool(session.scalar(select(exists().where(
+        Voucher.book_id == book_id, Voucher.state == VoucherState.posted))))
+
+
+def add_sub_account(session: Session, book_id: int, parent_code: str, code: str, name: str) -> Account:
+    """Add sub-account *code* (parent's code + 2 digits) named *name* under *parent_code*.
+
+    When the parent has entries and no sub-account yet, its voucher lines and opening balance
+    move to the new account. Raises ``ValidationFailed`` (bad code or name, disabled parent),
+    ``NotFound`` (no such parent) or ``Conflict`` (code taken). Commits.
+    """
+    code, name = str(code or "").strip(), str(name or "").strip()
+    parent = account_by_code(session, book_id, parent_code)
+    if parent is None:
+        raise NotFound({"parent_code": [str(_l("No account with this code."))]})
+    errors: dict[str, list[str]] = {}
+    if not (code.isdigit() and len(code) == len(parent.code) + 2 and code.startswith(parent.code)):
+        errors["code"] = [str(_l("A sub-account's code is its parent's code followed by two digits (e.g. "
+                                 "%(example)s).", example=parent.code + "01"))]
+    elif code.endswith("00"):
+        errors["code"] = [str(_l("The two digits of a sub-account run from 01 to 99."))]
+    elif len(code) > MAX_CODE_LENGTH:
+        errors["code"] = [str(_l("Account codes have at most %(n)d digits.", n=MAX_CODE_LENGTH))]
+    if not name:
+        errors["name"] = [str(_l("The account needs a name."))]
+    elif len(name) > 100:
+        errors["name"] = [str(_l("At most %(n)d characters.", n=100))]
+    if not parent.active:
+        errors["parent_code"] = [str(_l("The parent account is disabled."))]
+    if errors:
+        raise ValidationFailed(errors)
+    if account_by_code(session, book_id, code) is not None:
+        raise Conflict({"code": [str(_l("An account with this code already exists."))]})
+    child = Account(book_id=book_id, code=code, name=name, category=parent.category,
+                    normal_balance=parent.normal_balance, parent_id=parent.id, level=parent.level + 1,
+                    is_leaf=True, active=True)
+    session.add(child)
+    session.flush()
+    if parent.is_leaf:
+        # The parent's entries move to its first sub-account: balances stay on leaves.
+        session.execute(update(VoucherLine).where(VoucherLine.account_id == parent.id)
+                        .values(account_id=child.id).execution_options(synchronize_session=False))
+        session.execute(update(OpeningBalance).where(OpeningBalance.account_id == parent.id)
+                        .values(account_id=child.id).execution_options(synchronize_session=False))
+        parent.is_leaf = False
+    session.commit()
+    return child
+
+
+def rename_account(session: Session, account_id: int, name: str) -> Account:
+    """Rename a sub-account (standard first-level names stay). Raises ``ValidationFailed``."""
+    account = _account(session, account_id)
+    name = str(name or "").strip()
+    if account.level == 1:
+        raise ValidationFailed({"name": [str(_l("First-level account names are set by the standard."))]})
+    if not name or len(name) > 100:
+        raise ValidationFailed({"name": [str(_l("The account needs a name of at most 100 characters."))]})
+    account.name = name
+    session.commit()
+    return account
+
+
+def _account(session: Session, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise NotFound({"account": [str(_l("No such account."))]})
+    return account
+
+
+def account_balance(session: Session, account: Account) -> Decimal:
+    """Debit-minus-credit of the account and its sub-accounts: opening plus all posted lines."""
+    like = account.code + "%"
+    ids = select(Account.id).where(Account.book_id == account.book_id, Account.code.like(like))
+    opening = session.scalar(select(func.coalesce(func.sum(OpeningBalance.debit - OpeningBalance.credit), 0))
+                             .where(OpeningBalance.account_id.in_(ids))) or ZERO
+    moved = session.scalar(select(func.coalesce(func.sum(VoucherLine.debit - VoucherLine.credit), 0))
+                           .where(VoucherLine.account_id.in_(ids))) or ZERO
+    return Decimal(opening) + Decimal(moved)
+
+
+def set_account_active(session: Session, account_id: int, active: bool) -> Account:
+    """Enable or disable an account. Disabling is refused (``Conflict``) while the account has a
+    balance (including unposted lines) or an active sub-account; enabling a sub-account of a
+    disabled parent is refused too. Commits."""
+    account = _account(session, account_id)
+    if not active:
+        if session.scalar(select(exists().where(Account.parent_id == account.id, Account.active.is_(True)))):
+            raise Conflict({"active": [str(_l("Disable its sub-accounts first."))]})
+        if account_balance(session, account) != 0:
+            raise Conflict({"active": [str(_l("An account with a balance cannot be disabled."))]})
+    elif account.parent is not None and not account.parent.active:
+        raise Conflict({"active": [str(_l("The parent account is disabled."))]})
+    account.active = bool(active)
+    session.commit()
+    return account
+
+
+def delete_account(session: Session, account_id: int) -> None:
+    """Delete a sub-account without entries or sub-accounts; its parent becomes a leaf again
+    when it was the last one. Raises ``Conflict`` otherwise. Commits."""
+    account = _account(session, account_id)
+    if account.level == 1:
+        raise Conflict({"account": [str(_l(
+            "Accounts of the standard chart cannot be deleted; disable them instead."))]})
+    if session.scalar(select(exists().where(Account.parent_id == account.id))):
+        raise Conflict({"account": [str(_l("Delete its sub-accounts first."))]})
+    if _has_entries(session, account.id):
+        raise Conflict({"account": [str(_l("An account with postings or an opening balance cannot be deleted."))]})
+    parent = account.parent
+    session.query(OpeningBalance).filter(OpeningBalance.account_id == account.id).delete()
+    session.delete(account)
+    session.flush()
+    if parent is not None and not session.scalar(select(exists().where(Account.parent_id == parent.id))):
+        parent.is_leaf = True
+    session.commit()
+
+
+# --- opening balances -----------------------------------------------------------------------
+
+
+def set_opening_balance(session: Session, book_id: int, account_code: str, debit: object = None,
+                        credit: object = None) -> OpeningBalance | None:
+    """Set the opening balance of leaf account *account_code*: a debit or a credit (or neither,
+    which clears it). Refused once a voucher of the book is posted (``Conflict``), for a
+    non-leaf or disabled account, both sides, or a bad amount (``ValidationFailed``). Commits."""
+    account = account_by_code(session, book_id, account_code)
+    if account is None:
+        raise NotFound({"account_code": [str(_l("No account with this code."))]})
+    if _any_posted(session, book_id):
+        raise Conflict({"_": [str(_l("Opening balances cannot change once a voucher has been posted."))]})
+    if not account.is_leaf:
+        raise ValidationFailed({"account_code": [str(_l("Only accounts without sub-accounts take amounts."))]})
+    if not account.active:
+        raise ValidationFailed({"account_code": [str(_l("This account is disabled."))]})
+    debit_amount = parse_amount(debit, "debit")
+    credit_amount = parse_amount(credit, "credit")
+    if debit_amount and credit_amount:
+        raise ValidationFailed({"credit": [str(_l("Enter a debit or a credit, not both."))]})
+    row = session.scalar(select(OpeningBalance).where(OpeningBalance.account_id == account.id))
+    if not debit_amount and not credit_amount:
+        if row is not None:
+            session.delete(row)
+        session.commit()
+        return None
+    if row is None:
+        row = OpeningBalance(book_id=book_id, account_id=account.id)
+        session.add(row)
+    row.debit, row.credit = debit_amount, credit_amount
+    session.commit()
+    return row
+
+
+@dataclass(frozen=True)
+class OpeningCheck:
+    debit: Decimal
+    credit: Decimal
+
+    @property
+    def balanced(self) -> bool:
+        return self.debit == self.credit
+
+    @property
+    def difference(self) -> Decimal:
+        return self.debit - self.credit
+
+
+def opening_check(session: Session, book_id: int) -> OpeningCheck:
+    """Total debit and credit of the opening balances (试算平衡)."""
+    debit, credit = session.execute(
+        select(func.coalesce(func.sum(OpeningBalance.debit), 0), func.coalesce(func.sum(OpeningBalance.credit), 0))
+        .where(OpeningBalance.book_id == book_id)).one()
+    return OpeningCheck(Decimal(debit).quantize(Decimal("0.01")), Decimal(credit).quantize(Decimal("0.01")))
