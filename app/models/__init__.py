@@ -1,5 +1,18 @@
 """SQLAlchemy models, one module per domain. Importing this package registers them all."""
 
+from app.models.chat import (  # noqa: F401
+    AgentGroup,
+    AgentProfile,
+    AgentStatus,
+    ChatBlock,
+    ChatMessage,
+    ChatSite,
+    Conversation,
+    ConversationStatus,
+    PageView,
+    SenderType,
+    Visitor,
+)
 from app.models.contracts import (  # noqa: F401
     BillingCycle,
     Contract,
