@@ -62,8 +62,8 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     appbuilder.add_api(ContractApi)
     appbuilder.add_api(DocumentApi)
 
-    from app.views import ledger_api, ledger_reports, ledger_screens
+    from app.views import chat_admin, ledger_api, ledger_reports, ledger_screens
 
-    for module in (ledger_screens, ledger_api, ledger_reports):
+    for module in (ledger_screens, ledger_api, ledger_reports, chat_admin):
         module.register(app, appbuilder)
     app.register_blueprint(health_bp)
