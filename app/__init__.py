@@ -62,6 +62,9 @@ def _compile_catalogs() -> None:
 def _init_socketio(app: Flask) -> None:
     from app.sockets import register_namespaces
 
+    # Flask-SocketIO keeps the queue manager of an earlier init_app in its options: drop it so
+    # that this application's SOCKETIO_MESSAGE_QUEUE (or its absence) is what counts.
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
         async_mode=app.config["ASYNC_MODE"] if app.config["ASYNC_MODE"] != "auto" else None,

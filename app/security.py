@@ -43,6 +43,8 @@ MFA_PENDING_SECONDS = 300
 # Permission names that are not tied to one view.
 ALL_CLIENTS = ("can_access", "AllClients")  # no row-level filter on clients
 SENSITIVE = ("can_read", "ClientSensitiveData")  # unmasked ID and bank account numbers
+CHAT = ("can_chat", "LiveChat")  # answer visitors in the agent console
+SUPERVISE = ("can_supervise", "LiveChat")  # watch any live chat and whisper to its agent
 
 READ = ("can_list", "can_show")
 WRITE = ("can_list", "can_show", "can_add", "can_edit", "can_delete")
@@ -83,7 +85,7 @@ MANAGER = (
     + _grant("ClientApi", API_WRITE)
     + _grant("ContractApi", API_WRITE + ("can_transition",))
     + _grant("DocumentApi", ("can_get", "can_info", "can_put", "can_delete", "can_download", "can_upload"))
-    + [ALL_CLIENTS, SENSITIVE]
+    + [ALL_CLIENTS, SENSITIVE, CHAT, SUPERVISE]
 )
 ACCOUNTANT = (
     _grant("ClientModelView", ("can_list", "can_show", "can_edit", "can_export"))
@@ -112,7 +114,7 @@ REVIEWER = (
     + _grant("DocumentApi", API_READ + ("can_download",))
     + [ALL_CLIENTS]
 )
-AGENT: list[tuple[str, str]] = []
+AGENT: list[tuple[str, str]] = [CHAT]
 
 API_DOCS = [("can_get", "OpenApi"), ("can_show", "SwaggerView")]
 

@@ -113,6 +113,8 @@ class ClientContact(Audited, Timestamps, Model):
     email: Mapped[str | None] = mapped_column(String(200))
     wechat: Mapped[str | None] = mapped_column(String(100))
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # The contact's user id on the agency's website: a chat visitor verified with it is this contact.
+    chat_user_id: Mapped[str | None] = mapped_column(String(100), index=True)
 
     client: Mapped[Client] = relationship(back_populates="contacts")
 

@@ -14,9 +14,9 @@ from sqlalchemy import inspect
 
 from app.config import BASE_DIR
 from app.extensions import db
-from app.security import ALL_CLIENTS, ROLE_SPEC, SENSITIVE
+from app.security import ALL_CLIENTS, CHAT, ROLE_SPEC, SENSITIVE, SUPERVISE
 
-PSEUDO_PERMISSIONS = [ALL_CLIENTS, SENSITIVE]
+PSEUDO_PERMISSIONS = [ALL_CLIENTS, SENSITIVE, CHAT, SUPERVISE]
 EVERYONE_MENUS = ["Account", "Two-factor authentication"]
 
 

@@ -94,14 +94,19 @@ class ContactModelView(DeskModelView):
     datamodel = SQLAInterface(ClientContact)
     base_filters = scope_filters()
     list_columns = ["client", "name", "position", "phone", "email", "wechat", "is_primary"]
-    add_columns = edit_columns = ["client", "name", "position", "phone", "email", "wechat", "is_primary"]
+    add_columns = edit_columns = ["client", "name", "position", "phone", "email", "wechat", "is_primary",
+                                  "chat_user_id"]
     show_columns = add_columns
     search_columns = ["client", "name", "phone", "email", "wechat"]
     label_columns = {
         "client": _l("Client"), "name": _l("Name"), "position": _l("Position"), "phone": _l("Phone"),
         "email": _l("Email"), "wechat": _l("WeChat"), "is_primary": _l("Primary contact"),
+        "chat_user_id": _l("Website user id"),
     }
-    validators_columns = {"email": [Optional(), Email()], "phone": [Length(max=30)]}
+    description_columns = {"chat_user_id": _l("The contact's user id on the agency's website: a chat visitor "
+                                              "signed in with it is recognised as this contact.")}
+    validators_columns = {"email": [Optional(), Email()], "phone": [Length(max=30)],
+                          "chat_user_id": [Length(max=100)]}
     add_form_query_rel_fields = edit_form_query_rel_fields = {"client": scope_filters()}
     list_title = _l("Contacts")
     show_title = _l("Contact")
