@@ -23,6 +23,11 @@ def _written(session) -> tuple[int, int]:
             session.scalar(select(func.count()).select_from(VoucherLine)))
 
 
+@pytest.fixture(autouse=True)
+def _english(app):
+    app.config["BABEL_DEFAULT_LOCALE"] = "en"  # messages below are asserted in English
+
+
 @pytest.fixture
 def book(app):
     return make_books(name="凭证测试有限公司")
@@ -90,7 +95,6 @@ def test_a_draft_moved_to_another_month_gets_a_new_number_and_leaves_a_gap(sessi
 ])
 def test_bad_voucher_is_refused_naming_the_field_and_nothing_is_written(app, session, book, maker, data, field,
                                                                          message):
-    app.config["BABEL_DEFAULT_LOCALE"] = "en"
     before = _written(session)
     with pytest.raises(ValidationFailed) as refused:
         vouchers.save_voucher(session, book.client_id, data, maker)
@@ -105,7 +109,6 @@ def test_unbalanced_voucher_is_its_own_error(session, book, maker):
 
 
 def test_lines_need_an_active_leaf_account(app, session, book, maker):
-    app.config["BABEL_DEFAULT_LOCALE"] = "en"
     books.add_sub_account(session, book.id, "1002", "100201", "工商银行")
     with pytest.raises(ValidationFailed) as parent:
         vouchers.save_voucher(session, book.client_id, voucher_data(debit_code="1002"), maker)
