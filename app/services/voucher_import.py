@@ -1,0 +1,385 @@
+"""Voucher import (凭证导入) from a CSV (UTF-8, with or without BOM) or XLSX file.
+
+Rules:
+- One row per voucher line. Columns (Chinese or English headers, any order): 日期/date,
+  凭证字/word (default 记), 凭证号/group, 摘要/summary, 科目编码/account_code, 借方金额/debit,
+  贷方金额/credit, 附件数/attachments (optional), 备注/memo (optional). Unknown columns are ignored.
+- Rows with the same word and group number form one voucher; the group number only groups
+  (vouchers get the next free numbers of their books). The voucher's date, summary and
+  attachment count come from its first row; later rows must not give another date. A row whose
+  summary differs from its voucher's keeps it as the line memo (unless a memo is given).
+- Every row and every voucher passes the rules of ``vouchers.save_voucher`` (open period, leaf
+  active accounts, amounts as text with two decimals, at least two lines, debits = credits).
+- All or nothing: any error raises ``ImportFailed`` listing every problem with its row number
+  (the header is row 1) and nothing is written; otherwise all vouchers are saved in one
+  transaction as drafts of the importing user.
+- Limits: ``MAX_BYTES`` per file and ``MAX_ROWS`` data rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from app.models.ledger import LedgerBook, Voucher, VoucherKind, VoucherState
+from app.services import books
+from app.services.accounting import period_of
+from app.services.errors import DomainError, ValidationFailed
+from app.services.vouchers import (
+    LineInput,
+    _lock_book,
+    _parse_header,
+    _parse_lines,
+    _write_lines,
+    ensure_open,
+    next_number,
+)
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_ROWS = 2000
+MAX_COLUMNS = 40
+SAVE_ATTEMPTS = 5
+FORMATS = ("csv", "xlsx")
+
+# canonical field → accepted header spellings (compared lower-case, without spaces)
+HEADERS: dict[str, tuple[str, ...]] = {
+    "date": ("日期", "凭证日期", "date"),
+    "word": ("凭证字", "word"),
+    "group": ("凭证号", "group", "voucher_no", "number"),
+    "summary": ("摘要", "summary"),
+    "account_code": ("科目编码", "科目代码", "account_code", "account"),
+    "debit": ("借方金额", "借方", "debit"),
+    "credit": ("贷方金额", "贷方", "credit"),
+    "attachments": ("附件数", "附件", "attachments"),
+    "memo": ("备注", "memo"),
+}
+REQUIRED = ("date", "group", "summary", "account_code", "debit", "credit")
+TEMPLATE_HEADER = ["日期", "凭证字", "凭证号", "摘要", "科目编码", "借方金额", "贷方金额", "附件数"]
+TEMPLATE_ROWS = [
+    ["2026-01-15", "记", "1", "收到货款", "1001", "1000.00", "", "1"],
+    ["2026-01-15", "记", "1", "收到货款", "5001", "", "1000.00", "1"],
+]
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem of an import: the file row (header = 1, 0 for the whole file), the field, the message."""
+
+    row: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        if self.row == 0:
+            return self.message
+        return str(_l("Row %(row)d (%(field)s): %(message)s", row=self.row, field=self.field, message=self.message))
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "field": self.field, "message": self.message}
+
+
+class ImportFailed(ValidationFailed):
+    """The file was refused; ``rows`` lists every problem by row. Nothing was written."""
+
+    def __init__(self, rows: list[RowError]) -> None:
+        self.rows = sorted(rows, key=lambda e: (e.row, e.field))
+        super().__init__({"file": [str(e) for e in self.rows]})
+
+
+@dataclass
+class _Group:
+    key: tuple[str, str]
+    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+
+
+# --- reading the file -----------------------------------------------------------------------
+
+
+def _cell(value: object) -> str:
+    """A cell as text: integral floats lose their ``.0`` (Excel stores 1001 as 1001.0), other
+    floats keep their shortest exact form, dates become ISO dates."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value).strip()
+
+
+def _file_error(message: str) -> ImportFailed:
+    return ImportFailed([RowError(0, "file", message)])
+
+
+def _csv_rows(data: bytes, max_rows: int) -> list[list[str]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _file_error(str(_l("The CSV file is not UTF-8 text; save it as \"CSV UTF-8\"."))) from None
+    rows: list[list[str]] = []
+    try:
+        for row in csv.reader(io.StringIO(text, newline="")):
+            rows.append([_cell(v) for v in row[:MAX_COLUMNS]])
+            if len(rows) > max_rows + 1:
+                break
+    except csv.Error:
+        raise _file_error(str(_l("The CSV file cannot be read."))) from None
+    return rows
+
+
+def _xlsx_rows(data: bytes, max_rows: int) -> list[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable workbook is the same user error
+        raise _file_error(str(_l("The Excel file cannot be read; upload an .xlsx workbook."))) from None
+    try:
+        sheet = workbook.worksheets[0]
+        rows: list[list[str]] = []
+        for values in sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True):
+            rows.append([_cell(v) for v in values])
+            if len(rows) > max_rows + 1:
+                break
+        return rows
+    finally:
+        workbook.close()
+
+
+def file_format(filename: str) -> str:
+    """``"csv"`` or ``"xlsx"`` from the file name; raises ``ImportFailed`` for anything else."""
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if suffix not in FORMATS:
+        raise _file_error(str(_l("Upload a .csv or .xlsx file.")))
+    return suffix
+
+
+def read_rows(filename: str, data: bytes, max_bytes: int = MAX_BYTES,
+              max_rows: int = MAX_ROWS) -> list[tuple[int, dict[str, str]]]:
+    """The data rows of the file as ``(row number, {field: text})``, blank rows skipped.
+
+    Raises ``ImportFailed`` for a wrong type, an empty or too large file, too many rows, or a
+    header without the required columns.
+    """
+    kind = file_format(filename)
+    if not data:
+        raise _file_error(str(_l("The file is empty.")))
+    if len(data) > max_bytes:
+        raise _file_error(str(_l("The file is larger than %(kb)d KB.", kb=max_bytes // 1024)))
+    raw = _csv_rows(data, max_rows) if kind == "csv" else _xlsx_rows(data, max_rows)
+    while raw and not any(raw[0]):
+        raw.pop(0)
+    if not raw:
+        raise _file_error(str(_l("The file is empty.")))
+    columns = _columns(raw[0])
+    rows: list[tuple[int, dict[str, str]]] = []
+    for number, values in enumerate(raw[1:], start=2):
+        if not any(values):
+            continue
+        rows.append((number, {name: (values[i] if i < len(values) else "") for name, i in columns.items()}))
+    if len(rows) > max_rows or len(raw) > max_rows + 1:
+        raise _file_error(str(_l("The file has more than %(n)d rows; split it.", n=max_rows)))
+    if not rows:
+        raise _file_error(str(_l("The file has a header but no rows.")))
+    return rows
+
+
+def _columns(header: list[str]) -> dict[str, int]:
+    spellings = {s.lower(): name for name, options in HEADERS.items() for s in options}
+    columns: dict[str, int] = {}
+    problems: list[RowError] = []
+    for index, title in enumerate(header):
+        name = spellings.get(title.replace(" ", "").lower())
+        if name is None:
+            continue
+        if name in columns:
+            problems.append(RowError(1, name, str(_l("The column %(title)s appears twice.", title=title))))
+        columns[name] = index
+    for name in REQUIRED:
+        if name not in columns:
+            english = next(title for title in HEADERS[name] if title.isascii())
+            problems.append(RowError(1, name, str(_l("The column %(title)s is missing.",
+                                                     title=f"{HEADERS[name][0]} / {english}"))))
+    if problems:
+        raise ImportFailed(problems)
+    return columns
+
+
+# --- validating -----------------------------------------------------------------------------
+
+
+def _groups(rows: list[tuple[int, dict[str, str]]], errors: list[RowError]) -> list[_Group]:
+    groups: dict[tuple[str, str], _Group] = {}
+    for number, row in rows:
+        group = row.get("group", "").strip()
+        if not group:
+            errors.append(RowError(number, "group", str(_l("Give the voucher number that groups this row."))))
+            continue
+        key = (row.get("word", "").strip() or "记", group)
+        groups.setdefault(key, _Group(key)).rows.append((number, row))
+    return list(groups.values())
+
+
+def _voucher_data(group: _Group, errors: list[RowError]) -> dict:
+    first = group.rows[0][1]
+    summary = first.get("summary", "").strip()
+    for number, row in group.rows[1:]:
+        if row.get("date", "").strip() and row["date"].strip() != first.get("date", "").strip():
+            errors.append(RowError(number, "date", str(_l(
+                "All rows of voucher %(group)s need the same date.", group=group.key[1]))))
+    lines = []
+    for _number, row in group.rows:
+        memo = row.get("memo", "").strip()
+        own_summary = row.get("summary", "").strip()
+        if not memo and own_summary and own_summary != summary:
+            memo = own_summary
+        lines.append({"account_code": row.get("account_code", ""), "debit": row.get("debit", ""),
+                      "credit": row.get("credit", ""), "memo": memo})
+    return {"date": first.get("date", "").strip().replace("/", "-"), "word": group.key[0], "summary": summary,
+            "attachments": first.get("attachments", ""), "lines": lines}
+
+
+def _row_errors(group: _Group, problems: dict[str, list[str]]) -> list[RowError]:
+    """Map ``save_voucher``-style field errors (``lines[2].debit``) to file rows."""
+    found: list[RowError] = []
+    first_row = group.rows[0][0]
+    for key, messages in problems.items():
+        row, name = first_row, key
+        if key.startswith("lines[") and "]" in key:
+            index = int(key[6:key.index("]")])
+            row = group.rows[index][0] if index < len(group.rows) else first_row
+            name = key[key.index("]") + 2:] or "lines"
+        elif key in ("_", "lines"):
+            name = "lines"
+        found.extend(RowError(row, name, str(m)) for m in messages)
+    return found
+
+
+@dataclass
+class _Planned:
+    day: date
+    word: object
+    summary: str
+    attachments: int
+    lines: list[LineInput]
+
+
+def _validate(session: Session, book: LedgerBook, rows: list[tuple[int, dict[str, str]]]) -> list[_Planned]:
+    errors: list[RowError] = []
+    planned: list[_Planned] = []
+    for group in _groups(rows, errors):
+        data = _voucher_data(group, errors)
+        problems: dict[str, list[str]] = {}
+        day, word, summary, attachments = _parse_header(data, problems)
+        lines = _parse_lines_safely(session, book.id, data["lines"], problems)
+        if not problems:
+            try:
+                ensure_open(session, book, period_of(day))
+            except DomainError as exc:
+                problems.update(exc.errors)
+        if problems:
+            errors.extend(_row_errors(group, problems))
+            continue
+        planned.append(_Planned(day, word, summary, attachments, lines))
+    if errors:
+        raise ImportFailed(errors)
+    return planned
+
+
+def _parse_lines_safely(session: Session, book_id: int, raw: list, problems: dict[str, list[str]]) -> list:
+    try:
+        return _parse_lines(session, book_id, raw, problems)
+    except DomainError as exc:  # unbalanced: raised, not collected
+        problems.update(exc.errors)
+        return []
+
+
+# --- importing ------------------------------------------------------------------------------
+
+
+def import_vouchers(session: Session, client_id: int, filename: str, data: bytes, user_id: int | None,
+                    max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS) -> list[Voucher]:
+    """导入凭证: read, validate and save every voucher of the file as a draft, in one transaction.
+
+    Raises ``NotFound`` (client without books) and ``ImportFailed`` (any problem, by row); in both
+    cases nothing is written. Returns the new vouchers in file order. Commits.
+    """
+    book = books.get_book(session, client_id)
+    rows = read_rows(filename, data, max_bytes=max_bytes, max_rows=max_rows)
+    for attempt in range(SAVE_ATTEMPTS):
+        try:
+            return _import(session, book.id, rows, user_id)
+        except (IntegrityError, OperationalError) as exc:
+            session.rollback()
+            text = str(exc.orig).lower()
+            transient = "uq_voucher_number" in text or "locked" in text or "deadlock" in text
+            if not transient or attempt == SAVE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+        except DomainError:
+            session.rollback()
+            raise
+    raise AssertionError("unreachable")
+
+
+def _import(session: Session, book_id: int, rows: list[tuple[int, dict[str, str]]], user_id: int | None) -> list:
+    book = session.get(LedgerBook, book_id)
+    planned = _validate(session, book, rows)
+    _lock_book(session, book.id)
+    saved: list[Voucher] = []
+    for item in planned:
+        period = period_of(item.day)
+        voucher = Voucher(book_id=book.id, client_id=book.client_id, maker_id=user_id, state=VoucherState.draft,
+                          kind=VoucherKind.normal, period=period, word=item.word, date=item.day,
+                          summary=item.summary, attachments=item.attachments,
+                          number=next_number(session, book.id, period, item.word))
+        session.add(voucher)
+        _write_lines(session, voucher, item.lines)
+        session.flush()
+        saved.append(voucher)
+    session.commit()
+    return saved
+
+
+# --- template -------------------------------------------------------------------------------
+
+
+def template(kind: str) -> bytes:
+    """The import template (header and two example rows) as ``csv`` (UTF-8 with BOM, so that
+    spreadsheet programs show the Chinese headers) or ``xlsx``. Raises ``ValidationFailed``."""
+    if kind == "csv":
+        out = io.StringIO(newline="")
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(TEMPLATE_HEADER)
+        writer.writerows(TEMPLATE_ROWS)
+        return out.getvalue().encode("utf-8-sig")
+    if kind == "xlsx":
+        from openpyxl import Workbook
+
+        workbook = Workbook()
+        sheet = workbook.active
+        sheet.title = "凭证"
+        sheet.append(TEMPLATE_HEADER)
+        for row in TEMPLATE_ROWS:
+            sheet.append(row)
+        for cells in sheet.iter_rows(min_row=1):
+            for cell in cells:
+                cell.number_format = "@"  # text: keeps codes and amounts exactly as typed
+        for letter, width in zip("ABCDEFGH", (12, 8, 8, 24, 12, 14, 14, 8), strict=True):
+            sheet.column_dimensions[letter].width = width
+        out = io.BytesIO()
+        workbook.save(out)
+        return out.getvalue()
+    raise ValidationFailed({"format": [str(_l("The template comes as csv or xlsx."))]})
