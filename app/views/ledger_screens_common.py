@@ -1,0 +1,72 @@
+"""Shared pieces of the ledger screens: menu category, row-level scope, form errors."""
+
+from __future__ import annotations
+
+from flask import abort, flash, request
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models.crm import Client
+from app.models.ledger import LedgerBook, Voucher
+from app.permissions import client_in_scope, scoped_accountant_id
+from app.services.errors import DomainError
+
+LEDGER_MENU = dict(category="Ledger", category_label=_l("Ledger"), category_icon="fa-book")
+MAX_ID = 2**31 - 1  # primary keys are 32-bit integers; a larger number is no row, not a database error
+
+
+def row_id(value: object) -> int | None:
+    """A primary key typed in a URL or form (``"12"`` or ``12``), or ``None`` for anything else."""
+    text = str(value if value is not None else "").strip()
+    if not text.isdigit() or len(text) > 10 or not 1 <= int(text) <= MAX_ID:
+        return None
+    return int(text)
+
+
+def scoped_book(client_id: int) -> LedgerBook:
+    """The books of *client_id*, or 404 when the client is outside the user's scope or has none.
+
+    An Accountant asking for another accountant's client gets the same 404 as for a client that
+    does not exist, so the screens do not reveal which clients exist.
+    """
+    if row_id(client_id) is None or not client_in_scope(client_id):
+        abort(404)
+    book = db.session.scalar(select(LedgerBook).where(LedgerBook.client_id == client_id))
+    if book is None:
+        abort(404)
+    return book
+
+
+def books_in_scope() -> list[tuple[int, str]]:
+    """``(client id, client name)`` of every client with books the user may see, by name."""
+    stmt = select(Client.id, Client.name).join(LedgerBook, LedgerBook.client_id == Client.id).order_by(Client.name)
+    scope = scoped_accountant_id()
+    if scope is not None:
+        stmt = stmt.where(Client.accountant_id == scope)
+    return [(row.id, row.name) for row in db.session.execute(stmt)]
+
+
+def picked_client() -> int | None:
+    """The ``client_id`` query argument of a client picker, when it is a number."""
+    return row_id(request.args.get("client_id"))
+
+
+def scoped_voucher(pk: int) -> Voucher:
+    """Voucher *pk*, or 404 when there is none or its client is outside the user's scope."""
+    voucher = db.session.get(Voucher, pk) if row_id(pk) is not None else None
+    if voucher is None or not client_in_scope(voucher.client_id):
+        abort(404)
+    return voucher
+
+
+def flash_refusal(exc: DomainError) -> None:
+    """Show every message of a refused request as one danger flash; the session is rolled back."""
+    db.session.rollback()
+    flash(exc.message, "danger")
+
+
+def field_errors(exc: DomainError) -> dict[str, list[str]]:
+    """The refusal's messages by field (``"_"`` for the whole request), after rolling back."""
+    db.session.rollback()
+    return exc.errors
