@@ -1,7 +1,8 @@
-"""Demo data: users for every role, clients, contracts, bills, payments and archives.
+"""Demo data: users for every role, clients, contracts, bills, payments, archives and books.
 
 Run on first start by ``run.py`` (unless ``--no-demo``) and by ``flask seed-demo``. Idempotent:
-users or clients that already exist are left alone.
+users, clients or books that already exist are left alone. The books are made by
+``app.services.demo_ledger``.
 """
 
 from __future__ import annotations
@@ -91,11 +92,20 @@ def seed_users(app: Flask, password: str | None = None) -> tuple[str, list[str]]
 
 
 def seed_business_data(app: Flask, today: date | None = None) -> int:
-    """Create demo clients with contacts, contracts, bills, payments and documents.
+    """Create demo clients with contacts, contracts, bills, payments and documents, then their books
+    (``seed_ledger_data``; books that exist are left alone, so databases seeded before the ledger get them).
 
     Returns the number of clients created (0 when the demo clients already exist).
     """
     today = today or date.today()
+    from app.services.demo_ledger import seed_ledger_data
+
+    created = _seed_clients(app, today)
+    seed_ledger_data(app, today)
+    return created
+
+
+def _seed_clients(app: Flask, today: date) -> int:
     sm = app.appbuilder.sm
     accountant = sm.find_user(username="accountant")
     manager = sm.find_user(username="manager")

@@ -352,7 +352,12 @@ def reverse_voucher(session: Session, voucher_id: int, user_id: int | None, on_d
     period = period_of(day)
     ensure_open(session, original.book, period)
     lines = [LineInput(line.account, -line.debit, -line.credit, line.memo) for line in original.lines]
+    label = original.label
     _lock_book(session, original.book_id)
+    # Checked again under the lock: a concurrent reversal may have committed since the check above.
+    if session.scalar(select(exists().where(Voucher.reversal_of_id == original.id))):
+        session.rollback()
+        raise Conflict({"_": [str(_l("Voucher %(label)s has already been reversed.", label=label))]})
     reversal = Voucher(
         book_id=original.book_id, client_id=original.client_id, period=period, word=original.word, date=day,
         number=next_number(session, original.book_id, period, original.word),
