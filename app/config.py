@@ -17,6 +17,11 @@ Environment variables (all optional):
 ``TZ_DISPLAY``              zone shown to users (default ``Asia/Shanghai``).
 ``DEMO_PASSWORD``           password of the demo users (generated when unset).
 ``AGENCY_NAME``             the agency's name shown in the header and on documents.
+``GEOIP_DB``                path of a MaxMind-format database (GeoIP2/GeoLite2 City ``.mmdb``) that gives
+                            chat visitors' country, region and city; unset, missing or unreadable: blank.
+``TRACKING_TRUNCATE_IP``    store chat visitors' addresses truncated (IPv4 to /24, IPv6 to /48) and never
+                            show agents the address (default true; ``false`` keeps the full address).
+                            Blocks and the place lookup still use the full address while connecting.
 """
 
 from __future__ import annotations
@@ -121,6 +126,9 @@ def build_config(overrides: dict | None = None) -> dict:
         + 1024 * 1024,
         "RENEWAL_WINDOW_DAYS": int(os.environ.get("RENEWAL_WINDOW_DAYS", "30")),
         "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD") or None,
+        # --- live chat visitor tracking ------------------------------------------------
+        "GEOIP_DB": os.environ.get("GEOIP_DB") or None,
+        "TRACKING_TRUNCATE_IP": _env_bool("TRACKING_TRUNCATE_IP", True),
     }
     cfg.update(overrides)
 

@@ -89,9 +89,8 @@ def connect_visitor(session: Session, *, secret_key: str, site_key: object, orig
     elif now - visitor.last_seen_at > NEW_VISIT_AFTER:
         visitor.visits += 1
     visitor.last_seen_at, visitor.online = now, True
-    visitor.ip = _clip(ip, 45)
-    visitor.user_agent = _clip(user_agent, 500)
-    visitor.language = _clip(language, 35)
+    # The address is only checked against blocks here; what is stored of it (truncated or not),
+    # with the browser and language, is recorded by ``tracking.record_connection``.
     if verified:
         visitor.external_user_id = verified
         visitor.contact_id = session.scalar(select(ClientContact.id).where(

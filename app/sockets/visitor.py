@@ -1,10 +1,11 @@
 """``/visitor``: the widget's namespace. Thin: validate, call ``app.services.chat``, emit.
 
-Connect with ``auth={"site_key", "visitor_token"?, "user_id"?, "user_hash"?, "language"?}``; the
+Connect with ``auth={"site_key", "visitor_token"?, "user_id"?, "user_hash"?, "language"?, "screen"?}``; the
 server answers ``session {visitor_id, visitor_token, conversation_id, returning}``. Events in:
 ``message {client_msg_id, text}`` (ack ``{id, client_msg_id, created_at}``), ``typing {draft}``,
-``resume {last_message_id}``, ``rate {score, comment}``, ``close``. Events out: ``message``,
-``agent_typing``, ``closed``, ``error {event, message, errors}``.
+``resume {last_message_id}``, ``rate {score, comment}``, ``close``, ``page_view {url, title, referrer,
+screen?}`` (ack ``{page_view_id}``), ``heartbeat {}`` (ack ``{page_view_id, seconds}``). Events out: ``message``,
+``agent_typing``, ``closed``, ``error {event, message, errors}``; to the site's agents ``visitor_update``.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 
 from app.extensions import db, socketio
-from app.services import chat
+from app.services import chat, tracking
 from app.services.errors import DomainError
 
 VISITOR_KEY = "desk.visitor_id"
 SITE_KEY = "desk.site_id"
+PAGE_VIEW_KEY = "desk.page_view_id"
 
 
 def visitor_room(visitor_id: int) -> str:
@@ -54,6 +56,10 @@ class VisitorNamespace(Namespace):
         visitor = admitted.visitor
         request.environ[VISITOR_KEY] = visitor.id
         request.environ[SITE_KEY] = admitted.site.id
+        tracking.record_connection(
+            db.session, visitor.id, ip=request.remote_addr, user_agent=request.headers.get("User-Agent"),
+            language=auth.get("language"), screen=auth.get("screen"), geoip_db=current_app.config.get("GEOIP_DB"),
+            truncate=current_app.config.get("TRACKING_TRUNCATE_IP", True))
         join_room(visitor_room(visitor.id))
         conversation = chat.open_conversation(db.session, visitor)
         emit("session", {"visitor_id": visitor.uid, "visitor_token": admitted.token,
@@ -129,3 +135,27 @@ class VisitorNamespace(Namespace):
         socketio.emit("closed", {"conversation_id": conversation.id, "by": "visitor"},
                       to=conversation_room(conversation.id), namespace="/agent")
         return {"closed": conversation.id}
+
+    def on_page_view(self, data=None):  # noqa: ANN001, ANN201
+        visitor_id = self._visitor_id()
+        try:
+            view = tracking.record_page_view(db.session, visitor_id, data)
+        except DomainError as exc:
+            db.session.rollback()
+            emit("error", error_payload("page_view", exc))
+            return {"error": exc.message, "errors": exc.errors}
+        request.environ[PAGE_VIEW_KEY] = view.id  # this tab's page: its heartbeats credit it
+        payload = tracking.visitor_payload(db.session.get(chat.Visitor, visitor_id),
+                                           include_ip=not current_app.config.get("TRACKING_TRUNCATE_IP", True))
+        socketio.emit("visitor_update", payload, to=site_agents_room(request.environ[SITE_KEY]), namespace="/agent")
+        return {"page_view_id": view.id}
+
+    def on_heartbeat(self, data=None):  # noqa: ANN001, ANN201
+        try:
+            tracking.check_heartbeat(data)
+            view = tracking.heartbeat(db.session, self._visitor_id(), request.environ.get(PAGE_VIEW_KEY))
+        except DomainError as exc:
+            db.session.rollback()
+            emit("error", error_payload("heartbeat", exc))
+            return {"error": exc.message, "errors": exc.errors}
+        return {"page_view_id": view.id if view else None, "seconds": view.seconds if view else 0}
