@@ -106,6 +106,14 @@ if [ "$FOR_TESTS" -eq 1 ]; then
     if ! command -v pg_dump >/dev/null 2>&1 || ! command -v pg_restore >/dev/null 2>&1; then
         apt_install postgresql-client
     fi
+    # Debian's Chromium for the browser tests (tests/e2e drive /usr/bin/chromium; nothing is
+    # downloaded by playwright), and the Noto CJK fonts so Chinese text renders (also what the PDFs use).
+    browser_packages=()
+    [ -x /usr/bin/chromium ] || browser_packages+=(chromium)
+    deb_installed fonts-noto-cjk || browser_packages+=(fonts-noto-cjk)
+    if [ "${#browser_packages[@]}" -gt 0 ]; then
+        apt_install "${browser_packages[@]}"
+    fi
 fi
 
 # --- front end -------------------------------------------------------------------------------

@@ -61,6 +61,10 @@ def make_test_config(tmp: Path, **overrides) -> dict:
         "SERVER_NAME": None,
     }
     cfg["UPLOAD_DIR"] = str(tmp / "instance" / "archives")
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # A test database need not survive a crash: commits return without waiting for the disk.
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True,
+                                            "connect_args": {"options": "-c synchronous_commit=off"}}
     cfg.update(overrides)
     return cfg
 

@@ -82,7 +82,7 @@ def november(app, session) -> date:
     return _seed(app, session, DATES[0])
 
 
-def test_books_start_in_january_for_the_bookkeeping_clients_with_balanced_opening_balances(session, november):
+def _books_start_in_january_with_balanced_opening_balances(session, november):
     found = _books(session)
     assert sorted(found) == sorted(BOOKKEEPING_CLIENTS)
     for book in found.values():
@@ -98,7 +98,7 @@ def test_books_start_in_january_for_the_bookkeeping_clients_with_balanced_openin
         assert _balance(session, book, "1002", book.start_period - 1) > 0
 
 
-def test_months_up_to_two_before_today_are_closed_and_fully_posted(session, seeded):
+def _months_up_to_two_before_today_are_closed_and_fully_posted(session, seeded):
     today_period = period_of(seeded)
     for book in _books(session).values():
         closed = periods.closed_periods(session, book.id)
@@ -125,7 +125,7 @@ def test_months_up_to_two_before_today_are_closed_and_fully_posted(session, seed
                 assert _balance(session, book, code, month, posted_only=False) >= 0, (code, month)
 
 
-def test_vouchers_are_made_by_the_accountant_and_reviewed_by_the_reviewer(session, november, user_id):
+def _vouchers_are_made_by_the_accountant_and_reviewed_by_the_reviewer(session, november, user_id):
     ordinary = list(session.scalars(select(Voucher).where(Voucher.kind == VoucherKind.normal)))
     assert {v.maker_id for v in ordinary} == {user_id("accountant")}
     assert {v.reviewer_id for v in ordinary if v.state != VoucherState.draft} == {user_id("reviewer")}
@@ -135,7 +135,7 @@ def test_vouchers_are_made_by_the_accountant_and_reviewed_by_the_reviewer(sessio
     assert any(s.startswith("发放") and s.endswith("工资") for s in summaries)
 
 
-def test_small_scale_sales_carry_one_percent_vat_and_general_ones_thirteen(session, november):
+def _small_scale_sales_carry_one_percent_vat_and_general_ones_thirteen(session, november):
     found = _books(session)
     for name, rate in [("杭州青禾科技有限公司", Decimal("0.01")), ("上海明远商贸有限公司", Decimal("0.13"))]:
         book = found[name]
@@ -149,7 +149,7 @@ def test_small_scale_sales_carry_one_percent_vat_and_general_ones_thirteen(sessi
         assert len(sales) == 2 * 11  # a cash sale and a credit sale every month up to November 23
 
 
-def test_posted_books_balance_and_profit_and_loss_is_empty_after_each_closed_month(session, seeded):
+def _posted_books_balance_and_profit_and_loss_is_empty_after_each_closed_month(session, seeded):
     for book in _books(session).values():
         rows = session.execute(select(VoucherLine.period, func.sum(VoucherLine.debit), func.sum(VoucherLine.credit))
                                .where(VoucherLine.book_id == book.id, VoucherLine.posted.is_(True))
@@ -174,6 +174,20 @@ def test_posted_books_balance_and_profit_and_loss_is_empty_after_each_closed_mon
         if previous_period(period_of(seeded)) >= book.start_period:
             # Last month is open: its revenue is still on 5001.
             assert _balance(session, book, "5001", previous_period(period_of(seeded))) < 0
+
+
+# One seed serves several checks: seeding a year of books is the slow part of these tests.
+
+
+def test_november_books_accounts_makers_and_vat(session, november, user_id):
+    _books_start_in_january_with_balanced_opening_balances(session, november)
+    _vouchers_are_made_by_the_accountant_and_reviewed_by_the_reviewer(session, november, user_id)
+    _small_scale_sales_carry_one_percent_vat_and_general_ones_thirteen(session, november)
+
+
+def test_each_date_closes_the_right_months_and_the_books_balance(session, seeded):
+    _months_up_to_two_before_today_are_closed_and_fully_posted(session, seeded)
+    _posted_books_balance_and_profit_and_loss_is_empty_after_each_closed_month(session, seeded)
 
 
 @pytest.mark.parametrize("today", [date(2026, 11, 23), date(2026, 2, 10)], ids=str)

@@ -5,15 +5,16 @@
   var table = document.getElementById("voucher-lines");
   if (!table) { return; }
   var body = table.tBodies[0];
-  var AMOUNT = /^-?\d+(\.\d{1,2})?$/;
+  var AMOUNT = /^\d+(\.\d{1,2})?$/;  // as the server takes line amounts: never negative
 
   function cents(text) {
-    var value = (text || "").replace(/,/g, "").trim();
+    // Full-width digits (typed with a Chinese input method) are digits to the server too.
+    var value = (text || "").replace(/[\uFF10-\uFF19]/g, function (digit) {
+      return String.fromCharCode(digit.charCodeAt(0) - 0xFEE0);
+    }).replace(/,/g, "").trim();
     if (!AMOUNT.test(value)) { return value === "" ? 0 : null; }
-    var negative = value.charAt(0) === "-";
-    var parts = value.replace("-", "").split(".");
-    var total = parseInt(parts[0], 10) * 100 + (parts[1] ? parseInt((parts[1] + "0").slice(0, 2), 10) : 0);
-    return negative ? -total : total;
+    var parts = value.split(".");
+    return parseInt(parts[0], 10) * 100 + (parts[1] ? parseInt((parts[1] + "0").slice(0, 2), 10) : 0);
   }
 
   function format(total) {
@@ -44,8 +45,14 @@
       : indicator.getAttribute("data-unbalanced") + " " + format(debit.total - credit.total);
   }
 
+  // A memo filled in by the form rather than typed: it alone does not make a row worth saving.
+  function copyMemo(input, text) {
+    input.value = text;
+    if (text) { input.setAttribute("data-copied", ""); } else { input.removeAttribute("data-copied"); }
+  }
+
   function clearRow(row) {
-    row.querySelectorAll("input").forEach(function (input) { input.value = ""; });
+    row.querySelectorAll("input").forEach(function (input) { input.value = ""; input.removeAttribute("data-copied"); });
     row.querySelectorAll(".help-block").forEach(function (el) { el.parentNode.removeChild(el); });
     row.querySelectorAll(".has-error, .has-warning").forEach(function (el) {
       el.classList.remove("has-error", "has-warning");
@@ -58,7 +65,7 @@
     var row = last.cloneNode(true);
     clearRow(row);
     body.appendChild(row);
-    row.querySelector(".line-memo").value = last.querySelector(".line-memo").value;
+    copyMemo(row.querySelector(".line-memo"), last.querySelector(".line-memo").value);
     row.querySelector(".line-account").focus();
   });
 
@@ -79,9 +86,25 @@
     if (!input.classList.contains("line-memo") || input.value) { return; }
     var row = input.closest("tr").previousElementSibling;
     var source = row ? row.querySelector(".line-memo").value : document.getElementById("summary").value;
-    input.value = source;
+    copyMemo(input, source);
+    input.select();  // typing replaces the copy; Tab keeps it
   });
 
-  body.addEventListener("input", refresh);
+  body.addEventListener("input", function (event) {
+    if (event.target.classList.contains("line-memo")) { event.target.removeAttribute("data-copied"); }
+    refresh();
+  });
+
+  // A row holding only a copied memo is one the user left empty: the server then skips it
+  // instead of asking for its account.
+  document.getElementById("voucher-form").addEventListener("submit", function () {
+    body.querySelectorAll("tr.voucher-line").forEach(function (row) {
+      var memo = row.querySelector(".line-memo");
+      var used = [".line-account", ".line-debit", ".line-credit"].some(function (selector) {
+        return row.querySelector(selector).value.trim() !== "";
+      });
+      if (!used && memo.hasAttribute("data-copied")) { copyMemo(memo, ""); }
+    });
+  });
   refresh();
 }());

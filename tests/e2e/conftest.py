@@ -1,0 +1,269 @@
+"""Browser tests: the real server (``run.py`` with demo data) driven by Playwright and Debian's Chromium.
+
+The server runs in a subprocess on a free port, with a temp instance folder and a known
+``DEMO_PASSWORD``, on the same kind of database as the rest of the run: a SQLite file in the temp
+folder, or, when ``TEST_DATABASE_URL`` names PostgreSQL, a database of its own beside that one
+(``<name>_e2e``, dropped and created here), because the unit tests' fixture resets every table of
+the test database after each test. ``TEST_REDIS_URL``, when set, becomes the server's ``REDIS_URL``.
+
+Chromium is ``/usr/bin/chromium`` (``scripts/setup.sh --test`` installs it); nothing is downloaded.
+Without it (or without the playwright package) the tests are skipped with a message, unless ``CI``
+is set: then that is a failure. The server runs in the run's ``ASYNC_MODE`` (eventlet when unset).
+
+Fixtures: ``live_server``, ``browser``, ``sign_in(username)``, ``open_page(username)`` (several
+users in one test, e.g. an agent and a visitor), ``page`` (the accountant) and ``watch``: the page
+errors, console errors and CSP violations of every tab the test opened, listed by ``problems()``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+DEMO_PASSWORD = "Demo-E2e-Pass-2026xy"
+SERVER_START_SECONDS = 90
+# Reported as a console error by Chromium's own favicon request, which no page makes.
+IGNORED_CONSOLE_URLS = ("/favicon.ico",)
+# Every document logs its CSP violations, so a blocked script or style shows up as a console error.
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", function (event) {
+  console.error("CSP violation: " + event.violatedDirective + " blocked " + (event.blockedURI || "inline")
+    + " at " + event.sourceFile + ":" + event.lineNumber);
+});
+"""
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "") not in ("", "0", "false", "False", "FALSE", "no")
+
+
+def _unavailable(reason: str) -> None:
+    if _ci():
+        pytest.fail(f"CI is set and {reason}: run scripts/setup.sh --test", pytrace=False)
+    pytest.skip(f"browser tests skipped: {reason} (scripts/setup.sh --test installs it)")
+
+
+def _require_browser() -> None:
+    """Skip (or, under CI, fail) before anything starts when Chromium or playwright is missing."""
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _unavailable("the playwright package is not installed")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: drives the real server in Chromium (tests/e2e)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_database() -> Iterator[None]:
+    """The browser tests do not touch the unit tests' database (overrides the reset in tests/conftest.py)."""
+    yield
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _postgres_database(test_url: str) -> tuple[str, Engine]:
+    """A fresh ``<name>_e2e`` database beside the test database: its URL and an admin engine."""
+    url = make_url(test_url)
+    name = f"{url.database}_e2e"
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+        pytest.fail(f"cannot derive a database name from {url.database!r}", pytrace=False)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    return url.set(database=name).render_as_string(hide_password=False), admin
+
+
+@dataclass
+class LiveServer:
+    """The running server: its base URL, the demo password and its database (for checks)."""
+
+    url: str
+    password: str
+    database_url: str
+    log: Path
+    engine: Engine = field(repr=False)
+
+    def scalar(self, statement: Any, **params: Any) -> Any:
+        """One value read straight from the server's database."""
+        with self.engine.connect() as conn:
+            return conn.execute(statement, params).scalar()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """``run.py`` on a free port: migrates, seeds the demo data, serves; stopped after the session."""
+    _require_browser()
+    tmp = tmp_path_factory.mktemp("e2e")
+    admin = None
+    test_url = os.environ.get("TEST_DATABASE_URL", "")
+    if test_url.startswith("postgresql"):
+        database_url, admin = _postgres_database(test_url)
+    else:
+        database_url = f"sqlite:///{tmp / 'e2e.db'}"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SOCKETIO_MESSAGE_QUEUE")}
+    env.update(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=DEMO_PASSWORD,
+               PYTHONUNBUFFERED="1")
+    if os.environ.get("TEST_REDIS_URL"):
+        env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+    port = _free_port()
+    log = tmp / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    engine = create_engine(database_url)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}", pytrace=False)
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=5) as response:  # noqa: S310 - loopback
+                    if response.status == 200:
+                        break
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer in {SERVER_START_SECONDS} s:\n{log.read_text()}",
+                            pytrace=False)
+            time.sleep(0.2)
+        yield LiveServer(base, DEMO_PASSWORD, database_url, log, engine)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        engine.dispose()
+        if admin is not None:
+            name = make_url(database_url).database
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, launched once per session."""
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def sign_in(browser: Any, live_server: LiveServer) -> Callable[[str], dict]:
+    """``sign_in(username)``: the cookies of that demo user, signed in once per session through the
+    login form (logins are rate limited). For users without two-factor enrolment: accountant,
+    reviewer, agent1, agent2 (Admin and Manager are sent to enrol first)."""
+    states: dict[str, dict] = {}
+
+    def _state(username: str) -> dict:
+        if username not in states:
+            context = browser.new_context()
+            tab = context.new_page()
+            tab.goto(f"{live_server.url}/login/")
+            tab.fill("input[name=username]", username)
+            tab.fill("input[name=password]", live_server.password)
+            with tab.expect_navigation():
+                tab.click("form [type=submit]")
+            assert "/login" not in tab.url, tab.content()[:2000]
+            states[username] = context.storage_state()
+            context.close()
+        return states[username]
+
+    return _state
+
+
+@dataclass
+class BrowserWatch:
+    """What went wrong in the browser while a test ran: uncaught errors, console errors, CSP violations."""
+
+    messages: list[str] = field(default_factory=list)
+
+    def attach(self, page: Any) -> None:
+        page.on("pageerror", lambda error: self.messages.append(f"page error: {error}"))
+        page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        where = (message.location or {}).get("url", "")
+        if where.endswith(IGNORED_CONSOLE_URLS):
+            return
+        self.messages.append(f"console error: {message.text} ({where})")
+
+    def problems(self) -> list[str]:
+        return list(self.messages)
+
+
+@pytest.fixture
+def watch() -> BrowserWatch:
+    return BrowserWatch()
+
+
+@pytest.fixture
+def open_page(browser: Any, live_server: LiveServer, sign_in: Callable[[str], dict],
+              watch: BrowserWatch) -> Iterator[Callable[..., Any]]:
+    """``open_page("reviewer")`` (``None``: signed out): a tab of its own browser context, in the
+    default UI language, watched for errors; closed after the test."""
+    contexts: list[Any] = []
+
+    def _open(username: str | None = "accountant") -> Any:
+        context = browser.new_context(storage_state=sign_in(username) if username else None,
+                                      base_url=live_server.url, locale="zh-CN",
+                                      viewport={"width": 1280, "height": 800})
+        contexts.append(context)
+        context.set_default_timeout(10_000)
+        context.add_init_script(CSP_WATCH)
+        tab = context.new_page()
+        watch.attach(tab)
+        return tab
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(open_page: Callable[..., Any]) -> Any:
+    """A tab signed in as ``accountant``."""
+    return open_page("accountant")
