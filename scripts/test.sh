@@ -5,6 +5,7 @@
 #   2. pytest on SQLite
 #   3. pytest on PostgreSQL + Redis (TEST_DATABASE_URL, TEST_REDIS_URL; defaults below)
 #
+# Steps 2 and 3 use separate databases and run side by side; each one's output is shown when it ends.
 # Step 3 needs both servers. When one is unreachable the run is skipped with a message, except
 # when CI is set: then it is an error. Every step runs; the script fails if any of them failed.
 # Extra arguments go to both pytest runs (e.g. `scripts/test.sh -k contracts -x`). Warnings are
@@ -22,7 +23,8 @@ PY=.venv/bin/python
 is_ci() { case "${CI:-}" in ""|0|false|False|FALSE|no) return 1 ;; *) return 0 ;; esac; }
 
 LOG_DIR=$(mktemp -d)
-trap 'rm -rf "$LOG_DIR"' EXIT
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null; rm -rf "$LOG_DIR"' EXIT
 FAILED=()
 PASSED_TOTAL=0
 FAILED_TOTAL=0
@@ -37,16 +39,28 @@ count() {
     printf '%s' "$line" | grep -oE "[0-9]+ $1" | head -n 1 | cut -d' ' -f1 | grep . || echo 0
 }
 
-# run_pytest NAME [ENV=VALUE...] -- [pytest args...]
-run_pytest() {
+# start_pytest NAME [ENV=VALUE...] -- [pytest args...]: start a pytest run in the background,
+# its output going to $LOG_DIR/NAME.log (the runs are independent, so they overlap in time).
+NAMES=()
+start_pytest() {
     local name=$1; shift
     local envs=()
     while [ "$1" != "--" ]; do envs+=("$1"); shift; done
     shift
-    local log="$LOG_DIR/$name.log"
     env -u TEST_DATABASE_URL -u TEST_REDIS_URL ASYNC_MODE=threading "${envs[@]}" \
-        "$PY" -m pytest tests -q --disable-warnings "$@" 2>&1 | tee "$log"
-    local rc=${PIPESTATUS[0]}
+        "$PY" -m pytest tests -q --disable-warnings "$@" > "$LOG_DIR/$name.log" 2>&1 &
+    PIDS+=($!)
+    NAMES+=("$name")
+    echo "started pytest on $name (output follows when it ends)"
+}
+
+# finish_pytest INDEX: wait for a run, show its output and count its results.
+finish_pytest() {
+    local name=${NAMES[$1]} rc=0
+    wait "${PIDS[$1]}" || rc=$?
+    local log="$LOG_DIR/$name.log"
+    banner "pytest on $name"
+    cat "$log"
     local passed failed errors skipped
     passed=$(count passed "$log"); failed=$(count failed "$log")
     errors=$(count 'errors?' "$log"); skipped=$(count skipped "$log")
@@ -66,11 +80,10 @@ banner "ruff check ."
 if .venv/bin/ruff check .; then :; else FAILED+=("ruff"); fi
 
 # --- 2. SQLite -------------------------------------------------------------------------------
-banner "pytest on SQLite"
-run_pytest sqlite -- "$@"
+banner "pytest on SQLite and on PostgreSQL + Redis, side by side"
+start_pytest sqlite -- "$@"
 
 # --- 3. PostgreSQL + Redis ---------------------------------------------------------------------
-banner "pytest on PostgreSQL + Redis ($PG_URL, $REDIS_URL_T)"
 if problem=$(PG_URL="$PG_URL" REDIS_URL_T="$REDIS_URL_T" "$PY" - <<'EOF' 2>&1
 import os
 import sys
@@ -94,7 +107,8 @@ print("; ".join(problems))
 sys.exit(1 if problems else 0)
 EOF
 ); then
-    run_pytest postgres "TEST_DATABASE_URL=$PG_URL" "TEST_REDIS_URL=$REDIS_URL_T" -- "$@"
+    echo "PostgreSQL at $PG_URL, Redis at $REDIS_URL_T"
+    start_pytest postgres "TEST_DATABASE_URL=$PG_URL" "TEST_REDIS_URL=$REDIS_URL_T" -- "$@"
 elif is_ci; then
     echo "test: CI requires the PostgreSQL + Redis run, but: $problem" >&2
     echo "test: start both servers or point TEST_DATABASE_URL / TEST_REDIS_URL at reachable ones" >&2
@@ -103,6 +117,10 @@ else
     echo "skipping PostgreSQL+Redis run: $problem"
     echo "(set TEST_DATABASE_URL / TEST_REDIS_URL to use other servers; in CI this run is mandatory)"
 fi
+
+for index in "${!PIDS[@]}"; do
+    finish_pytest "$index"
+done
 
 # --- summary -----------------------------------------------------------------------------------
 echo
