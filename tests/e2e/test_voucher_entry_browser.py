@@ -8,8 +8,10 @@ project's own catalog, so they are what the user reads.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from babel import Locale
@@ -25,7 +27,8 @@ CLIENT = "上海明远商贸有限公司"
 OFFICE = "560202 办公费"
 CASH = "1001 库存现金"
 BANK = "100201 工商银行"
-SCREENSHOT = "/tmp/voucher_form.png"
+# Where the screenshot of the filled-in form goes: $E2E_SCREENSHOT_DIR when set, else the test's tmp_path.
+SCREENSHOT_DIR = os.environ.get("E2E_SCREENSHOT_DIR")
 CATALOG = Translations.load(str(ROOT / "translations"), [Locale.parse("zh_CN")])
 
 
@@ -255,7 +258,8 @@ def test_debit_and_credit_on_one_row_is_refused_by_the_server(page: Any, live_se
     assert watch.problems() == []
 
 
-def test_balanced_voucher_is_saved_and_shown(page: Any, live_server: LiveServer, watch: BrowserWatch) -> None:
+def test_balanced_voucher_is_saved_and_shown(page: Any, live_server: LiveServer, watch: BrowserWatch,
+                                             tmp_path: Path) -> None:
     today = date.today()
     number = next_number(live_server, today.year * 100 + today.month)
     vouchers = voucher_count(live_server)
@@ -268,7 +272,7 @@ def test_balanced_voucher_is_saved_and_shown(page: Any, live_server: LiveServer,
     fill_row(page, 1, account=CASH, credit="280.40", memo="现金支付")
     fill_row(page, 2, account=BANK, credit="１０００")
     assert totals(page) == ("1280.40", "1280.40", *BALANCED)
-    page.screenshot(path=SCREENSHOT, full_page=True)
+    page.screenshot(path=str(Path(SCREENSHOT_DIR or tmp_path) / "voucher_form.png"), full_page=True)
 
     with page.expect_navigation():
         page.click("#voucher-form button[name=next][value=show]")
