@@ -3,34 +3,16 @@ messages stored before the ack, idempotent resends, resume, privacy between visi
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from flask_socketio.test_client import SocketIOTestClient
 from sqlalchemy import func, select
 
 from app.extensions import db, socketio
 from app.models.chat import AgentProfile, ChatBlock, ChatMessage, ChatSite, Conversation, ConversationStatus, Visitor
 from app.services import chat_sites
 from tests.factories import make_client, make_contact
+from tests.sockets import FreshSocketClient, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _without_message_queue(app):
-    """Flask-SocketIO's test client cannot work through a message queue: these tests use the
-    server in-process (the queue is exercised with a real server process elsewhere)."""
-    from app import _init_socketio
-
-    queue = app.config.get("SOCKETIO_MESSAGE_QUEUE")
-    if queue:
-        app.config["SOCKETIO_MESSAGE_QUEUE"] = None
-        _init_socketio(app)
-    yield
-    if queue:
-        app.config["SOCKETIO_MESSAGE_QUEUE"] = queue
-        _init_socketio(app)
 
 
 @pytest.fixture
@@ -49,23 +31,6 @@ def agent_profile(app, user_id):
     return profile
 
 
-class FreshSocketClient(SocketIOTestClient):
-    """Each socket event runs in its own application context, as on a server (pytest-flask keeps
-    one pushed for the whole test; sharing its ``g`` would leak the signed-in user between calls)."""
-
-    def connect(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        with self.app.app_context():
-            return super().connect(*args, **kwargs)
-
-    def emit(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        with self.app.app_context():
-            return super().emit(*args, **kwargs)
-
-    def disconnect(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        with self.app.app_context():
-            return super().disconnect(*args, **kwargs)
-
-
 def _browser(app, origin: str | None = ORIGIN, site_key: str = "", **auth):
     """A widget connection from a browser at 127.0.0.1 on a page of *origin*."""
     return FreshSocketClient(app, socketio, namespace="/visitor", headers={"Origin": origin} if origin else {},
@@ -81,16 +46,7 @@ def _agent(app, login_as, username="agent"):
 
 
 def _events(client, name, namespace, wait=2.0) -> list:
-    """The *name* events received so far (waiting a little: with Redis they arrive via the queue)."""
-    deadline = time.monotonic() + wait
-    found, seen = [], []
-    while True:
-        seen.extend(client.get_received(namespace))
-        # (the test client keeps a "message" event's payload as is, other events' as a list)
-        found = [e["args"] if name == "message" else e["args"][0] for e in seen if e["name"] == name]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
+    return received(client, name, namespace, wait)
 
 
 def _count(model) -> int:

@@ -4,11 +4,9 @@ everything else through the ``/visitor`` and ``/agent`` namespaces."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 
 import pytest
-from flask_socketio.test_client import SocketIOTestClient
 from sqlalchemy import func, select
 
 from app.extensions import db, socketio
@@ -16,6 +14,7 @@ from app.models.base import utcnow
 from app.models.chat import AgentGroup, AgentProfile, ChatSite, PageView, Visitor
 from app.services import chat_sites, tracking
 from app.services.errors import NotFound
+from tests.sockets import FreshSocketClient, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 " \
@@ -24,38 +23,6 @@ IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605
          "Version/17.0 Mobile/15E148 Safari/604.1"
 PAGE = "https://www.example.cn/services/bookkeeping?utm_source=baidu&utm_medium=cpc&utm_campaign=%E4%BB%A3%E8%B4%A6"
 BAIDU = "https://www.baidu.com/s?wd=%E4%BB%A3%E7%90%86%E8%AE%B0%E8%B4%A6&rsv_spt=1"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _without_message_queue(app):
-    """Flask-SocketIO's test client cannot work through a message queue: these tests use the
-    server in-process (the queue is exercised with a real server process elsewhere)."""
-    from app import _init_socketio
-
-    queue = app.config.get("SOCKETIO_MESSAGE_QUEUE")
-    if queue:
-        app.config["SOCKETIO_MESSAGE_QUEUE"] = None
-        _init_socketio(app)
-    yield
-    if queue:
-        app.config["SOCKETIO_MESSAGE_QUEUE"] = queue
-        _init_socketio(app)
-
-
-class FreshSocketClient(SocketIOTestClient):
-    """Each socket event runs in its own application context, as on a server."""
-
-    def connect(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        with self.app.app_context():
-            return super().connect(*args, **kwargs)
-
-    def emit(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        with self.app.app_context():
-            return super().emit(*args, **kwargs)
-
-    def disconnect(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
-        with self.app.app_context():
-            return super().disconnect(*args, **kwargs)
 
 
 @pytest.fixture
@@ -85,14 +52,7 @@ def _agent(app, login_as, user_id):
 
 
 def _events(client, name, namespace, wait=1.0) -> list:
-    deadline = time.monotonic() + wait
-    seen = []
-    while True:
-        seen.extend(client.get_received(namespace))
-        found = [e["args"][0] for e in seen if e["name"] == name]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
+    return received(client, name, namespace, wait)
 
 
 def _only_visitor() -> Visitor:
