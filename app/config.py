@@ -22,6 +22,17 @@ Environment variables (all optional):
 ``TRACKING_TRUNCATE_IP``    store chat visitors' addresses truncated (IPv4 to /24, IPv6 to /48) and never
                             show agents the address (default true; ``false`` keeps the full address).
                             Blocks and the place lookup still use the full address while connecting.
+``CHAT_SWEEP_SECONDS``      how often each server process looks for offers that timed out and chats that
+                            need the no-answer auto reply (default 2).
+``CHAT_VISITOR_RATE``       socket events a visitor may send, ``limits`` syntax (default ``30 per 10 second``).
+``CHAT_UPLOAD_MAX_MB``      largest file sent in a chat, in MiB (default 10).
+``CHAT_RETENTION_DAYS``     days after which ``flask --app app chat-retention`` truncates visitor addresses and
+                            anonymises closed chats of unidentified visitors (default 180).
+``MAIL_SERVER``, ``MAIL_PORT``, ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_USE_TLS``, ``MAIL_USE_SSL``,
+``MAIL_DEFAULT_SENDER``     SMTP for replies to left messages and chat transcripts (default localhost:25,
+                            no TLS; sender ``desk@localhost``).
+``DEMO_SITE_KEY``           the site key of the demo chat site (generated when unset).
+``DEMO_HOST_PORT``          port of the demo host page that embeds the widget (default 5001; 0: none).
 """
 
 from __future__ import annotations
@@ -129,6 +140,21 @@ def build_config(overrides: dict | None = None) -> dict:
         # --- live chat visitor tracking ------------------------------------------------
         "GEOIP_DB": os.environ.get("GEOIP_DB") or None,
         "TRACKING_TRUNCATE_IP": _env_bool("TRACKING_TRUNCATE_IP", True),
+        # --- live chat ------------------------------------------------------------------
+        "CHAT_SWEEP_SECONDS": float(os.environ.get("CHAT_SWEEP_SECONDS", "2")),
+        "CHAT_VISITOR_RATE": os.environ.get("CHAT_VISITOR_RATE", "30 per 10 second"),
+        "CHAT_UPLOAD_DIR": str(instance / "chat-files"),
+        "CHAT_UPLOAD_MAX_BYTES": int(float(os.environ.get("CHAT_UPLOAD_MAX_MB", "10")) * 1024 * 1024),
+        "CHAT_RETENTION_DAYS": int(os.environ.get("CHAT_RETENTION_DAYS", "180")),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "localhost"),
+        "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": _env_bool("MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": _env_bool("MAIL_USE_SSL", False),
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "desk@localhost"),
+        "DEMO_SITE_KEY": os.environ.get("DEMO_SITE_KEY") or None,
+        "DEMO_HOST_PORT": int(os.environ.get("DEMO_HOST_PORT", "5001")),
     }
     cfg.update(overrides)
 

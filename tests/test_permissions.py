@@ -16,9 +16,9 @@ from app.models.documents import DocumentType
 from app.services.demo import minimal_pdf
 from app.services.documents import store_document
 from tests.factories import make_bank_account, make_client, make_contact, make_contract, make_service_record
-from tests.matrix import chat, ledger_api, ledger_reports, ledger_screens
+from tests.matrix import chat, chat_console, chat_inbox, chat_tools, ledger_api, ledger_reports, ledger_screens
 
-MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat)
+MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat, chat_console, chat_tools, chat_inbox)
 ROLES = ["anonymous", "agent", "reviewer", "accountant", "manager", "admin"]
 A, M, C, R, G = "admin", "manager", "accountant", "reviewer", "agent"
 NOBODY: set[str] = set()

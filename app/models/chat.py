@@ -84,6 +84,8 @@ class ChatSite(Audited, Timestamps, Model):
         default=ButtonPosition.right)
     business_hours: Mapped[str | None] = mapped_column(Text)  # "mon-fri 09:00-18:00" lines; blank: always
     offline_form: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    auto_reply_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=60)  # 0: never
+    auto_reply_text: Mapped[str | None] = mapped_column(String(500))  # no agent has answered yet
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
 
     groups: Mapped[list[AgentGroup]] = relationship(back_populates="site", cascade="all, delete-orphan")
@@ -180,6 +182,10 @@ class Visitor(Model):
     city: Mapped[str | None] = mapped_column(String(100))
     external_user_id: Mapped[str | None] = mapped_column(String(100))  # verified by the identity hash
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("client_contact.id", ondelete="SET NULL"))
+    name: Mapped[str | None] = mapped_column(String(100))  # given by the visitor (leave-a-message, pre-chat)
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(30))
+    anonymised_at: Mapped[datetime | None] = mapped_column(DateTime)  # retention ran over this visitor
 
     site: Mapped[ChatSite] = relationship(ChatSite)
     contact: Mapped[ClientContact | None] = relationship(ClientContact)
@@ -234,11 +240,20 @@ class Conversation(Model):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(String(1000))
+    entry_url: Mapped[str | None] = mapped_column(String(2000))  # the page the chat started on (routing)
+    requested_agent_id: Mapped[int | None] = mapped_column(  # 指定客服: the agent the visitor asked for
+        ForeignKey("chat_agent.id", ondelete="SET NULL"))
+    offer_expires_at: Mapped[datetime | None] = mapped_column(DateTime)  # offered: moves on after this
+    last_visitor_message_at: Mapped[datetime | None] = mapped_column(DateTime)
+    auto_replied_at: Mapped[datetime | None] = mapped_column(DateTime)  # the no-answer auto reply went out
+    closed_by: Mapped[str | None] = mapped_column(String(10))  # visitor | agent | system
+    transcript_email: Mapped[str | None] = mapped_column(String(254))  # the visitor asked for a transcript
 
     site: Mapped[ChatSite] = relationship(ChatSite)
     visitor: Mapped[Visitor] = relationship(Visitor)
     group: Mapped[AgentGroup | None] = relationship(AgentGroup)
-    agent: Mapped[AgentProfile | None] = relationship(AgentProfile)
+    agent: Mapped[AgentProfile | None] = relationship(AgentProfile, foreign_keys=[agent_id])
+    requested_agent: Mapped[AgentProfile | None] = relationship(AgentProfile, foreign_keys=[requested_agent_id])
 
 
 class ChatMessage(Model):
@@ -260,6 +275,11 @@ class ChatMessage(Model):
     client_msg_id: Mapped[str | None] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    # whisper: the agent it is for (the visitor never sees it); file/image: the attachment
+    recipient_user_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("chat_attachment.id", ondelete="SET NULL"))
+
+    attachment: Mapped[ChatAttachment | None] = relationship("ChatAttachment", foreign_keys=[attachment_id])
 
 
 class ChatBlock(Audited, Timestamps, Model):
@@ -277,3 +297,206 @@ class ChatBlock(Audited, Timestamps, Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
 
     site: Mapped[ChatSite | None] = relationship(ChatSite)
+
+
+class ParticipantRole(enum.Enum):
+    invited = "invited"  # a second agent invited into the chat: reads and writes
+    watcher = "watcher"  # a supervisor watching read-only; may whisper to the agent
+
+
+class ConversationParticipant(Model):
+    """An agent in a conversation besides its owner (``Conversation.agent_id``)."""
+
+    __tablename__ = "chat_participant"
+    __table_args__ = (UniqueConstraint("conversation_id", "user_id", name="uq_participant_conversation_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("chat_conversation.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False)
+    role: Mapped[ParticipantRole] = mapped_column(
+        Enum(ParticipantRole, name="participant_role", native_enum=False, length=10), nullable=False)
+    invited_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    joined_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    conversation: Mapped[Conversation] = relationship(Conversation)
+    user: Mapped[User] = relationship(User, foreign_keys=[user_id])
+
+
+class ChatTransfer(Model):
+    """A conversation handed from one agent to another agent or to a group, with a note."""
+
+    __tablename__ = "chat_transfer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("chat_conversation.id", ondelete="CASCADE"), nullable=False, index=True)
+    from_agent_id: Mapped[int | None] = mapped_column(ForeignKey("chat_agent.id", ondelete="SET NULL"))
+    to_agent_id: Mapped[int | None] = mapped_column(ForeignKey("chat_agent.id", ondelete="SET NULL"))
+    to_group_id: Mapped[int | None] = mapped_column(ForeignKey("chat_group.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class OfferOutcome(enum.Enum):
+    pending = "pending"
+    accepted = "accepted"
+    timed_out = "timed_out"
+    declined = "declined"
+    withdrawn = "withdrawn"  # taken by someone else, closed, transferred
+
+
+class ChatOffer(Model):
+    """One routing attempt: the conversation offered to an agent until ``expires_at``."""
+
+    __tablename__ = "chat_offer"
+    __table_args__ = (Index("ix_offer_conversation", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("chat_conversation.id", ondelete="CASCADE"), nullable=False)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("chat_agent.id", ondelete="CASCADE"), nullable=False)
+    offered_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    outcome: Mapped[OfferOutcome] = mapped_column(
+        Enum(OfferOutcome, name="offer_outcome", native_enum=False, length=10), nullable=False,
+        default=OfferOutcome.pending)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class CannedReply(Audited, Timestamps, Model):
+    """快捷回复: a prepared answer, personal (``owner_id``) or shared (blank owner), typed as ``/shortcut``."""
+
+    __tablename__ = "chat_canned_reply"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("chat_site.id", ondelete="CASCADE"))  # blank: all
+    category: Mapped[str | None] = mapped_column(String(50))
+    shortcut: Mapped[str] = mapped_column(String(30), nullable=False)  # without the slash
+    title: Mapped[str | None] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+
+    owner: Mapped[User | None] = relationship(User)
+    site: Mapped[ChatSite | None] = relationship(ChatSite)
+
+
+class InvitationRule(Audited, Timestamps, Model):
+    """An automatic invitation: when a browsing visitor meets every condition set, the widget pops up
+    ``message`` (at most once per visit)."""
+
+    __tablename__ = "chat_invitation_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("chat_site.id", ondelete="CASCADE"), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    message: Mapped[str] = mapped_column(String(500), nullable=False)
+    min_seconds_on_page: Mapped[int | None] = mapped_column(Integer)
+    url_pattern: Mapped[str | None] = mapped_column(String(500))  # glob, e.g. */pricing*
+    referrer_pattern: Mapped[str | None] = mapped_column(String(500))  # glob over the referrer
+    keyword_pattern: Mapped[str | None] = mapped_column(String(200))  # search keyword contains
+    returning_only: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    min_page_views: Mapped[int | None] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=100)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+    site: Mapped[ChatSite] = relationship(ChatSite)
+
+
+class InvitationStatus(enum.Enum):
+    sent = "sent"
+    accepted = "accepted"  # the visitor started chatting
+    declined = "declined"  # the visitor closed it
+
+
+class ChatInvitation(Model):
+    """An invitation shown to a visitor, by an agent (manual) or a rule; one per rule per visit."""
+
+    __tablename__ = "chat_invitation"
+    __table_args__ = (UniqueConstraint("visitor_id", "rule_id", "visit_no", name="uq_invitation_rule_visit"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("chat_visitor.id", ondelete="CASCADE"), nullable=False,
+                                            index=True)
+    visit_no: Mapped[int] = mapped_column(Integer, nullable=False)
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("chat_invitation_rule.id", ondelete="SET NULL"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("chat_agent.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(String(500), nullable=False)
+    status: Mapped[InvitationStatus] = mapped_column(
+        Enum(InvitationStatus, name="invitation_status", native_enum=False, length=10), nullable=False,
+        default=InvitationStatus.sent)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ChatAttachment(Model):
+    """A file or image sent in a chat: checked type and size, stored on disk under a random name,
+    downloadable only by the conversation's visitor and agents."""
+
+    __tablename__ = "chat_attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("chat_conversation.id", ondelete="CASCADE"), nullable=False, index=True)
+    uploaded_by: Mapped[SenderType] = mapped_column(
+        Enum(SenderType, name="sender_type", native_enum=False, length=10), nullable=False)
+    uploader_user_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    storage_name: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
+class LeaveMessageStatus(enum.Enum):
+    new = "new"
+    assigned = "assigned"
+    replied = "replied"
+    closed = "closed"
+
+
+class LeaveMessage(Audited, Timestamps, Model):
+    """留言: what a visitor left when nobody was online or outside business hours."""
+
+    __tablename__ = "chat_leave_message"
+    __table_args__ = (
+        CheckConstraint("phone IS NOT NULL OR email IS NOT NULL", name="ck_leave_message_contact"),
+        Index("ix_leave_message_status", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("chat_site.id", ondelete="CASCADE"), nullable=False)
+    visitor_id: Mapped[int | None] = mapped_column(ForeignKey("chat_visitor.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    phone: Mapped[str | None] = mapped_column(String(30))
+    email: Mapped[str | None] = mapped_column(String(254))
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    page_url: Mapped[str | None] = mapped_column(String(2000))
+    client_msg_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # idempotent resend
+    status: Mapped[LeaveMessageStatus] = mapped_column(
+        Enum(LeaveMessageStatus, name="leave_message_status", native_enum=False, length=10), nullable=False,
+        default=LeaveMessageStatus.new)
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    reply_text: Mapped[str | None] = mapped_column(Text)
+    replied_at: Mapped[datetime | None] = mapped_column(DateTime)
+    replied_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+
+    site: Mapped[ChatSite] = relationship(ChatSite)
+    visitor: Mapped[Visitor | None] = relationship(Visitor)
+    assigned_to: Mapped[User | None] = relationship(User, foreign_keys=[assigned_to_id])
+    replied_by: Mapped[User | None] = relationship(User, foreign_keys=[replied_by_id])
+
+
+class TeamMessage(Model):
+    """群组沟通: a message in the agents' team room (agents and managers only)."""
+
+    __tablename__ = "chat_team_message"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_user_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+    sender_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    client_msg_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)

@@ -18,12 +18,12 @@ from app.models.chat import AgentGroup
 from app.security import CHAT
 from app.services import chat
 from app.services.errors import DomainError
-from app.sockets.visitor import conversation_room, error_payload, site_agents_room, visitor_room
+from app.sockets.agent_team import TeamEvents
+from app.sockets.agent_tools import ToolEvents
+from app.sockets.rooms import AGENT_KEY, agent_room, conversation_room, error_payload, site_agents_room, visitor_room
 
-AGENT_KEY = "desk.agent_id"
 
-
-class AgentNamespace(Namespace):
+class AgentNamespace(TeamEvents, ToolEvents, Namespace):
     def _agent(self) -> chat.AgentProfile | None:
         """The connection's agent profile while it is active (an Admin may deactivate it mid-shift)."""
         agent = db.session.get(chat.AgentProfile, request.environ.get(AGENT_KEY) or 0)
@@ -41,7 +41,7 @@ class AgentNamespace(Namespace):
             db.session.scalars(db.select(AgentGroup.site_id)))
         for site_id in site_ids:
             join_room(site_agents_room(site_id))
-        join_room(f"agent:{agent.id}")
+        join_room(agent_room(agent.id))
         return None
 
     def _fail(self, event: str, exc: DomainError) -> dict:

@@ -16,29 +16,20 @@ from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 from app.extensions import db, socketio
 from app.services import chat, tracking
 from app.services.errors import DomainError
-
-VISITOR_KEY = "desk.visitor_id"
-SITE_KEY = "desk.site_id"
-PAGE_VIEW_KEY = "desk.page_view_id"
-
-
-def visitor_room(visitor_id: int) -> str:
-    return f"visitor:{visitor_id}"
-
-
-def conversation_room(conversation_id: int) -> str:
-    return f"conversation:{conversation_id}"
-
-
-def site_agents_room(site_id: int) -> str:
-    return f"site-agents:{site_id}"
+from app.sockets.rooms import (
+    PAGE_VIEW_KEY,
+    SITE_KEY,
+    VISITOR_KEY,
+    conversation_room,
+    error_payload,
+    site_agents_room,
+    visitor_room,
+)
+from app.sockets.visitor_inbox import VisitorInboxEvents
+from app.sockets.visitor_tools import VisitorToolEvents
 
 
-def error_payload(event: str, exc: DomainError) -> dict:
-    return {"event": event, "message": exc.message, "errors": exc.errors}
-
-
-class VisitorNamespace(Namespace):
+class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
     def _visitor_id(self) -> int | None:
         return request.environ.get(VISITOR_KEY)
 

@@ -62,8 +62,16 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     appbuilder.add_api(ContractApi)
     appbuilder.add_api(DocumentApi)
 
-    from app.views import chat_admin, ledger_api, ledger_reports, ledger_screens
+    from app.views import (
+        chat_admin,
+        chat_console,
+        chat_inbox,
+        chat_tools_admin,
+        ledger_api,
+        ledger_reports,
+        ledger_screens,
+    )
 
-    for module in (ledger_screens, ledger_api, ledger_reports, chat_admin):
+    for module in (ledger_screens, ledger_api, ledger_reports, chat_admin, chat_console, chat_tools_admin, chat_inbox):
         module.register(app, appbuilder)
     app.register_blueprint(health_bp)

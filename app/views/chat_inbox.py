@@ -1,0 +1,10 @@
+"""Live-chat history: conversations with search and transcripts, visitors, left messages."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_appbuilder import AppBuilder
+
+
+def register(app: Flask, appbuilder: AppBuilder) -> None:  # noqa: ARG001
+    """Add the screens of this module."""

@@ -1,0 +1,10 @@
+"""Live-chat tools: canned replies, invitation rules, chat file upload and download."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_appbuilder import AppBuilder
+
+
+def register(app: Flask, appbuilder: AppBuilder) -> None:  # noqa: ARG001
+    """Add the screens of this module."""
