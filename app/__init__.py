@@ -61,6 +61,7 @@ def _compile_catalogs() -> None:
 
 def _init_socketio(app: Flask) -> None:
     from app.sockets import register_namespaces
+    from app.views.widget import socket_origin_checker
 
     # Flask-SocketIO keeps the queue manager of an earlier init_app in its options: drop it so
     # that this application's SOCKETIO_MESSAGE_QUEUE (or its absence) is what counts.
@@ -69,7 +70,10 @@ def _init_socketio(app: Flask) -> None:
         app,
         async_mode=app.config["ASYNC_MODE"] if app.config["ASYNC_MODE"] != "auto" else None,
         message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE"),
-        cors_allowed_origins=[],
+        # Same origin (the agent console) and the chat sites' allowed origins (the widget, whose
+        # long-polling requests need the CORS headers); never with credentials cross-origin.
+        cors_allowed_origins=socket_origin_checker(app),
+        cors_credentials=False,
         manage_session=False,
     )
     register_namespaces(socketio)

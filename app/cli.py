@@ -96,6 +96,24 @@ def register_cli(app: Flask) -> None:
 
         click.echo(f"{expire_due_contracts(db.session, date.today())} contract(s) expired")
 
+    @app.cli.command("chat-retention")
+    @click.option("--days", type=click.IntRange(min=0), default=None,
+                  help="Age in days (default: CHAT_RETENTION_DAYS).")
+    @click.option("--dry-run", is_flag=True, help="Only count what would change.")
+    def chat_retention(days: int | None, dry_run: bool) -> None:
+        """Truncate old visitor addresses and anonymise old chats of unidentified visitors (run daily
+        from cron)."""
+        from app.extensions import db
+        from app.services.chat_inbox import apply_retention
+
+        days = current_app.config["CHAT_RETENTION_DAYS"] if days is None else days
+        result = apply_retention(db.session, days, dry_run=dry_run)
+        prefix = "dry run, would change: " if dry_run else ""
+        click.echo(f"{prefix}cutoff {result.cutoff:%Y-%m-%d %H:%M} UTC; addresses truncated: {result.ips_truncated}; "
+                   f"conversations anonymised: {result.conversations_anonymised} "
+                   f"({result.messages_anonymised} messages); visitors anonymised: {result.visitors_anonymised}; "
+                   f"left messages anonymised: {result.leave_messages_anonymised}")
+
     @app.cli.group("translate")
     def translate() -> None:
         """Extract, update and compile the message catalogs."""

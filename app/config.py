@@ -31,6 +31,9 @@ Environment variables (all optional):
 ``MAIL_SERVER``, ``MAIL_PORT``, ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_USE_TLS``, ``MAIL_USE_SSL``,
 ``MAIL_DEFAULT_SENDER``     SMTP for replies to left messages and chat transcripts (default localhost:25,
                             no TLS; sender ``desk@localhost``).
+``REPORTS_SYNC_MAX_ROWS``   PDFs with more table rows than this render as a background job (default 400).
+``REPORTS_CHUNK_ROWS``      rows per chunk of a background PDF, rendered in parallel (default 250).
+``REPORTS_WORKERS``         local PDF worker processes when there is no Redis (default 2).
 ``DEMO_SITE_KEY``           the site key of the demo chat site (generated when unset).
 ``DEMO_HOST_PORT``          port of the demo host page that embeds the widget (default 5001; 0: none).
 """
@@ -153,6 +156,10 @@ def build_config(overrides: dict | None = None) -> dict:
         "MAIL_USE_TLS": _env_bool("MAIL_USE_TLS", False),
         "MAIL_USE_SSL": _env_bool("MAIL_USE_SSL", False),
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "desk@localhost"),
+        # --- PDF reports -----------------------------------------------------------------
+        "REPORTS_SYNC_MAX_ROWS": int(os.environ.get("REPORTS_SYNC_MAX_ROWS", "400")),
+        "REPORTS_CHUNK_ROWS": int(os.environ.get("REPORTS_CHUNK_ROWS", "250")),
+        "REPORTS_WORKERS": int(os.environ.get("REPORTS_WORKERS", "2")),
         "DEMO_SITE_KEY": os.environ.get("DEMO_SITE_KEY") or None,
         "DEMO_HOST_PORT": int(os.environ.get("DEMO_HOST_PORT", "5001")),
     }

@@ -100,6 +100,15 @@ else
     say "$VENV is up to date with pyproject.toml"
 fi
 
+# --- WeasyPrint's runtime libraries (the PDF reports): Pango and its FreeType backend --------
+pdf_packages=()
+for pkg in libpango-1.0-0 libpangoft2-1.0-0; do
+    deb_installed "$pkg" || pdf_packages+=("$pkg")
+done
+if [ "${#pdf_packages[@]}" -gt 0 ]; then
+    apt_install "${pdf_packages[@]}"
+fi
+
 # --- the test suite's Debian packages ------------------------------------------------------
 if [ "$FOR_TESTS" -eq 1 ]; then
     # pg_dump / pg_restore: the PostgreSQL backup and restore tests.
@@ -114,12 +123,30 @@ if [ "$FOR_TESTS" -eq 1 ]; then
     if [ "${#browser_packages[@]}" -gt 0 ]; then
         apt_install "${browser_packages[@]}"
     fi
+    # pdftoppm (poppler-utils): the PDF tests render every document to PNG; wkhtmltopdf: the
+    # comparison renderer of benchmarks/pdf_bench.py.
+    pdf_tools=()
+    command -v pdftoppm >/dev/null 2>&1 || pdf_tools+=(poppler-utils)
+    command -v wkhtmltopdf >/dev/null 2>&1 || pdf_tools+=(wkhtmltopdf)
+    if [ "${#pdf_tools[@]}" -gt 0 ]; then
+        apt_install "${pdf_tools[@]}"
+    fi
 fi
 
 # --- front end -------------------------------------------------------------------------------
-# NPM HOOK (chat widget): when the live-chat widget gets its package.json, install it here,
-# once, when node_modules is missing or older than package-lock.json (`npm ci`).
-# There is no npm dependency yet.
+# NPM HOOK (chat widget): the widget's Socket.IO client comes from npm (package.json,
+# package-lock.json); `npm ci` runs when node_modules is missing or older than the lock file.
+if [ -f package-lock.json ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        apt_install nodejs npm
+    fi
+    if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+        say "npm ci (the chat widget's Socket.IO client)"
+        npm ci --no-audit --no-fund --loglevel=error
+    else
+        say "node_modules is up to date with package-lock.json"
+    fi
+fi
 
 # --- translations ------------------------------------------------------------------------------
 "$VENV/bin/python" -c "from app.services.i18n import ensure_compiled; ensure_compiled()"

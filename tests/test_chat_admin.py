@@ -38,6 +38,7 @@ def test_manager_adds_a_site_and_sees_the_snippet_to_paste(login_as, session):
     assert code == (f'&lt;script src=&#34;http://localhost/widget.js&#34; data-site=&#34;{site.site_key}&#34; '
                     f'async&gt;&lt;/script&gt;')  # shown as text, never run in the admin page
     assert "<script src=\"http://localhost/widget.js\"" not in page
+    assert site.auto_reply_seconds == 60  # left blank: the default
     listing = browser.get("/chatsitemodelview/list/").get_data(as_text=True)
     assert "官网" in listing and site.identity_secret not in listing
     [audit] = session.scalars(select(AuditLog).where(AuditLog.object_type == "chat_site"))
@@ -48,6 +49,7 @@ def test_manager_adds_a_site_and_sees_the_snippet_to_paste(login_as, session):
     ("allowed_origins", "www.example.com", "Line 1: www.example.com is not an origin"),
     ("theme_color", "blue", "A colour is written #RRGGBB"),
     ("business_hours", "always", "Line 1: write business hours like"),
+    ("auto_reply_seconds", "-5", "between 0 and 3600"),
 ])
 def test_a_bad_site_is_refused_with_the_reason_and_nothing_is_written(login_as, session, field, value, message):
     response = login_as("manager").post("/chatsitemodelview/add", data={**SITE_FORM, field: value},

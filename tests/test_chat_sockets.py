@@ -211,6 +211,8 @@ def test_agent_chat_limit(app, site, agent_profile, login_as):
         visitor = _visitor(app, site)
         ids.append(visitor.emit("message", {"client_msg_id": f"v{n}", "text": "hi"}, namespace="/visitor",
                                 callback=True)["conversation_id"])
+    # the online agent was offered the first two chats only: the third waits for a free slot
+    assert sorted(o["conversation_id"] for o in _events(agent, "chat_offer", "/agent")) == ids[:2]
     assert "messages" in agent.emit("accept", {"conversation_id": ids[0]}, namespace="/agent", callback=True)
     assert "messages" in agent.emit("accept", {"conversation_id": ids[1]}, namespace="/agent", callback=True)
     third = agent.emit("accept", {"conversation_id": ids[2]}, namespace="/agent", callback=True)

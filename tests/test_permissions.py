@@ -16,9 +16,19 @@ from app.models.documents import DocumentType
 from app.services.demo import minimal_pdf
 from app.services.documents import store_document
 from tests.factories import make_bank_account, make_client, make_contact, make_contract, make_service_record
-from tests.matrix import chat, chat_console, chat_inbox, chat_tools, ledger_api, ledger_reports, ledger_screens
+from tests.matrix import (
+    chat,
+    chat_console,
+    chat_inbox,
+    chat_tools,
+    ledger_api,
+    ledger_reports,
+    ledger_screens,
+    reports,
+)
 
-MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat, chat_console, chat_tools, chat_inbox)
+MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat, chat_console, chat_tools, chat_inbox,
+                  reports)
 ROLES = ["anonymous", "agent", "reviewer", "accountant", "manager", "admin"]
 A, M, C, R, G = "admin", "manager", "accountant", "reviewer", "agent"
 NOBODY: set[str] = set()
@@ -79,7 +89,8 @@ for _module in MATRIX_MODULES:
 # Reachable without a permission check (login, logout, language, health, docs, static files)
 # or not a real operation (FAB's bulk-action endpoints with no action defined).
 UNCHECKED = {"DeskAuthDBView", "DeskSecurityApi", "LocaleView", "UtilView", "health", "static",
-             "appbuilder", "SwaggerView", "OpenApi", "MFAView.verify"}
+             "appbuilder", "SwaggerView", "OpenApi", "MFAView.verify",
+             "widget"}  # the chat widget's public scripts, loaded by any website
 ACTION_ENDPOINTS = {"action", "action_post"}
 
 

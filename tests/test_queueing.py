@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from app.services.queueing import erlang_c, eta_for_position, expected_wait
+from app.services.queueing import erlang_c, estimate_wait, eta_for_position, expected_wait
 
 
 def _erlang_c_via_erlang_b(load: float, agents: int) -> float:
@@ -59,3 +59,11 @@ def test_eta_grows_with_the_position_and_shrinks_with_agents():
     assert eta_for_position(1, 240, 0) == math.inf
     with pytest.raises(ValueError):
         eta_for_position(0, 240, 2)
+
+
+def test_the_wait_told_to_a_visitor_is_whole_seconds_or_unknown():
+    assert estimate_wait(1, 300, 2) == 150
+    assert estimate_wait(2, 100, 3) == 67  # 66.67 s rounds to the nearest second
+    assert estimate_wait(1, 300, 0) is None
+    with pytest.raises(ValueError):
+        estimate_wait(0, 300, 2)

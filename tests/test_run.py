@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -19,19 +20,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _get(url: str) -> tuple[int, bytes]:
+def _get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}),  # noqa: S310 - loopback
+                                    timeout=5) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
 
 
 def test_first_start_seeds_demo_and_serves_http_and_socketio(tmp_path):
-    port = _free_port()
+    port, demo_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SOCKETIO_MESSAGE_QUEUE")}
     env.update(INSTANCE_PATH=str(tmp_path / "instance"), DEMO_PASSWORD="Demo-Pass-2026xy", PYTHONUNBUFFERED="1",
-               ASYNC_MODE="eventlet")
+               ASYNC_MODE="eventlet", DEMO_HOST_PORT=str(demo_port))
     log = tmp_path / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port)],  # noqa: S603
@@ -58,6 +60,19 @@ def test_first_start_seeds_demo_and_serves_http_and_socketio(tmp_path):
         assert status == 200 and b'"sid"' in body
         status, body = _get(f"http://127.0.0.1:{port}/login/")
         assert status == 200
+        # The demo website on DEMO_HOST_PORT embeds the widget of the demo site, whose key is printed.
+        [key] = re.findall(r"demo chat site key: (\S+)", output)
+        assert f"http://127.0.0.1:{demo_port}/" in output
+        status, body = _get(f"http://127.0.0.1:{demo_port}/")
+        assert status == 200
+        assert f'<script src="http://127.0.0.1:{port}/widget.js" data-site="{key}" async></script>' in body.decode()
+        status, body = _get(f"http://127.0.0.1:{port}/widget.js")
+        assert status == 200 and b"attachShadow" in body
+        status, body = _get(f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling",
+                            {"Origin": f"http://127.0.0.1:{demo_port}"})
+        assert status == 200 and b'"sid"' in body
+        status, _ = _get(f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling", {"Origin": "http://evil.test"})
+        assert status == 400
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -75,3 +90,17 @@ def test_second_start_keeps_data_and_does_not_reseed(tmp_path):
                             check=True)
     assert "'clients': 4" in first.stdout
     assert "'users': [], 'clients': 0, 'password': None" in second.stdout
+
+
+def test_a_taken_demo_host_port_does_not_stop_the_desk():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = ("import run\nfrom app.demo_host import make_demo_host\n"
+                f"print('served', run.serve_demo_host(make_demo_host('http://desk', 'k'), '127.0.0.1', {port}))\n")
+        env = {**os.environ, "ASYNC_MODE": "threading"}
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,  # noqa: S603
+                                check=True, timeout=60)
+    assert "served False" in result.stdout
+    assert f"port {port} is not free" in result.stdout

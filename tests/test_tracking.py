@@ -370,6 +370,22 @@ def test_a_bad_heartbeat_gets_an_error_and_adds_nothing(app, site, payload):
     assert _page_views()[0].seconds == 0
 
 
+def test_a_reconnected_widget_names_its_page_and_only_its_own(app, site):
+    first = _visitor(app, site)
+    token = _events(first, "session", "/visitor")[0]["visitor_token"]
+    view_id = _view(first)["page_view_id"]
+    stranger = _visitor(app, site)
+    stranger_view = _view(stranger, url="https://www.example.cn/other")["page_view_id"]
+    again = _visitor(app, site, visitor_token=token)  # another connection: no page view of its own yet
+    _age(view_id, 12)
+    assert _beat(again, {"page_view_id": view_id}) == {"page_view_id": view_id, "seconds": 12}
+    _age(stranger_view, 30)
+    assert _beat(again, {"page_view_id": stranger_view}) == {"page_view_id": None, "seconds": 0}
+    assert db.session.get(PageView, stranger_view).seconds == 0
+    for bad in ("7", 0, True):
+        assert "page_view_id" in _beat(again, {"page_view_id": bad})["errors"]
+
+
 def test_a_heartbeat_before_any_page_view_credits_nothing(app, site):
     client = _visitor(app, site)
     assert _beat(client) == {"page_view_id": None, "seconds": 0}

@@ -461,6 +461,8 @@ class LeaveMessage(Audited, Timestamps, Model):
     """留言: what a visitor left when nobody was online or outside business hours."""
 
     __tablename__ = "chat_leave_message"
+    # What the visitor wrote stays out of the audit log, so that retention can erase it for good.
+    __audit_secret__ = ("name", "phone", "email", "text", "reply_text")
     __table_args__ = (
         CheckConstraint("phone IS NOT NULL OR email IS NOT NULL", name="ck_leave_message_contact"),
         Index("ix_leave_message_status", "status", "created_at"),

@@ -9,8 +9,14 @@ Rules:
 - Every message is stored before it is acknowledged. A message is text of 1 to 2000 characters;
   ``client_msg_id`` (1 to 64 characters) makes a resend return the stored message instead of a
   second one.
-- A visitor only ever reads and writes their own conversation; an agent writes only in
-  conversations assigned to them (a supervisor may whisper and watch).
+- A visitor only ever reads and writes their own conversation. An agent writes in the
+  conversations they own (``Conversation.agent_id``, once accepted) and in those they were invited
+  into (``ConversationParticipant`` role ``invited``, not left); watchers only read (and whisper).
+- Accepting is a conditional update (``... WHERE status = 'offered' AND agent_id = me`` or
+  ``WHERE status = 'queued'``), so two agents (or two processes) never both get a conversation;
+  a queued conversation is taken within the agent's ``max_chats``.
+- Client message ids starting with ``sys:`` are reserved for the server's own system messages
+  (welcome, greeting, auto reply), which are idempotent on them.
 Every function commits its own transaction. Errors: ``ValidationFailed`` (bad payload),
 ``AccessDenied``, ``NotFound``, ``Conflict``.
 """
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,9 +35,13 @@ from app.models.base import utcnow
 from app.models.chat import (
     AgentProfile,
     ChatMessage,
+    ChatOffer,
     ChatSite,
     Conversation,
+    ConversationParticipant,
     ConversationStatus,
+    OfferOutcome,
+    ParticipantRole,
     SenderType,
     Visitor,
 )
@@ -43,6 +53,9 @@ MAX_TEXT = 2000
 MAX_CLIENT_ID = 64
 NEW_VISIT_AFTER = timedelta(minutes=30)
 OPEN = (ConversationStatus.queued, ConversationStatus.offered, ConversationStatus.active)
+BUSY = (ConversationStatus.offered, ConversationStatus.active)  # count against an agent's max_chats
+SYSTEM_PREFIX = "sys:"
+MAX_URL = 2000
 
 
 @dataclass
@@ -111,17 +124,32 @@ def open_conversation(session: Session, visitor: Visitor) -> Conversation | None
         Conversation.visitor_id == visitor.id, Conversation.status.in_(OPEN)).order_by(Conversation.id.desc()))
 
 
-def _validate_message(client_msg_id: object, text: object) -> tuple[str, str]:
+def text_errors(text: object) -> list[str]:
+    """Why *text* is not a message text (1 to ``MAX_TEXT`` characters, not blank); empty when it is."""
+    if not isinstance(text, str) or not text.strip():
+        return [str(_l("A message needs some text."))]
+    if len(text) > MAX_TEXT:
+        return [str(_l("A message has at most %(n)d characters.", n=MAX_TEXT))]
+    return []
+
+
+def validate_message(client_msg_id: object, text: object, system_ids: bool = True) -> tuple[str, str]:
+    """A message's ``client_msg_id`` (1 to ``MAX_CLIENT_ID`` characters) and text, stripped.
+
+    Ids with the reserved ``SYSTEM_PREFIX`` are refused unless *system_ids* is False (where system
+    messages cannot occur, e.g. the team room). Raises ``ValidationFailed`` naming each bad field.
+    """
     errors: dict[str, list[str]] = {}
     if not isinstance(client_msg_id, str) or not 0 < len(client_msg_id.strip()) <= MAX_CLIENT_ID:
         errors["client_msg_id"] = [str(_l("client_msg_id is a string of 1 to %(n)d characters.", n=MAX_CLIENT_ID))]
-    if not isinstance(text, str) or not text.strip():
-        errors["text"] = [str(_l("A message needs some text."))]
-    elif len(text) > MAX_TEXT:
-        errors["text"] = [str(_l("A message has at most %(n)d characters.", n=MAX_TEXT))]
+    elif system_ids and client_msg_id.strip().startswith(SYSTEM_PREFIX):
+        errors["client_msg_id"] = [str(_l("client_msg_id may not start with \"%(p)s\".", p=SYSTEM_PREFIX))]
+    if text_problems := text_errors(text):
+        errors["text"] = text_problems
     if errors:
         raise ValidationFailed(errors)
     return client_msg_id.strip(), text.strip()
+
 
 
 def _store(session: Session, conversation: Conversation, sender_type: SenderType, client_msg_id: str | None,
@@ -147,13 +175,17 @@ def _store(session: Session, conversation: Conversation, sender_type: SenderType
 
 
 def post_visitor_message(session: Session, visitor_id: int, client_msg_id: object,
-                         text: object) -> tuple[ChatMessage, bool]:
+                         text: object, *, entry_url: object = None,
+                         requested_agent_id: object = None) -> tuple[ChatMessage, bool]:
     """Store a visitor's message in their open conversation (opening one when needed).
 
-    Returns ``(message, created)``; a resend of a stored ``client_msg_id`` returns the stored
-    message with ``created`` False. Raises ``ValidationFailed``, ``NotFound``.
+    A new conversation records the page it started on (*entry_url*, else the visitor's current
+    page) and the agent the visitor asked for (*requested_agent_id*, 指定客服: kept only when it
+    names an active agent), both used by routing. Returns ``(message, created)``; a resend of a
+    stored ``client_msg_id`` returns the stored message with ``created`` False. Raises
+    ``ValidationFailed``, ``NotFound``.
     """
-    client_msg_id, text = _validate_message(client_msg_id, text)
+    client_msg_id, text = validate_message(client_msg_id, text)
     visitor = session.get(Visitor, visitor_id)
     if visitor is None:
         raise NotFound({"visitor": [str(_l("No such visitor."))]})
@@ -164,12 +196,26 @@ def post_visitor_message(session: Session, visitor_id: int, client_msg_id: objec
     if earlier is not None:
         return earlier, False
     conversation = open_conversation(session, visitor)
+    now = utcnow()
     if conversation is None:
-        conversation = Conversation(site_id=visitor.site_id, visitor_id=visitor.id,
-                                    status=ConversationStatus.queued, queued_at=utcnow())
+        requested = session.get(AgentProfile, requested_agent_id) if isinstance(requested_agent_id, int) \
+            and not isinstance(requested_agent_id, bool) else None
+        conversation = Conversation(
+            site_id=visitor.site_id, visitor_id=visitor.id, status=ConversationStatus.queued, queued_at=now,
+            entry_url=_clip(entry_url, MAX_URL) or visitor.current_url,
+            requested_agent_id=requested.id if requested is not None and requested.active else None)
         session.add(conversation)
         session.flush()
+    conversation.last_visitor_message_at = now
     return _store(session, conversation, SenderType.visitor, client_msg_id, text)
+
+
+def store_system_message(session: Session, conversation: Conversation, key: str,
+                         text: str) -> ChatMessage | None:
+    """Store a system message (shown to the visitor and the agents) once per *key* in the
+    conversation; returns it, or None when it was stored before. Commits."""
+    message, created = _store(session, conversation, SenderType.system, SYSTEM_PREFIX + key, text)
+    return message if created else None
 
 
 def visible_to_visitor(message: ChatMessage) -> bool:
@@ -214,6 +260,11 @@ def _require_agent(agent: AgentProfile | None) -> None:
         raise AccessDenied({"_": [str(_l("You have no active agent profile."))]})
 
 
+def get_conversation(session: Session, conversation_id: object) -> Conversation:
+    """The conversation with this id; ``NotFound`` for a bad or unknown id."""
+    return _conversation(session, conversation_id)
+
+
 def _conversation(session: Session, conversation_id: object) -> Conversation:
     conversation = session.get(Conversation, conversation_id) \
         if isinstance(conversation_id, int) and not isinstance(conversation_id, bool) else None
@@ -222,39 +273,113 @@ def _conversation(session: Session, conversation_id: object) -> Conversation:
     return conversation
 
 
-def accept(session: Session, agent: AgentProfile, conversation_id: object) -> Conversation:
-    """The agent takes a queued conversation (or one offered to them), within their chat limit.
+def is_writer(session: Session, agent: AgentProfile | None, conversation: Conversation) -> bool:
+    """Whether *agent* may write in *conversation*: its owner once active, or an invited participant."""
+    if agent is None or not agent.active:
+        return False
+    if conversation.agent_id == agent.id and conversation.status == ConversationStatus.active:
+        return True
+    return session.scalar(select(func.count()).select_from(ConversationParticipant).where(
+        ConversationParticipant.conversation_id == conversation.id,
+        ConversationParticipant.user_id == agent.user_id,
+        ConversationParticipant.role == ParticipantRole.invited,
+        ConversationParticipant.left_at.is_(None))) > 0
 
-    Raises ``NotFound``, ``Conflict`` (taken by someone else, closed, or the agent is at the limit).
+
+def is_reader(session: Session, user_id: int, conversation: Conversation) -> bool:
+    """Whether the user sees *conversation* in the console: its owner agent or a participant
+    (invited or watching) who has not left."""
+    owner = session.get(AgentProfile, conversation.agent_id) if conversation.agent_id else None
+    if owner is not None and owner.user_id == user_id:
+        return True
+    return session.scalar(select(func.count()).select_from(ConversationParticipant).where(
+        ConversationParticipant.conversation_id == conversation.id, ConversationParticipant.user_id == user_id,
+        ConversationParticipant.left_at.is_(None))) > 0
+
+
+def conversations_of_user(session: Session, user_id: int) -> list[int]:
+    """Ids of the open conversations a user owns (as an agent) or takes part in: the rooms their
+    console joins on connecting."""
+    owned = select(Conversation.id).join(AgentProfile, AgentProfile.id == Conversation.agent_id).where(
+        AgentProfile.user_id == user_id, Conversation.status.in_(BUSY))
+    joined = select(Conversation.id).join(
+        ConversationParticipant, ConversationParticipant.conversation_id == Conversation.id).where(
+        ConversationParticipant.user_id == user_id, ConversationParticipant.left_at.is_(None),
+        Conversation.status.in_(OPEN))
+    return sorted(set(session.scalars(owned)) | set(session.scalars(joined)))
+
+
+def settle_offers(session: Session, conversation_id: int, outcome: OfferOutcome, now: datetime,
+                  agent_id: int | None = None) -> None:
+    """Decide the conversation's pending offers (of *agent_id* only, when given); no commit."""
+    query = update(ChatOffer).where(ChatOffer.conversation_id == conversation_id,
+                                    ChatOffer.outcome == OfferOutcome.pending)
+    if agent_id is not None:
+        query = query.where(ChatOffer.agent_id == agent_id)
+    session.execute(query.values(outcome=outcome, decided_at=now).execution_options(synchronize_session=False))
+
+
+def _lock_agent(session: Session, agent: AgentProfile) -> None:
+    """Serialise capacity checks of one agent across processes (a row lock on PostgreSQL; SQLite
+    serialises writers anyway)."""
+    session.execute(select(AgentProfile.id).where(AgentProfile.id == agent.id).with_for_update())
+
+
+def accept(session: Session, agent: AgentProfile, conversation_id: object) -> Conversation:
+    """The agent takes a conversation offered to them, or a queued one (from the queue list) within
+    their chat limit. Accepting one's own active conversation again returns it.
+
+    Raises ``AccessDenied`` (no active agent profile), ``NotFound``, ``Conflict`` (taken by someone
+    else, closed, or the agent is at the limit).
     """
     _require_agent(agent)
     conversation = _conversation(session, conversation_id)
+    now = utcnow()
     if conversation.status == ConversationStatus.closed:
         raise Conflict({"conversation_id": [str(_l("This conversation is closed."))]})
-    if conversation.status == ConversationStatus.active or (
-            conversation.status == ConversationStatus.offered and conversation.agent_id != agent.id):
-        if conversation.agent_id == agent.id:
-            return conversation
+    if conversation.agent_id == agent.id and conversation.status == ConversationStatus.active:
+        return conversation
+    if conversation.status == ConversationStatus.offered and conversation.agent_id == agent.id:
+        taken = session.execute(update(Conversation).where(
+            Conversation.id == conversation.id, Conversation.status == ConversationStatus.offered,
+            Conversation.agent_id == agent.id).values(
+            status=ConversationStatus.active, accepted_at=now, offer_expires_at=None)
+            .execution_options(synchronize_session=False)).rowcount == 1
+    elif conversation.status == ConversationStatus.queued:
+        _lock_agent(session, agent)
+        if active_chats(session, agent.id) >= agent.max_chats:
+            session.rollback()
+            raise Conflict({"_": [str(_l("You are at your limit of %(n)d chats.", n=agent.max_chats))]})
+        taken = session.execute(update(Conversation).where(
+            Conversation.id == conversation.id, Conversation.status == ConversationStatus.queued).values(
+            status=ConversationStatus.active, agent_id=agent.id, accepted_at=now, offer_expires_at=None)
+            .execution_options(synchronize_session=False)).rowcount == 1
+    else:
+        taken = False
+    if not taken:
+        session.rollback()
         raise Conflict({"conversation_id": [str(_l("Another agent has this conversation."))]})
-    if conversation.agent_id != agent.id and active_chats(session, agent.id) >= agent.max_chats:
-        raise Conflict({"_": [str(_l("You are at your limit of %(n)d chats.", n=agent.max_chats))]})
-    conversation.agent_id, conversation.status = agent.id, ConversationStatus.active
-    conversation.accepted_at = utcnow()
-    agent.last_assigned_at = conversation.accepted_at
+    settle_offers(session, conversation.id, OfferOutcome.accepted, now, agent.id)
+    settle_offers(session, conversation.id, OfferOutcome.withdrawn, now)
+    session.execute(update(AgentProfile).where(AgentProfile.id == agent.id).values(last_assigned_at=now)
+                    .execution_options(synchronize_session=False))
     session.commit()
+    session.refresh(conversation)
     return conversation
 
 
 def post_agent_message(session: Session, agent: AgentProfile, conversation_id: object, client_msg_id: object,
                        text: object, note: bool = False) -> tuple[ChatMessage, bool]:
-    """The assigned agent writes to the visitor (or an internal note). Raises ``ValidationFailed``,
-    ``NotFound``, ``AccessDenied`` (not their conversation) and ``Conflict`` (closed)."""
+    """The owner agent or an invited participant writes to the visitor (or an internal note).
+
+    Raises ``ValidationFailed``, ``NotFound``, ``AccessDenied`` (not their conversation, or not
+    accepted yet) and ``Conflict`` (closed)."""
     _require_agent(agent)
-    client_msg_id, text = _validate_message(client_msg_id, text)
+    client_msg_id, text = validate_message(client_msg_id, text)
     conversation = _conversation(session, conversation_id)
-    if conversation.agent_id != agent.id or conversation.status != ConversationStatus.active:
-        if conversation.status == ConversationStatus.closed:
-            raise Conflict({"conversation_id": [str(_l("This conversation is closed."))]})
+    if conversation.status == ConversationStatus.closed:
+        raise Conflict({"conversation_id": [str(_l("This conversation is closed."))]})
+    if not is_writer(session, agent, conversation):
         raise AccessDenied({"conversation_id": [str(_l("This is not your conversation."))]})
     message, created = _store(session, conversation, SenderType.note if note else SenderType.agent, client_msg_id,
                               text, agent.user_id, agent.display_name)
@@ -266,14 +391,21 @@ def post_agent_message(session: Session, agent: AgentProfile, conversation_id: o
 
 def close(session: Session, conversation_id: object, agent: AgentProfile | None = None,
           visitor_id: int | None = None) -> Conversation:
-    """Close a conversation, by its agent or its visitor. Raises ``NotFound``/``AccessDenied``."""
+    """Close a conversation, by its owner agent or its visitor; pending offers are withdrawn.
+
+    Raises ``NotFound`` (no such conversation, or not this visitor's) and ``AccessDenied`` (not the
+    agent's conversation)."""
     conversation = _conversation(session, conversation_id)
     if agent is not None and conversation.agent_id != agent.id:
         raise AccessDenied({"conversation_id": [str(_l("This is not your conversation."))]})
     if visitor_id is not None and conversation.visitor_id != visitor_id:
         raise NotFound({"conversation_id": [str(_l("No such conversation."))]})
     if conversation.status != ConversationStatus.closed:
-        conversation.status, conversation.closed_at = ConversationStatus.closed, utcnow()
+        now = utcnow()
+        conversation.status, conversation.closed_at = ConversationStatus.closed, now
+        conversation.offer_expires_at = None
+        conversation.closed_by = "agent" if agent is not None else "visitor" if visitor_id is not None else "system"
+        settle_offers(session, conversation.id, OfferOutcome.withdrawn, now)
         session.commit()
     return conversation
 
@@ -296,7 +428,15 @@ def rate(session: Session, visitor_id: int, score: object, comment: object = Non
 
 
 def message_payload(message: ChatMessage) -> dict:
-    """A message as both sides receive it (the text as stored: clients insert it as text, never HTML)."""
-    return {"id": message.id, "conversation_id": message.conversation_id, "sender_type": message.sender_type.value,
-            "sender_name": message.sender_name, "text": message.text,
-            "client_msg_id": message.client_msg_id, "created_at": message.created_at.isoformat() + "Z"}
+    """A message as both sides receive it (the text as stored: clients insert it as text, never HTML).
+
+    With a file, ``attachment {id, filename, content_type, size}``: clients download it from
+    ``/chat/files/<id>`` (the widget adds ``?t=<visitor_token>``)."""
+    payload = {"id": message.id, "conversation_id": message.conversation_id,
+               "sender_type": message.sender_type.value, "sender_name": message.sender_name, "text": message.text,
+               "client_msg_id": message.client_msg_id, "created_at": message.created_at.isoformat() + "Z"}
+    if message.attachment_id is not None and message.attachment is not None:
+        attachment = message.attachment
+        payload["attachment"] = {"id": attachment.id, "filename": attachment.filename,
+                                 "content_type": attachment.content_type, "size": attachment.size}
+    return payload

@@ -125,7 +125,8 @@ def origin_allowed(site: ChatSite, origin: str | None) -> bool:
 
 
 def validate_site(site: ChatSite) -> None:
-    """Check a site's fields before saving; raises ``ValidationFailed`` by field."""
+    """Check a site's fields before saving (a blank auto-reply delay becomes the default 60 s);
+    raises ``ValidationFailed`` by field."""
     errors: dict[str, list[str]] = {}
     if not (site.name or "").strip():
         errors["name"] = [str(_l("The site needs a name."))]
@@ -139,6 +140,12 @@ def validate_site(site: ChatSite) -> None:
         parse_business_hours(site.business_hours)
     except ValidationFailed as exc:
         errors.update(exc.errors)
+    if site.auto_reply_seconds is None:
+        site.auto_reply_seconds = 60
+    seconds = site.auto_reply_seconds
+    if (isinstance(seconds, bool) or not isinstance(seconds, int)
+                                or not 0 <= seconds <= 3600):
+        errors["auto_reply_seconds"] = [str(_l("Between 0 and 3600 seconds (0: no auto reply)."))]
     if errors:
         raise ValidationFailed(errors)
 

@@ -1,4 +1,5 @@
-"""Demo data: users for every role, clients, contracts, bills, payments, archives and books.
+"""Demo data: users for every role, clients, contracts, bills, payments, archives, books and the
+demo chat site (``app.services.demo_chat``).
 
 Run on first start by ``run.py`` (unless ``--no-demo``) and by ``flask seed-demo``. Idempotent:
 users, clients or books that already exist are left alone. The books are made by
@@ -197,10 +198,14 @@ def write_credentials(app: Flask, password: str, usernames: list[str]) -> Path:
 
 
 def seed_demo(app: Flask) -> dict:
-    """Seed users and business data; return what was created (password only if users were)."""
+    """Seed users, business data and the demo chat site; return what was created (password only if
+    users were) and the demo chat site's key."""
+    from app.services.demo_chat import seed_demo_chat
+
     password, created = seed_users(app)
     clients = seed_business_data(app)
-    result = {"users": created, "clients": clients, "password": password if created else None}
+    site_key = seed_demo_chat(app)
+    result = {"users": created, "clients": clients, "password": password if created else None, "site_key": site_key}
     if created:
         result["credentials_file"] = str(write_credentials(app, password, [u[0] for u in DEMO_USERS]))
     return result

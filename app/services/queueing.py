@@ -58,3 +58,12 @@ def eta_for_position(position: int, handle_seconds: float, agents: int) -> float
     if agents <= 0:
         return math.inf
     return position * handle_seconds / agents
+
+
+def estimate_wait(position: int, handle_seconds: float, servers: int) -> int | None:
+    """The wait in whole seconds told to the visitor at *position* of the chat queue, with
+    *servers* chat slots online (each agent's ``max_chats``: one slot is one server of the M/M/n
+    queue); None when nobody is online (the wait is unknown). Raises ``ValueError`` like
+    ``eta_for_position``."""
+    eta = eta_for_position(position, handle_seconds, servers)
+    return None if math.isinf(eta) else round(eta)

@@ -322,10 +322,18 @@ def record_page_view(session: Session, visitor_id: int | None, data: object,
     return view
 
 
-def check_heartbeat(data: object) -> None:
-    """A heartbeat's payload is an empty object (or nothing). Raises ``ValidationFailed``."""
+def check_heartbeat(data: object) -> int | None:
+    """A heartbeat's payload is an object, empty or with the ``page_view_id`` of the page being
+    viewed (a widget that reconnected names the page its earlier connection recorded). Returns that
+    id or ``None``. Raises ``ValidationFailed``."""
     if data is not None and not isinstance(data, dict):
         raise ValidationFailed({"_": [str(_l("A heartbeat is an empty object."))]})
+    page_view_id = (data or {}).get("page_view_id")
+    if page_view_id is None:
+        return None
+    if isinstance(page_view_id, bool) or not isinstance(page_view_id, int) or page_view_id < 1:
+        raise ValidationFailed({"page_view_id": [str(_l("page_view_id is a whole number."))]})
+    return page_view_id
 
 
 def heartbeat(session: Session, visitor_id: int | None, page_view_id: int | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask_socketio import SocketIO
 
 
@@ -15,3 +17,12 @@ def register_namespaces(socketio: SocketIO) -> None:
     for path, namespace in (("/visitor", VisitorNamespace), ("/agent", AgentNamespace)):
         if path not in present:
             socketio.on_namespace(namespace(path))
+
+
+def deliver(emits: Iterable) -> None:
+    """Send the events a service returned (``app.services.routing.Emit``: event, payload, room,
+    namespace), in order. Works in a handler, a view or the background sweep alike."""
+    from app.extensions import socketio
+
+    for item in emits:
+        socketio.emit(item.event, item.payload, to=item.to, namespace=item.namespace)

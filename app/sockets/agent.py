@@ -1,53 +1,147 @@
 """``/agent``: the agent console's namespace, for signed-in users with the chat permission and an
-active agent profile. Thin: validate, call ``app.services.chat``, emit.
+active agent profile (or the supervise permission). Thin: validate, call the services, emit.
 
-Events in: ``accept {conversation_id}`` (ack: the conversation's messages), ``message
-{conversation_id, client_msg_id, text, note?}`` (ack ``{id, client_msg_id, created_at}``),
-``typing {conversation_id}``, ``close {conversation_id}``, ``resume {conversation_id,
-last_message_id}``. Events out: ``chat_request``, ``message``, ``visitor_typing``, ``closed``, ``error``.
+Events in: ``status {status}``, ``ping``, ``queue_list``, ``accept {conversation_id}`` (ack: the
+conversation's messages), ``decline {conversation_id}``, ``message {conversation_id,
+client_msg_id, text, note?}`` (ack ``{id, client_msg_id, created_at}``), ``typing
+{conversation_id}``, ``close {conversation_id}``, ``resume {conversation_id, last_message_id}``.
+Events out: ``chat_offer``, ``offer_withdrawn``, ``queue_update``, ``agent_status``,
+``chat_request``, ``message``, ``visitor_typing``, ``closed``, ``error``.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import current_app, g, request
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 
 from app.extensions import db, socketio
-from app.models.chat import AgentGroup
-from app.security import CHAT
-from app.services import chat
-from app.services.errors import DomainError
+from app.models.chat import AgentProfile, Conversation
+from app.security import CHAT, SUPERVISE
+from app.services import chat, routing
+from app.services.errors import AccessDenied, DomainError
+from app.sockets import deliver
 from app.sockets.agent_team import TeamEvents
 from app.sockets.agent_tools import ToolEvents
-from app.sockets.rooms import AGENT_KEY, agent_room, conversation_room, error_payload, site_agents_room, visitor_room
+from app.sockets.rooms import (
+    AGENT_KEY,
+    SUPERVISORS_ROOM,
+    TEAM_ROOM,
+    agent_room,
+    conversation_room,
+    error_payload,
+    site_agents_room,
+    user_room,
+    visitor_room,
+)
+
+
+def same_origin(origin: str | None, host: str) -> bool:
+    """Whether a WebSocket's ``Origin`` header (when the browser sent one) names this server: a
+    page elsewhere must not open the console's socket with the agent's cookie (cross-site
+    WebSocket hijacking)."""
+    if not origin:
+        return True
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:
+        return False
+    return bool(netloc) and netloc.lower() == (host or "").lower()
+
+
+def _tz() -> str:
+    return current_app.config.get("TZ_DISPLAY", "UTC")
+
+
+def _include_ip() -> bool:
+    return not current_app.config.get("TRACKING_TRUNCATE_IP", True)
+
+
+def _refused(message: str) -> ConnectionRefusedError:
+    """A refusal the client receives as ``connect_error {message, data: {event, message, errors}}``."""
+    return ConnectionRefusedError(message, {"event": "connect", "message": message, "errors": {}})
 
 
 class AgentNamespace(TeamEvents, ToolEvents, Namespace):
-    def _agent(self) -> chat.AgentProfile | None:
+    def trigger_event(self, event, *args):  # noqa: ANN001, ANN002, ANN201
+        """Every event of a console tab also refreshes the agent's presence (``last_seen_at``)."""
+        if event in ("connect", "disconnect"):
+            return super().trigger_event(event, *args)
+        handler = getattr(self, "on_" + (event or ""), None)
+        if handler is None:
+            return None
+
+        def present(*data):  # noqa: ANN002, ANN202
+            agent_id = request.environ.get(AGENT_KEY)
+            if agent_id:
+                routing.touch(db.session, agent_id)
+            return handler(*data)
+
+        return self.socketio._handle_event(present, event, self.namespace, *args)  # noqa: SLF001
+
+    def _agent(self) -> AgentProfile | None:
         """The connection's agent profile while it is active (an Admin may deactivate it mid-shift)."""
-        agent = db.session.get(chat.AgentProfile, request.environ.get(AGENT_KEY) or 0)
+        agent = db.session.get(AgentProfile, request.environ.get(AGENT_KEY) or 0)
         return agent if agent is not None and agent.active else None
 
     def on_connect(self, auth=None):  # noqa: ANN001, ANN201, ARG002
+        if not same_origin(request.headers.get("Origin"), request.host):
+            raise _refused("cross-origin connection refused")
         g.user = current_user._get_current_object()  # what FAB's before_request would set for a page
-        if not current_user.is_authenticated or not current_app.appbuilder.sm.can(CHAT):
-            raise ConnectionRefusedError({"event": "connect", "message": "not allowed"})
+        sm = current_app.appbuilder.sm
+        if not current_user.is_authenticated or not sm.can(CHAT):
+            raise _refused("not allowed")
         agent = chat.agent_for_user(db.session, current_user.id)
+        supervisor = sm.can(SUPERVISE)
+        if agent is None and not supervisor:
+            raise _refused("no active agent profile")
+        join_room(user_room(current_user.id))
+        join_room(TEAM_ROOM)
+        if supervisor:
+            join_room(SUPERVISORS_ROOM)
+        for conversation_id in chat.conversations_of_user(db.session, current_user.id):
+            join_room(conversation_room(conversation_id))
         if agent is None:
-            raise ConnectionRefusedError({"event": "connect", "message": "no active agent profile"})
+            return None
         request.environ[AGENT_KEY] = agent.id
-        site_ids = {group.site_id for group in agent.groups} or set(
-            db.session.scalars(db.select(AgentGroup.site_id)))
-        for site_id in site_ids:
+        for site_id in routing.agent_site_ids(db.session, agent):
             join_room(site_agents_room(site_id))
         join_room(agent_room(agent.id))
+        deliver(routing.agent_connected(db.session, agent, tz=_tz(), include_ip=_include_ip()))
         return None
+
+    def on_disconnect(self, reason=None) -> None:  # noqa: ANN001, ARG002
+        agent_id = request.environ.get(AGENT_KEY)
+        if agent_id:
+            routing.agent_disconnected(db.session, agent_id)
 
     def _fail(self, event: str, exc: DomainError) -> dict:
         db.session.rollback()
         emit("error", error_payload(event, exc))
         return {"error": exc.message, "errors": exc.errors}
+
+    def on_ping(self, data=None):  # noqa: ANN001, ANN201, ARG002
+        agent = self._agent()
+        return {"ok": True, "status": agent.status.value if agent else None}
+
+    def on_status(self, data=None):  # noqa: ANN001, ANN201
+        data = data if isinstance(data, dict) else {}
+        agent = self._agent()
+        try:
+            emits = routing.set_status(db.session, agent, data.get("status"), tz=_tz(), include_ip=_include_ip())
+        except DomainError as exc:
+            return self._fail("status", exc)
+        deliver(emits)
+        return {"status": agent.status.value}
+
+    def on_queue_list(self, data=None):  # noqa: ANN001, ANN201, ARG002
+        agent = self._agent()
+        if agent is None:
+            return self._fail("queue_list", AccessDenied({"_": [str(_l("You have no active agent profile."))]}))
+        return {"queue": routing.queue_list(db.session, agent)}
 
     def on_accept(self, data=None):  # noqa: ANN001, ANN201
         data = data if isinstance(data, dict) else {}
@@ -58,8 +152,18 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
         join_room(conversation_room(conversation.id))
         socketio.emit("agent_joined", {"conversation_id": conversation.id, "name": conversation.agent.display_name},
                       to=visitor_room(conversation.visitor_id), namespace="/visitor")
+        deliver(routing.after_accept(db.session, conversation))
         messages = chat.conversation_messages_after(db.session, conversation.id)
         return {"conversation_id": conversation.id, "messages": [chat.message_payload(m) for m in messages]}
+
+    def on_decline(self, data=None):  # noqa: ANN001, ANN201
+        data = data if isinstance(data, dict) else {}
+        try:
+            emits = routing.decline(db.session, self._agent(), data.get("conversation_id"), include_ip=_include_ip())
+        except DomainError as exc:
+            return self._fail("decline", exc)
+        deliver(emits)
+        return {"ok": True}
 
     def on_message(self, data=None):  # noqa: ANN001, ANN201
         data = data if isinstance(data, dict) else {}
@@ -74,16 +178,22 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
             socketio.emit("message", payload, to=conversation_room(message.conversation_id), namespace="/agent",
                           skip_sid=request.sid)
             if not note:
-                conversation = db.session.get(chat.Conversation, message.conversation_id)
+                conversation = db.session.get(Conversation, message.conversation_id)
                 socketio.emit("message", payload, to=visitor_room(conversation.visitor_id), namespace="/visitor")
         return {"id": message.id, "client_msg_id": message.client_msg_id, "created_at": payload["created_at"]}
 
+    def _readable(self, data: object) -> Conversation | None:
+        conversation_id = data.get("conversation_id") if isinstance(data, dict) else None
+        conversation = db.session.get(Conversation, conversation_id) \
+            if isinstance(conversation_id, int) and not isinstance(conversation_id, bool) else None
+        if conversation is None or not current_user.is_authenticated \
+                or not chat.is_reader(db.session, current_user.id, conversation):
+            return None
+        return conversation
+
     def on_typing(self, data=None):  # noqa: ANN001, ANN201
-        data = data if isinstance(data, dict) else {}
-        agent = self._agent()
-        conversation = db.session.get(chat.Conversation, data.get("conversation_id")) \
-            if isinstance(data.get("conversation_id"), int) else None
-        if agent is None or conversation is None or conversation.agent_id != agent.id:
+        conversation = self._readable(data)
+        if conversation is None or not chat.is_writer(db.session, self._agent(), conversation):
             emit("error", {"event": "typing", "message": "not your conversation", "errors": {}})
             return None
         socketio.emit("agent_typing", {"conversation_id": conversation.id}, to=visitor_room(conversation.visitor_id),
@@ -92,21 +202,22 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
 
     def on_close(self, data=None):  # noqa: ANN001, ANN201
         data = data if isinstance(data, dict) else {}
+        agent = self._agent()
         try:
-            conversation = chat.close(db.session, data.get("conversation_id"), agent=self._agent())
+            if agent is None:
+                raise AccessDenied({"_": [str(_l("You have no active agent profile."))]})
+            conversation = chat.close(db.session, data.get("conversation_id"), agent=agent)
         except DomainError as exc:
             return self._fail("close", exc)
         payload = {"conversation_id": conversation.id, "by": "agent"}
         socketio.emit("closed", payload, to=visitor_room(conversation.visitor_id), namespace="/visitor")
         socketio.emit("closed", payload, to=conversation_room(conversation.id), namespace="/agent")
+        deliver(routing.after_close(db.session, conversation, include_ip=_include_ip()))
         return payload
 
     def on_resume(self, data=None):  # noqa: ANN001, ANN201
-        data = data if isinstance(data, dict) else {}
-        conversation = db.session.get(chat.Conversation, data.get("conversation_id")) \
-            if isinstance(data.get("conversation_id"), int) else None
-        agent = self._agent()
-        if agent is None or conversation is None or conversation.agent_id != agent.id:
+        conversation = self._readable(data)
+        if conversation is None:
             emit("error", {"event": "resume", "message": "not your conversation", "errors": {}})
             return {"error": "not your conversation"}
         last = data.get("last_message_id") if isinstance(data.get("last_message_id"), int) else 0

@@ -29,6 +29,11 @@ def site_agents_room(site_id: int) -> str:
     return f"site-agents:{site_id}"
 
 
+def site_visitors_room(site_id: int) -> str:
+    """Every widget connection of a site (``/visitor``): hears ``availability``."""
+    return f"site-visitors:{site_id}"
+
+
 def agent_room(agent_id: int) -> str:
     """Every console tab of one agent profile (``/agent``)."""
     return f"agent:{agent_id}"

@@ -1,7 +1,10 @@
 """``/visitor``: the widget's namespace. Thin: validate, call ``app.services.chat``, emit.
 
-Connect with ``auth={"site_key", "visitor_token"?, "user_id"?, "user_hash"?, "language"?, "screen"?}``; the
-server answers ``session {visitor_id, visitor_token, conversation_id, returning}``. Events in:
+Connect with ``auth={"site_key", "visitor_token"?, "user_id"?, "user_hash"?, "language"?, "screen"?,
+"agent"?, "url"?}``; the server answers ``session {visitor_id, visitor_token, conversation_id, returning,
+site, online}`` and later ``availability {online}``, ``queue {conversation_id, position, eta_seconds}``.
+Every event counts against the visitor's rate (``CHAT_VISITOR_RATE``); over it, the event gets an
+``error`` and does nothing. Events in:
 ``message {client_msg_id, text}`` (ack ``{id, client_msg_id, created_at}``), ``typing {draft}``,
 ``resume {last_message_id}``, ``rate {score, comment}``, ``close``, ``page_view {url, title, referrer,
 screen?}`` (ack ``{page_view_id}``), ``heartbeat {}`` (ack ``{page_view_id, seconds}``). Events out: ``message``,
@@ -10,12 +13,20 @@ screen?}`` (ack ``{page_view_id}``), ``heartbeat {}`` (ack ``{page_view_id, seco
 
 from __future__ import annotations
 
+import logging
+
 from flask import current_app, request
+from flask_babel import lazy_gettext as _l
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
 from app.extensions import db, socketio
-from app.services import chat, tracking
+from app.models.base import utcnow
+from app.services import chat, routing, tracking
 from app.services.errors import DomainError
+from app.sockets import deliver
 from app.sockets.rooms import (
     PAGE_VIEW_KEY,
     SITE_KEY,
@@ -23,15 +34,72 @@ from app.sockets.rooms import (
     conversation_room,
     error_payload,
     site_agents_room,
+    site_visitors_room,
     visitor_room,
 )
 from app.sockets.visitor_inbox import VisitorInboxEvents
 from app.sockets.visitor_tools import VisitorToolEvents
 
+VISITOR_UID_KEY = "desk.visitor_uid"  # request.environ: the rate limit's key
+REQUESTED_AGENT_KEY = "desk.requested_agent_id"  # auth "agent": 指定客服, used when a chat opens
+ENTRY_URL_KEY = "desk.entry_url"  # auth "url": the page the widget was opened on
+_limiters: dict[str, MovingWindowRateLimiter] = {}  # per storage URI; the counters live in the storage
+
+
+def _limiter(uri: str) -> MovingWindowRateLimiter:
+    if uri not in _limiters:
+        _limiters[uri] = MovingWindowRateLimiter(storage_from_string(uri))
+    return _limiters[uri]
+
+
+def visitor_allowed(site_id: int, uid: str) -> bool:
+    """Count one event of a visitor against ``CHAT_VISITOR_RATE`` (``limits`` syntax, e.g. ``30 per
+    10 second``; empty: no limit) in ``RATELIMIT_STORAGE_URI`` (memory:// or Redis, shared by the
+    processes); False when over the limit. A store that cannot be reached lets the event through
+    (logged)."""
+    rate = (current_app.config.get("CHAT_VISITOR_RATE") or "").strip()
+    if not rate:
+        return True
+    try:
+        limiter = _limiter(current_app.config.get("RATELIMIT_STORAGE_URI") or "memory://")
+        return limiter.hit(parse(rate), "chat-visitor", str(site_id), uid)
+    except Exception:  # noqa: BLE001 - a broken limit store or setting must not stop the chat
+        logging.getLogger(__name__).exception("visitor rate limit unavailable")
+        return True
+
+
+def site_settings(site: chat.ChatSite) -> dict:
+    """What the widget needs of its site's settings."""
+    return {"name": site.name, "welcome_text": site.welcome_text, "warning_banner": site.warning_banner,
+            "theme_color": site.theme_color, "button_position": site.button_position.value,
+            "offline_form": site.offline_form}
+
 
 class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
+    def trigger_event(self, event, *args):  # noqa: ANN001, ANN002, ANN201
+        """Every event but connecting and disconnecting counts against the visitor's rate limit; over
+        it, the event gets an ``error`` (and an error ack) and nothing is stored."""
+        if event in ("connect", "disconnect"):
+            return super().trigger_event(event, *args)
+        handler = getattr(self, "on_" + (event or ""), None)
+        if handler is None:
+            return None
+
+        def limited(*data):  # noqa: ANN002, ANN202
+            uid = request.environ.get(VISITOR_UID_KEY)
+            if uid is not None and not visitor_allowed(request.environ[SITE_KEY], uid):
+                message = str(_l("You are sending too fast. Please wait a moment and try again."))
+                emit("error", {"event": event, "message": message, "errors": {"_": [message]}})
+                return {"error": message, "errors": {"_": [message]}}
+            return handler(*data)
+
+        return self.socketio._handle_event(limited, event, self.namespace, *args)  # noqa: SLF001
+
     def _visitor_id(self) -> int | None:
         return request.environ.get(VISITOR_KEY)
+
+    def _deliver(self, emits: list) -> None:
+        deliver(emits)
 
     def on_connect(self, auth=None):  # noqa: ANN001, ANN201
         auth = auth if isinstance(auth, dict) else {}
@@ -43,19 +111,32 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
                 user_id=auth.get("user_id"), user_hash=auth.get("user_hash"))
         except DomainError as exc:
             db.session.rollback()
-            raise ConnectionRefusedError(error_payload("connect", exc)) from None
+            raise ConnectionRefusedError(exc.message, error_payload("connect", exc)) from None
         visitor = admitted.visitor
         request.environ[VISITOR_KEY] = visitor.id
         request.environ[SITE_KEY] = admitted.site.id
+        request.environ[VISITOR_UID_KEY] = visitor.uid
+        agent = auth.get("agent")
+        if isinstance(agent, int) and not isinstance(agent, bool):
+            request.environ[REQUESTED_AGENT_KEY] = agent
+        if isinstance(auth.get("url"), str) and auth["url"].startswith(("http://", "https://")):
+            request.environ[ENTRY_URL_KEY] = auth["url"][:chat.MAX_URL]
         tracking.record_connection(
             db.session, visitor.id, ip=request.remote_addr, user_agent=request.headers.get("User-Agent"),
             language=auth.get("language"), screen=auth.get("screen"), geoip_db=current_app.config.get("GEOIP_DB"),
             truncate=current_app.config.get("TRACKING_TRUNCATE_IP", True))
         join_room(visitor_room(visitor.id))
+        join_room(site_visitors_room(admitted.site.id))
         conversation = chat.open_conversation(db.session, visitor)
+        online = routing.site_online(db.session, admitted.site, utcnow(), current_app.config.get("TZ_DISPLAY", "UTC"))
         emit("session", {"visitor_id": visitor.uid, "visitor_token": admitted.token,
                          "conversation_id": conversation.id if conversation else None,
-                         "returning": admitted.returning})
+                         "returning": admitted.returning, "site": site_settings(admitted.site), "online": online})
+        if conversation is not None and conversation.status == chat.ConversationStatus.queued:
+            mine = [e for e in routing.queue_emits(db.session, admitted.site.id)
+                    if e.event == "queue" and e.payload["conversation_id"] == conversation.id]
+            for item in mine:
+                emit(item.event, item.payload)
         return None
 
     def on_disconnect(self, reason=None) -> None:  # noqa: ANN001, ARG002
@@ -67,8 +148,10 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         data = data if isinstance(data, dict) else {}
         visitor_id = self._visitor_id()
         try:
-            message, created = chat.post_visitor_message(db.session, visitor_id, data.get("client_msg_id"),
-                                                         data.get("text"))
+            message, created = chat.post_visitor_message(
+                db.session, visitor_id, data.get("client_msg_id"), data.get("text"),
+                entry_url=request.environ.get(ENTRY_URL_KEY),
+                requested_agent_id=request.environ.get(REQUESTED_AGENT_KEY))
         except DomainError as exc:
             db.session.rollback()
             emit("error", error_payload("message", exc))
@@ -81,6 +164,8 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
             socketio.emit("message", payload, to=conversation_room(message.conversation_id), namespace="/agent")
             socketio.emit("chat_request", {"conversation_id": message.conversation_id},
                           to=site_agents_room(request.environ[SITE_KEY]), namespace="/agent")
+            self._deliver(routing.after_visitor_message(
+                db.session, message, include_ip=not current_app.config.get("TRACKING_TRUNCATE_IP", True)))
         return {"id": message.id, "client_msg_id": message.client_msg_id, "created_at": payload["created_at"],
                 "conversation_id": message.conversation_id}
 
@@ -125,6 +210,8 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         chat.close(db.session, conversation.id, visitor_id=visitor.id)
         socketio.emit("closed", {"conversation_id": conversation.id, "by": "visitor"},
                       to=conversation_room(conversation.id), namespace="/agent")
+        self._deliver(routing.after_close(db.session, conversation,
+                                          include_ip=not current_app.config.get("TRACKING_TRUNCATE_IP", True)))
         return {"closed": conversation.id}
 
     def on_page_view(self, data=None):  # noqa: ANN001, ANN201
@@ -139,14 +226,18 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         payload = tracking.visitor_payload(db.session.get(chat.Visitor, visitor_id),
                                            include_ip=not current_app.config.get("TRACKING_TRUNCATE_IP", True))
         socketio.emit("visitor_update", payload, to=site_agents_room(request.environ[SITE_KEY]), namespace="/agent")
+        self._after_tracking(view.id)
         return {"page_view_id": view.id}
 
     def on_heartbeat(self, data=None):  # noqa: ANN001, ANN201
         try:
-            tracking.check_heartbeat(data)
-            view = tracking.heartbeat(db.session, self._visitor_id(), request.environ.get(PAGE_VIEW_KEY))
+            named = tracking.check_heartbeat(data)  # a page of this visitor's (checked by heartbeat)
+            view = tracking.heartbeat(db.session, self._visitor_id(), named or request.environ.get(PAGE_VIEW_KEY))
         except DomainError as exc:
             db.session.rollback()
             emit("error", error_payload("heartbeat", exc))
             return {"error": exc.message, "errors": exc.errors}
+        if view is not None:
+            request.environ[PAGE_VIEW_KEY] = view.id
+            self._after_tracking(view.id)
         return {"page_view_id": view.id if view else None, "seconds": view.seconds if view else 0}

@@ -1,7 +1,53 @@
-"""``/visitor`` events for invitations. Mixed into ``VisitorNamespace``."""
+"""``/visitor`` events for invitations. Mixed into ``VisitorNamespace``.
+
+Events in: ``invite_response {invitation_id, accepted}`` (ack ``{ok: true}``). Events out: ``invite
+{invitation_id, text, agent_name}`` when an automatic invitation rule fits (checked after every
+page view and heartbeat); to the site's agents ``visitor_invited`` and ``invite_response``.
+"""
 
 from __future__ import annotations
+
+from flask import request
+from flask_socketio import emit
+
+from app.extensions import db, socketio
+from app.services import chat_tools
+from app.services.errors import DomainError
+from app.sockets.rooms import SITE_KEY, VISITOR_KEY, error_payload, site_agents_room, visitor_room
 
 
 class VisitorToolEvents:
     """Handlers ``on_<event>`` (see docs/socket-protocol.md)."""
+
+    def _after_tracking(self, page_view_id: int | None) -> None:
+        """Called by ``VisitorNamespace`` after each stored ``page_view`` and ``heartbeat``: invite the
+        visitor when an automatic invitation rule of their site now fits (at most once per rule and
+        visit). Never answers the visitor with an error: a failed check just invites nobody."""
+        visitor_id = request.environ.get(VISITOR_KEY)
+        if visitor_id is None or page_view_id is None:
+            return None
+        try:
+            invitation = chat_tools.invite_by_rule(db.session, visitor_id, page_view_id)
+        except DomainError:
+            db.session.rollback()
+            return None
+        if invitation is not None:
+            socketio.emit("invite", chat_tools.invitation_payload(db.session, invitation),
+                          to=visitor_room(visitor_id), namespace="/visitor")
+            socketio.emit("visitor_invited", chat_tools.invited_payload(db.session, invitation),
+                          to=site_agents_room(request.environ[SITE_KEY]), namespace="/agent")
+        return None
+
+    def on_invite_response(self, data=None):  # noqa: ANN001, ANN201
+        data = data if isinstance(data, dict) else {}
+        try:
+            invitation = chat_tools.respond(db.session, request.environ.get(VISITOR_KEY),
+                                            data.get("invitation_id"), data.get("accepted"))
+        except DomainError as exc:
+            db.session.rollback()
+            emit("error", error_payload("invite_response", exc))
+            return {"error": exc.message, "errors": exc.errors}
+        socketio.emit("invite_response", {"invitation_id": invitation.id, "visitor_id": invitation.visitor_id,
+                                          "accepted": invitation.status.value == "accepted"},
+                      to=site_agents_room(request.environ[SITE_KEY]), namespace="/agent")
+        return {"ok": True}

@@ -70,8 +70,12 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
         ledger_api,
         ledger_reports,
         ledger_screens,
+        reports,
     )
 
-    for module in (ledger_screens, ledger_api, ledger_reports, chat_admin, chat_console, chat_tools_admin, chat_inbox):
+    for module in (ledger_screens, ledger_api, ledger_reports, chat_admin, chat_console, chat_tools_admin, chat_inbox,
+                   reports):
         module.register(app, appbuilder)
     app.register_blueprint(health_bp)
+    from app.views.widget import bp as widget_bp  # the chat widget's script files
+    app.register_blueprint(widget_bp)

@@ -29,6 +29,7 @@ SITE_LABELS = {
     "button_position": _l("Button position"), "business_hours": _l("Business hours"),
     "offline_form": _l("Offline message form"), "active": _l("Active"), "groups": _l("Groups"),
     "snippet": _l("Code to paste"),
+    "auto_reply_seconds": _l("Auto reply after (seconds)"), "auto_reply_text": _l("Auto reply text"),
 }
 
 
@@ -41,9 +42,11 @@ class ChatSiteModelView(DeskModelView):
     list_columns = ["name", "allowed_origins", "active"]
     search_columns = ["name", "allowed_origins", "active"]
     add_columns = edit_columns = ["name", "allowed_origins", "welcome_text", "warning_banner", "theme_color",
-                                  "button_position", "business_hours", "offline_form", "active"]
+                                  "button_position", "business_hours", "offline_form", "auto_reply_seconds",
+                                  "auto_reply_text", "active"]
     show_columns = ["name", "site_key", "identity_secret", "allowed_origins", "welcome_text",
-                    "warning_banner", "theme_color", "button_position", "business_hours", "offline_form", "active"]
+                    "warning_banner", "theme_color", "button_position", "business_hours", "offline_form",
+                    "auto_reply_seconds", "auto_reply_text", "active"]
     label_columns = SITE_LABELS
     description_columns = {
         "allowed_origins": _l("One per line, scheme and host (and port), e.g. https://www.example.com; "
@@ -51,10 +54,15 @@ class ChatSiteModelView(DeskModelView):
         "business_hours": _l("One line per opening, e.g. \"mon-fri 09:00-18:00\"; blank means always open."),
         "theme_color": _l("#RRGGBB"),
         "warning_banner": _l("Shown above the chat, e.g. a reminder not to send passwords."),
+        "auto_reply_seconds": _l("When no agent has answered this many seconds after a chat starts, the "
+                                 "auto reply is sent once; 0 turns it off."),
+        "auto_reply_text": _l("Blank: a standard text asking the visitor to wait a moment."),
     }
     add_form_extra_fields = edit_form_extra_fields = {
         "allowed_origins": TextAreaField(_l("Allowed origins"), render_kw={"rows": 3}),
         "business_hours": TextAreaField(_l("Business hours"), render_kw={"rows": 3}),
+        "auto_reply_seconds": IntegerField(_l("Auto reply after (seconds)"), default=60,
+                                           validators=[Optional(), NumberRange(min=0, max=3600)]),
     }
     show_template = "chat_site_show.html"
 

@@ -136,7 +136,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         database_url = f"sqlite:///{tmp / 'e2e.db'}"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SOCKETIO_MESSAGE_QUEUE")}
     env.update(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=DEMO_PASSWORD,
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", DEMO_HOST_PORT="0")  # tests serve their own host pages
     if os.environ.get("TEST_REDIS_URL"):
         env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
     port = _free_port()

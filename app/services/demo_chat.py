@@ -1,0 +1,84 @@
+"""Demo live chat (在线客服演示): a chat site for the demo host page, a group with the two demo agents,
+shared canned replies and an invitation rule.
+
+Rules:
+- The site's key is ``DEMO_SITE_KEY`` when configured, else generated; it allows the demo host page
+  at ``http://127.0.0.1:<DEMO_HOST_PORT>`` and ``http://localhost:<DEMO_HOST_PORT>`` (5001 by
+  default, always listed) and has no business hours (always open).
+- ``agent1`` and ``agent2`` (when those users exist) get agent profiles 客服一号 and 客服二号 in the
+  site's default group.
+- Idempotent: the demo site found again (by its key or name) is left as it is; agent profiles
+  that exist are kept. Commits.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models.chat import AgentGroup, AgentProfile, CannedReply, ChatSite, InvitationRule
+from app.services.audit import SYSTEM, acting_as
+from app.services.chat_sites import prepare_new_site
+
+DEMO_SITE_NAME = "示范代账官网"
+DEMO_GROUP_NAME = "代账咨询"
+DEMO_AGENTS = (("agent1", "客服一号"), ("agent2", "客服二号"))
+DEFAULT_HOST_PORT = 5001
+CANNED_REPLIES = (
+    ("hi", "问候", "您好，我是示范代账的在线客服，很高兴为您服务。请问有什么可以帮您？"),
+    ("price", "代账价格", "小规模纳税人代理记账每月 300 元起，一般纳税人每月 800 元起，具体以票据量为准。"),
+)
+INVITATION_TEXT = "您好！对代理记账、报税有疑问吗？点这里和客服聊聊。"
+
+
+def demo_origins(port: int | None) -> str:
+    """The allowed origins of the demo site: the demo host page on 5001 and on *port*."""
+    ports = [DEFAULT_HOST_PORT] + ([port] if port and port != DEFAULT_HOST_PORT else [])
+    return "\n".join(f"http://{host}:{p}" for p in ports for host in ("127.0.0.1", "localhost"))
+
+
+def find_demo_site(app: Flask) -> ChatSite | None:
+    """The demo site: the one with ``DEMO_SITE_KEY`` when that is set, else the one named like the demo."""
+    key = app.config.get("DEMO_SITE_KEY")
+    if key:
+        return db.session.scalar(select(ChatSite).where(ChatSite.site_key == key))
+    return db.session.scalar(select(ChatSite).where(ChatSite.name == DEMO_SITE_NAME).order_by(ChatSite.id))
+
+
+def seed_demo_chat(app: Flask) -> str:
+    """Create the demo chat site with its group, agents, canned replies and invitation rule when
+    missing; return the site key. Commits."""
+    site = find_demo_site(app)
+    if site is not None:
+        return site.site_key
+    with acting_as(SYSTEM):
+        site = prepare_new_site(ChatSite(
+            name=DEMO_SITE_NAME, site_key=app.config.get("DEMO_SITE_KEY") or None,
+            allowed_origins=demo_origins(app.config.get("DEMO_HOST_PORT")),
+            welcome_text="您好，欢迎来到示范代账！工商注册、代理记账、纳税申报，有问题随时问我们。",
+            warning_banner="温馨提示：请勿在对话中发送银行卡密码、验证码等敏感信息。",
+            theme_color="#1677ff", business_hours=None, offline_form=True,
+            auto_reply_seconds=60, auto_reply_text="客服正在忙，请稍候，我们会尽快回复您。", active=True))
+        db.session.add(site)
+        db.session.flush()
+        group = AgentGroup(site_id=site.id, name=DEMO_GROUP_NAME, is_default=True, priority=100)
+        db.session.add(group)
+        sm = app.appbuilder.sm
+        for username, display_name in DEMO_AGENTS:
+            user = sm.find_user(username=username)
+            if user is None:
+                continue
+            profile = db.session.scalar(select(AgentProfile).where(AgentProfile.user_id == user.id))
+            if profile is None:
+                profile = AgentProfile(user_id=user.id, display_name=display_name, max_chats=5,
+                                       languages="zh_CN,en", greeting=f"您好，我是{display_name}，请问有什么可以帮您？")
+                db.session.add(profile)
+            group.agents.append(profile)
+        for shortcut, title, text in CANNED_REPLIES:
+            db.session.add(CannedReply(owner_id=None, site_id=site.id, category="常用", shortcut=shortcut,
+                                       title=title, text=text))
+        db.session.add(InvitationRule(site_id=site.id, name="浏览 30 秒邀请", message=INVITATION_TEXT,
+                                      min_seconds_on_page=30, priority=100, active=True))
+        db.session.commit()
+    return site.site_key

@@ -1,0 +1,1045 @@
+/* The agent console (客服工作台): live visitors, queue, offers, chats as tabs, visitor details with
+ * the client card, team room and the supervisor's live list, over the /agent Socket.IO namespace.
+ *
+ * Every text that came from a visitor (messages, drafts, page titles, URLs, names) is inserted with
+ * textContent, never as HTML. Events the server does not send yet simply never arrive; the console
+ * keeps working without them.
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("chat-console");
+  var configNode = document.getElementById("console-config");
+  if (!root || !configNode) { return; }
+  var config = JSON.parse(configNode.textContent);
+  var T = config.strings;
+  var urls = config.urls;
+
+  var state = config.state;
+  var me = state.me;
+  var clockOffset = state.now ? Date.parse(state.now) - Date.now() : 0;  // server time − local time
+  var loadedAt = Date.now();
+  var visitors = [];                  // online visitors as last listed
+  var chats = {};                     // conversation id → {id, visitor, pane, tab, lastId, unread, closed, mode}
+  var activeChat = null;
+  var selectedVisitorId = null;
+  var socket = null;
+  var audio = null;
+  var seenTeam = {};
+
+  // --- small helpers -------------------------------------------------------------------------
+
+  function fmt(text, values) {
+    return String(text).replace(/%\((\w+)\)s/g, function (_, key) {
+      return values && values[key] !== undefined && values[key] !== null ? String(values[key]) : "";
+    });
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+
+  function button(label, className, onClick) {
+    var node = el("button", "btn btn-xs " + (className || "btn-default"), label);
+    node.type = "button";
+    node.addEventListener("click", onClick);
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) { node.removeChild(node.firstChild); }
+  }
+
+  function now() { return Date.now() + clockOffset; }
+
+  function duration(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    var mm = (h ? String(m).padStart(2, "0") : String(m)), ss = String(s).padStart(2, "0");
+    return (h ? h + ":" : "") + mm + ":" + ss;
+  }
+
+  function clock(iso) {
+    if (!iso) { return ""; }
+    var d = new Date(iso);
+    return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+  }
+
+  function uuid() {
+    if (window.crypto && window.crypto.randomUUID) { return window.crypto.randomUUID(); }
+    return "m" + Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  function visitorLabel(v) {
+    if (!v) { return T.visitor; }
+    return v.name || (T.visitor + " #" + v.id);
+  }
+
+  function place(v) {
+    return [v.city, v.region, v.country].filter(Boolean).join(", ");
+  }
+
+  function alertBox(text, kind) {
+    var box = el("div", "alert alert-" + (kind || "info") + " console-alert", text);
+    var area = document.getElementById("console-alerts");
+    area.appendChild(box);
+    setTimeout(function () { if (box.parentNode) { box.parentNode.removeChild(box); } }, 6000);
+  }
+
+  function ackError(ack) {
+    if (ack && ack.error) {
+      alertBox(ack.error, "danger");
+      return true;
+    }
+    return false;
+  }
+
+  function getJSON(url) {
+    return fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}}).then(function (r) {
+      if (!r.ok) { throw new Error(String(r.status)); }
+      return r.json();
+    });
+  }
+
+  function emit(event, payload, callback) {
+    if (!socket || !socket.connected) { return false; }
+    if (callback) { socket.emit(event, payload, callback); } else { socket.emit(event, payload); }
+    return true;
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    var c = activeChat !== null ? chats[activeChat] : null;
+    if (!document.hidden && c) { c.unread = 0; updateTab(c); }
+  });
+
+  // --- sound and desktop notifications -------------------------------------------------------
+
+  function beep() {
+    if (!audio) { return; }
+    try {
+      var osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.value = 0.08;
+      osc.connect(gain);
+      gain.connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.15);
+    } catch (e) { /* no audio: silent */ }
+  }
+
+  function notify(title, body, conversationId) {
+    // a new chat: any open chat is "another chat"; a message: unless its own chat is on screen
+    var elsewhere = document.hidden || (conversationId ? activeChat !== conversationId : activeChat !== null);
+    if (!elsewhere) { return; }
+    beep();
+    if (document.hidden && window.Notification && Notification.permission === "granted") {
+      try { new Notification(title, {body: body || "", tag: "chat-" + (conversationId || "")}); } catch (e) { /* ignore */ }
+    }
+  }
+
+  document.addEventListener("click", function () {
+    if (!audio && (window.AudioContext || window.webkitAudioContext)) {
+      audio = new (window.AudioContext || window.webkitAudioContext)();
+    }
+  }, {once: true});
+
+  document.getElementById("console-notify").addEventListener("click", function (event) {
+    var btn = event.currentTarget;
+    if (!window.Notification) { btn.disabled = true; return; }
+    Notification.requestPermission().then(function (permission) {
+      if (permission === "granted") { btn.textContent = T.notifications_on; btn.disabled = true; }
+    });
+  });
+
+  // --- visitors ------------------------------------------------------------------------------
+
+  var visitorQuery = document.getElementById("visitor-q");
+
+  function matches(v, q) {
+    if (!q) { return true; }
+    q = q.toLowerCase();
+    return [v.current_url, v.current_title, v.city, v.region, v.country, v.uid, v.name, v.external_user_id,
+            String(v.id)].some(function (field) { return field && String(field).toLowerCase().indexOf(q) !== -1; });
+  }
+
+  function renderVisitors() {
+    var list = document.getElementById("visitors");
+    clear(list);
+    var shown = visitors.filter(function (v) { return v.online !== false && matches(v, visitorQuery.value.trim()); });
+    document.getElementById("visitors-count").textContent = String(shown.length);
+    if (!shown.length) { list.appendChild(el("li", "list-group-item text-muted", T.no_visitors)); return; }
+    shown.forEach(function (v) {
+      var item = el("li", "list-group-item visitor-row" + (v.id === selectedVisitorId ? " active-row" : ""));
+      item.dataset.visitorId = String(v.id);
+      var head = el("div", "visitor-head");
+      head.appendChild(el("strong", "visitor-name", visitorLabel(v)));
+      if (v.conversation_id) { head.appendChild(el("span", "label label-success", T.chatting)); }
+      head.appendChild(el("span", "visitor-time pull-right", ""));
+      item.appendChild(head);
+      item.appendChild(el("div", "visitor-title", v.current_title || v.current_url || ""));
+      if (v.current_url) { item.appendChild(el("div", "visitor-url text-muted small", v.current_url)); }
+      var source = v.source || {};
+      var origin = source.keyword ? (source.search_engine || "") + " “" + source.keyword + "”"
+        : (source.search_engine || source.utm_source || source.referrer || T.direct);
+      var meta = [place(v), origin, fmt(T.visits, {n: v.visits})].filter(Boolean).join(" · ");
+      item.appendChild(el("div", "visitor-meta text-muted small", meta));
+      var actions = el("div", "visitor-actions");
+      actions.appendChild(button(T.details, "btn-default", function () { showVisitor(v.id); }));
+      if (me.agent_id) {
+        actions.appendChild(button(T.invite, "btn-info visitor-invite", function () { showVisitor(v.id, true); }));
+      }
+      item.appendChild(actions);
+      list.appendChild(item);
+    });
+    tickVisitors();
+  }
+
+  function tickVisitors() {
+    var elapsed = (Date.now() - loadedAt) / 1000;
+    document.querySelectorAll("#visitors .visitor-row").forEach(function (item) {
+      var v = visitors.find(function (x) { return String(x.id) === item.dataset.visitorId; });
+      var cell = item.querySelector(".visitor-time");
+      if (v && cell) { cell.textContent = fmt(T.on_site, {t: duration((v.seconds_on_site || 0) + elapsed - (v._base || 0))}); }
+    });
+  }
+
+  function upsertVisitor(update) {
+    var elapsed = (Date.now() - loadedAt) / 1000;
+    var found = visitors.find(function (v) { return v.id === update.id; });
+    if (found) {
+      Object.keys(update).forEach(function (key) { found[key] = update[key]; });
+    } else {
+      update._base = elapsed;  // its time on site starts counting now
+      update.seconds_on_site = update.seconds_on_site || 0;
+      visitors.unshift(update);
+    }
+    if (update.online === false) { visitors = visitors.filter(function (v) { return v.id !== update.id; }); }
+    renderVisitors();
+  }
+
+  var queryTimer = null;
+  visitorQuery.addEventListener("input", function () {
+    renderVisitors();
+    clearTimeout(queryTimer);
+    queryTimer = setTimeout(function () { refresh(); }, 400);  // the server searches the full list
+  });
+
+  // --- queue, offers, live list --------------------------------------------------------------
+
+  function renderQueue() {
+    var list = document.getElementById("queue");
+    clear(list);
+    document.getElementById("queue-count").textContent = String(state.queue.length);
+    if (!state.queue.length) { list.appendChild(el("li", "list-group-item text-muted", T.no_queue)); }
+    state.queue.forEach(function (entry) {
+      var item = el("li", "list-group-item queue-row");
+      item.dataset.conversationId = String(entry.conversation_id);
+      item.dataset.queuedAt = entry.queued_at || "";
+      var head = el("div", "");
+      head.appendChild(el("span", "badge", fmt(T.position, {n: entry.position})));
+      head.appendChild(document.createTextNode(" "));
+      head.appendChild(el("strong", "queue-visitor", visitorLabel(entry.visitor)));
+      head.appendChild(el("span", "queue-waited text-muted small pull-right", ""));
+      item.appendChild(head);
+      var page = entry.entry_url || entry.visitor.current_title || "";
+      if (page) { item.appendChild(el("div", "text-muted small queue-entry", page)); }
+      if (entry.group) { item.appendChild(el("div", "text-muted small", entry.group)); }
+      if (me.agent_id && entry.status === "queued") {
+        item.appendChild(button(T.accept, "btn-success queue-accept", function () { accept(entry.conversation_id); }));
+      }
+      list.appendChild(item);
+    });
+    tickQueue();
+  }
+
+  function tickQueue() {
+    document.querySelectorAll("#queue .queue-row").forEach(function (item) {
+      var cell = item.querySelector(".queue-waited");
+      if (cell && item.dataset.queuedAt) {
+        cell.textContent = fmt(T.waited, {t: duration((now() - Date.parse(item.dataset.queuedAt)) / 1000)});
+      }
+    });
+  }
+
+  function renderOffers() {
+    var list = document.getElementById("offers");
+    clear(list);
+    document.getElementById("offers-count").textContent = String(state.offers.length);
+    if (!state.offers.length) { list.appendChild(el("li", "list-group-item text-muted", T.no_offers)); }
+    state.offers.forEach(function (offer) {
+      var item = el("li", "list-group-item offer-row list-group-item-warning");
+      item.dataset.conversationId = String(offer.conversation_id);
+      item.dataset.expiresAt = offer.expires_at || "";
+      item.appendChild(el("strong", "offer-visitor", visitorLabel(offer.visitor)));
+      item.appendChild(el("span", "offer-countdown pull-right small", ""));
+      var v = offer.visitor || {};
+      if (v.current_title || v.current_url) { item.appendChild(el("div", "small", v.current_title || v.current_url)); }
+      var actions = el("div", "offer-actions");
+      actions.appendChild(button(T.accept, "btn-success offer-accept", function () { accept(offer.conversation_id); }));
+      actions.appendChild(button(T.decline, "btn-default offer-decline", function () { decline(offer.conversation_id); }));
+      item.appendChild(actions);
+      list.appendChild(item);
+    });
+    tickOffers();
+  }
+
+  function tickOffers() {
+    document.querySelectorAll("#offers .offer-row").forEach(function (item) {
+      var cell = item.querySelector(".offer-countdown");
+      if (cell && item.dataset.expiresAt) {
+        var left = Math.max(0, Math.round((Date.parse(item.dataset.expiresAt) - now()) / 1000));
+        cell.textContent = fmt(T.seconds_left, {n: left});
+      }
+    });
+  }
+
+  function renderLive() {
+    var list = document.getElementById("live");
+    if (!list) { return; }
+    clear(list);
+    document.getElementById("live-count").textContent = String(state.live.length);
+    if (!state.live.length) { list.appendChild(el("li", "list-group-item text-muted", T.no_live)); }
+    state.live.forEach(function (row) {
+      var item = el("li", "list-group-item live-row");
+      item.dataset.conversationId = String(row.conversation_id);
+      item.appendChild(el("strong", "", visitorLabel(row.visitor)));
+      item.appendChild(el("span", "label label-default pull-right", row.status));
+      item.appendChild(el("div", "small text-muted", [row.site_name, row.agent_name || "—",
+        row.messages + " " + T.messages].join(" · ")));
+      item.appendChild(button(T.watch, "btn-default live-watch", function () {
+        watch(row.conversation_id, row.visitor);
+      }));
+      list.appendChild(item);
+    });
+  }
+
+  function renderAll() {
+    renderOffers();
+    renderQueue();
+    renderVisitors();
+    renderLive();
+    syncChats();
+  }
+
+  var refreshTimer = null;
+  function refresh() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(function () {
+      var q = visitorQuery.value.trim();
+      getJSON(urls.state + (q ? "?q=" + encodeURIComponent(q) : "")).then(loadState).catch(function () { /* next event retries */ });
+    }, 250);
+  }
+
+  function loadState(data) {
+    state = data;
+    me = data.me;
+    clockOffset = data.now ? Date.parse(data.now) - Date.now() : clockOffset;
+    loadedAt = Date.now();
+    visitors = data.visitors.slice();
+    renderAll();
+  }
+
+  // --- chats ---------------------------------------------------------------------------------
+
+  function syncChats() {
+    var listed = {};
+    state.chats.forEach(function (row) {
+      listed[row.conversation_id] = true;
+      if (!chats[row.conversation_id]) {
+        openChat(row.conversation_id, row.visitor, row.role === "owner" ? "chat" : (row.role === "watcher" ? "watch" : "invited"));
+        loadHistory(row.conversation_id);
+      }
+      var c = chats[row.conversation_id];
+      if (c && c.id !== activeChat && row.unread > c.unread) { c.unread = row.unread; updateTab(c); }
+    });
+    Object.keys(chats).forEach(function (id) {
+      var c = chats[id];
+      if (c.mode !== "watch" && !listed[id] && !c.closed && !c.pending) { verifyChat(c); }
+    });
+  }
+
+  // A chat the state no longer lists (the list may be older than an accept): ask before ending it.
+  function verifyChat(c) {
+    c.pending = true;
+    getJSON(urls.conversation + c.id).then(function (data) {
+      c.pending = false;
+      var conv = data.conversation || {};
+      var handedOn = c.mode === "chat" && conv.agent_id !== me.agent_id;  // transferred to someone else
+      if (conv.status === "closed" || handedOn) { markClosed(c, null, true); }
+    }).catch(function () { c.pending = false; markClosed(c, null, true); });
+  }
+
+  function openChat(id, visitor, mode) {
+    if (chats[id]) { selectChat(id); return chats[id]; }
+    var c = {id: id, visitor: visitor || {}, lastId: 0, unread: 0, closed: false, mode: mode || "chat", ids: {}};
+    var tab = el("li", "chat-tab");
+    tab.dataset.conversationId = String(id);
+    var link = el("a", "", "");
+    link.href = "#";
+    link.appendChild(el("span", "chat-tab-name", visitorLabel(c.visitor)));
+    link.appendChild(el("span", "badge chat-unread", ""));
+    link.addEventListener("click", function (event) { event.preventDefault(); selectChat(id); });
+    tab.appendChild(link);
+    document.getElementById("chat-tabs").appendChild(tab);
+    c.tab = tab;
+
+    var pane = el("div", "chat-pane");
+    pane.dataset.conversationId = String(id);
+    var toolbar = el("div", "chat-toolbar clearfix");
+    toolbar.appendChild(el("strong", "chat-title", visitorLabel(c.visitor)));
+    if (c.visitor && c.visitor.current_title) { toolbar.appendChild(el("span", "text-muted small chat-page", " " + c.visitor.current_title)); }
+    var tools = el("span", "pull-right chat-tools");
+    tools.appendChild(button(T.details, "btn-default chat-details", function () { if (c.visitor.id) { showVisitor(c.visitor.id); } }));
+    if (c.mode === "chat") {
+      tools.appendChild(button(T.transfer, "btn-default chat-transfer", function () { toggleForm(c, "transfer"); }));
+      tools.appendChild(button(T.invite_agent, "btn-default chat-invite", function () { toggleForm(c, "invite"); }));
+      tools.appendChild(button(T.close_chat, "btn-danger chat-close", function () { closeChat(c); }));
+    } else if (c.mode === "invited") {
+      tools.appendChild(button(T.leave, "btn-default chat-leave", function () { leaveChat(c); }));
+    } else {
+      tools.appendChild(button(T.unwatch, "btn-default chat-unwatch", function () { dropChat(c); }));
+    }
+    toolbar.appendChild(tools);
+    pane.appendChild(toolbar);
+    c.forms = el("div", "chat-forms");
+    pane.appendChild(c.forms);
+    if (c.mode === "watch") { pane.appendChild(el("div", "alert alert-info small chat-readonly", T.read_only)); }
+    c.list = el("ul", "list-unstyled console-messages chat-messages");
+    pane.appendChild(c.list);
+    c.draft = el("div", "chat-draft text-muted small");
+    c.draft.hidden = true;
+    c.draftLabel = el("span", "chat-draft-label", T.typing + " ");
+    c.draftText = el("span", "chat-draft-text", "");
+    c.draft.appendChild(c.draftLabel);
+    c.draft.appendChild(c.draftText);
+    pane.appendChild(c.draft);
+    pane.appendChild(composer(c));
+    document.getElementById("chat-panes").appendChild(pane);
+    c.pane = pane;
+    chats[id] = c;
+    document.getElementById("no-chats").hidden = true;
+    if (activeChat === null) { selectChat(id); } else { pane.hidden = true; }
+    return c;
+  }
+
+  function composer(c) {
+    var form = el("form", "chat-composer");
+    var suggestions = el("ul", "list-group canned-list");
+    suggestions.hidden = true;
+    var text = el("textarea", "form-control chat-input");
+    text.rows = 2;
+    text.maxLength = 2000;
+    text.placeholder = c.mode === "watch" ? T.whisper : "";
+    var row = el("div", "chat-composer-row");
+    if (c.mode !== "watch") {
+      var noteLabel = el("label", "checkbox-inline chat-note-label");
+      var note = el("input", "chat-note-toggle");
+      note.type = "checkbox";
+      noteLabel.appendChild(note);
+      noteLabel.appendChild(document.createTextNode(" " + T.note));
+      row.appendChild(noteLabel);
+      var fileLabel = el("label", "btn btn-default btn-xs chat-file-label", T.attach);
+      var file = el("input", "chat-file");
+      file.type = "file";
+      file.hidden = true;
+      fileLabel.appendChild(file);
+      file.addEventListener("change", function () {
+        if (file.files.length) { upload(c, file.files[0]); }
+        file.value = "";
+      });
+      row.appendChild(fileLabel);
+      c.note = note;
+    }
+    var send = el("button", "btn btn-primary btn-sm pull-right chat-send", c.mode === "watch" ? T.whisper : T.send);
+    send.type = "submit";
+    row.appendChild(send);
+    form.appendChild(suggestions);
+    form.appendChild(text);
+    form.appendChild(row);
+    c.input = text;
+    c.suggestions = suggestions;
+    c.matches = [];
+
+    form.addEventListener("submit", function (event) { event.preventDefault(); sendText(c); });
+    text.addEventListener("keydown", function (event) {
+      if ((event.key === "Tab" || event.key === "Enter") && !event.shiftKey && c.matches.length && !suggestions.hidden) {
+        event.preventDefault();
+        expandCanned(c, c.matches[0]);
+        return;
+      }
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        sendText(c);
+      }
+    });
+    var lastTyping = 0;
+    text.addEventListener("input", function () {
+      cannedLookup(c);
+      if (c.mode !== "watch" && Date.now() - lastTyping > 2000 && text.value) {
+        lastTyping = Date.now();
+        emit("typing", {conversation_id: c.id});
+      }
+    });
+    return form;
+  }
+
+  // Canned replies: "/short" lists the matching replies; Tab or Enter puts the first one in.
+  var cannedTimer = null;
+  function cannedLookup(c) {
+    var value = c.input.value;
+    clearTimeout(cannedTimer);
+    if (!/^\/\S*$/.test(value)) { c.suggestions.hidden = true; c.matches = []; return; }
+    cannedTimer = setTimeout(function () {
+      getJSON(urls.canned + "?q=" + encodeURIComponent(value.slice(1))).then(function (data) {
+        var replies = (data && data.replies) || [];
+        var q = value.slice(1).toLowerCase();
+        c.matches = replies.filter(function (r) { return !q || String(r.shortcut).toLowerCase().indexOf(q) === 0; })
+          .concat(replies.filter(function (r) { return q && String(r.shortcut).toLowerCase().indexOf(q) !== 0; }));
+        clear(c.suggestions);
+        c.matches.slice(0, 8).forEach(function (r) {
+          var item = el("li", "list-group-item canned-item");
+          item.appendChild(el("strong", "", "/" + r.shortcut + " "));
+          item.appendChild(el("span", "text-muted", r.title || r.text));
+          item.addEventListener("click", function () { expandCanned(c, r); });
+          c.suggestions.appendChild(item);
+        });
+        c.suggestions.hidden = !c.matches.length;
+      }).catch(function () { c.suggestions.hidden = true; c.matches = []; });
+    }, 150);
+  }
+
+  function expandCanned(c, reply) {
+    c.input.value = reply.text;
+    c.suggestions.hidden = true;
+    c.matches = [];
+    c.input.focus();
+  }
+
+  function sendText(c) {
+    var text = c.input.value.trim();
+    if (!text || c.closed) { return; }
+    var payload = {conversation_id: c.id, client_msg_id: uuid(), text: text};
+    var event = c.mode === "watch" ? "whisper" : "message";
+    if (c.mode !== "watch" && c.note && c.note.checked) { payload.note = true; }
+    var sent = emit(event, payload, function (ack) {
+      if (ackError(ack)) { return; }
+      c.input.value = "";
+      var sender = c.mode === "watch" ? "whisper" : (payload.note ? "note" : "agent");
+      addMessage(c, {id: ack.id, conversation_id: c.id, sender_type: sender, sender_name: me.name,
+                     text: text, created_at: ack.created_at, mine: true});
+    });
+    if (!sent) { alertBox(T.disconnected, "warning"); }
+  }
+
+  function upload(c, file) {
+    var data = new FormData();
+    data.append("file", file);
+    data.append("conversation_id", String(c.id));
+    fetch(urls.files, {method: "POST", body: data, credentials: "same-origin",
+                       headers: {"X-CSRFToken": config.csrf_token, "Accept": "application/json"}})
+      .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
+      .then(function (result) {
+        if (!result.ok) { alertBox((result.body && result.body.message) || T.upload_failed, "danger"); return; }
+        if (result.body.message) { addMessage(c, result.body.message); }
+      })
+      .catch(function () { alertBox(T.upload_failed, "danger"); });
+  }
+
+  function attachmentNode(attachment, conversationId) {
+    var url = attachment.url || ("/chat/files/" + attachment.id);
+    var wrap = el("div", "chat-attachment");
+    var link = el("a", "", "");
+    link.href = url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    if (/^image\//.test(attachment.content_type || "")) {
+      var img = el("img", "chat-image");
+      img.src = url;
+      img.alt = attachment.filename || "";
+      link.appendChild(img);
+    } else {
+      link.textContent = (attachment.filename || "file") + " (" + Math.ceil((attachment.size || 0) / 1024) + " KB)";
+    }
+    wrap.appendChild(link);
+    wrap.dataset.conversationId = String(conversationId);
+    return wrap;
+  }
+
+  function addMessage(c, m) {
+    if (m.id && c.ids[m.id]) { return; }
+    if (m.id) { c.ids[m.id] = true; c.lastId = Math.max(c.lastId, m.id); }
+    var kind = m.sender_type || "system";
+    var item = el("li", "chat-message chat-" + kind);
+    item.dataset.messageId = String(m.id || "");
+    var head = el("div", "chat-message-head small text-muted");
+    var who = kind === "visitor" ? visitorLabel(c.visitor) : (kind === "system" ? T.sender_system : (m.sender_name || T.you));
+    if (kind === "note") { who += " · " + T.sender_note; }
+    if (kind === "whisper") { who += " · " + T.sender_whisper; }
+    head.appendChild(el("span", "chat-sender", who));
+    head.appendChild(el("span", "chat-time", " " + clock(m.created_at)));
+    item.appendChild(head);
+    if (m.text) { item.appendChild(el("div", "chat-text", m.text)); }
+    if (m.attachment) { item.appendChild(attachmentNode(m.attachment, c.id)); }
+    c.list.appendChild(item);
+    c.list.scrollTop = c.list.scrollHeight;
+    if (kind === "visitor") {
+      c.draft.hidden = true;
+      if (c.id !== activeChat || document.hidden) { c.unread += 1; updateTab(c); }
+    }
+  }
+
+  function updateTab(c) {
+    var badge = c.tab.querySelector(".chat-unread");
+    badge.textContent = c.unread ? String(c.unread) : "";
+    c.tab.classList.toggle("chat-tab-closed", c.closed);
+  }
+
+  function selectChat(id) {
+    activeChat = id;
+    Object.keys(chats).forEach(function (key) {
+      var c = chats[key];
+      var on = String(c.id) === String(id);
+      c.pane.hidden = !on;
+      c.tab.classList.toggle("active", on);
+      if (on) { c.unread = 0; updateTab(c); }
+    });
+  }
+
+  function loadHistory(id) {
+    var c = chats[id];
+    c.pending = true;
+    getJSON(urls.conversation + id).then(function (data) {
+      c.pending = false;
+      if (data.conversation && data.conversation.visitor) { c.visitor = data.conversation.visitor; }
+      var unread = c.unread;
+      data.messages.forEach(function (m) { addMessage(c, m); });
+      c.unread = unread;
+      updateTab(c);
+      if (data.conversation && data.conversation.status === "closed") { markClosed(c, null, true); }
+      if (c.mode !== "watch") { emit("resume", {conversation_id: id, last_message_id: c.lastId}); }
+    }).catch(function () { c.pending = false; });
+  }
+
+  function markClosed(c, by, quiet) {
+    if (c.closed) { return; }
+    c.closed = true;
+    if (!quiet || by) {
+      var label = by === "visitor" ? T.by_visitor : (by === "agent" ? T.by_agent : T.by_system);
+      addMessage(c, {sender_type: "system", text: fmt(T.closed_by, {by: label})});
+    }
+    c.input.disabled = true;
+    c.pane.querySelectorAll(".chat-send, .chat-transfer, .chat-invite, .chat-close, .chat-file").forEach(function (b) {
+      b.disabled = true;
+    });
+    var tools = c.pane.querySelector(".chat-tools");
+    if (tools && !tools.querySelector(".chat-drop")) {
+      tools.appendChild(button(T.close_tab, "btn-default chat-drop", function () { dropChat(c); }));
+    }
+    updateTab(c);
+  }
+
+  function dropChat(c) {
+    if (c.mode === "watch") { emit("unwatch", {conversation_id: c.id}); }
+    c.tab.parentNode.removeChild(c.tab);
+    c.pane.parentNode.removeChild(c.pane);
+    delete chats[c.id];
+    if (String(activeChat) === String(c.id)) {
+      activeChat = null;
+      var next = Object.keys(chats)[0];
+      if (next) { selectChat(chats[next].id); }
+    }
+    document.getElementById("no-chats").hidden = Object.keys(chats).length > 0;
+  }
+
+  function leaveChat(c) {
+    emit("leave", {conversation_id: c.id}, function (ack) {
+      if (ackError(ack)) { return; }
+      dropChat(c);
+      refresh();
+    });
+  }
+
+  function accept(id) {
+    emit("accept", {conversation_id: id}, function (ack) {
+      if (ackError(ack)) { refresh(); return; }
+      var entry = state.queue.concat(state.offers).find(function (q) { return q.conversation_id === id; });
+      var c = openChat(id, entry ? entry.visitor : {}, "chat");
+      (ack.messages || []).forEach(function (m) { addMessage(c, m); });
+      c.unread = 0;
+      updateTab(c);
+      selectChat(id);
+      c.input.focus();
+      refresh();
+    });
+  }
+
+  function decline(id) {
+    emit("decline", {conversation_id: id}, function (ack) { ackError(ack); refresh(); });
+    state.offers = state.offers.filter(function (o) { return o.conversation_id !== id; });
+    renderOffers();
+  }
+
+  function closeChat(c) {
+    emit("close", {conversation_id: c.id}, function (ack) {
+      if (ackError(ack)) { return; }
+      markClosed(c, "agent");
+      refresh();
+    });
+  }
+
+  function watch(id, visitor) {
+    if (!socket || !socket.connected) {  // no live connection: read the conversation once
+      var readOnly = openChat(id, visitor, "watch");
+      readOnly.input.disabled = true;
+      readOnly.pane.querySelector(".chat-send").disabled = true;
+      loadHistory(id);
+      selectChat(id);
+      return;
+    }
+    emit("watch", {conversation_id: id}, function (ack) {
+      if (ackError(ack)) { return; }
+      var c = openChat(id, visitor, "watch");
+      (ack.messages || []).forEach(function (m) { addMessage(c, m); });
+      c.unread = 0;
+      updateTab(c);
+      selectChat(id);
+    });
+  }
+
+  function toggleForm(c, kind) {
+    clear(c.forms);
+    if (c.openForm === kind) { c.openForm = null; return; }
+    c.openForm = kind;
+    var form = el("form", "well well-sm chat-" + kind + "-form");
+    var agentSelect = el("select", "form-control input-sm " + kind + "-agent");
+    agentSelect.appendChild(new Option(T.choose, ""));
+    state.agents.filter(function (a) { return !a.me; }).forEach(function (a) {
+      var label = a.name + " · " + (T["status_" + a.status] || a.status) + " · " + fmt(T.load, {load: a.load, max: a.max_chats});
+      agentSelect.appendChild(new Option(label, String(a.id)));
+    });
+    form.appendChild(el("label", "small", kind === "transfer" ? T.transfer_to + " — " + T.agent : T.agent));
+    form.appendChild(agentSelect);
+    var groupSelect = null, note = null;
+    if (kind === "transfer") {
+      groupSelect = el("select", "form-control input-sm transfer-group");
+      groupSelect.appendChild(new Option(T.choose, ""));
+      state.groups.forEach(function (g) { groupSelect.appendChild(new Option(g.site_name + " / " + g.name, String(g.id))); });
+      form.appendChild(el("label", "small", T.group));
+      form.appendChild(groupSelect);
+      note = el("textarea", "form-control input-sm transfer-note");
+      note.maxLength = 1000;
+      note.rows = 2;
+      note.placeholder = T.transfer_note;
+      form.appendChild(note);
+    }
+    var ok = el("button", "btn btn-primary btn-xs", kind === "transfer" ? T.transfer : T.invite_agent);
+    ok.type = "submit";
+    form.appendChild(ok);
+    form.appendChild(button(T.cancel, "btn-default", function () { clear(c.forms); c.openForm = null; }));
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (kind === "transfer") {
+        var payload = {conversation_id: c.id};
+        if (agentSelect.value) { payload.to_agent_id = parseInt(agentSelect.value, 10); }
+        else if (groupSelect.value) { payload.to_group_id = parseInt(groupSelect.value, 10); }
+        else { return; }
+        if (note.value.trim()) { payload.note = note.value.trim(); }
+        emit("transfer", payload, function (ack) {
+          if (ackError(ack)) { return; }
+          alertBox(T.transferred, "success");
+          clear(c.forms);
+          c.openForm = null;
+          dropChat(c);
+          refresh();
+        });
+      } else {
+        if (!agentSelect.value) { return; }
+        emit("invite_agent", {conversation_id: c.id, agent_id: parseInt(agentSelect.value, 10)}, function (ack) {
+          if (ackError(ack)) { return; }
+          alertBox(T.invite_sent, "success");
+          clear(c.forms);
+          c.openForm = null;
+        });
+      }
+    });
+    c.forms.appendChild(form);
+  }
+
+  // --- visitor details -----------------------------------------------------------------------
+
+  function dl(rows) {
+    var list = el("dl", "dl-horizontal console-dl");
+    rows.forEach(function (row) {
+      if (row[1] === null || row[1] === undefined || row[1] === "") { return; }
+      list.appendChild(el("dt", "", row[0]));
+      list.appendChild(el("dd", row[2] || "", row[1]));
+    });
+    return list;
+  }
+
+  function showVisitor(id, focusInvite) {
+    selectedVisitorId = id;
+    var box = document.getElementById("visitor-details");
+    getJSON(urls.visitor + id).then(function (data) {
+      clear(box);
+      var v = data.visitor;
+      box.dataset.visitorId = String(v.id);
+      box.appendChild(el("h5", "visitor-detail-name", visitorLabel(v)));
+      box.appendChild(dl([[T.site, v.site_name], [T.page, v.current_url, "visitor-detail-url"],
+        [T.title, v.current_title, "visitor-detail-title"], [T.location, place(v)],
+        [T.browser, [v.browser, v.os].filter(Boolean).join(" / ")], [T.device, v.device],
+        [T.language, v.language], [T.first_seen, v.first_seen_at ? new Date(v.first_seen_at).toLocaleString() : ""],
+        [T.name, v.name], [T.email, v.email], [T.phone, v.phone]]));
+      if (me.agent_id) { box.appendChild(inviteForm(v, focusInvite)); }
+      if (data.client) { box.appendChild(clientCard(data.client)); }
+      box.appendChild(el("h6", "", T.trail));
+      var trail = el("ol", "visitor-trail small");
+      data.trail.forEach(function (t) {
+        var item = el("li", "");
+        item.appendChild(el("div", "trail-title", t.title || t.url));
+        var meta = [t.url, duration(t.seconds), t.keyword ? (t.search_engine || "") + " “" + t.keyword + "”" : ""];
+        item.appendChild(el("div", "text-muted trail-meta", meta.filter(Boolean).join(" · ")));
+        trail.appendChild(item);
+      });
+      box.appendChild(trail);
+      if (data.conversations.length) {
+        box.appendChild(el("h6", "", T.past_chats));
+        var past = el("ul", "list-unstyled small visitor-past");
+        data.conversations.forEach(function (conv) {
+          var line = [clock(conv.queued_at), new Date(conv.queued_at).toLocaleDateString(), conv.agent_name || "—",
+            conv.messages + " " + T.messages, conv.rating ? T.rating + " " + conv.rating : ""];
+          past.appendChild(el("li", "", "#" + conv.conversation_id + " " + line.filter(Boolean).join(" · ")));
+        });
+        box.appendChild(past);
+      }
+      renderVisitors();
+    }).catch(function () { alertBox(T.error, "danger"); });
+  }
+
+  function inviteForm(v, focus) {
+    var form = el("form", "console-inline-form visitor-invite-form");
+    var text = el("input", "form-control input-sm visitor-invite-text");
+    text.type = "text";
+    text.maxLength = 500;
+    text.value = T.invite_text;
+    var ok = el("button", "btn btn-info btn-sm", T.invite_visitor);
+    ok.type = "submit";
+    form.appendChild(text);
+    form.appendChild(ok);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!text.value.trim()) { return; }
+      emit("invite", {visitor_id: v.id, text: text.value.trim()}, function (ack) {
+        if (!ackError(ack)) { alertBox(T.invite_sent, "success"); }
+      });
+    });
+    if (focus) { setTimeout(function () { text.focus(); text.select(); }, 0); }
+    return form;
+  }
+
+  function clientCard(client) {
+    var card = el("div", "panel panel-info client-card");
+    card.appendChild(el("div", "panel-heading", T.client_card + ": " + client.name));
+    var body = el("div", "panel-body small");
+    var books = client.books ? (client.books.latest_closed || T.none_closed) : "";
+    body.appendChild(dl([[T.credit_code, client.credit_code, "client-credit-code"], [T.taxpayer_type, client.taxpayer_type],
+      [T.contact, [client.contact.name, client.contact.position].filter(Boolean).join(" · ")],
+      [T.balance_due, client.balance.due, "client-balance"], [T.latest_closed, books, "client-books"]]));
+    if (client.contracts.length) {
+      body.appendChild(el("strong", "", T.contracts));
+      var contracts = el("ul", "client-contracts");
+      client.contracts.forEach(function (c) {
+        contracts.appendChild(el("li", "", [c.service_type, fmt(T.per_month, {fee: c.monthly_fee}),
+          c.start_date + " – " + c.end_date].join(" · ")));
+      });
+      body.appendChild(contracts);
+    }
+    if (client.service_records.length) {
+      body.appendChild(el("strong", "", T.service_records));
+      var records = el("ul", "client-records");
+      client.service_records.forEach(function (r) {
+        records.appendChild(el("li", "", [new Date(r.performed_at).toLocaleDateString(), r.subject, r.result]
+          .filter(Boolean).join(" · ")));
+      });
+      body.appendChild(records);
+    }
+    card.appendChild(body);
+    return card;
+  }
+
+  // --- team room -----------------------------------------------------------------------------
+
+  function addTeamMessage(m) {
+    if (!m || (m.id && seenTeam[m.id])) { return; }
+    if (m.id) { seenTeam[m.id] = true; }
+    var list = document.getElementById("team-messages");
+    var empty = list.querySelector(".team-empty");
+    if (empty) { list.removeChild(empty); }
+    var item = el("li", "team-message");
+    var head = el("div", "small text-muted");
+    head.appendChild(el("span", "", m.sender_name || ""));
+    head.appendChild(el("span", "", " " + clock(m.created_at)));
+    item.appendChild(head);
+    item.appendChild(el("div", "team-text", m.text));
+    list.appendChild(item);
+    list.scrollTop = list.scrollHeight;
+  }
+
+  document.getElementById("team-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var input = document.getElementById("team-text");
+    var text = input.value.trim();
+    if (!text) { return; }
+    emit("team_message", {client_msg_id: uuid(), text: text}, function (ack) {
+      if (ackError(ack)) { return; }
+      input.value = "";
+      addTeamMessage({id: ack.id, sender_name: ack.sender_name || me.name, text: ack.text || text,
+                      created_at: ack.created_at});
+    });
+  });
+
+  // --- the socket ----------------------------------------------------------------------------
+
+  function setConnection(label, kind) {
+    var badge = document.getElementById("console-connection");
+    badge.textContent = label;
+    badge.className = "label label-" + kind;
+  }
+
+  function connect() {
+    if (typeof window.io !== "function") { setConnection(T.refused, "danger"); return; }
+    socket = window.io("/agent", {withCredentials: true});
+    socket.on("connect", function () {
+      setConnection(T.connected, "success");
+      Object.keys(chats).forEach(function (id) {
+        var c = chats[id];
+        if (c.mode !== "watch" && !c.closed) { emit("resume", {conversation_id: c.id, last_message_id: c.lastId}); }
+        if (c.mode === "watch") { emit("watch", {conversation_id: c.id}); }
+      });
+      emit("team_history", {}, function (ack) {
+        var list = document.getElementById("team-messages");
+        if (ack && ack.messages) {
+          if (!ack.messages.length && !list.children.length) { list.appendChild(el("li", "text-muted small team-empty", T.team_empty)); }
+          ack.messages.forEach(addTeamMessage);
+        }
+      });
+      refresh();
+    });
+    socket.on("disconnect", function () { setConnection(T.disconnected, "warning"); });
+    socket.on("connect_error", function () { setConnection(T.refused, "danger"); });
+    socket.on("error", function (payload) { if (payload && payload.message) { alertBox(payload.message, "danger"); } });
+
+    socket.on("visitor_update", function (payload) { if (payload && payload.id) { upsertVisitor(payload); } });
+    socket.on("chat_request", function (payload) {
+      refresh();
+      if (payload && !chats[payload.conversation_id]) { notify(T.new_chat, "", null); }
+    });
+    socket.on("queue_update", function () { refresh(); });
+    socket.on("offer_withdrawn", function (payload) {
+      if (!payload) { return; }
+      state.offers = state.offers.filter(function (o) { return o.conversation_id !== payload.conversation_id; });
+      alertBox(T.offer_withdrawn, "warning");
+      refresh();
+    });
+    socket.on("leave_message", function (payload) {
+      if (!payload) { return; }
+      alertBox(fmt(T.left_message, {name: payload.name || ""}), "info");
+      notify(fmt(T.left_message, {name: payload.name || ""}), "", null);
+    });
+    socket.on("chat_offer", function (payload) {
+      if (!payload) { return; }
+      state.offers = state.offers.filter(function (o) { return o.conversation_id !== payload.conversation_id; });
+      state.offers.push({conversation_id: payload.conversation_id, visitor: payload.visitor || {},
+                         expires_at: payload.expires_at});
+      renderOffers();
+      notify(T.new_chat, visitorLabel(payload.visitor), null);
+    });
+    socket.on("message", function (m) {
+      var c = m && chats[m.conversation_id];
+      if (!c) { if (m && m.sender_type === "visitor") { refresh(); } return; }
+      addMessage(c, m);
+      if (m.sender_type === "visitor") { notify(T.new_message, m.text, c.id); }
+    });
+    socket.on("visitor_typing", function (payload) {
+      var c = payload && chats[payload.conversation_id];
+      if (!c) { return; }
+      c.draftText.textContent = payload.draft || "";
+      c.draft.hidden = !payload.draft;
+    });
+    socket.on("closed", function (payload) {
+      var c = payload && chats[payload.conversation_id];
+      if (c) { markClosed(c, payload.by || "system"); }
+      refresh();
+    });
+    socket.on("agent_status", function (payload) {
+      if (!payload) { return; }
+      state.agents.forEach(function (a) { if (a.id === payload.agent_id) { a.status = payload.status; } });
+      if (payload.agent_id === me.agent_id && statusSelect) { statusSelect.value = payload.status; me.status = payload.status; }
+    });
+    socket.on("transferred", function (payload) {
+      if (!payload) { return; }
+      if (me.agent_id && payload.to_agent_id === me.agent_id) {
+        alertBox(fmt(T.transferred_to_you, {name: payload.from_name}), "info");
+        if (payload.note) { alertBox(payload.note, "info"); }
+        notify(T.new_chat, payload.note || "", null);
+      }
+      refresh();
+    });
+    socket.on("participant_joined", function (payload) {
+      var c = payload && chats[payload.conversation_id];
+      if (c) { addMessage(c, {sender_type: "system", text: fmt(T.joined, {name: payload.name})}); }
+    });
+    socket.on("participant_left", function (payload) {
+      var c = payload && chats[payload.conversation_id];
+      if (c) { addMessage(c, {sender_type: "system", text: fmt(T.left, {name: payload.name})}); }
+    });
+    socket.on("chat_invited", function (payload) {
+      if (!payload) { return; }
+      var panel = document.getElementById("invites-panel");
+      var item = el("li", "list-group-item chat-invite-row", fmt(T.invited_you, {name: payload.by_name}) + " ");
+      item.appendChild(button(T.accept, "btn-success", function () {
+        emit("accept_invite", {conversation_id: payload.conversation_id}, function (ack) {
+          if (ackError(ack)) { return; }
+          item.parentNode.removeChild(item);
+          panel.hidden = !document.getElementById("chat-invites").children.length;
+          var c = openChat(payload.conversation_id, {}, "invited");
+          (ack.messages || []).forEach(function (m) { addMessage(c, m); });
+          selectChat(payload.conversation_id);
+          refresh();
+        });
+      }));
+      document.getElementById("chat-invites").appendChild(item);
+      panel.hidden = false;
+      notify(T.new_chat, "", null);
+    });
+    socket.on("team_message", addTeamMessage);
+    socket.on("invite_response", function (payload) {
+      if (payload) { alertBox(payload.accepted ? T.invitation_accepted : T.invitation_declined, "info"); }
+    });
+  }
+
+  var statusSelect = document.getElementById("console-status");
+  if (statusSelect) {
+    statusSelect.addEventListener("change", function () {
+      emit("status", {status: statusSelect.value}, function (ack) {
+        if (ackError(ack)) { statusSelect.value = me.status || "offline"; return; }
+        me.status = (ack && ack.status) || statusSelect.value;
+      });
+    });
+  }
+
+  // --- start -----------------------------------------------------------------------------------
+
+  visitors = state.visitors.slice();
+  renderAll();
+  if (me.agent_id || me.supervisor) {
+    connect();
+    setInterval(function () { emit("ping", {}); }, 30000);  // keeps the agent's presence fresh
+  } else {
+    setConnection(T.disconnected, "default");
+  }
+  setInterval(function () { tickVisitors(); tickQueue(); tickOffers(); }, 1000);
+}());

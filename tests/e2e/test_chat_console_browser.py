@@ -1,0 +1,186 @@
+"""The agent console (客服工作台) in Chromium against the real server: a visitor on the demo site —
+driven from Python over ``/visitor`` with python-socketio — browses and writes; the demo agent
+(agent1, 客服一号) sees them in the live list, takes the chat, replies, and the visitor receives the
+reply. What the visitor typed (message, page title) is an XSS payload that must stay inert text.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import socketio
+from sqlalchemy import select
+
+from app.models.chat import ChatSite
+from app.services.demo_chat import DEMO_SITE_NAME
+
+from .conftest import ROOT, BrowserWatch, LiveServer
+
+ORIGIN = "http://127.0.0.1:5001"  # an origin the demo site allows
+XSS = "<img src=x onerror=alert(1)>"
+SOCKETIO_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
+# Where the screenshot of the console goes: $E2E_SCREENSHOT_DIR when set, else the test's tmp_path.
+SCREENSHOT_DIR = os.environ.get("E2E_SCREENSHOT_DIR")
+
+
+def _serve_socketio_client(page: Any) -> None:
+    """The console loads the Socket.IO client from /widget/socket.io.min.js; should the server not
+    serve it, the npm package's copy stands in."""
+
+    def handle(route: Any) -> None:
+        response = route.fetch()
+        if response.ok:
+            route.fulfill(response=response)
+        else:
+            route.fulfill(path=str(SOCKETIO_CLIENT), content_type="application/javascript")
+
+    page.route("**/widget/socket.io.min.js", handle)
+
+
+class Visitor:
+    """A widget connection from Python, collecting the events it receives."""
+
+    def __init__(self, server: LiveServer, site_key: str) -> None:
+        self.events: list[tuple[str, Any]] = []
+        self.client = socketio.Client(reconnection=False)
+        for name in ("session", "message", "agent_joined", "closed", "error"):
+            self.client.on(name, self._collect(name), namespace="/visitor")
+        self.client.connect(server.url, namespaces=["/visitor"], headers={"Origin": ORIGIN},
+                            auth={"site_key": site_key, "language": "zh-CN"},
+                            wait_timeout=10)
+
+    def _collect(self, name: str) -> Any:  # noqa: ANN401
+        return lambda data=None: self.events.append((name, data))
+
+    def call(self, event: str, data: dict) -> Any:  # noqa: ANN401
+        return self.client.call(event, data, namespace="/visitor", timeout=10)
+
+    def wait_for(self, name: str, test: Any, seconds: float = 10.0) -> Any:  # noqa: ANN401
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for event, data in list(self.events):
+                if event == name and test(data):
+                    return data
+            time.sleep(0.1)
+        raise AssertionError(f"no {name} event; received {self.events}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+def test_an_agent_takes_a_chat_and_visitor_text_stays_inert(open_page: Any, live_server: LiveServer,
+                                                            watch: BrowserWatch, tmp_path: Path) -> None:
+    site_key = live_server.scalar(select(ChatSite.site_key).where(ChatSite.name == DEMO_SITE_NAME))
+    assert site_key, "the demo chat site is seeded with the demo data"
+    page = open_page("agent1")
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    _serve_socketio_client(page)
+    page.goto("/chat/console/")
+    page.wait_for_selector("#console-connection.label-success")
+    page.select_option("#console-status", "online")
+
+    visitor = Visitor(live_server, site_key)
+    try:
+        visitor.call("page_view", {"url": "https://www.example.com/pricing", "title": XSS})
+        row = page.locator("#visitors .visitor-row").filter(has_text=XSS)
+        row.wait_for()
+        assert row.locator(".visitor-title").inner_text() == XSS
+
+        ack = visitor.call("message", {"client_msg_id": str(uuid.uuid4()), "text": XSS})
+        conversation_id = ack["conversation_id"]
+        take = page.locator(f'.offer-row[data-conversation-id="{conversation_id}"] .offer-accept, '
+                            f'.queue-row[data-conversation-id="{conversation_id}"] .queue-accept')
+        take.first.click()
+
+        pane = page.locator(f'.chat-pane[data-conversation-id="{conversation_id}"]')
+        pane.locator(".chat-visitor .chat-text").first.wait_for()
+        assert pane.locator(".chat-visitor .chat-text").first.inner_text() == XSS
+        visitor.wait_for("agent_joined", lambda data: data["conversation_id"] == conversation_id)
+
+        pane.locator(".chat-input").fill("您好，请问有什么可以帮您？")
+        pane.locator(".chat-input").press("Enter")
+        reply = visitor.wait_for("message", lambda data: data.get("sender_type") == "agent")
+        assert (reply["text"], reply["conversation_id"]) == ("您好，请问有什么可以帮您？", conversation_id)
+        pane.locator(".chat-agent .chat-text").filter(has_text="您好，请问有什么可以帮您？").wait_for()
+        assert pane.locator(".chat-input").input_value() == ""
+
+        visitor.call("typing", {"draft": XSS + " 草稿"})
+        draft = pane.locator(".chat-draft-text")
+        draft.filter(has_text="草稿").wait_for()
+        assert draft.inner_text() == XSS + " 草稿"
+
+        page.locator("#visitors .visitor-row").filter(has_text=XSS).locator("button").first.click()
+        page.locator("#visitor-details .visitor-detail-title").wait_for()
+        assert page.locator("#visitor-details .visitor-detail-title").inner_text() == XSS
+        assert page.locator("#visitor-details .visitor-trail li").count() == 1
+        page.screenshot(path=str(Path(SCREENSHOT_DIR or tmp_path) / "chat_console.png"), full_page=True)
+    finally:
+        visitor.close()
+
+    assert page.locator("#chat-console img").count() == 0  # the payload never became an element
+    assert dialogs == []
+    assert watch.problems() == []
+
+
+# A 1×1 transparent PNG.
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+                    "0000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082")
+
+
+def test_canned_reply_note_file_and_close(open_page: Any, live_server: LiveServer, watch: BrowserWatch) -> None:
+    site_key = live_server.scalar(select(ChatSite.site_key).where(ChatSite.name == DEMO_SITE_NAME))
+    page = open_page("agent1")
+    _serve_socketio_client(page)
+    page.goto("/chat/console/")
+    page.wait_for_selector("#console-connection.label-success")
+    page.select_option("#console-status", "online")
+
+    visitor = Visitor(live_server, site_key)
+    try:
+        visitor.call("page_view", {"url": "https://www.example.com/", "title": "首页"})
+        conversation_id = visitor.call("message", {"client_msg_id": str(uuid.uuid4()), "text": "多少钱？"})[
+            "conversation_id"]
+        page.locator(f'.offer-row[data-conversation-id="{conversation_id}"] .offer-accept, '
+                     f'.queue-row[data-conversation-id="{conversation_id}"] .queue-accept').first.click()
+        pane = page.locator(f'.chat-pane[data-conversation-id="{conversation_id}"]')
+        text = pane.locator(".chat-input")
+        text.wait_for()
+
+        # A canned reply: "/pri" lists the demo's shared "price" reply; Tab puts its text in.
+        text.fill("/pri")
+        pane.locator(".canned-item").filter(has_text="/price").wait_for()
+        text.press("Tab")
+        assert text.input_value().startswith("小规模纳税人代理记账每月 300 元起")
+        text.press("Enter")
+        visitor.wait_for("message", lambda data: data.get("sender_type") == "agent"
+                         and data["text"].startswith("小规模纳税人代理记账"))
+
+        # An internal note stays with the agents; the next reply reaches the visitor.
+        pane.locator(".chat-note-toggle").check()
+        text.fill("老客户，报价可以优惠")
+        text.press("Enter")
+        pane.locator(".chat-note .chat-text").filter(has_text="老客户").wait_for()
+        pane.locator(".chat-note-toggle").uncheck()
+        text.fill("还有别的问题吗？")
+        text.press("Enter")
+        visitor.wait_for("message", lambda data: data.get("text") == "还有别的问题吗？")
+        assert [data for name, data in visitor.events if name == "message" and "老客户" in data.get("text", "")] == []
+
+        # A picture: uploaded over HTTP, shown as a thumbnail, delivered to the visitor.
+        pane.locator(".chat-file").set_input_files({"name": "报价单.png", "mimeType": "image/png", "buffer": PNG})
+        pane.locator(".chat-attachment img").wait_for()
+        sent = visitor.wait_for("message", lambda data: bool(data.get("attachment")))
+        assert sent["attachment"]["filename"] == "报价单.png"
+
+        pane.locator(".chat-close").click()
+        visitor.wait_for("closed", lambda data: data == {"conversation_id": conversation_id, "by": "agent"})
+        pane.locator(".chat-drop").wait_for()  # closed: the tab may now be put away
+        assert text.is_disabled() and pane.locator(".chat-send").is_disabled()
+    finally:
+        visitor.close()
+    assert watch.problems() == []

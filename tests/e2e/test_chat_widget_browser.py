@@ -1,0 +1,275 @@
+"""The chat widget in Chromium on another origin, answered by an agent over ``/agent``.
+
+The host pages are the demo host page (``app.demo_host``) served on free loopback ports by this
+module (the live server's own demo host port may be taken by another run); the demo site is told
+to allow one of them for the duration of the module, the other stays unknown to it. The agent is
+``agent1`` signed in through the login form and driven from Python with a python-socketio client
+carrying that session cookie.
+"""
+
+from __future__ import annotations
+
+import base64
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import text
+from werkzeug.serving import make_server
+
+from app.demo_host import make_demo_host
+from app.services.demo_chat import DEMO_SITE_NAME
+
+WIDGET = "#bookkeeping-desk-chat"
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+WAIT = 15.0
+
+
+@pytest.fixture(scope="module")
+def site_key(live_server: Any) -> str:
+    key = live_server.scalar(text("SELECT site_key FROM chat_site WHERE name = :name"), name=DEMO_SITE_NAME)
+    assert key, "the demo chat site was not seeded"
+    return key
+
+
+@pytest.fixture(scope="module")
+def hosts(live_server: Any, site_key: str) -> Iterator[dict[str, str]]:
+    """Origins serving demo host pages: ``allowed`` and ``unknown_key`` (allowed by the demo site,
+    the latter embedding a site key that does not exist) and ``other`` (not allowed)."""
+    servers, origins = [], {}
+    for name, key in (("allowed", site_key), ("unknown_key", "no-such-site-key"), ("other", site_key)):
+        server = make_server("127.0.0.1", 0, make_demo_host(live_server.url, key), threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        origins[name] = f"http://127.0.0.1:{server.server_port}"
+    update = text("UPDATE chat_site SET allowed_origins = :o WHERE site_key = :k")
+    before = live_server.scalar(text("SELECT allowed_origins FROM chat_site WHERE site_key = :k"), k=site_key)
+    with live_server.engine.begin() as conn:
+        conn.execute(update, {"o": f"{before}\n{origins['allowed']}\n{origins['unknown_key']}", "k": site_key})
+    yield origins
+    with live_server.engine.begin() as conn:
+        conn.execute(update, {"o": before, "k": site_key})
+    for server in servers:
+        server.shutdown()
+
+
+class Agent:
+    """A console connection of a signed-in agent: every event it receives is kept in order."""
+
+    def __init__(self, url: str, cookie: str) -> None:
+        import socketio
+
+        self.events: queue.Queue = queue.Queue()
+        self.seen: list[tuple[str, Any]] = []
+        self.lock = threading.Lock()
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("*", self._record, namespace="/agent")
+        self.client.connect(url, namespaces=["/agent"], headers={"Cookie": cookie}, wait_timeout=WAIT)
+
+    def _record(self, event: str, data: Any = None) -> None:
+        self.events.put((event, data))
+
+    def call(self, event: str, data: dict) -> Any:
+        return self.client.call(event, data, namespace="/agent", timeout=WAIT)
+
+    def wait_for(self, predicate: Callable[[str, Any], bool]) -> tuple[str, Any]:
+        """The first event (seen before or arriving within the wait) that *predicate* accepts."""
+        with self.lock:
+            for item in self.seen:
+                if predicate(*item):
+                    return item
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            try:
+                item = self.events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            with self.lock:
+                self.seen.append(item)
+            if predicate(*item):
+                return item
+        raise AssertionError(f"no such event within {WAIT} s; got {[e for e, _ in self.seen]}")
+
+    def close(self) -> None:
+        try:
+            self.call("status", {"status": "offline"})
+        finally:
+            self.client.disconnect()
+
+
+@pytest.fixture
+def agent(live_server: Any, sign_in: Callable[[str], dict]) -> Iterator[Agent]:
+    host = urlsplit(live_server.url).hostname
+    cookies = [c for c in sign_in("agent1")["cookies"] if c["domain"].lstrip(".") == host]
+    console = Agent(live_server.url, "; ".join(f"{c['name']}={c['value']}" for c in cookies))
+    assert console.call("status", {"status": "online"}) == {"status": "online"}
+    yield console
+    console.close()
+
+
+@pytest.fixture
+def visitor(open_page: Callable[..., Any], hosts: dict[str, str]) -> Callable[[str], Any]:
+    """``visitor("allowed")``: a signed-out tab on the home page of that demo host."""
+
+    def _open(which: str = "allowed") -> Any:
+        tab = open_page(None)
+        tab.goto(f"{hosts[which]}/")
+        return tab
+
+    return _open
+
+
+def _bubbles(tab: Any, words: str) -> Any:
+    return tab.locator(f"{WIDGET} .msg .bubble", has_text=words)
+
+
+def _settled(tab: Any, words: str) -> Any:
+    return tab.locator(f"{WIDGET} .msg[data-id]:not(.pending) .bubble", has_text=words)
+
+
+def _send(tab: Any, words: str) -> None:
+    tab.locator(f"{WIDGET} .compose textarea").fill(words)
+    tab.locator(f"{WIDGET} .compose textarea").press("Enter")
+
+
+def _stored(live_server: Any, words: str) -> int:
+    return live_server.scalar(text("SELECT count(*) FROM chat_message WHERE text = :t"), t=words)
+
+
+def test_visitor_chats_with_an_agent_resumes_after_reload_and_delivers_what_was_typed_offline(
+        visitor: Callable[..., Any], agent: Agent, live_server: Any, watch: Any) -> None:
+    from playwright.sync_api import expect
+
+    tab = visitor()
+    launcher = tab.locator(f"{WIDGET} .launcher")
+    expect(launcher).to_be_visible(timeout=WAIT * 1000)
+    launcher.click()
+    expect(tab.locator(f"{WIDGET} .welcome")).to_contain_text("欢迎来到示范代账")
+    expect(tab.locator(f"{WIDGET} .banner")).to_contain_text("温馨提示")
+
+    question = f"你好，<b>想问代账价格</b> {uuid.uuid4().hex[:6]}"
+    _send(tab, question)
+    expect(_settled(tab, question)).to_have_count(1)
+    assert _stored(live_server, question) == 1
+
+    event, data = agent.wait_for(lambda e, d: e in ("chat_offer", "chat_request") and isinstance(d, dict))
+    conversation_id = data["conversation_id"]
+    accepted = agent.call("accept", {"conversation_id": conversation_id})
+    assert [m["text"] for m in accepted["messages"] if m["sender_type"] == "visitor"] == [question]
+    expect(tab.locator(f"{WIDGET} .msg.system")).to_contain_text(["客服一号"])
+
+    answer = "<i>您好</i>，小规模纳税人每月 300 元起。"
+    ack = agent.call("message", {"conversation_id": conversation_id, "client_msg_id": uuid.uuid4().hex,
+                                 "text": answer})
+    assert ack["id"]
+    reply = _bubbles(tab, answer)
+    expect(reply).to_have_count(1)
+    assert reply.inner_text() == answer  # shown as text: no <i> element made of it
+    assert tab.locator(f"{WIDGET} .bubble i, {WIDGET} .bubble b").count() == 0
+    expect(tab.locator(f"{WIDGET} .msg:not(.mine) .meta", has_text="客服一号")).to_have_count(1)
+
+    # An image goes over HTTP to the desk and shows inline for both sides.
+    tab.locator(f"{WIDGET} .compose input[type=file]").set_input_files(
+        {"name": "发票.png", "mimeType": "image/png", "buffer": base64.b64decode(PNG)})
+    image = tab.locator(f"{WIDGET} .msg.mine .bubble img")
+    expect(image).to_have_count(1)
+    assert "/chat/files/" in image.get_attribute("src") and "?t=" in image.get_attribute("src")
+    tab.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())
+    event, data = agent.wait_for(lambda e, d: e == "message" and isinstance(d, dict) and d.get("attachment"))
+    assert data["attachment"]["filename"] == "发票.png"
+
+    # Reload: the same visitor, the conversation's history back in the panel (still open).
+    tab.reload()
+    expect(_settled(tab, question)).to_have_count(1)
+    expect(_bubbles(tab, answer)).to_have_count(1)
+    expect(tab.locator(f"{WIDGET} .bubble img")).to_have_count(1)
+
+    # Offline: the message waits in the outbox and is delivered once after the connection is back.
+    tab.context.set_offline(True)
+    expect(tab.locator(f"{WIDGET} .status")).to_be_visible()
+    offline_words = f"断网时写的消息 {uuid.uuid4().hex[:6]}"
+    _send(tab, offline_words)
+    expect(tab.locator(f"{WIDGET} .msg.pending .bubble", has_text=offline_words)).to_have_count(1)
+    assert _stored(live_server, offline_words) == 0
+    tab.context.set_offline(False)
+    agent.wait_for(lambda e, d: e == "message" and isinstance(d, dict) and d.get("text") == offline_words)
+    expect(_settled(tab, offline_words)).to_have_count(1)
+    expect(_bubbles(tab, offline_words)).to_have_count(1)
+    assert _stored(live_server, offline_words) == 1
+    assert tab.evaluate("Object.keys(localStorage).filter(k => k.endsWith(':outbox'))"
+                        ".map(k => JSON.parse(localStorage[k]).length)") == [0]
+
+    # After another reload nothing is sent twice and every message shows once.
+    tab.reload()
+    expect(_settled(tab, offline_words)).to_have_count(1)
+    expect(_settled(tab, question)).to_have_count(1)
+    assert _stored(live_server, offline_words) == 1
+    assert not [p for p in watch.problems() if p.startswith("page error")]
+
+
+def test_a_page_on_an_origin_the_site_does_not_allow_shows_no_widget(visitor: Callable[..., Any],
+                                                                      site_key: str) -> None:
+    tab = visitor("other")
+    tab.wait_for_function(f"window.__bookkeepingDeskWidgets && window.__bookkeepingDeskWidgets[{site_key!r}] "
+                          "=== 'refused'", timeout=30_000)
+    assert tab.locator(WIDGET).count() == 0
+
+
+def test_an_unknown_site_key_shows_no_widget(visitor: Callable[..., Any]) -> None:
+    tab = visitor("unknown_key")
+    tab.wait_for_function("window.__bookkeepingDeskWidgets && window.__bookkeepingDeskWidgets['no-such-site-key'] "
+                          "=== 'refused'")
+    assert tab.locator(WIDGET).count() == 0
+
+
+def test_an_agents_invitation_pops_up_and_accepting_opens_the_chat(visitor: Callable[..., Any],
+                                                                    agent: Agent) -> None:
+    from playwright.sync_api import expect
+
+    tab = visitor()
+    expect(tab.locator(f"{WIDGET} .launcher")).to_be_visible(timeout=WAIT * 1000)
+    expect(tab.locator(f"{WIDGET} .panel")).to_be_hidden()
+    marker = tab.evaluate("location.href")
+    _, update = agent.wait_for(lambda e, d: e == "visitor_update" and isinstance(d, dict)
+                               and d.get("current_url") == marker)
+    words = "<b>您好</b>！需要帮您看看代账方案吗？"
+    invited = agent.call("invite", {"visitor_id": update["id"], "text": words})
+    assert invited.get("invitation_id"), invited
+
+    popup = tab.locator(f"{WIDGET} .invite")
+    expect(popup.locator(".invite-text")).to_have_text(words)
+    popup.locator("button.primary").click()
+    expect(popup).to_have_count(0)
+    expect(tab.locator(f"{WIDGET} .panel")).to_be_visible()
+    _, response = agent.wait_for(lambda e, d: e == "invite_response" and isinstance(d, dict)
+                                 and d.get("invitation_id") == invited["invitation_id"])
+    assert response["accepted"] is True
+
+
+def test_with_no_agent_online_a_visitor_on_a_phone_leaves_a_message(visitor: Callable[..., Any],
+                                                                     live_server: Any) -> None:
+    from playwright.sync_api import expect
+
+    tab = visitor()
+    tab.set_viewport_size({"width": 390, "height": 700})  # a phone: the panel takes the whole screen
+    tab.locator(f"{WIDGET} .launcher").click(timeout=WAIT * 1000)
+    form = tab.locator(f"{WIDGET} form.offline-form")
+    expect(form).to_be_visible()
+    box = tab.locator(f"{WIDGET} .panel").bounding_box()
+    assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 390, 700)
+    expect(tab.locator(f"{WIDGET} .compose")).to_be_hidden()
+    words = f"想咨询注册公司的流程 {uuid.uuid4().hex[:6]}"
+    form.locator("input[name=name]").fill("陈先生")
+    form.locator("textarea[name=text]").fill(words)
+    form.locator("button.primary").click()
+    expect(form.locator(".err")).to_have_text("请留下手机号码或电子邮箱。")
+    form.locator("input[name=phone]").fill("13800001234")
+    form.locator("button.primary").click()
+    expect(form.locator(".left")).to_have_text("留言已收到，我们会尽快联系您。")
+    assert live_server.scalar(text("SELECT count(*) FROM chat_leave_message WHERE text = :t AND phone = :p"),
+                              t=words, p="13800001234") == 1
