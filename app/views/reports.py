@@ -1,0 +1,270 @@
+"""PDF downloads: statements, vouchers, ledgers, the 小企业会计准则 statements and chat transcripts.
+
+``GET /reports/<document>.pdf?client_id=&period=YYYY-MM`` (or ``from=``/``to=``; the
+detail ledger also ``account_code=``) and ``GET /reports/transcript/<conversation_id>.pdf``.
+Browser session or JWT bearer token. Answers:
+
+- 200 with the PDF (``Content-Disposition: attachment``) for a small document, or from the
+  cache for a closed period (``X-Report-Cache: hit``);
+- 202 for a document with more rows than ``REPORTS_SYNC_MAX_ROWS``: JSON ``{job_id, job_url}``
+  (``Location`` is the job URL) — or, for a browser that asked for HTML, a page with a progress
+  bar that polls the job and offers the download;
+- 400 for a bad parameter (``{"message": {field: [text]}}``), 404 for an unknown document,
+  a client outside the user's scope (an accountant sees their own clients only) or a
+  conversation the user may not read (an agent: only chats they took part in);
+- 401 / 403 from the permission check.
+
+``GET /reports/jobs/<job_id>`` → the job's JSON (its owner only), ``…/file`` → the PDF.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Flask, Response, g, request, url_for
+from flask_appbuilder import AppBuilder, expose
+from flask_appbuilder.api import BaseApi, protect, safe
+from flask_appbuilder.security.decorators import permission_name
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+
+from app.extensions import db
+from app.permissions import client_in_scope, current_user_id, sees_all_clients
+from app.services import report_data
+from app.services.accounting import parse_period
+from app.services.errors import DomainError, NotFound, ValidationFailed
+from reports import documents, jobs
+from reports.render import Document, env, render_pdf
+
+MAX_MONTHS = 120
+
+
+def _user_name() -> str:
+    from flask import current_app
+
+    return documents.person(current_app.appbuilder.sm.current_user)
+
+
+def _client_id(args) -> int:  # noqa: ANN001
+    """``client_id``: a whole number of a client in the user's scope (else ``NotFound``)."""
+    raw = (args.get("client_id") or "").strip()
+    if not raw:
+        raise ValidationFailed({"client_id": [str(_l("Choose a client."))]})
+    if not raw.isdigit() or len(raw) > 18:
+        raise ValidationFailed({"client_id": [str(_l("The client id is a whole number."))]})
+    if not client_in_scope(int(raw)):
+        raise NotFound({"client_id": [str(_l("No such client."))]})
+    return int(raw)
+
+
+def _months(args) -> tuple[int, int]:  # noqa: ANN001
+    """``period=YYYY-MM`` or ``from=YYYY-MM&to=YYYY-MM`` as ``YYYYMM`` integers."""
+    period, start, end = ((args.get(name) or "").strip() for name in ("period", "from", "to"))
+    if start or end:
+        if not start:
+            raise ValidationFailed({"from": [str(_l("Give the first month of the range (YYYY-MM)."))]})
+        if not end:
+            raise ValidationFailed({"to": [str(_l("Give the last month of the range (YYYY-MM)."))]})
+        first, last = parse_period(start, "from"), parse_period(end, "to")
+    elif period:
+        first = last = parse_period(period, "period")
+    else:
+        raise ValidationFailed({"period": [str(_l("Give a period (YYYY-MM) or a range from= and to=."))]})
+    if last < first:
+        raise ValidationFailed({"to": [str(_l("The end of the range is before its start."))]})
+    if (last // 100 - first // 100) * 12 + last % 100 - first % 100 >= MAX_MONTHS:
+        raise ValidationFailed({"to": [str(_l("A range covers at most %(n)d months.", n=MAX_MONTHS))]})
+    return first, last
+
+
+def _pdf(data: bytes, filename: str, cache: str) -> Response:
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["X-Report-Cache"] = cache
+    return response
+
+
+def _weight(document: Document) -> int:
+    """Rows the renderer lays out (a voucher counts its lines plus its header and signatures)."""
+    if document.kind == "vouchers":
+        return sum(len(sheet.voucher.lines) + 5 for sheet in document.rows)
+    return len(document.rows)
+
+
+def _wants_html() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html" and request.accept_mimetypes["text/html"] > request.accept_mimetypes["application/json"]
+
+
+class ReportPdfApi(BaseApi):
+    """PDF documents for download; large ones render as background jobs."""
+
+    route_base = "/reports"
+    resource_name = "reports_pdf"
+    allow_browser_login = True
+    openapi_spec_tag = "PDF reports"
+
+    def _error(self, exc: DomainError) -> Response:
+        db.session.rollback()
+        status = 400 if isinstance(exc, ValidationFailed) else exc.status_code
+        return self.response(status, message=exc.errors)
+
+    def _deliver(self, document: Document) -> Response:
+        store = jobs.current_store()
+        if _weight(document) > documents.sync_limit():
+            size = documents.chunk_rows()
+            if document.kind == "vouchers":
+                size = max(1, size // 8)
+            job_id = jobs.start(document, current_user_id(), size)
+            return self._accepted(job_id, document)
+        data = render_pdf(document)
+        if document.cache_key:
+            store.cache_put(document.cache_key, data)
+        return _pdf(data, document.filename, "miss" if document.cache_key else "off")
+
+    def _accepted(self, job_id: str, document: Document) -> Response:
+        job_url = url_for("ReportPdfApi.job", job_id=job_id)
+        if _wants_html():
+            page = env().get_template("job.html").render(
+                title=document.title, subtitle=f"{document.client_name} {document.subtitle}", job_url=job_url,
+                nonce=g.get("csp_nonce", ""), texts=Markup(json.dumps({  # noqa: S704 - JSON of our own strings
+                    "done": _("Ready."), "failed": _("The document could not be rendered."),
+                    "pages": _("%(n)s pages done", n="{n}"), "download": _("Download the PDF")},
+                    ensure_ascii=False).replace("</", "<\\/")))
+            response = Response(page, status=202, mimetype="text/html")
+        else:
+            response = self.response(202, job_id=job_id, job_url=job_url, status="queued")
+        response.headers["Location"] = job_url
+        return response
+
+    @expose("/<document>.pdf", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("download")
+    def document(self, document: str):  # noqa: ANN201
+        """A PDF document of one client
+        ---
+        get:
+          parameters:
+          - {in: path, name: document, required: true, schema: {type: string,
+             enum: [statement, vouchers, trial-balance, general-ledger, detail-ledger, balance-sheet,
+                    income-statement]}}
+          - {in: query, name: client_id, required: true, schema: {type: integer}}
+          - {in: query, name: period, schema: {type: string, example: "2026-03"}}
+          - {in: query, name: from, schema: {type: string}}
+          - {in: query, name: to, schema: {type: string}}
+          - {in: query, name: account_code, schema: {type: string}}
+          responses:
+            200: {description: "the PDF", content: {application/pdf: {}}}
+            202: {description: "rendering in the background: job_id, job_url"}
+            400: {description: "a bad parameter"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        if document not in documents.DOCUMENTS:
+            return self.response(404, message={"document": [str(_l("No such document."))]})
+        try:
+            client_id = _client_id(request.args)
+            start, end = _months(request.args)
+            account_code = (request.args.get("account_code") or "").strip()[:40]
+            if document == "detail-ledger" and not account_code:
+                raise ValidationFailed({"account_code": [str(_l("Give an account code."))]})
+            key = None
+            if document != "statement":
+                first = end if document in ("balance-sheet", "income-statement") else start
+                extra = account_code if document == "detail-ledger" else ""
+                key = documents.cache_key(db.session, client_id, document, first, end, extra)
+                cached = jobs.current_store().cache_get(key) if key else None
+                if cached:
+                    return _pdf(cached, f"{document}-{client_id}.pdf", "hit")
+            built = documents.BUILDERS[document](db.session, client_id, start, end, _user_name(),
+                                                 account_code=account_code)
+            built.cache_key = key
+        except DomainError as exc:
+            return self._error(exc)
+        return self._deliver(built)
+
+    @expose("/transcript/<int:pk>.pdf", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("transcript")
+    def transcript(self, pk: int):  # noqa: ANN201
+        """The agency's copy of a chat transcript (notes marked, whispers left out)
+        ---
+        get:
+          parameters:
+          - {in: path, name: pk, required: true, schema: {type: integer}}
+          responses:
+            200: {description: "the PDF", content: {application/pdf: {}}}
+            202: {description: "rendering in the background: job_id, job_url"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        try:
+            conversation = report_data.get_conversation(db.session, pk)
+            if not sees_all_clients() and not report_data.took_part(db.session, conversation, current_user_id()):
+                raise NotFound({"conversation_id": [str(_l("No such conversation."))]})
+            built = documents.transcript(db.session, pk, _user_name())
+        except DomainError as exc:
+            return self._error(exc)
+        return self._deliver(built)
+
+    def _own_job(self, job_id: str) -> dict | None:
+        if len(job_id) != 32 or not all(c in "0123456789abcdef" for c in job_id):
+            return None
+        record = jobs.job_state(job_id)
+        if record is None or record.get("user_id") != current_user_id():
+            return None
+        return record
+
+    @expose("/jobs/<job_id>", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("job")
+    def job(self, job_id: str):  # noqa: ANN201
+        """A background render: status, progress and, when done, the download URL
+        ---
+        get:
+          parameters:
+          - {in: path, name: job_id, required: true, schema: {type: string}}
+          responses:
+            200: {description: "status (queued, running, done, failed), chunks_done, chunks_total, pages_done,
+                  progress (0 to 1), download_url when done"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        record = self._own_job(job_id)
+        if record is None:
+            return self.response(404, message={"job_id": [str(_l("No such job."))]})
+        total = max(1, int(record.get("chunks_total") or 1))
+        done = record.get("status") == "done"
+        answer = {name: record.get(name) for name in ("status", "title", "chunks_total", "chunks_done",
+                                                       "pages_done", "pages", "error")}
+        answer.update(job_id=job_id, progress=1.0 if done else round(min(record.get("chunks_done", 0), total) / total
+                                                                       * 0.95, 3))
+        if done:
+            answer["download_url"] = url_for("ReportPdfApi.job_file", job_id=job_id)
+        return self.response(200, **answer)
+
+    @expose("/jobs/<job_id>/file", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("job")
+    def job_file(self, job_id: str):  # noqa: ANN201
+        """The PDF of a finished background render
+        ---
+        get:
+          parameters:
+          - {in: path, name: job_id, required: true, schema: {type: string}}
+          responses:
+            200: {description: "the PDF", content: {application/pdf: {}}}
+            404: {$ref: '#/components/responses/404'}
+        """
+        record = self._own_job(job_id)
+        data = jobs.current_store().file_get(job_id) if record and record.get("status") == "done" else None
+        if data is None:
+            return self.response(404, message={"job_id": [str(_l("No such file."))]})
+        return _pdf(data, record.get("filename") or "report.pdf", "job")  # type: ignore[union-attr]
+
+
+def register(app: Flask, appbuilder: AppBuilder) -> None:  # noqa: ARG001
+    """Add the PDF download API (``/reports/...``)."""
+    appbuilder.add_api(ReportPdfApi)

@@ -1,0 +1,119 @@
+"""The render pipeline: a ``Document`` (title, template, context, rows) → HTML → PDF.
+
+- One Jinja environment over ``reports/templates`` with autoescape on (client names, memos and
+  chat text are always inserted as text) and the app's translations (flask_babel).
+- ``base.html`` carries the title and the metadata (title, author, date) WeasyPrint writes into
+  the PDF; ``reports/pdf.py`` adds the page rules: A4 (landscape where wide), agency / title /
+  client in the header, "generated at … by …" and "第 X 页 / 共 Y 页" in the footer. Table
+  headers repeat on every page (WeasyPrint repeats ``thead``; totals are body rows so that they
+  print once).
+- A document's ``rows`` can be split into chunks rendered apart (``chunk_html``); each chunk is
+  a whole HTML document showing the title block first and the closing totals last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from reports.pdf import PageStyle, html_to_pdf
+
+HERE = Path(__file__).parent
+CSS_FILE = HERE / "static" / "report.css"
+_ENV: Environment | None = None
+
+
+def money(value: Decimal | None, blank_zero: bool = False) -> str:
+    """``Decimal("11300")`` → ``"11,300.00"``; ``None`` (and zero when *blank_zero*) → ``""``."""
+    if value is None or (blank_zero and not value):
+        return ""
+    return f"{Decimal(value).quantize(Decimal('0.01')):,}"
+
+
+def env() -> Environment:
+    """The reports' Jinja environment (autoescaped, translated through flask_babel)."""
+    global _ENV
+    if _ENV is None:
+        jinja = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(
+            ["html"], default_for_string=True), extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+        jinja.install_gettext_callables(gettext=_, ngettext=ngettext, newstyle=True)  # type: ignore[attr-defined]
+        jinja.filters["money"] = money
+        jinja.filters["amount"] = lambda value: money(value, blank_zero=True)
+        _ENV = jinja
+    return _ENV
+
+
+@dataclass
+class Document:
+    """One printable document before rendering.
+
+    ``rows`` is the part that may be split into chunks (ledger lines, vouchers, messages);
+    ``context`` holds everything else the template needs. ``cache_key`` is set when the
+    document may be served from the cache (a closed period), with its content version in it.
+    """
+
+    kind: str
+    title: str
+    template: str
+    client_name: str
+    subtitle: str
+    author: str
+    filename: str
+    rows: list[Any] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
+    landscape: bool = False
+    cache_key: str | None = None
+    chunk_rows: int = 0  # >0: rows per chunk when rendered in the background
+    generated_at: datetime | None = None
+
+    def style(self) -> PageStyle:
+        agency = current_app.config.get("AGENCY_NAME", "")
+        stamp = self.generated_at.strftime("%Y-%m-%d %H:%M") if self.generated_at else ""
+        return PageStyle(
+            landscape=self.landscape, header_left=agency, header_center=self.title,
+            header_right=self.client_name,
+            footer_left=_("Generated %(at)s by %(user)s", at=stamp, user=self.author),
+            page_label=_("Page {page} of {pages}"),
+            metadata={"Title": f"{self.title} {self.client_name} {self.subtitle}".strip(), "Author": self.author,
+                      "Creator": agency, "Subject": self.subtitle})
+
+
+def _css() -> str:
+    return CSS_FILE.read_text(encoding="utf-8")
+
+
+def render_html(document: Document, rows: list[Any] | None = None, first: bool = True, last: bool = True) -> str:
+    """The HTML of *document* (or of one chunk of it: *rows*, first / last flags)."""
+    template = env().get_template(document.template)
+    return template.render(doc=document, rows=document.rows if rows is None else rows, first=first, last=last,
+                           css=_css(), lang=str(get_locale() or "zh_CN").replace("_", "-"),
+                           created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                           **document.context)
+
+
+def render_pdf(document: Document) -> bytes:
+    """Render *document* in this process (the small documents)."""
+    pdf, _pages = html_to_pdf(render_html(document), document.style())
+    return pdf
+
+
+def chunk_html(document: Document, size: int) -> list[str]:
+    """*document* split every *size* rows into whole HTML documents (at least one)."""
+    rows = document.rows
+    if size <= 0 or len(rows) <= size:
+        return [render_html(document)]
+    parts = [rows[i:i + size] for i in range(0, len(rows), size)]
+    return [render_html(document, part, first=index == 0, last=index == len(parts) - 1)
+            for index, part in enumerate(parts)]
+
+
+NO_DATA = _l("No data for this period.")
