@@ -200,11 +200,15 @@ def test_the_queue_is_first_come_first_served_with_positions(app, sites, agent, 
     first = _conversation(_visitor(mine), queued_ago=90, entry_url="https://www.example.com/first")
     _conversation(_visitor(other), queued_ago=300)
     _conversation(_visitor(mine), ConversationStatus.active, agent)
+    offered = _conversation(_visitor(mine), ConversationStatus.offered, agent, queued_ago=200)
 
     queue = login_as("agent").get(STATE).json["queue"]
-    assert [(row["conversation_id"], row["position"]) for row in queue] == [(first.id, 1), (later.id, 2)]
-    assert queue[0]["entry_url"] == "https://www.example.com/first" and queue[0]["waited_seconds"] >= 90
-    assert queue[0]["status"] == "queued" and queue[0]["group"] is None
+    # The offered chat waits for its agent, not in line: positions are those the visitors are told.
+    assert [(row["conversation_id"], row["position"]) for row in queue] == [
+        (offered.id, None), (first.id, 1), (later.id, 2)]
+    assert queue[1]["entry_url"] == "https://www.example.com/first" and queue[1]["waited_seconds"] >= 90
+    assert queue[1]["status"] == "queued" and queue[1]["group"] is None
+    assert queue[0]["status"] == "offered" and queue[0]["offered_to_agent_id"] == agent.id
 
 
 def test_my_chats_count_the_visitor_messages_not_yet_answered(app, sites, agent, colleague, login_as):

@@ -325,6 +325,9 @@ def test_the_welcome_text_and_the_agents_greeting_are_sent_once(site, make_agent
     chat.accept(db.session, _fresh(AgentProfile, agent.id), conversation.id)
     routing.after_accept(db.session, _fresh(Conversation, conversation.id))
     assert _system_texts(conversation.id) == ["欢迎咨询，我们马上为您服务", "您好，我是客服小张"]
+    # In the transcript the welcome comes before the visitor's first message.
+    first_two = chat.conversation_messages_after(db.session, conversation.id)[:2]
+    assert [m.sender_type for m in first_two] == [SenderType.system, SenderType.visitor]
 
 
 def test_the_no_answer_auto_reply_goes_out_once_and_not_after_an_answer(site, make_agent):

@@ -54,6 +54,7 @@ MAX_CLIENT_ID = 64
 NEW_VISIT_AFTER = timedelta(minutes=30)
 OPEN = (ConversationStatus.queued, ConversationStatus.offered, ConversationStatus.active)
 BUSY = (ConversationStatus.offered, ConversationStatus.active)  # count against an agent's max_chats
+WELCOME_KEY = "welcome"
 SYSTEM_PREFIX = "sys:"
 MAX_URL = 2000
 
@@ -206,8 +207,19 @@ def post_visitor_message(session: Session, visitor_id: int, client_msg_id: objec
             requested_agent_id=requested.id if requested is not None and requested.active else None)
         session.add(conversation)
         session.flush()
+        if visitor.site.welcome_text:  # the welcome comes first in the transcript (committed with the message)
+            session.add(ChatMessage(conversation_id=conversation.id, sender_type=SenderType.system,
+                                    client_msg_id=SYSTEM_PREFIX + WELCOME_KEY, text=visitor.site.welcome_text,
+                                    created_at=now))
+            session.flush()
     conversation.last_visitor_message_at = now
     return _store(session, conversation, SenderType.visitor, client_msg_id, text)
+
+
+def welcome_message(session: Session, conversation_id: int) -> ChatMessage | None:
+    """The conversation's stored welcome (the site's welcome text when it opened), if any."""
+    return session.scalar(select(ChatMessage).where(
+        ChatMessage.conversation_id == conversation_id, ChatMessage.client_msg_id == SYSTEM_PREFIX + WELCOME_KEY))
 
 
 def store_system_message(session: Session, conversation: Conversation, key: str,

@@ -146,7 +146,8 @@ def _visitor_summary(visitor: Visitor) -> dict:
 
 def queue(session: Session, site_ids: list[int], now: datetime | None = None) -> list[dict]:
     """Queued and offered conversations of *site_ids*, first come first served, with their
-    ``position`` (1 = next), seconds waited, entry page, group and the visitor."""
+    ``position`` in their group's queue (1 = next; none while offered), seconds waited, entry page,
+    group and the visitor."""
     if not site_ids:
         return []
     now = now or utcnow()
@@ -157,12 +158,21 @@ def queue(session: Session, site_ids: list[int], now: datetime | None = None) ->
         .outerjoin(AgentProfile, Conversation.agent_id == AgentProfile.id)
         .where(Conversation.site_id.in_(site_ids), Conversation.status.in_(QUEUED))
         .order_by(Conversation.queued_at, Conversation.id)).all()
-    return [{"conversation_id": c.id, "position": n, "status": c.status.value, "site_id": c.site_id,
-             "queued_at": _iso(c.queued_at), "waited_seconds": _seconds_since(c.queued_at, now),
-             "entry_url": c.entry_url or v.current_url, "group": group, "offered_to": offered_to,
-             "offered_to_agent_id": c.agent_id if c.status == ConversationStatus.offered else None,
-             "offer_expires_at": _iso(c.offer_expires_at), "visitor": _visitor_summary(v)}
-            for n, (c, v, group, offered_to) in enumerate(rows, start=1)]
+    # Positions as the visitors are told them: among the queued ones of the same group (an offered
+    # chat has none: it waits for its agent to accept).
+    counters: dict[int | None, int] = {}
+    result = []
+    for c, v, group, offered_to in rows:
+        position = None
+        if c.status == ConversationStatus.queued:
+            position = counters[c.group_id] = counters.get(c.group_id, 0) + 1
+        result.append({
+            "conversation_id": c.id, "position": position, "status": c.status.value, "site_id": c.site_id,
+            "queued_at": _iso(c.queued_at), "waited_seconds": _seconds_since(c.queued_at, now),
+            "entry_url": c.entry_url or v.current_url, "group": group, "offered_to": offered_to,
+            "offered_to_agent_id": c.agent_id if c.status == ConversationStatus.offered else None,
+            "offer_expires_at": _iso(c.offer_expires_at), "visitor": _visitor_summary(v)})
+    return result
 
 
 def _waiting_counts(session: Session, conversation_ids: list[int]) -> dict[int, int]:

@@ -369,8 +369,8 @@ def after_visitor_message(session: Session, message: ChatMessage, now: datetime 
     first = session.scalar(select(func.min(ChatMessage.id)).where(
         ChatMessage.conversation_id == conversation.id, ChatMessage.sender_type == SenderType.visitor))
     opened = first == message.id
-    if opened and conversation.site.welcome_text:
-        welcome = chat.store_system_message(session, conversation, "welcome", conversation.site.welcome_text)
+    if opened:  # the welcome was stored with the first message, before it
+        welcome = chat.welcome_message(session, conversation.id)
         if welcome is not None:
             emits += _message_emits(conversation, welcome)
     offered = route(session, conversation.id, now, include_ip)

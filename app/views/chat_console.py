@@ -77,6 +77,7 @@ STRINGS = {
     "invitation_accepted": _l("The visitor accepted your invitation."),
     "invitation_declined": _l("The visitor declined your invitation."),
     "offer_withdrawn": _l("The chat offer was withdrawn."),
+    "being_offered": _l("Offered"),
     "left_message": _l("%(name)s left a message."),
     "cancel": _l("Cancel"), "new_chat": _l("New chat request"), "new_message": _l("New message"),
     "upload_failed": _l("The file could not be sent."), "page": _l("Page"), "title": _l("Title"),

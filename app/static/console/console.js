@@ -239,7 +239,9 @@
       item.dataset.conversationId = String(entry.conversation_id);
       item.dataset.queuedAt = entry.queued_at || "";
       var head = el("div", "");
-      head.appendChild(el("span", "badge", fmt(T.position, {n: entry.position})));
+      head.appendChild(entry.status === "offered"
+        ? el("span", "badge queue-offered", T.being_offered)  // waiting for an agent to accept
+        : el("span", "badge", fmt(T.position, {n: entry.position})));
       head.appendChild(document.createTextNode(" "));
       head.appendChild(el("strong", "queue-visitor", visitorLabel(entry.visitor)));
       head.appendChild(el("span", "queue-waited text-muted small pull-right", ""));
