@@ -184,3 +184,45 @@ def test_canned_reply_note_file_and_close(open_page: Any, live_server: LiveServe
     finally:
         visitor.close()
     assert watch.problems() == []
+
+
+# Counts the console's beeps and desktop notifications, and lets the test hide the tab.
+NOTIFY_PROBE = """
+window.__beeps = 0; window.__notes = []; window.__hidden = false;
+const RealAudio = window.AudioContext;
+window.AudioContext = class extends RealAudio {
+  createOscillator() { window.__beeps += 1; return super.createOscillator(); }
+};
+window.Notification = function (title, options) { window.__notes.push([title, (options || {}).body || ""]); };
+window.Notification.permission = "granted";
+window.Notification.requestPermission = function () { return Promise.resolve("granted"); };
+Object.defineProperty(document, "hidden", {get: function () { return window.__hidden; }});
+"""
+
+
+def test_new_chats_sound_and_a_hidden_console_shows_a_desktop_notification(
+        open_page: Any, live_server: LiveServer) -> None:
+    site_key = live_server.scalar(select(ChatSite.site_key).where(ChatSite.name == DEMO_SITE_NAME))
+    page = open_page("agent1")
+    page.context.add_init_script(NOTIFY_PROBE)
+    _serve_socketio_client(page)
+    page.goto("/chat/console/")
+    page.wait_for_selector("#console-connection.label-success")
+    page.select_option("#console-status", "online")
+    page.locator(".console-title").click()  # a user gesture lets the page make sound
+
+    first = Visitor(live_server, site_key)
+    second = Visitor(live_server, site_key)
+    try:
+        first.call("message", {"client_msg_id": str(uuid.uuid4()), "text": "在吗？"})
+        page.wait_for_function("window.__beeps > 0")
+        assert page.evaluate("window.__notes") == []  # the console is on screen: sound only
+
+        page.evaluate("window.__hidden = true")  # the agent switched to another tab
+        second.call("message", {"client_msg_id": str(uuid.uuid4()), "text": "请问报税怎么收费"})
+        page.wait_for_function("window.__notes.length > 0")
+        titles = [title for title, _ in page.evaluate("window.__notes")]
+        assert "新的对话请求" in titles
+    finally:
+        first.close()
+        second.close()

@@ -131,8 +131,8 @@
   }
 
   function notify(title, body, conversationId) {
-    // a new chat: any open chat is "another chat"; a message: unless its own chat is on screen
-    var elsewhere = document.hidden || (conversationId ? activeChat !== conversationId : activeChat !== null);
+    // a new chat always sounds; a message unless its own chat is on screen in a visible tab
+    var elsewhere = !conversationId || document.hidden || activeChat !== conversationId;
     if (!elsewhere) { return; }
     beep();
     if (document.hidden && window.Notification && Notification.permission === "granted") {
