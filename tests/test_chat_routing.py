@@ -5,7 +5,7 @@ console's origin check."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -392,6 +392,25 @@ def test_the_site_is_offline_outside_business_hours(site, make_agent):
     db.session.commit()
     saturday_noon_shanghai = utcnow().replace(year=2026, month=11, day=21, hour=4, minute=0)
     assert routing.site_online(db.session, site, saturday_noon_shanghai, "Asia/Shanghai") is False
+
+
+def test_widgets_hear_when_business_hours_open_and_close(site, make_agent):
+    agent = make_agent("agent")
+    site.business_hours = "mon-fri 09:00-18:00"
+    db.session.commit()
+    opening = datetime(2026, 11, 23, 1, 0, 3)  # Monday 09:00:03 in Shanghai
+    closing = datetime(2026, 11, 23, 10, 0, 2)  # Monday 18:00:02
+    room = routing.site_visitors_room(site.id)
+
+    def sweep_at(when: datetime) -> list:
+        profile = _fresh(AgentProfile, agent.id)
+        profile.last_seen_at = when  # the agent's console is open all day
+        db.session.commit()
+        return _to(routing.sweep(db.session, when, tz="Asia/Shanghai"), "availability", room)
+
+    assert sweep_at(opening) == [{"online": True}]
+    assert sweep_at(opening + timedelta(minutes=5)) == []  # told once, not on every pass
+    assert sweep_at(closing) == [{"online": False}]
 
 
 # --- participants and payloads ------------------------------------------------------------------

@@ -603,5 +603,21 @@ def sweep(session: Session, now: datetime | None = None, tz: str = "UTC", includ
     for site_id in sorted(changed_sites):
         emits += queue_emits(session, site_id, now, changed=released + offered)
     emits += _auto_replies(session, now)
+    emits += _opening_hours(session, now, tz)
     session.commit()
+    return emits
+
+
+HOURS_WINDOW = timedelta(seconds=10)  # a sweep pass notices opening and closing times this recent
+
+
+def _opening_hours(session: Session, now: datetime, tz: str) -> list[Emit]:
+    """``availability`` to the widgets of every site whose business hours opened or closed within
+    ``HOURS_WINDOW`` (stateless: several passes, or processes, may tell the same change twice)."""
+    emits = []
+    sites = session.scalars(select(ChatSite).where(ChatSite.active.is_(True), ChatSite.business_hours.is_not(None)))
+    for site in sites:
+        if chat_sites.is_open(site, now, tz) != chat_sites.is_open(site, now - HOURS_WINDOW, tz):
+            emits.append(Emit("availability", {"online": site_online(session, site, now, tz)},
+                              site_visitors_room(site.id), "/visitor"))
     return emits
