@@ -104,7 +104,7 @@ def register_cli(app: Flask) -> None:
         """Truncate old visitor addresses and anonymise old chats of unidentified visitors (run daily
         from cron)."""
         from app.extensions import db
-        from app.services.chat_inbox import apply_retention
+        from app.services.chat_retention import apply_retention
 
         days = current_app.config["CHAT_RETENTION_DAYS"] if days is None else days
         result = apply_retention(db.session, days, dry_run=dry_run)

@@ -21,7 +21,7 @@ from app.models.chat import (
 )
 from app.models.security import AuditLog
 from app.services import chat_sites
-from app.services.chat_inbox import ANONYMISED
+from app.services.chat_retention import ANONYMISED
 
 
 @pytest.fixture

@@ -30,9 +30,9 @@ from app.models.chat import (
     SenderType,
     Visitor,
 )
-from app.services import chat, chat_sites, queueing, routing
+from app.services import chat, chat_sites, chat_sweep, presence, queueing, routing
 from app.services.errors import AccessDenied, Conflict, ValidationFailed
-from app.sockets.rooms import agent_room, conversation_room, site_agents_room, visitor_room
+from app.sockets.rooms import agent_room, conversation_room, site_agents_room, site_visitors_room, visitor_room
 from tests.sockets import FreshSocketClient, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
@@ -184,9 +184,9 @@ def test_an_offer_that_times_out_moves_to_the_next_agent_and_the_first_is_set_aw
     conversation, _ = _open(site)
     assert conversation.agent_id == first.id
     now = utcnow()
-    assert routing.sweep(db.session, now + timedelta(seconds=5)) == []  # not yet
+    assert chat_sweep.sweep(db.session, now + timedelta(seconds=5)) == []  # not yet
 
-    emits = routing.sweep(db.session, now + timedelta(seconds=21))
+    emits = chat_sweep.sweep(db.session, now + timedelta(seconds=21))
     conversation = _fresh(Conversation, conversation.id)
     assert (conversation.status, conversation.agent_id) == (ConversationStatus.offered, second.id)
     assert [(o.agent_id, o.outcome) for o in _offers(conversation.id)] == [
@@ -213,7 +213,7 @@ def test_a_declined_chat_goes_to_the_next_agent_and_never_back(site, make_agent)
     conversation = _fresh(Conversation, conversation.id)
     assert (conversation.status, conversation.agent_id) == (ConversationStatus.queued, None)
     assert [o.outcome for o in _offers(conversation.id)] == [OfferOutcome.declined, OfferOutcome.declined]
-    assert _to(routing.sweep(db.session), "chat_offer") == []  # neither is asked again
+    assert _to(chat_sweep.sweep(db.session), "chat_offer") == []  # neither is asked again
     assert chat.accept(db.session, _fresh(AgentProfile, first.id), conversation.id).agent_id == first.id
 
 
@@ -339,10 +339,10 @@ def test_the_no_answer_auto_reply_goes_out_once_and_not_after_an_answer(site, ma
     chat.accept(db.session, agent, answered.id)
     chat.post_agent_message(db.session, _fresh(AgentProfile, agent.id), answered.id, "r-1", "您好")
     now = utcnow()
-    assert _to(routing.sweep(db.session, now + timedelta(seconds=30)), "message") == []
-    emits = routing.sweep(db.session, now + timedelta(seconds=61))
+    assert _to(chat_sweep.sweep(db.session, now + timedelta(seconds=30)), "message") == []
+    emits = chat_sweep.sweep(db.session, now + timedelta(seconds=61))
     assert [p["text"] for p in _to(emits, "message", visitor_room(waiting.visitor_id))] == ["客服稍后回复您"]
-    assert _to(routing.sweep(db.session, now + timedelta(seconds=200)), "message") == []
+    assert _to(chat_sweep.sweep(db.session, now + timedelta(seconds=200)), "message") == []
     assert _system_texts(waiting.id) == ["客服稍后回复您"] and _system_texts(answered.id) == []
     assert _fresh(Conversation, waiting.id).auto_replied_at is not None
 
@@ -361,37 +361,37 @@ def test_a_visitor_cannot_use_the_reserved_system_message_ids(site):
 def test_status_is_validated_stored_and_broadcast(site, make_agent):
     agent = make_agent("agent", status=AgentStatus.offline)
     with pytest.raises(ValidationFailed):
-        routing.set_status(db.session, agent, "busy")
+        presence.set_status(db.session, agent, "busy")
     waiting, _ = _open(site)
-    emits = routing.set_status(db.session, _fresh(AgentProfile, agent.id), "online")
+    emits = presence.set_status(db.session, _fresh(AgentProfile, agent.id), "online")
     assert _to(emits, "agent_status", site_agents_room(site.id)) == [
         {"agent_id": agent.id, "name": "客服agent", "status": "online"}]
-    assert _to(emits, "availability", routing.site_visitors_room(site.id)) == [{"online": True}]
+    assert _to(emits, "availability", site_visitors_room(site.id)) == [{"online": True}]
     assert _to(emits, "chat_offer", agent_room(agent.id))[0]["conversation_id"] == waiting.id  # back: offered
-    emits = routing.set_status(db.session, _fresh(AgentProfile, agent.id), "invisible")
+    emits = presence.set_status(db.session, _fresh(AgentProfile, agent.id), "invisible")
     assert _to(emits, "availability") == [{"online": False}]
 
 
 def test_presence_lapses_after_the_last_tab_closes_unless_another_tab_pings(site, make_agent):
     agent = make_agent("agent")
     now = utcnow()
-    routing.agent_disconnected(db.session, agent.id, now)
-    assert routing.sweep(db.session, now + timedelta(seconds=10)) == []
-    routing.touch(db.session, agent.id, now + timedelta(seconds=30))  # another tab's ping
-    assert routing.sweep(db.session, now + timedelta(seconds=routing.DISCONNECT_GRACE_SECONDS + 5)) == []
-    routing.agent_disconnected(db.session, agent.id, now + timedelta(seconds=60))
-    emits = routing.sweep(db.session, now + timedelta(seconds=60 + routing.DISCONNECT_GRACE_SECONDS + 1))
+    presence.agent_disconnected(db.session, agent.id, now)
+    assert chat_sweep.sweep(db.session, now + timedelta(seconds=10)) == []
+    presence.touch(db.session, agent.id, now + timedelta(seconds=30))  # another tab's ping
+    assert chat_sweep.sweep(db.session, now + timedelta(seconds=presence.DISCONNECT_GRACE_SECONDS + 5)) == []
+    presence.agent_disconnected(db.session, agent.id, now + timedelta(seconds=60))
+    emits = chat_sweep.sweep(db.session, now + timedelta(seconds=60 + presence.DISCONNECT_GRACE_SECONDS + 1))
     assert _to(emits, "agent_status") == [{"agent_id": agent.id, "name": "客服agent", "status": "offline"}]
     assert _fresh(AgentProfile, agent.id).status == AgentStatus.offline
 
 
 def test_the_site_is_offline_outside_business_hours(site, make_agent):
     make_agent("agent")
-    assert routing.site_online(db.session, site, utcnow(), "Asia/Shanghai") is True
+    assert presence.site_online(db.session, site, utcnow(), "Asia/Shanghai") is True
     site.business_hours = "mon-fri 09:00-18:00"
     db.session.commit()
     saturday_noon_shanghai = utcnow().replace(year=2026, month=11, day=21, hour=4, minute=0)
-    assert routing.site_online(db.session, site, saturday_noon_shanghai, "Asia/Shanghai") is False
+    assert presence.site_online(db.session, site, saturday_noon_shanghai, "Asia/Shanghai") is False
 
 
 def test_widgets_hear_when_business_hours_open_and_close(site, make_agent):
@@ -400,13 +400,13 @@ def test_widgets_hear_when_business_hours_open_and_close(site, make_agent):
     db.session.commit()
     opening = datetime(2026, 11, 23, 1, 0, 3)  # Monday 09:00:03 in Shanghai
     closing = datetime(2026, 11, 23, 10, 0, 2)  # Monday 18:00:02
-    room = routing.site_visitors_room(site.id)
+    room = site_visitors_room(site.id)
 
     def sweep_at(when: datetime) -> list:
         profile = _fresh(AgentProfile, agent.id)
         profile.last_seen_at = when  # the agent's console is open all day
         db.session.commit()
-        return _to(routing.sweep(db.session, when, tz="Asia/Shanghai"), "availability", room)
+        return _to(chat_sweep.sweep(db.session, when, tz="Asia/Shanghai"), "availability", room)
 
     assert sweep_at(opening) == [{"online": True}]
     assert sweep_at(opening + timedelta(minutes=5)) == []  # told once, not on every pass

@@ -1,4 +1,5 @@
-"""Left messages (留言), chat transcripts by email, chat history search and data retention.
+"""Left messages (留言), chat transcripts by email and chat history search (retention is in
+``app.services.chat_retention``).
 
 Rules:
 - A visitor may leave a message only when the site offers the offline form. Name 1–100
@@ -13,10 +14,6 @@ Rules:
   ``MAX_TRANSCRIPTS`` times per conversation; it holds only what the visitor saw (never internal
   notes or whispers).
 - History search matches message text literally (``%`` and ``_`` are not wildcards).
-- Retention (个人信息保护法): after ``days`` the stored address of a visitor not seen since is
-  truncated; closed conversations of visitors who were never identified (no verified user id, no
-  client contact) lose the visitor's words, rating comment and transcript address; such visitors not
-  seen since lose their name, email and phone, and their left messages their contact details.
 Every function that writes commits its own transaction. Errors: ``ValidationFailed``,
 ``AccessDenied``, ``NotFound``, ``Conflict``, ``mailer.MailFailed``.
 """
@@ -25,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -41,7 +38,7 @@ from flask_appbuilder.security.sqla.models import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,7 +50,6 @@ from app.models.chat import (
     ChatSite,
     Conversation,
     ConversationParticipant,
-    ConversationStatus,
     LeaveMessage,
     LeaveMessageStatus,
     ParticipantRole,
@@ -64,7 +60,6 @@ from app.models.security import AuditLog
 from app.services import audit, chat, mailer
 from app.services.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from app.services.timefmt import to_display
-from app.services.tracking import truncate_ip
 
 MAX_NAME = 100
 MAX_TEXT = chat.MAX_TEXT
@@ -72,8 +67,6 @@ MAX_CLIENT_ID = chat.MAX_CLIENT_ID
 MAX_EMAIL = 254
 MAX_TRANSCRIPTS = 3  # per conversation
 TRANSCRIPT_ACTION = "chat_transcript"
-RETENTION_ACTION = "chat_retention"
-ANONYMISED = "[已匿名]"
 VISIBLE_TO_VISITOR = (SenderType.visitor, SenderType.agent, SenderType.system)
 
 _EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
@@ -433,89 +426,3 @@ def site_agents(session: Session, site_ids: Iterable[int] | None = None) -> list
         in_sites = select(AgentProfile.id).join(AgentProfile.groups).where(AgentGroup.site_id.in_(ids))
         stmt = stmt.where(or_(AgentProfile.id.in_(in_sites), ~AgentProfile.groups.any()))
     return list(session.scalars(stmt))
-
-
-# --- retention ----------------------------------------------------------------------------------
-
-
-@dataclass
-class RetentionResult:
-    cutoff: datetime
-    ips_truncated: int = 0
-    conversations_anonymised: int = 0
-    messages_anonymised: int = 0
-    visitors_anonymised: int = 0
-    leave_messages_anonymised: int = 0
-
-    def as_dict(self) -> dict:
-        data = asdict(self)
-        data["cutoff"] = self.cutoff.isoformat()
-        return data
-
-
-def _unidentified():  # noqa: ANN202
-    return Visitor.external_user_id.is_(None) & Visitor.contact_id.is_(None)
-
-
-def apply_retention(session: Session, days: int, now: datetime | None = None, dry_run: bool = False,
-                    marker: str = ANONYMISED) -> RetentionResult:
-    """Apply the retention rule (see the module docstring) to everything older than *days* days and
-    return the counts of what changed (or, with *dry_run*, would change; nothing is written).
-
-    Idempotent: a second run changes nothing. Identified visitors keep their conversations and
-    details (their addresses are still truncated). One audit row sums up a real run. Bulk updates
-    are used so the audit log does not copy the personal data being erased. Raises
-    ``ValidationFailed`` for a negative number of days."""
-    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
-        raise ValidationFailed({"days": [str(_l("The number of days is a whole number, 0 or more."))]})
-    now = now or utcnow()
-    result = RetentionResult(cutoff=now - timedelta(days=days))
-    cutoff = result.cutoff
-
-    for visitor_id, ip in session.execute(select(Visitor.id, Visitor.ip).where(
-            Visitor.last_seen_at < cutoff, Visitor.ip.is_not(None))).all():
-        short = truncate_ip(ip)
-        if short != ip:
-            result.ips_truncated += 1
-            if not dry_run:
-                session.execute(update(Visitor).where(Visitor.id == visitor_id).values(ip=short))
-
-    old_conversations = (select(Conversation.id).join(Visitor, Visitor.id == Conversation.visitor_id)
-                         .where(Conversation.status == ConversationStatus.closed, Conversation.closed_at < cutoff,
-                                _unidentified()))
-    words = (ChatMessage.conversation_id.in_(old_conversations) & (ChatMessage.sender_type == SenderType.visitor)
-             & (ChatMessage.text != marker))
-    details = (Conversation.id.in_(old_conversations)
-               & (Conversation.rating_comment.is_not(None) | Conversation.transcript_email.is_not(None)))
-    touched = set(session.scalars(select(ChatMessage.conversation_id).where(words).distinct()))
-    touched |= set(session.scalars(select(Conversation.id).where(details)))
-    result.conversations_anonymised = len(touched)
-    result.messages_anonymised = session.scalar(select(func.count()).select_from(ChatMessage).where(words)) or 0
-
-    stale = _unidentified() & (Visitor.last_seen_at < cutoff)
-    personal = (Visitor.name.is_not(None) | Visitor.email.is_not(None) | Visitor.phone.is_not(None)
-                | Visitor.anonymised_at.is_(None))
-    result.visitors_anonymised = session.scalar(select(func.count()).select_from(Visitor).where(
-        stale & personal)) or 0
-    left = (LeaveMessage.visitor_id.in_(select(Visitor.id).where(stale)) & (LeaveMessage.created_at < cutoff)
-            & ((LeaveMessage.name != marker) | LeaveMessage.email.is_not(None) | (LeaveMessage.phone != marker)
-               | LeaveMessage.phone.is_(None)))
-    result.leave_messages_anonymised = session.scalar(select(func.count()).select_from(LeaveMessage)
-                                                      .where(left)) or 0
-
-    if dry_run:
-        session.rollback()
-        return result
-    session.execute(update(ChatMessage).where(words).values(text=marker).execution_options(synchronize_session=False))
-    session.execute(update(Conversation).where(details).values(rating_comment=None, transcript_email=None)
-                    .execution_options(synchronize_session=False))
-    session.execute(update(Visitor).where(stale & personal).values(
-        name=None, email=None, phone=None, anonymised_at=now).execution_options(synchronize_session=False))
-    # A left message must keep a phone or an email (check constraint): the marker stands in for both.
-    session.execute(update(LeaveMessage).where(left).values(name=marker, phone=marker, email=None)
-                    .execution_options(synchronize_session=False))
-    counts = result.as_dict()
-    if any(value for key, value in counts.items() if key != "cutoff"):
-        audit.record_event(session, RETENTION_ACTION, summary=f"chat retention, {days} days", changes=counts)
-    session.commit()
-    return result

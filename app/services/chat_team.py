@@ -121,7 +121,7 @@ def _require_owner_or_supervisor(who: Member, conversation: Conversation) -> Non
         raise AccessDenied({"conversation_id": [str(_l("This is not your conversation."))]})
 
 
-def _serves_site(agent: AgentProfile, site_id: int) -> bool:
+def serves_site(agent: AgentProfile, site_id: int) -> bool:
     """An agent serves the sites of their groups, or every site when they have no group."""
     return not agent.groups or any(group.site_id == site_id for group in agent.groups)
 
@@ -131,7 +131,7 @@ def _colleague(session: Session, agent_id: object, conversation: Conversation, f
     agent = session.get(AgentProfile, agent_id) if _is_id(agent_id) else None
     if agent is None or not agent.active:
         raise NotFound({field_name: [str(_l("No such agent."))]})
-    if not _serves_site(agent, conversation.site_id):
+    if not serves_site(agent, conversation.site_id):
         raise ValidationFailed({field_name: [str(_l("%(name)s does not serve this website.",
                                                     name=agent.display_name))]})
     if agent.status == AgentStatus.offline:

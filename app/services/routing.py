@@ -1,5 +1,5 @@
 """Chat routing (分配): which group and agent a new conversation goes to, the waiting queue (排队)
-with its estimated wait, agent presence, greetings and the no-answer auto reply.
+with its estimated wait, greetings and the no-answer auto reply.
 
 Rules:
 - Group (区域分流): the designated agent's group on the site when the visitor asked for an agent
@@ -28,11 +28,8 @@ Rules:
   (``DEFAULT_HANDLE_SECONDS`` without any) and as servers the chat slots (``max_chats``) of the
   group's present online agents: a chat slot is one server of the M/M/n queue. Unknown (None)
   when nobody is online.
-- Presence: any event of a console tab refreshes ``last_seen_at`` (at most every
-  ``SEEN_REFRESH_SECONDS``); the console sends ``ping`` every 30 s. Opening the console sets an
-  offline agent online. Closing a tab backdates ``last_seen_at`` so that presence lapses
-  ``DISCONNECT_GRACE_SECONDS`` later unless another tab of the agent pings meanwhile; the sweep
-  sets agents whose presence lapsed offline. Nothing is kept in process memory.
+- Presence and status are in ``app.services.presence``; what happens with time (timeouts, the
+  auto reply) in ``app.services.chat_sweep``.
 - Greeting: the site's ``welcome_text`` when a conversation opens, the agent's ``greeting`` when
   they accept; the no-answer auto reply (``auto_reply_text`` or a default) once, when no agent has
   answered ``auto_reply_seconds`` (> 0) after the conversation started. All are system messages,
@@ -68,9 +65,9 @@ from app.models.chat import (
     SenderType,
     agent_group_member,
 )
-from app.services import chat, chat_sites, queueing, tracking
-from app.services.errors import AccessDenied, ValidationFailed
-from app.sockets.rooms import agent_room, conversation_room, site_agents_room, site_visitors_room, visitor_room
+from app.services import chat, queueing, tracking
+from app.services.errors import AccessDenied
+from app.sockets.rooms import agent_room, conversation_room, site_agents_room, visitor_room
 
 PRESENCE_SECONDS = 90
 DISCONNECT_GRACE_SECONDS = 45  # longer than the console's 30 s ping
@@ -99,7 +96,8 @@ def _iso(value: datetime | None) -> str | None:
 # --- who serves what ------------------------------------------------------------------------
 
 
-def _serves_site(site_id: int):  # noqa: ANN202
+def serves_site(site_id: int):  # noqa: ANN202
+    """SQL condition on ``AgentProfile``: the agent serves the site (one of its groups, or no group)."""
     member = agent_group_member.c
     in_site_group = exists().where(member.agent_id == AgentProfile.id, member.group_id == AgentGroup.id,
                                    AgentGroup.site_id == site_id)
@@ -118,7 +116,8 @@ def agent_site_ids(session: Session, agent: AgentProfile) -> set[int]:
     return sites or set(session.scalars(select(ChatSite.id)))
 
 
-def _present(now: datetime):  # noqa: ANN202
+def present(now: datetime):  # noqa: ANN202
+    """SQL condition on ``AgentProfile``: active, online and heard from within ``PRESENCE_SECONDS``."""
     return and_(AgentProfile.active.is_(True), AgentProfile.status == AgentStatus.online,
                 AgentProfile.last_seen_at >= now - timedelta(seconds=PRESENCE_SECONDS))
 
@@ -131,8 +130,8 @@ def available_agents(session: Session, *, site_id: int, group_id: int | None,
         Conversation.status.in_(chat.BUSY)).group_by(Conversation.agent_id).subquery()
     open_chats = func.coalesce(load.c.n, 0)
     query = select(AgentProfile, open_chats).outerjoin(load, load.c.agent_id == AgentProfile.id).where(
-        _present(now), open_chats < AgentProfile.max_chats)
-    query = query.where(_in_group(group_id) if group_id is not None else _serves_site(site_id))
+        present(now), open_chats < AgentProfile.max_chats)
+    query = query.where(_in_group(group_id) if group_id is not None else serves_site(site_id))
     return [(agent, int(n)) for agent, n in session.execute(query).all()]
 
 
@@ -281,8 +280,8 @@ def mean_handle_seconds(session: Session, site_id: int, now: datetime) -> float:
 
 def chat_slots(session: Session, site_id: int, group_id: int | None, now: datetime) -> int:
     """Servers of the M/M/n queue: the ``max_chats`` of the group's present online agents."""
-    query = select(func.coalesce(func.sum(AgentProfile.max_chats), 0)).where(_present(now))
-    query = query.where(_in_group(group_id) if group_id is not None else _serves_site(site_id))
+    query = select(func.coalesce(func.sum(AgentProfile.max_chats), 0)).where(present(now))
+    query = query.where(_in_group(group_id) if group_id is not None else serves_site(site_id))
     return int(session.scalar(query) or 0)
 
 
@@ -353,7 +352,7 @@ def queue_list(session: Session, agent: AgentProfile, now: datetime | None = Non
 # --- events of a conversation's life ----------------------------------------------------------
 
 
-def _message_emits(conversation: Conversation, message: ChatMessage) -> list[Emit]:
+def message_emits(conversation: Conversation, message: ChatMessage) -> list[Emit]:
     payload = chat.message_payload(message)
     return [Emit("message", payload, visitor_room(conversation.visitor_id), "/visitor"),
             Emit("message", payload, conversation_room(conversation.id), "/agent")]
@@ -372,7 +371,7 @@ def after_visitor_message(session: Session, message: ChatMessage, now: datetime 
     if opened:  # the welcome was stored with the first message, before it
         welcome = chat.welcome_message(session, conversation.id)
         if welcome is not None:
-            emits += _message_emits(conversation, welcome)
+            emits += message_emits(conversation, welcome)
     offered = route(session, conversation.id, now, include_ip)
     emits += offered
     if opened or offered:
@@ -388,7 +387,7 @@ def after_accept(session: Session, conversation: Conversation, now: datetime | N
     if agent is not None and agent.greeting:
         greeting = chat.store_system_message(session, conversation, f"greeting:{agent.id}", agent.greeting)
         if greeting is not None:
-            emits += _message_emits(conversation, greeting)
+            emits += message_emits(conversation, greeting)
     return emits + queue_emits(session, conversation.site_id, now, changed=[conversation.id])
 
 
@@ -426,198 +425,3 @@ def decline(session: Session, agent: AgentProfile | None, conversation_id: objec
     session.commit()
     emits = route(session, conversation.id, now, include_ip)
     return emits + queue_emits(session, conversation.site_id, now, changed=[conversation.id])
-
-
-# --- presence and status --------------------------------------------------------------------
-
-
-STATUSES = tuple(s.value for s in AgentStatus)
-
-
-def site_online(session: Session, site: ChatSite, now: datetime, tz: str) -> bool:
-    """Whether the widget shows the chat as open: within business hours and at least one online
-    (not away, not invisible) present agent serves the site."""
-    if not chat_sites.is_open(site, now, tz):
-        return False
-    return session.scalar(select(func.count()).select_from(AgentProfile).where(
-        _present(now), _serves_site(site.id))) > 0
-
-
-def _status_emits(session: Session, agent: AgentProfile, now: datetime, tz: str) -> list[Emit]:
-    payload = {"agent_id": agent.id, "name": agent.display_name, "status": agent.status.value}
-    emits = []
-    for site_id in sorted(agent_site_ids(session, agent)):
-        emits.append(Emit("agent_status", payload, site_agents_room(site_id), "/agent"))
-        site = session.get(ChatSite, site_id)
-        emits.append(Emit("availability", {"online": site_online(session, site, now, tz)},
-                          site_visitors_room(site_id), "/visitor"))
-    return emits
-
-
-def set_status(session: Session, agent: AgentProfile | None, status: object, now: datetime | None = None,
-               tz: str = "UTC", include_ip: bool = False) -> list[Emit]:
-    """The agent chooses online, away, offline or invisible; the site's agents and visitors hear of
-    it, and an agent coming online is offered waiting chats. Raises ``ValidationFailed``,
-    ``AccessDenied``."""
-    now = now or utcnow()
-    if agent is None or not agent.active:
-        raise AccessDenied({"_": [str(_l("You have no active agent profile."))]})
-    if status not in STATUSES:
-        raise ValidationFailed({"status": [str(_l("The status is one of online, away, offline, invisible."))]})
-    agent.status, agent.last_seen_at = AgentStatus(status), now
-    session.commit()
-    emits = _status_emits(session, agent, now, tz)
-    if agent.status == AgentStatus.online:
-        for site_id in sorted(agent_site_ids(session, agent)):
-            offers = drain(session, site_id, now, include_ip)
-            if offers:
-                emits += offers + queue_emits(session, site_id, now, changed=[
-                    e.payload["conversation_id"] for e in offers])
-    return emits
-
-
-def agent_connected(session: Session, agent: AgentProfile, now: datetime | None = None, tz: str = "UTC",
-                    include_ip: bool = False) -> list[Emit]:
-    """A console tab opened: the agent is present; an offline agent becomes online."""
-    now = now or utcnow()
-    if agent.status == AgentStatus.offline:
-        return set_status(session, agent, AgentStatus.online.value, now, tz, include_ip)
-    agent.last_seen_at = now
-    session.commit()
-    return []
-
-
-def touch(session: Session, agent_id: int, now: datetime | None = None) -> None:
-    """Any event of a console tab: refresh ``last_seen_at`` (one write per ``SEEN_REFRESH_SECONDS``)."""
-    now = now or utcnow()
-    session.execute(update(AgentProfile).where(
-        AgentProfile.id == agent_id, or_(AgentProfile.last_seen_at.is_(None),
-                                         AgentProfile.last_seen_at < now - timedelta(seconds=SEEN_REFRESH_SECONDS)))
-        .values(last_seen_at=now).execution_options(synchronize_session=False))
-    session.commit()
-
-
-def agent_disconnected(session: Session, agent_id: int, now: datetime | None = None) -> None:
-    """A console tab closed: presence lapses ``DISCONNECT_GRACE_SECONDS`` from now unless another
-    tab pings first (the sweep then sets the agent offline)."""
-    now = now or utcnow()
-    lapse = now - timedelta(seconds=PRESENCE_SECONDS - DISCONNECT_GRACE_SECONDS)
-    session.execute(update(AgentProfile).where(
-        AgentProfile.id == agent_id, or_(AgentProfile.last_seen_at.is_(None), AgentProfile.last_seen_at > lapse))
-        .values(last_seen_at=lapse).execution_options(synchronize_session=False))
-    session.commit()
-
-
-# --- the sweep ------------------------------------------------------------------------------
-
-
-def _expire_presence(session: Session, now: datetime, tz: str) -> list[Emit]:
-    cutoff = now - timedelta(seconds=PRESENCE_SECONDS)
-    stale = or_(AgentProfile.last_seen_at.is_(None), AgentProfile.last_seen_at < cutoff)
-    emits: list[Emit] = []
-    for agent_id in list(session.scalars(select(AgentProfile.id).where(
-            AgentProfile.status != AgentStatus.offline, stale))):
-        gone = session.execute(update(AgentProfile).where(
-            AgentProfile.id == agent_id, AgentProfile.status != AgentStatus.offline, stale)
-            .values(status=AgentStatus.offline).execution_options(synchronize_session=False)).rowcount == 1
-        session.commit()
-        if gone:
-            emits += _status_emits(session, session.get(AgentProfile, agent_id), now, tz)
-    return emits
-
-
-def _expire_offers(session: Session, now: datetime, tz: str) -> tuple[list[Emit], set[int], list[int]]:
-    emits: list[Emit] = []
-    sites: set[int] = set()
-    released: list[int] = []
-    expired = session.execute(select(Conversation.id, Conversation.agent_id, Conversation.site_id).where(
-        Conversation.status == ConversationStatus.offered, Conversation.offer_expires_at <= now)).all()
-    for conversation_id, agent_id, site_id in expired:
-        moved = session.execute(update(Conversation).where(
-            Conversation.id == conversation_id, Conversation.status == ConversationStatus.offered,
-            Conversation.agent_id == agent_id, Conversation.offer_expires_at <= now).values(
-            status=ConversationStatus.queued, agent_id=None, offer_expires_at=None)
-            .execution_options(synchronize_session=False)).rowcount == 1
-        if not moved:
-            session.rollback()
-            continue
-        chat.settle_offers(session, conversation_id, OfferOutcome.timed_out, now, agent_id)
-        session.commit()  # before touching the agent's row: offers lock the agent first, then the chat
-        went_away = session.execute(update(AgentProfile).where(
-            AgentProfile.id == agent_id, AgentProfile.status == AgentStatus.online).values(
-            status=AgentStatus.away).execution_options(synchronize_session=False)).rowcount == 1
-        session.commit()
-        sites.add(site_id)
-        released.append(conversation_id)
-        emits.append(Emit("offer_withdrawn", {"conversation_id": conversation_id, "reason": "timed_out"},
-                          agent_room(agent_id), "/agent"))
-        if went_away:
-            emits += _status_emits(session, session.get(AgentProfile, agent_id), now, tz)
-    return emits, sites, released
-
-
-def _auto_replies(session: Session, now: datetime) -> list[Emit]:
-    emits: list[Emit] = []
-    candidates = session.execute(select(Conversation.id, Conversation.queued_at, ChatSite.auto_reply_seconds).join(
-        ChatSite, ChatSite.id == Conversation.site_id).where(
-        Conversation.status.in_(chat.OPEN), Conversation.first_response_at.is_(None),
-        Conversation.auto_replied_at.is_(None), ChatSite.auto_reply_seconds > 0)).all()
-    for conversation_id, started, seconds in candidates:
-        if started + timedelta(seconds=seconds) > now:
-            continue
-        claimed = session.execute(update(Conversation).where(
-            Conversation.id == conversation_id, Conversation.auto_replied_at.is_(None),
-            Conversation.first_response_at.is_(None)).values(auto_replied_at=now)
-            .execution_options(synchronize_session=False)).rowcount == 1
-        session.commit()
-        if not claimed:
-            continue
-        conversation = session.get(Conversation, conversation_id)
-        session.refresh(conversation)
-        text = conversation.site.auto_reply_text or str(_l(
-            "Thank you for waiting. All our agents are busy at the moment; we will answer you as soon as we can."))
-        message = chat.store_system_message(session, conversation, "auto-reply", text)
-        if message is not None:
-            emits += _message_emits(conversation, message)
-    return emits
-
-
-def sweep(session: Session, now: datetime | None = None, tz: str = "UTC", include_ip: bool = False) -> list[Emit]:
-    """One pass of the background sweep, safe to run in several processes at once (every change
-    is a conditional update): agents whose presence lapsed go offline; offers that timed out move
-    on (the agent is set away); queued conversations are offered to agents who became free; the
-    no-answer auto reply goes out. Returns the events to send."""
-    now = now or utcnow()
-    emits = _expire_presence(session, now, tz)
-    offer_emits, changed_sites, released = _expire_offers(session, now, tz)
-    emits += offer_emits
-    waiting_sites = set(session.scalars(select(Conversation.site_id).where(
-        Conversation.status == ConversationStatus.queued).distinct()))
-    offered: list[int] = []
-    for site_id in sorted(waiting_sites):
-        site_offers = drain(session, site_id, now, include_ip)
-        if site_offers:
-            changed_sites.add(site_id)
-            offered += [e.payload["conversation_id"] for e in site_offers]
-        emits += site_offers
-    for site_id in sorted(changed_sites):
-        emits += queue_emits(session, site_id, now, changed=released + offered)
-    emits += _auto_replies(session, now)
-    emits += _opening_hours(session, now, tz)
-    session.commit()
-    return emits
-
-
-HOURS_WINDOW = timedelta(seconds=10)  # a sweep pass notices opening and closing times this recent
-
-
-def _opening_hours(session: Session, now: datetime, tz: str) -> list[Emit]:
-    """``availability`` to the widgets of every site whose business hours opened or closed within
-    ``HOURS_WINDOW`` (stateless: several passes, or processes, may tell the same change twice)."""
-    emits = []
-    sites = session.scalars(select(ChatSite).where(ChatSite.active.is_(True), ChatSite.business_hours.is_not(None)))
-    for site in sites:
-        if chat_sites.is_open(site, now, tz) != chat_sites.is_open(site, now - HOURS_WINDOW, tz):
-            emits.append(Emit("availability", {"online": site_online(session, site, now, tz)},
-                              site_visitors_room(site.id), "/visitor"))
-    return emits

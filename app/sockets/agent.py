@@ -21,7 +21,7 @@ from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 from app.extensions import db, socketio
 from app.models.chat import AgentProfile, Conversation
 from app.security import CHAT, SUPERVISE
-from app.services import chat, routing
+from app.services import chat, presence, routing
 from app.services.errors import AccessDenied, DomainError
 from app.sockets import deliver
 from app.sockets.agent_team import TeamEvents
@@ -77,7 +77,7 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
         def present(*data):  # noqa: ANN002, ANN202
             agent_id = request.environ.get(AGENT_KEY)
             if agent_id:
-                routing.touch(db.session, agent_id)
+                presence.touch(db.session, agent_id)
             return handler(*data)
 
         return self.socketio._handle_event(present, event, self.namespace, *args)  # noqa: SLF001
@@ -110,13 +110,13 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
         for site_id in routing.agent_site_ids(db.session, agent):
             join_room(site_agents_room(site_id))
         join_room(agent_room(agent.id))
-        deliver(routing.agent_connected(db.session, agent, tz=_tz(), include_ip=_include_ip()))
+        deliver(presence.agent_connected(db.session, agent, tz=_tz(), include_ip=_include_ip()))
         return None
 
     def on_disconnect(self, reason=None) -> None:  # noqa: ANN001, ARG002
         agent_id = request.environ.get(AGENT_KEY)
         if agent_id:
-            routing.agent_disconnected(db.session, agent_id)
+            presence.agent_disconnected(db.session, agent_id)
 
     def _fail(self, event: str, exc: DomainError) -> dict:
         db.session.rollback()
@@ -131,7 +131,7 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
         data = data if isinstance(data, dict) else {}
         agent = self._agent()
         try:
-            emits = routing.set_status(db.session, agent, data.get("status"), tz=_tz(), include_ip=_include_ip())
+            emits = presence.set_status(db.session, agent, data.get("status"), tz=_tz(), include_ip=_include_ip())
         except DomainError as exc:
             return self._fail("status", exc)
         deliver(emits)

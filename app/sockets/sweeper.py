@@ -1,4 +1,4 @@
-"""The chat sweeper: a background task in every server process that runs ``routing.sweep`` every
+"""The chat sweeper: a background task in every server process that runs ``chat_sweep.sweep`` every
 ``CHAT_SWEEP_SECONDS`` (offers that timed out move on, waiting chats are offered to agents who
 became free, presence lapses, the no-answer auto reply). Every change the sweep makes is a
 conditional update, so the processes do not step on each other."""
@@ -17,12 +17,12 @@ _STARTED = "desk.chat_sweeper"  # app.extensions key: started in this process
 
 def sweep_once(app: Flask) -> int:
     """One sweep in an application context; the events are sent. Returns how many were sent."""
-    from app.services import routing
+    from app.services import chat_sweep
     from app.sockets import deliver
 
     with app.app_context():
         try:
-            emits = routing.sweep(db.session, tz=app.config.get("TZ_DISPLAY", "UTC"),
+            emits = chat_sweep.sweep(db.session, tz=app.config.get("TZ_DISPLAY", "UTC"),
                                   include_ip=not app.config.get("TRACKING_TRUNCATE_IP", True))
             deliver(emits)
             return len(emits)

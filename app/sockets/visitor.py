@@ -24,7 +24,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from app.extensions import db, socketio
 from app.models.base import utcnow
-from app.services import chat, routing, tracking
+from app.services import chat, presence, routing, tracking
 from app.services.errors import DomainError
 from app.sockets import deliver
 from app.sockets.rooms import (
@@ -128,7 +128,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         join_room(visitor_room(visitor.id))
         join_room(site_visitors_room(admitted.site.id))
         conversation = chat.open_conversation(db.session, visitor)
-        online = routing.site_online(db.session, admitted.site, utcnow(), current_app.config.get("TZ_DISPLAY", "UTC"))
+        online = presence.site_online(db.session, admitted.site, utcnow(), current_app.config.get("TZ_DISPLAY", "UTC"))
         emit("session", {"visitor_id": visitor.uid, "visitor_token": admitted.token,
                          "conversation_id": conversation.id if conversation else None,
                          "returning": admitted.returning, "site": site_settings(admitted.site), "online": online})
