@@ -35,7 +35,6 @@ from app.models.chat import (
     ConversationParticipant,
     ConversationStatus,
     OfferOutcome,
-    PageView,
     SenderType,
     Visitor,
     agent_group_member,
@@ -103,38 +102,17 @@ def online_visitors(session: Session, site_ids: list[int], q: str = "", include_
     visitor id or name, case-insensitive): the visitor, ``name``, ``seconds_on_site`` over the
     current visit, ``source`` (the visit's first page: referrer, engine, keyword, UTM) and
     ``conversation_id`` (their open chat, if any)."""
-    if not site_ids:
-        return []
-    stmt = select(Visitor).where(Visitor.site_id.in_(site_ids), Visitor.online.is_(True))
     q = (q or "").strip()[:MAX_QUERY]
-    if q:
-        stmt = stmt.where(_visitor_filter(q))
-    visitors = list(session.scalars(stmt.order_by(Visitor.last_seen_at.desc(), Visitor.id.desc())
-                                    .limit(MAX_VISITORS)))
-    if not visitors:
+    rows = tracking.online_visitors(session, site_ids, include_ip, limit=MAX_VISITORS,
+                                    where=_visitor_filter(q) if q else None)
+    if not rows:
         return []
-    ids = [v.id for v in visitors]
-    current_visit = and_(PageView.visitor_id == Visitor.id, PageView.visit_no == Visitor.visits)
-    totals = {row.visitor_id: (row.seconds, row.first_id) for row in session.execute(
-        select(PageView.visitor_id, func.sum(PageView.seconds).label("seconds"),
-               func.min(PageView.id).label("first_id"))
-        .join(Visitor, current_visit).where(Visitor.id.in_(ids)).group_by(PageView.visitor_id))}
-    firsts = {view.visitor_id: view for view in session.scalars(
-        select(PageView).where(PageView.id.in_([first for _, first in totals.values()])))} if totals else {}
     open_chats = dict(session.execute(
         select(Conversation.visitor_id, func.max(Conversation.id))
-        .where(Conversation.visitor_id.in_(ids), Conversation.status.in_(chat.OPEN))
+        .where(Conversation.visitor_id.in_([row["id"] for row in rows]), Conversation.status.in_(chat.OPEN))
         .group_by(Conversation.visitor_id)).all())
-    rows = []
-    for visitor in visitors:
-        first = firsts.get(visitor.id)
-        rows.append({
-            **tracking.visitor_payload(visitor, include_ip), "name": visitor.name,
-            "seconds_on_site": int(totals.get(visitor.id, (0, None))[0] or 0),
-            "source": {"referrer": first.referrer, "search_engine": first.search_engine, "keyword": first.keyword,
-                       **{f: getattr(first, f) for f in tracking.UTM_FIELDS}} if first else None,
-            "conversation_id": open_chats.get(visitor.id),
-        })
+    for row in rows:
+        row["conversation_id"] = open_chats.get(row["id"])
     return rows
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
@@ -383,7 +383,7 @@ def visitor_payload(visitor: Visitor, include_ip: bool = False) -> dict:
         "browser": visitor.browser, "os": visitor.os, "device": visitor.device,
         "language": visitor.language, "screen": visitor.screen,
         "country": visitor.country, "region": visitor.region, "city": visitor.city,
-        "external_user_id": visitor.external_user_id,
+        "external_user_id": visitor.external_user_id, "name": visitor.name,
     }
     if include_ip:
         payload["ip"] = visitor.ip
@@ -426,15 +426,18 @@ def visit_trail(session: Session, visitor_id: int, limit: int = 200) -> list[Tra
 
 
 def online_visitors(session: Session, site_ids: list[int] | set[int] | tuple[int, ...], include_ip: bool = False,
-                    limit: int = 500) -> list[dict]:
-    """The visitors online on *site_ids* for the console's live list, latest activity first: the
-    visitor's fields, ``seconds_on_site`` (time on page summed over the current visit) and ``source``
-    (the current visit's first page view: referrer, search engine, keyword, UTM). Three queries."""
+                    limit: int = 500, where: ColumnElement[bool] | None = None) -> list[dict]:
+    """The visitors online on *site_ids* (and meeting *where*, a condition on ``Visitor``) for the
+    console's live list, latest activity first: the visitor's fields, ``seconds_on_site`` (time on
+    page summed over the current visit) and ``source`` (the current visit's first page view:
+    referrer, search engine, keyword, UTM). Three queries."""
     ids = [site_id for site_id in site_ids if isinstance(site_id, int)]
     if not ids:
         return []
-    visitors = list(session.scalars(select(Visitor).where(Visitor.site_id.in_(ids), Visitor.online.is_(True))
-                                    .order_by(Visitor.last_seen_at.desc(), Visitor.id.desc()).limit(limit)))
+    stmt = select(Visitor).where(Visitor.site_id.in_(ids), Visitor.online.is_(True))
+    if where is not None:
+        stmt = stmt.where(where)
+    visitors = list(session.scalars(stmt.order_by(Visitor.last_seen_at.desc(), Visitor.id.desc()).limit(limit)))
     if not visitors:
         return []
     current_visit = and_(PageView.visitor_id == Visitor.id, PageView.visit_no == Visitor.visits)
