@@ -50,6 +50,17 @@ def _move_local(from_room: str, to_room: str, join: bool) -> None:
         (join_room if join else leave_room)(to_room, sid=sid, namespace=AGENT_NS)
 
 
+def _join(conversation: Conversation, who: chat_team.Member, role: str) -> dict:
+    """This connection joins the conversation's room; the others there hear who came in. Returns the
+    ack: every message of the conversation (notes and whispers included)."""
+    room = conversation_room(conversation.id)
+    join_room(room)
+    socketio.emit("participant_joined", {"conversation_id": conversation.id, "name": who.name, "role": role},
+                  to=room, namespace=AGENT_NS, skip_sid=request.sid)
+    messages = chat.conversation_messages_after(db.session, conversation.id)
+    return {"conversation_id": conversation.id, "messages": [chat.message_payload(m) for m in messages]}
+
+
 class TeamEvents:
     """Handlers ``on_<event>`` for the team events (see docs/socket-protocol.md)."""
 
@@ -125,14 +136,9 @@ class TeamEvents:
             conversation = chat_team.accept_invite(db.session, who, data.get("conversation_id"))
         except DomainError as exc:
             return self._team_fail("accept_invite", exc)
-        room = conversation_room(conversation.id)
-        join_room(room)
-        socketio.emit("participant_joined", {"conversation_id": conversation.id, "name": who.name, "role": "invited"},
-                      to=room, namespace=AGENT_NS, skip_sid=request.sid)
         socketio.emit("agent_joined", {"conversation_id": conversation.id, "name": who.name},
                       to=visitor_room(conversation.visitor_id), namespace="/visitor")
-        messages = chat.conversation_messages_after(db.session, conversation.id)
-        return {"conversation_id": conversation.id, "messages": [chat.message_payload(m) for m in messages]}
+        return _join(conversation, who, "invited")
 
     def on_leave(self, data=None):  # noqa: ANN001, ANN201
         data = _payload(data)
@@ -157,12 +163,7 @@ class TeamEvents:
             conversation = chat_team.watch(db.session, who, data.get("conversation_id"))
         except DomainError as exc:
             return self._team_fail("watch", exc)
-        room = conversation_room(conversation.id)
-        join_room(room)
-        socketio.emit("participant_joined", {"conversation_id": conversation.id, "name": who.name, "role": "watcher"},
-                      to=room, namespace=AGENT_NS, skip_sid=request.sid)
-        messages = chat.conversation_messages_after(db.session, conversation.id)
-        return {"conversation_id": conversation.id, "messages": [chat.message_payload(m) for m in messages]}
+        return _join(conversation, who, "watcher")
 
     def on_unwatch(self, data=None):  # noqa: ANN001, ANN201
         data = _payload(data)
