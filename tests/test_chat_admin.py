@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from app.models.chat import AgentProfile, ChatBlock, ChatSite
+from app.models.chat import AgentGroup, AgentProfile, ChatBlock, ChatSite
 from app.models.security import AuditLog
 
 
@@ -43,6 +43,12 @@ def test_manager_adds_a_site_and_sees_the_snippet_to_paste(login_as, session):
     assert "官网" in listing and site.identity_secret not in listing
     [audit] = session.scalars(select(AuditLog).where(AuditLog.object_type == "chat_site"))
     assert site.identity_secret not in (audit.changes or "")
+    # The site's page lists its groups; making new keys asks first (a script, no inline handler).
+    session.add(AgentGroup(site_id=site.id, name="报税咨询组"))
+    session.commit()
+    page = browser.get(f"/chatsitemodelview/show/{site.id}").get_data(as_text=True)
+    assert "报税咨询组" in page
+    assert "onsubmit" not in page and 'id="regenerate-keys"' in page
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

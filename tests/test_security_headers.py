@@ -180,3 +180,16 @@ def test_json_api_login_needs_no_csrf_token(csrf_app):
     response = csrf_app.test_client().post("/api/v1/security/login", json={
         "username": "manager", "password": PASSWORD, "provider": "db"})
     assert response.status_code == 200 and response.json["access_token"]
+
+
+def test_no_template_has_inline_event_handlers() -> None:
+    """The Content-Security-Policy allows no inline handlers: a template with one would silently
+    lose it (e.g. a confirmation that never asks)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    handler = re.compile(r"<[^>]*\son[a-z]+\s*=", re.S)
+    offenders = [str(path.relative_to(root)) for folder in ("app/templates", "reports/templates")
+                 for path in sorted((root / folder).rglob("*.html")) if handler.search(path.read_text())]
+    assert offenders == []

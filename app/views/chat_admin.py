@@ -166,6 +166,10 @@ class ChatBlockModelView(DeskModelView):
     pre_update = pre_add
 
 
+# A site's page lists its groups (the departments its visitors are routed to).
+ChatSiteModelView.related_views = [AgentGroupModelView]
+
+
 def register(app: Flask, appbuilder: AppBuilder) -> None:  # noqa: ARG001
     """Add the live-chat administration screens."""
     appbuilder.add_view(ChatSiteModelView, "Sites", label=_l("Sites"), icon="fa-globe", **CATEGORY)
