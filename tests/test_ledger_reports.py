@@ -446,3 +446,23 @@ def test_screens_refuse_other_clients_and_show_bad_periods(app, en, book, login_
     assert not_a_number.status_code == 422
     assert "The client id is a whole number." in not_a_number.get_data(as_text=True)
     assert login_as("manager").get(f"/ledger/reports/income-statement?client_id={make_client().id}").status_code == 404
+
+
+def test_each_screen_links_to_its_pdf_with_the_same_client_and_months(book, login_as):
+    import html as html_lib
+    import re
+
+    browser = login_as("accountant")
+    expected = {
+        f"/ledger/reports/balance-sheet?client_id={book.client_id}&period=2026-02":
+            f"/reports/balance-sheet.pdf?client_id={book.client_id}&period=2026-02",
+        f"/ledger/reports/detail-ledger?client_id={book.client_id}&account_code=1001&from=2026-01&to=2026-02":
+            f"/reports/detail-ledger.pdf?client_id={book.client_id}&from=2026-01&to=2026-02&account_code=1001",
+    }
+    for screen, pdf in expected.items():
+        page = browser.get(screen).get_data(as_text=True)
+        link = html_lib.unescape(re.search(r'id="report-pdf" href="([^"]+)"', page).group(1))
+        assert link == pdf
+        download = browser.get(link)
+        assert download.status_code == 200 and download.mimetype == "application/pdf"
+        assert download.data.startswith(b"%PDF")

@@ -8,8 +8,9 @@ naming it, as the rest of the API does. Amounts travel as strings.
 from __future__ import annotations
 
 from itertools import zip_longest
+from urllib.parse import urlencode
 
-from flask import Flask, abort, request, url_for
+from flask import Flask, abort, current_app, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.api import BaseApi, protect, safe
 from flask_appbuilder.security.decorators import has_access, permission_name
@@ -313,6 +314,7 @@ class LedgerReportView(BaseView):
                     merged.update(period=period_label(latest), to=period_label(latest), **{"from": period_label(first)})
                 context["args"] = merged
                 context.update(build(merged, client_id))
+                context["pdf_url"] = pdf_url(endpoint, merged)
             except NotFound:
                 abort(404)
             except DomainError as exc:
@@ -367,6 +369,25 @@ class LedgerReportView(BaseView):
         def build(args: dict, client_id: int) -> dict:
             return {"report": svc.income_statement(db.session, client_id, _period(args))}
         return self._page("income_statement", build)
+
+
+# The PDF of each screen (/reports/<document>.pdf) and the parameters it takes from the screen's.
+PDF_DOCUMENTS = {
+    "trial_balance": ("trial-balance", ("period", "from", "to")),
+    "general_ledger": ("general-ledger", ("period", "from", "to")),
+    "detail_ledger": ("detail-ledger", ("period", "from", "to", "account_code")),
+    "balance_sheet": ("balance-sheet", ("period",)),
+    "income_statement": ("income-statement", ("period",)),
+}
+
+
+def pdf_url(endpoint: str, args: dict) -> str | None:
+    """The PDF download of the report on screen, for users who may download PDFs; else None."""
+    if not current_app.appbuilder.sm.can(("can_download", "ReportPdfApi")):
+        return None
+    document, names = PDF_DOCUMENTS[endpoint]
+    params = {"client_id": args.get("client_id")} | {name: args[name] for name in names if args.get(name)}
+    return f"/reports/{document}.pdf?{urlencode(params)}"
 
 
 def detail_url(client_id: int, code: str, start: int, end: int) -> str:
