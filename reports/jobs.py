@@ -52,6 +52,24 @@ def _pool() -> ProcessPoolExecutor:
         return _POOL
 
 
+def _warm() -> int:
+    """In a worker: import WeasyPrint, load the fonts and lay out a line, so that the first
+    real chunk does not pay for it."""
+    pdf.html_to_pdf("<!DOCTYPE html><html><body><p>0 汉</p></body></html>", pdf.PageStyle())
+    return 1
+
+
+def warm_pool() -> None:
+    """Start the local workers now (at server start) rather than on the first job: spawning a
+    worker and importing WeasyPrint costs about a second. Does nothing with ``REDIS_URL`` (RQ
+    workers are separate processes). Needs the application context."""
+    if current_app.config.get("REDIS_URL"):
+        return
+    pool = _pool()
+    for _ in range(max(1, int(current_app.config.get("REPORTS_WORKERS", 2)))):
+        pool.submit(_warm)
+
+
 def shutdown_pool() -> None:
     """Stop the local workers (tests, process exit)."""
     global _POOL
@@ -114,8 +132,11 @@ def _finish(store: RedisStore | FileStore, job_id: str, result: bytes, cache_key
 
 
 def start(document: Document, user_id: int | None, chunk_size: int) -> str:
-    """Record a job for *document* and hand its chunks to the workers; returns the job id."""
-    chunks = chunk_html(document, chunk_size)
+    """Record a job for *document* and hand its chunks to the workers; returns the job id.
+
+    *chunk_size* rows a chunk, unless the document sets its own ``chunk_rows`` (documents whose
+    rows are much cheaper to lay out than table rows: fewer chunks, less to merge)."""
+    chunks = chunk_html(document, document.chunk_rows or chunk_size)
     style = document.style()
     job_id = uuid.uuid4().hex
     store = current_store()

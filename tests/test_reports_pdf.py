@@ -310,3 +310,18 @@ def test_quotes_and_markup_in_a_client_name_are_printed_as_text(app, session, ma
     reader, pages = pdf_text(manager.get(url("statement", client_id=client.id, period="2026-01")))
     assert 'A"}@page{size:A3} <i>公司</i>\\' in pages[0]  # in the header and the body, as typed
     assert round(float(reader.pages[0].mediabox.width)) == 595  # still A4 (points)
+
+
+def test_ruled_ledger_lines_wrap_long_texts_and_keep_rows_whole_across_pages():
+    from reports.lines import Column, Grid, paginate, width
+
+    columns = (Column("日期"), Column("摘要", flex=True), Column("余额", "right"))
+    rows = [("2026-01-01", "现金支付费用\n第二行", "1,000.00"), ("2026-01-02", "很长的摘要" * 6, "99.00")]
+    grid = Grid.fit(columns, rows, 50)
+    first, second = grid.row(rows[0]), grid.row(rows[1])
+    assert first == [" 2026-01-01   现金支付费用 第二行        1,000.00"]  # the line break is a space
+    assert len(second) == 3 and second[0].endswith("99.00") and not second[1].strip().endswith("99.00")
+    assert "".join(ch for line in second for ch in line if "\u4e00" <= ch <= "\u9fff") == "很长的摘要" * 6
+    assert all(width(line) <= grid.total for line in first + second)
+    pages = paginate([("line", first), ("line", second)], 2, 10)
+    assert [len(page) for page in pages] == [1, len(second)]  # the wrapped row moved whole to page 2
