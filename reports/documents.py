@@ -30,8 +30,8 @@ from app.models.chat import ConversationStatus
 from app.models.contracts import ContractStatus, ServiceType
 from app.models.crm import Client
 from app.models.ledger import VoucherState
+from app.services import chat, periods, report_data
 from app.services import ledger_reports as ledger
-from app.services import periods, report_data
 from app.services.accounting import last_day_of, period_label
 from app.services.books import get_book
 from app.services.timefmt import to_display
@@ -254,7 +254,7 @@ BUILDERS: dict[str, Callable[..., Document]] = {
 
 def transcript(session: Session, conversation_id: int, author: str) -> Document:
     """The agency's copy of a conversation (notes marked, whispers left out)."""
-    conversation = report_data.get_conversation(session, conversation_id)
+    conversation = chat.get_conversation(session, conversation_id)
     lines = report_data.transcript_lines(session, conversation_id, internal=True)
     visitor = conversation.visitor
     visitor_name = (visitor.name if visitor is not None and visitor.name else "") or f"#{conversation.visitor_id}"

@@ -48,6 +48,7 @@ from app.models.chat import (
 from app.models.crm import ClientContact
 from app.services import chat_sites
 from app.services.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from app.services.timefmt import utc_iso
 
 MAX_TEXT = 2000
 MAX_CLIENT_ID = 64
@@ -274,10 +275,6 @@ def _require_agent(agent: AgentProfile | None) -> None:
 
 def get_conversation(session: Session, conversation_id: object) -> Conversation:
     """The conversation with this id; ``NotFound`` for a bad or unknown id."""
-    return _conversation(session, conversation_id)
-
-
-def _conversation(session: Session, conversation_id: object) -> Conversation:
     conversation = session.get(Conversation, conversation_id) \
         if isinstance(conversation_id, int) and not isinstance(conversation_id, bool) else None
     if conversation is None:
@@ -345,7 +342,7 @@ def accept(session: Session, agent: AgentProfile, conversation_id: object) -> Co
     else, closed, or the agent is at the limit).
     """
     _require_agent(agent)
-    conversation = _conversation(session, conversation_id)
+    conversation = get_conversation(session, conversation_id)
     now = utcnow()
     if conversation.status == ConversationStatus.closed:
         raise Conflict({"conversation_id": [str(_l("This conversation is closed."))]})
@@ -388,7 +385,7 @@ def post_agent_message(session: Session, agent: AgentProfile, conversation_id: o
     accepted yet) and ``Conflict`` (closed)."""
     _require_agent(agent)
     client_msg_id, text = validate_message(client_msg_id, text)
-    conversation = _conversation(session, conversation_id)
+    conversation = get_conversation(session, conversation_id)
     if conversation.status == ConversationStatus.closed:
         raise Conflict({"conversation_id": [str(_l("This conversation is closed."))]})
     if not is_writer(session, agent, conversation):
@@ -407,7 +404,7 @@ def close(session: Session, conversation_id: object, agent: AgentProfile | None 
 
     Raises ``NotFound`` (no such conversation, or not this visitor's) and ``AccessDenied`` (not the
     agent's conversation)."""
-    conversation = _conversation(session, conversation_id)
+    conversation = get_conversation(session, conversation_id)
     if agent is not None and conversation.agent_id != agent.id:
         raise AccessDenied({"conversation_id": [str(_l("This is not your conversation."))]})
     if visitor_id is not None and conversation.visitor_id != visitor_id:
@@ -446,7 +443,7 @@ def message_payload(message: ChatMessage) -> dict:
     ``/chat/files/<id>`` (the widget adds ``?t=<visitor_token>``)."""
     payload = {"id": message.id, "conversation_id": message.conversation_id,
                "sender_type": message.sender_type.value, "sender_name": message.sender_name, "text": message.text,
-               "client_msg_id": message.client_msg_id, "created_at": message.created_at.isoformat() + "Z"}
+               "client_msg_id": message.client_msg_id, "created_at": utc_iso(message.created_at)}
     if message.attachment_id is not None and message.attachment is not None:
         attachment = message.attachment
         payload["attachment"] = {"id": attachment.id, "filename": attachment.filename,

@@ -45,6 +45,7 @@ from app.models.ledger import LedgerBook, Period, PeriodStatus
 from app.services import chat, routing, tracking
 from app.services.contracts import LIVE, client_balance
 from app.services.errors import NotFound
+from app.services.timefmt import utc_iso
 
 QUEUED = (ConversationStatus.queued, ConversationStatus.offered)
 MAX_QUERY = 100
@@ -63,10 +64,6 @@ class Viewer:
 
 def viewer(session: Session, user_id: int, supervisor: bool) -> Viewer:
     return Viewer(user_id, chat.agent_for_user(session, user_id), supervisor)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() + "Z" if value is not None else None
 
 
 def _seconds_since(value: datetime | None, now: datetime) -> int:
@@ -146,10 +143,10 @@ def queue(session: Session, site_ids: list[int], now: datetime | None = None) ->
             position = counters[c.group_id] = counters.get(c.group_id, 0) + 1
         result.append({
             "conversation_id": c.id, "position": position, "status": c.status.value, "site_id": c.site_id,
-            "queued_at": _iso(c.queued_at), "waited_seconds": _seconds_since(c.queued_at, now),
+            "queued_at": utc_iso(c.queued_at), "waited_seconds": _seconds_since(c.queued_at, now),
             "entry_url": c.entry_url or v.current_url, "group": group, "offered_to": offered_to,
             "offered_to_agent_id": c.agent_id if c.status == ConversationStatus.offered else None,
-            "offer_expires_at": _iso(c.offer_expires_at), "visitor": _visitor_summary(v)})
+            "offer_expires_at": utc_iso(c.offer_expires_at), "visitor": _visitor_summary(v)})
     return result
 
 
@@ -177,8 +174,8 @@ def _conversation_rows(session: Session, conversations: list[tuple[Conversation,
                                 .where(ChatMessage.conversation_id.in_(ids))
                                 .group_by(ChatMessage.conversation_id)).all()) if ids else {}
     return [{"conversation_id": c.id, "status": c.status.value, "role": role.get(c.id, "owner"),
-             "site_id": c.site_id, "agent_id": c.agent_id, "queued_at": _iso(c.queued_at),
-             "accepted_at": _iso(c.accepted_at), "last_message_at": _iso(last.get(c.id)),
+             "site_id": c.site_id, "agent_id": c.agent_id, "queued_at": utc_iso(c.queued_at),
+             "accepted_at": utc_iso(c.accepted_at), "last_message_at": utc_iso(last.get(c.id)),
              "seconds": _seconds_since(c.accepted_at or c.queued_at, now), "entry_url": c.entry_url,
              "unread": int(waiting.get(c.id, 0)), "visitor": _visitor_summary(v)}
             for c, v in conversations]
@@ -213,7 +210,7 @@ def my_offers(session: Session, who: Viewer) -> list[dict]:
                                    ChatOffer.outcome == OfferOutcome.pending))
         .where(Conversation.agent_id == who.agent.id, Conversation.status == ConversationStatus.offered)
         .group_by(Conversation.id, Visitor.id).order_by(Conversation.queued_at, Conversation.id)).all()
-    return [{"conversation_id": c.id, "expires_at": _iso(expires or c.offer_expires_at),
+    return [{"conversation_id": c.id, "expires_at": utc_iso(expires or c.offer_expires_at),
              "visitor": tracking.visitor_payload(v)} for c, v, expires in rows]
 
 
@@ -272,7 +269,7 @@ def live_conversations(session: Session, now: datetime | None = None) -> list[di
         .outerjoin(counts, counts.c.conversation_id == Conversation.id)
         .where(Conversation.status.in_(chat.OPEN)).order_by(Conversation.queued_at, Conversation.id)).all()
     return [{"conversation_id": c.id, "status": c.status.value, "site_name": site, "agent_name": agent_name,
-             "agent_id": c.agent_id, "messages": int(messages or 0), "last_message_at": _iso(last_at),
+             "agent_id": c.agent_id, "messages": int(messages or 0), "last_message_at": utc_iso(last_at),
              "seconds": _seconds_since(c.queued_at, now), "visitor": _visitor_summary(v)}
             for c, v, agent_name, site, messages, last_at in rows]
 
@@ -283,7 +280,7 @@ def console_state(session: Session, who: Viewer, name: str, q: str = "", include
     site_ids = served_site_ids(session, who)
     now = utcnow()
     return {
-        "me": _me(who, name), "now": _iso(now), "site_ids": site_ids,
+        "me": _me(who, name), "now": utc_iso(now), "site_ids": site_ids,
         "visitors": online_visitors(session, site_ids, q, include_ip),
         "queue": queue(session, site_ids, now), "offers": my_offers(session, who),
         "chats": my_chats(session, who, now), "agents": agents(session, site_ids, who),
@@ -313,7 +310,7 @@ def past_conversations(session: Session, visitor_id: int, limit: int = 50) -> li
         .outerjoin(counts, counts.c.conversation_id == Conversation.id)
         .where(Conversation.visitor_id == visitor_id).order_by(Conversation.id.desc()).limit(limit)).all()
     return [{"conversation_id": c.id, "status": c.status.value, "agent_name": agent_name,
-             "queued_at": _iso(c.queued_at), "closed_at": _iso(c.closed_at), "rating": c.rating,
+             "queued_at": utc_iso(c.queued_at), "closed_at": utc_iso(c.closed_at), "rating": c.rating,
              "messages": int(messages or 0)} for c, agent_name, messages in rows]
 
 
@@ -349,7 +346,7 @@ def client_card(session: Session, contact_id: int | None, today: datetime | None
                        "status": enum_label(c.status)} for c in contracts],
         "balance": {"billed": str(balance.billed), "paid": str(balance.paid), "due": str(balance.due)},
         "books": {"start_period": month(book.start_period), "latest_closed": month(closed)} if book else None,
-        "service_records": [{"performed_at": _iso(r.performed_at), "subject": r.subject, "result": r.result}
+        "service_records": [{"performed_at": utc_iso(r.performed_at), "subject": r.subject, "result": r.result}
                             for r in records],
     }
 
@@ -389,8 +386,8 @@ def conversation_detail(session: Session, who: Viewer, conversation_id: int) -> 
     return {
         "conversation": {"id": conversation.id, "status": conversation.status.value, "site_id": conversation.site_id,
                          "agent_id": conversation.agent_id, "agent_name": agent.display_name if agent else None,
-                         "queued_at": _iso(conversation.queued_at), "accepted_at": _iso(conversation.accepted_at),
-                         "closed_at": _iso(conversation.closed_at), "entry_url": conversation.entry_url,
+                         "queued_at": utc_iso(conversation.queued_at), "accepted_at": utc_iso(conversation.accepted_at),
+                         "closed_at": utc_iso(conversation.closed_at), "entry_url": conversation.entry_url,
                          "rating": conversation.rating, "visitor": _visitor_summary(conversation.visitor)},
         "messages": [chat.message_payload(m) for m in messages],
     }

@@ -57,7 +57,7 @@ from app.models.chat import (
     Visitor,
 )
 from app.models.security import AuditLog
-from app.services import audit, chat, mailer
+from app.services import audit, chat, mailer, routing
 from app.services.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from app.services.timefmt import to_display
 
@@ -347,10 +347,8 @@ def send_transcript(session: Session, visitor_id: int | None, email: object, mai
 def agent_site_ids(session: Session, user_id: int | None) -> set[int]:
     """The sites whose history an agent sees: the sites of their groups, every site when they are in
     no group (as on the console), none without an active agent profile."""
-    agent = session.scalar(select(AgentProfile).where(AgentProfile.user_id == user_id)) if user_id else None
-    if agent is None or not agent.active:
-        return set()
-    return {group.site_id for group in agent.groups} or set(session.scalars(select(ChatSite.id)))
+    agent = chat.agent_for_user(session, user_id) if user_id else None
+    return routing.agent_site_ids(session, agent) if agent is not None else set()
 
 
 def takes_part(session: Session, conversation: Conversation, user_id: int | None) -> bool:

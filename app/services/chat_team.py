@@ -52,6 +52,7 @@ from app.models.chat import (
 )
 from app.services import audit, chat
 from app.services.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from app.services.timefmt import utc_iso
 
 MAX_NOTE = 1000
 HISTORY_SIZE = 50
@@ -99,13 +100,6 @@ def member(session: Session, user_id: int, supervisor: bool = False) -> Member:
 
 def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _conversation(session: Session, conversation_id: object) -> Conversation:
-    conversation = session.get(Conversation, conversation_id) if _is_id(conversation_id) else None
-    if conversation is None:
-        raise NotFound({"conversation_id": [str(_l("No such conversation."))]})
-    return conversation
 
 
 def _require_open(conversation: Conversation, active: bool = True) -> None:
@@ -174,7 +168,7 @@ def transfer(session: Session, who: Member, conversation_id: object, to_agent_id
         raise ValidationFailed(errors)
     note = (note or "").strip() or None
     now = now or utcnow()
-    conversation = _conversation(session, conversation_id)
+    conversation = chat.get_conversation(session, conversation_id)
     _require_owner_or_supervisor(who, conversation)
     _require_open(conversation)
     from_agent = conversation.agent
@@ -262,7 +256,7 @@ def invite_agent(session: Session, who: Member, conversation_id: object, agent_i
     if not _is_id(agent_id):
         raise ValidationFailed({"agent_id": [str(_l("Not a valid id."))]})
     now = now or utcnow()
-    conversation = _conversation(session, conversation_id)
+    conversation = chat.get_conversation(session, conversation_id)
     _require_owner_or_supervisor(who, conversation)
     _require_open(conversation)
     agent = _colleague(session, agent_id, conversation, "agent_id")
@@ -292,7 +286,7 @@ def accept_invite(session: Session, who: Member, conversation_id: object,
     Raises ``NotFound`` (no such conversation, or no standing invitation for this user) and
     ``Conflict`` (closed).
     """
-    conversation = _conversation(session, conversation_id)
+    conversation = chat.get_conversation(session, conversation_id)
     participant = _participant(session, conversation.id, who.user_id)
     if participant is None or participant.left_at is not None or participant.role != ParticipantRole.invited:
         raise NotFound({"conversation_id": [str(_l("You have not been invited into this conversation."))]})
@@ -309,7 +303,7 @@ def leave(session: Session, who: Member, conversation_id: object,
 
     Raises ``NotFound`` and ``Conflict`` (the owner: transfer or close it instead).
     """
-    conversation = _conversation(session, conversation_id)
+    conversation = chat.get_conversation(session, conversation_id)
     if who.agent is not None and conversation.agent_id == who.agent.id \
             and conversation.status != ConversationStatus.closed:
         raise Conflict({"conversation_id": [str(_l("You own this conversation: transfer or close it instead."))]})
@@ -347,7 +341,7 @@ def watch(session: Session, who: Member, conversation_id: object, now: datetime 
     Raises ``AccessDenied`` (no supervise permission), ``NotFound``, ``Conflict`` (closed).
     """
     _require_supervisor(who)
-    conversation = _conversation(session, conversation_id)
+    conversation = chat.get_conversation(session, conversation_id)
     _require_open(conversation, active=False)
     if who.agent is not None and conversation.agent_id == who.agent.id:
         return conversation
@@ -372,7 +366,7 @@ def unwatch(session: Session, who: Member, conversation_id: object,
 
     Raises ``NotFound``.
     """
-    conversation = _conversation(session, conversation_id)
+    conversation = chat.get_conversation(session, conversation_id)
     participant = _participant(session, conversation.id, who.user_id)
     if participant is None or participant.left_at is not None or participant.role != ParticipantRole.watcher:
         return None
@@ -392,7 +386,7 @@ def whisper(session: Session, who: Member, conversation_id: object, client_msg_i
     """
     _require_supervisor(who)
     client_msg_id, text = chat.validate_message(client_msg_id, text)  # (system ids share the table)
-    conversation = _conversation(session, conversation_id)
+    conversation = chat.get_conversation(session, conversation_id)
 
     def stored() -> ChatMessage | None:
         existing = session.scalar(select(ChatMessage).where(
@@ -480,5 +474,5 @@ def team_message_payload(message: TeamMessage) -> dict:
     """A team message as the console receives it (text as stored: insert it as text, never HTML)."""
     return {"id": message.id, "sender_user_id": message.sender_user_id, "sender_name": message.sender_name,
             "text": message.text, "client_msg_id": message.client_msg_id,
-            "created_at": message.created_at.isoformat() + "Z"}
+            "created_at": utc_iso(message.created_at)}
 

@@ -33,7 +33,7 @@ from app.models.chat import ChatMessage, Conversation, ConversationParticipant, 
 from app.models.contracts import Contract, FeeBill, Payment
 from app.models.crm import Client
 from app.models.ledger import Voucher, VoucherLine
-from app.services import books
+from app.services import books, chat
 from app.services.errors import NotFound, ValidationFailed
 
 ZERO = Decimal("0.00")
@@ -194,14 +194,6 @@ class TranscriptLine:
     attachment: str | None
 
 
-def get_conversation(session: Session, conversation_id: int) -> Conversation:
-    """The conversation; ``NotFound`` when there is none."""
-    conversation = session.get(Conversation, conversation_id)
-    if conversation is None:
-        raise NotFound({"conversation_id": [str(_l("No such conversation."))]})
-    return conversation
-
-
 def took_part(session: Session, conversation: Conversation, user_id: int | None) -> bool:
     """Whether *user_id* took part in *conversation*: its owner agent, an invited or watching
     agent, or the sender of one of its messages (an agent who handed the chat on)."""
@@ -220,7 +212,7 @@ def took_part(session: Session, conversation: Conversation, user_id: int | None)
 def transcript_lines(session: Session, conversation_id: int, internal: bool = True) -> list[TranscriptLine]:
     """The conversation's messages in order (see the module rules for notes and whispers).
     Raises ``NotFound``."""
-    get_conversation(session, conversation_id)
+    chat.get_conversation(session, conversation_id)
     kinds = [SenderType.visitor, SenderType.agent, SenderType.system]
     if internal:
         kinds.append(SenderType.note)

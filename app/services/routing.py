@@ -67,6 +67,7 @@ from app.models.chat import (
 )
 from app.services import chat, queueing, tracking
 from app.services.errors import AccessDenied
+from app.services.timefmt import utc_iso
 from app.sockets.rooms import agent_room, conversation_room, site_agents_room, visitor_room
 
 PRESENCE_SECONDS = 90
@@ -87,10 +88,6 @@ class Emit:
     payload: dict
     to: str
     namespace: str
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() + "Z" if value is not None else None
 
 
 # --- who serves what ------------------------------------------------------------------------
@@ -176,7 +173,7 @@ def _offer_history(session: Session, conversation_id: int) -> tuple[set[int], se
 def offer_payload(conversation: Conversation, expires_at: datetime | None, include_ip: bool = False) -> dict:
     return {"conversation_id": conversation.id,
             "visitor": tracking.visitor_payload(conversation.visitor, include_ip=include_ip),
-            "expires_at": _iso(expires_at)}
+            "expires_at": utc_iso(expires_at)}
 
 
 def plan_offer(session: Session, conversation: Conversation, now: datetime) -> AgentProfile | None:
@@ -344,7 +341,7 @@ def queue_list(session: Session, agent: AgentProfile, now: datetime | None = Non
         .order_by(Conversation.queued_at, Conversation.id).limit(500))
     positions = {c.id: p for site in sites for c, p in queue_positions(session, site)}
     return [{"conversation_id": c.id, "site_id": c.site_id, "group_id": c.group_id, "status": c.status.value,
-             "position": positions.get(c.id, 0), "queued_at": _iso(c.queued_at), "entry_url": c.entry_url,
+             "position": positions.get(c.id, 0), "queued_at": utc_iso(c.queued_at), "entry_url": c.entry_url,
              "waited_seconds": max(0, int((now - c.queued_at).total_seconds())),
              "visitor": {"id": c.visitor_id, "uid": c.visitor.uid}} for c in rows]
 

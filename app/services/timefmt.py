@@ -16,3 +16,8 @@ def to_display(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(zone).strftime(fmt)
+
+
+def utc_iso(value: datetime | None) -> str | None:
+    """A UTC datetime as the JSON and socket payloads carry it: ISO 8601 with ``Z`` (None stays None)."""
+    return value.isoformat() + "Z" if value is not None else None

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from app.models.base import utcnow
 from app.models.chat import PageView, Visitor
 from app.services.errors import NotFound, ValidationFailed
+from app.services.timefmt import utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -368,10 +369,6 @@ def heartbeat(session: Session, visitor_id: int | None, page_view_id: int | None
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() + "Z" if value is not None else None
-
-
 def visitor_payload(visitor: Visitor, include_ip: bool = False) -> dict:
     """The visitor as agents see them (``visitor_update`` event, the online list); the address only
     when *include_ip* (never while addresses are truncated)."""
@@ -379,7 +376,7 @@ def visitor_payload(visitor: Visitor, include_ip: bool = False) -> dict:
         "id": visitor.id, "uid": visitor.uid, "site_id": visitor.site_id, "online": visitor.online,
         "current_url": visitor.current_url, "current_title": visitor.current_title,
         "visits": visitor.visits, "page_views": visitor.page_views,
-        "first_seen_at": _iso(visitor.first_seen_at), "last_seen_at": _iso(visitor.last_seen_at),
+        "first_seen_at": utc_iso(visitor.first_seen_at), "last_seen_at": utc_iso(visitor.last_seen_at),
         "browser": visitor.browser, "os": visitor.os, "device": visitor.device,
         "language": visitor.language, "screen": visitor.screen,
         "country": visitor.country, "region": visitor.region, "city": visitor.city,
@@ -408,7 +405,7 @@ class TrailEntry:
     def as_dict(self) -> dict:
         return {"id": self.id, "visit_no": self.visit_no, "url": self.url, "title": self.title,
                 "referrer": self.referrer, "search_engine": self.search_engine, "keyword": self.keyword,
-                **self.utm, "started_at": _iso(self.started_at), "seconds": self.seconds}
+                **self.utm, "started_at": utc_iso(self.started_at), "seconds": self.seconds}
 
 
 def _entry(view: PageView) -> TrailEntry:

@@ -44,8 +44,9 @@ def _client_id(args) -> int:  # noqa: ANN001
     return client_id
 
 
-def _range(args) -> tuple[str, str]:  # noqa: ANN001
-    """``period=YYYY-MM`` (one month) or ``from=YYYY-MM&to=YYYY-MM``."""
+def month_range(args) -> tuple[str, str]:  # noqa: ANN001
+    """``period=YYYY-MM`` (one month) or ``from=YYYY-MM&to=YYYY-MM``, as given (not yet parsed).
+    Raises ``ValidationFailed`` naming the missing field."""
     period, start, end = (args.get(name, "").strip() for name in ("period", "from", "to"))
     if start or end:
         if not start:
@@ -131,7 +132,7 @@ def statement_json(report: svc.Statement, first: str, second: str) -> dict:
 
 
 def _general_ledger(args, client_id: int) -> tuple[int, int, list[svc.GeneralLedgerAccount]]:  # noqa: ANN001
-    start, end = _range(args)
+    start, end = month_range(args)
     accounts = svc.general_ledger(db.session, client_id, start, end, hide_zero=_flag(args, "hide_zero", True))
     return parse_period(start, "from"), parse_period(end, "to"), accounts
 
@@ -175,7 +176,7 @@ class LedgerReportApi(BaseApi):
         """
         def build(args) -> dict:  # noqa: ANN001
             client_id = _client_id(args)
-            start, end = _range(args)
+            start, end = month_range(args)
             return trial_balance_json(svc.trial_balance(db.session, client_id, start, end, level=_level(args),
                                                         hide_zero=_flag(args, "hide_zero", False)))
         return self._answer(build)
@@ -224,7 +225,7 @@ class LedgerReportApi(BaseApi):
         """
         def build(args) -> dict:  # noqa: ANN001
             client_id = _client_id(args)
-            start, end = _range(args)
+            start, end = month_range(args)
             return detail_ledger_json(svc.detail_ledger(db.session, client_id, args.get("account_code"), start, end))
         return self._answer(build)
 
@@ -327,7 +328,7 @@ class LedgerReportView(BaseView):
     @permission_name("list")
     def trial_balance(self):  # noqa: ANN201
         def build(args: dict, client_id: int) -> dict:
-            report = svc.trial_balance(db.session, client_id, *_range(args), level=_level(args),
+            report = svc.trial_balance(db.session, client_id, *month_range(args), level=_level(args),
                                        hide_zero=_flag(args, "hide_zero", True))
             return {"report": report}
         return self._page("trial_balance", build)
@@ -348,7 +349,7 @@ class LedgerReportView(BaseView):
         def build(args: dict, client_id: int) -> dict:
             if not args.get("account_code"):
                 return {}
-            return {"report": svc.detail_ledger(db.session, client_id, args.get("account_code"), *_range(args))}
+            return {"report": svc.detail_ledger(db.session, client_id, args.get("account_code"), *month_range(args))}
         return self._page("detail_ledger", build)
 
     @expose("/balance-sheet")

@@ -31,9 +31,10 @@ from markupsafe import Markup
 
 from app.extensions import db
 from app.permissions import client_in_scope, current_user_id, sees_all_clients
-from app.services import report_data
+from app.services import chat, report_data
 from app.services.accounting import parse_period
 from app.services.errors import DomainError, NotFound, ValidationFailed
+from app.views.ledger_reports import month_range
 from reports import documents, jobs
 from reports.render import Document, env, render_pdf
 
@@ -60,17 +61,9 @@ def _client_id(args) -> int:  # noqa: ANN001
 
 def _months(args) -> tuple[int, int]:  # noqa: ANN001
     """``period=YYYY-MM`` or ``from=YYYY-MM&to=YYYY-MM`` as ``YYYYMM`` integers."""
-    period, start, end = ((args.get(name) or "").strip() for name in ("period", "from", "to"))
-    if start or end:
-        if not start:
-            raise ValidationFailed({"from": [str(_l("Give the first month of the range (YYYY-MM)."))]})
-        if not end:
-            raise ValidationFailed({"to": [str(_l("Give the last month of the range (YYYY-MM)."))]})
-        first, last = parse_period(start, "from"), parse_period(end, "to")
-    elif period:
-        first = last = parse_period(period, "period")
-    else:
-        raise ValidationFailed({"period": [str(_l("Give a period (YYYY-MM) or a range from= and to=."))]})
+    start, end = month_range(args)  # the same rule as the report screens and the JSON reports
+    ranged = bool((args.get("from") or "").strip())
+    first, last = parse_period(start, "from" if ranged else "period"), parse_period(end, "to" if ranged else "period")
     if last < first:
         raise ValidationFailed({"to": [str(_l("The end of the range is before its start."))]})
     if (last // 100 - first // 100) * 12 + last % 100 - first % 100 >= MAX_MONTHS:
@@ -200,7 +193,7 @@ class ReportPdfApi(BaseApi):
             404: {$ref: '#/components/responses/404'}
         """
         try:
-            conversation = report_data.get_conversation(db.session, pk)
+            conversation = chat.get_conversation(db.session, pk)
             if not sees_all_clients() and not report_data.took_part(db.session, conversation, current_user_id()):
                 raise NotFound({"conversation_id": [str(_l("No such conversation."))]})
             built = documents.transcript(db.session, pk, _user_name())
