@@ -314,3 +314,16 @@ def is_open(site: ChatSite, now_utc: datetime, tz: str) -> bool:
         return True
     local = now_utc.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(tz))
     return any(local.weekday() in o.days and o.start <= local.time() < o.end for o in openings)
+
+
+def same_origin(origin: str | None, host: str) -> bool:
+    """Whether a WebSocket's ``Origin`` header (when the browser sent one) names this server: a
+    page elsewhere must not open the console's socket with the agent's cookie (cross-site
+    WebSocket hijacking)."""
+    if not origin:
+        return True
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:
+        return False
+    return bool(netloc) and netloc.lower() == (host or "").lower()

@@ -11,8 +11,6 @@ Events out: ``chat_offer``, ``offer_withdrawn``, ``queue_update``, ``agent_statu
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import current_app, g, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -21,7 +19,7 @@ from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 from app.extensions import db, socketio
 from app.models.chat import AgentProfile, Conversation
 from app.security import CHAT, SUPERVISE
-from app.services import chat, presence, routing
+from app.services import chat, chat_sites, presence, routing
 from app.services.errors import AccessDenied, DomainError
 from app.sockets import deliver
 from app.sockets.agent_team import TeamEvents
@@ -37,19 +35,6 @@ from app.sockets.rooms import (
     user_room,
     visitor_room,
 )
-
-
-def same_origin(origin: str | None, host: str) -> bool:
-    """Whether a WebSocket's ``Origin`` header (when the browser sent one) names this server: a
-    page elsewhere must not open the console's socket with the agent's cookie (cross-site
-    WebSocket hijacking)."""
-    if not origin:
-        return True
-    try:
-        netloc = urlsplit(origin).netloc
-    except ValueError:
-        return False
-    return bool(netloc) and netloc.lower() == (host or "").lower()
 
 
 def _tz() -> str:
@@ -88,7 +73,7 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
         return agent if agent is not None and agent.active else None
 
     def on_connect(self, auth=None):  # noqa: ANN001, ANN201, ARG002
-        if not same_origin(request.headers.get("Origin"), request.host):
+        if not chat_sites.same_origin(request.headers.get("Origin"), request.host):
             raise _refused("cross-origin connection refused")
         g.user = current_user._get_current_object()  # what FAB's before_request would set for a page
         sm = current_app.appbuilder.sm

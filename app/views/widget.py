@@ -16,13 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import BASE_DIR
+from app.services import chat_sites
 
 bp = Blueprint("widget", __name__)
 
@@ -62,12 +62,8 @@ def socketio_client() -> Response:
 def _same_origin(origin: str, environ: dict) -> bool:
     """Whether *origin* names this server: its host (and port) is the request's ``Host`` or the one a
     proxy forwarded (the scheme is left aside: a TLS-terminating proxy may not say it was https)."""
-    try:
-        netloc = urlsplit(origin).netloc.lower()
-    except ValueError:
-        return False
     hosts = {environ.get("HTTP_HOST", ""), environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip()}
-    return bool(netloc) and netloc in {h.lower() for h in hosts if h}
+    return any(chat_sites.same_origin(origin, host) for host in hosts if host)
 
 
 def socket_origin_checker(app: Flask) -> Callable[[str | None, dict], bool]:
