@@ -13,14 +13,19 @@ import argparse
 import os
 
 ASYNC_MODE = os.environ.get("ASYNC_MODE", "eventlet")
-if ASYNC_MODE == "eventlet":
-    import eventlet
 
-    eventlet.monkey_patch()
-elif ASYNC_MODE == "gevent":
-    from gevent import monkey
 
-    monkey.patch_all()
+def patch_for_async_mode() -> None:
+    """Monkey-patch the standard library for eventlet or gevent. Called first in ``main`` (not at
+    import: the PDF worker processes import this module too and must stay unpatched)."""
+    if ASYNC_MODE == "eventlet":
+        import eventlet
+
+        eventlet.monkey_patch()
+    elif ASYNC_MODE == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
 
 
 def serve_demo_host(wsgi_app, host: str, port: int) -> bool:  # noqa: ANN001
@@ -55,6 +60,7 @@ def serve_demo_host(wsgi_app, host: str, port: int) -> bool:  # noqa: ANN001
 
 
 def main() -> None:
+    patch_for_async_mode()
     parser = argparse.ArgumentParser(description="Bookkeeping Desk server")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
@@ -69,6 +75,7 @@ def main() -> None:
     from app.services.demo_chat import find_demo_site
     from app.services.i18n import ensure_compiled
     from app.sockets.sweeper import start_sweeper
+    from reports.jobs import warm_pool
 
     ensure_compiled()
     app = create_app()
@@ -97,6 +104,8 @@ def main() -> None:
                 print(f"  demo website with the chat widget: http://{browser_host(args.host)}:{demo_port}/"
                       f"  (answer as agent1 or agent2 at {base}/chat/console/)", flush=True)
     start_sweeper(app)
+    with app.app_context():
+        warm_pool()  # the PDF workers start now, not on the first large report
     socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
                  log_output=os.environ.get("ACCESS_LOG", "0") == "1")
 

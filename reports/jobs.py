@@ -9,15 +9,20 @@ layout is the slow part), records a job, and hands the chunks to workers:
 - without: a local ``ProcessPoolExecutor`` (spawn context, ``REPORTS_WORKERS`` processes, at
   most 2 by default) whose completion callbacks record progress and submit the merge.
 
+Chunks of a document that plans its pages (the ruled-line ledgers) print their own page
+numbers and are only joined; others are numbered at the merge (``reports.pdf``).
+
 Either way the job record (status, chunks and pages done, error) and the finished PDF live in
 the store (``reports.store``), which the job JSON view reads. Job record fields: ``id``,
 ``user_id``, ``title``, ``filename``, ``status`` (queued | running | done | failed),
-``chunks_total``, ``chunks_done``, ``pages_done``, ``pages`` (when done), ``error``.
+``chunks_total``, ``chunks_done``, ``pages_done``, ``pages_total`` (when planned), ``pages``
+(when done), ``error``.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 import uuid
@@ -27,7 +32,7 @@ from typing import Any
 from flask import current_app
 
 from reports import pdf
-from reports.render import Document, chunk_html
+from reports.render import Chunks, Document, split
 from reports.store import STALE_AFTER, FileStore, RedisStore, store_for
 
 QUEUE = "reports"
@@ -48,8 +53,21 @@ def _pool() -> ProcessPoolExecutor:
     with _POOL_LOCK:
         if _POOL is None:
             workers = int(current_app.config.get("REPORTS_WORKERS", 2))
-            _POOL = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"))
+            _POOL = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_follow_parent, initargs=(os.getpid(),))
         return _POOL
+
+
+def _follow_parent(parent: int) -> None:
+    """In a worker: exit when the web process that started the pool is gone (killed servers
+    must not leave orphan workers behind)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
 
 
 def _warm() -> int:
@@ -82,19 +100,21 @@ def shutdown_pool() -> None:
 # --- worker functions (no Flask, no database) ----------------------------------------------
 
 
-def render_chunk(html: str, style: pdf.PageStyle) -> tuple[bytes, int]:
-    """One chunk without page numbers: (pdf, pages)."""
-    return pdf.html_to_pdf(html, style, numbered=False)
+def render_chunk(html: str, style: pdf.PageStyle, numbering: pdf.Numbering | None = None) -> tuple[bytes, int]:
+    """One chunk: (pdf, pages); numbered from *numbering* when the document planned its pages,
+    else without page numbers (the merge stamps them)."""
+    return pdf.html_to_pdf(html, style, numbered=numbering is not None, numbering=numbering)
 
 
-def rq_render_chunk(job_id: str, index: int, html: str, style: pdf.PageStyle) -> int:
+def rq_render_chunk(job_id: str, index: int, html: str, style: pdf.PageStyle,
+                    numbering: pdf.Numbering | None = None) -> int:
     """RQ: render chunk *index* of *job_id*, keep it in Redis and count the progress."""
     from rq import get_current_job
 
     store = RedisStore(get_current_job().connection)
     store.job_update(job_id, status="running")
     try:
-        data, pages = render_chunk(html, style)
+        data, pages = render_chunk(html, style, numbering)
     except Exception as exc:  # the merge job will not run: say so now rather than go stale
         store.job_update(job_id, status="failed", error=str(exc)[:300])
         raise
@@ -103,8 +123,9 @@ def rq_render_chunk(job_id: str, index: int, html: str, style: pdf.PageStyle) ->
     return pages
 
 
-def rq_merge(job_id: str, count: int, style: pdf.PageStyle, cache_key: str | None) -> int:
-    """RQ: merge the chunks of *job_id*, number the pages, store (and cache) the PDF."""
+def rq_merge(job_id: str, count: int, style: pdf.PageStyle, cache_key: str | None,
+             plan: list[int] | None = None, htmls: list[str] | None = None) -> int:
+    """RQ: merge the chunks of *job_id* (``pdf.merge_chunks``), store (and cache) the PDF."""
     from rq import get_current_job
 
     store = RedisStore(get_current_job().connection)
@@ -112,7 +133,7 @@ def rq_merge(job_id: str, count: int, style: pdf.PageStyle, cache_key: str | Non
         chunks = [store.chunk_get(job_id, i) for i in range(count)]
         if any(c is None for c in chunks):
             raise RuntimeError("a chunk is missing")
-        result = pdf.merge_chunks(chunks, style)  # type: ignore[arg-type]
+        result = pdf.merge_chunks(chunks, style, plan, htmls)  # type: ignore[arg-type]
     except Exception as exc:
         store.job_update(job_id, status="failed", error=str(exc)[:300])
         raise
@@ -136,14 +157,15 @@ def start(document: Document, user_id: int | None, chunk_size: int) -> str:
 
     *chunk_size* rows a chunk, unless the document sets its own ``chunk_rows`` (documents whose
     rows are much cheaper to lay out than table rows: fewer chunks, less to merge)."""
-    chunks = chunk_html(document, document.chunk_rows or chunk_size)
+    chunks = split(document, document.chunk_rows or chunk_size)
     style = document.style()
     job_id = uuid.uuid4().hex
     store = current_store()
     store.job_create(job_id, {
         "id": job_id, "user_id": user_id, "title": style.metadata.get("Title", document.title),
-        "filename": document.filename, "status": "queued", "chunks_total": len(chunks), "chunks_done": 0,
-        "pages_done": 0, "created_at": time.time(), "updated_at": time.time()})
+        "filename": document.filename, "status": "queued", "chunks_total": len(chunks.htmls), "chunks_done": 0,
+        "pages_done": 0, "pages_total": sum(chunks.plan) if chunks.plan else None,
+        "created_at": time.time(), "updated_at": time.time()})
     redis_url = current_app.config.get("REDIS_URL")
     if redis_url:
         _start_rq(store, job_id, chunks, style, document.cache_key)
@@ -152,21 +174,29 @@ def start(document: Document, user_id: int | None, chunk_size: int) -> str:
     return job_id
 
 
-def _start_rq(store: RedisStore | FileStore, job_id: str, chunks: list[str], style: pdf.PageStyle,
+def _numbering(chunks: Chunks) -> list[pdf.Numbering | None]:
+    if chunks.plan is None:
+        return [None] * len(chunks.htmls)
+    return list(pdf.plan_numbering(chunks.plan))
+
+
+def _start_rq(store: RedisStore | FileStore, job_id: str, chunks: Chunks, style: pdf.PageStyle,
               cache_key: str | None) -> None:
     from rq import Queue
 
     queue = Queue(QUEUE, connection=store.redis)  # type: ignore[union-attr]
-    parts = [queue.enqueue(rq_render_chunk, job_id, i, html, style, job_timeout=600, result_ttl=600)
-             for i, html in enumerate(chunks)]
-    queue.enqueue(rq_merge, job_id, len(chunks), style, cache_key, depends_on=parts, job_timeout=600, result_ttl=600)
+    parts = [queue.enqueue(rq_render_chunk, job_id, i, html, style, numbering, job_timeout=600, result_ttl=600)
+             for i, (html, numbering) in enumerate(zip(chunks.htmls, _numbering(chunks), strict=True))]
+    queue.enqueue(rq_merge, job_id, len(chunks.htmls), style, cache_key, chunks.plan,
+                  chunks.htmls if chunks.plan else None, depends_on=parts, job_timeout=600, result_ttl=600)
 
 
-def _start_local(store: RedisStore | FileStore, job_id: str, chunks: list[str], style: pdf.PageStyle,
+def _start_local(store: RedisStore | FileStore, job_id: str, chunks: Chunks, style: pdf.PageStyle,
                  cache_key: str | None) -> None:
     pool = _pool()
-    results: list[bytes | None] = [None] * len(chunks)
-    left = [len(chunks)]
+    count = len(chunks.htmls)
+    results: list[bytes | None] = [None] * count
+    left = [count]
     lock = threading.Lock()
 
     def merged(future: Future) -> None:
@@ -187,11 +217,13 @@ def _start_local(store: RedisStore | FileStore, job_id: str, chunks: list[str], 
             left[0] -= 1
             last = left[0] == 0
         if last:
-            pool.submit(pdf.merge_chunks, list(results), style).add_done_callback(merged)  # type: ignore[arg-type]
+            pool.submit(pdf.merge_chunks, list(results), style, chunks.plan,  # type: ignore[arg-type]
+                        chunks.htmls if chunks.plan else None).add_done_callback(merged)
 
     store.job_update(job_id, status="running")
-    for index, html in enumerate(chunks):
-        pool.submit(pdf.html_to_pdf, html, style, False).add_done_callback(lambda f, i=index: chunk_done(i, f))
+    for index, (html, numbering) in enumerate(zip(chunks.htmls, _numbering(chunks), strict=True)):
+        pool.submit(pdf.html_to_pdf, html, style, numbering is not None, numbering).add_done_callback(
+            lambda f, i=index: chunk_done(i, f))
 
 
 def job_state(job_id: str) -> dict[str, Any] | None:

@@ -4,11 +4,20 @@ This module imports neither Flask nor the application: its functions run in work
 (the local process pool, or ``rq worker`` on another machine) that receive finished HTML and
 page-style parameters and return PDF bytes.
 
-Page numbers ("第 X 页 / 共 Y 页") of a document rendered in chunks: each chunk is rendered
-without the page-number box, its pages are counted, then one light "footer" document of
-exactly the total number of pages is rendered with the page-number box only (WeasyPrint's own
-``counter(page)`` / ``counter(pages)``), and each of its pages is stamped over the matching
-content page. Numbers are therefore right whatever the chunks' lengths.
+Page numbers ("第 X 页 / 共 Y 页") of a document rendered in chunks:
+
+- when the document paginates itself (the ruled-line ledgers know every page before rendering),
+  each chunk prints its own numbers: its first page number and the document's total are given
+  to the page rules (``@page :first { counter-reset: page N }``, the total as text). The merge
+  checks that every chunk laid out exactly the pages planned; if one did not (a title block
+  taller than planned pushed a line over), the chunks are rendered again without numbers and
+  numbered as below, so a wrong number is never printed;
+- otherwise each chunk is rendered without the page-number box, its pages are counted, then one
+  light "footer" document of exactly the total number of pages is rendered with the
+  page-number box only (WeasyPrint's own ``counter(page)`` / ``counter(pages)``), and each of
+  its pages is stamped over the matching content page.
+
+Numbers are therefore right whatever the chunks' lengths.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from dataclasses import dataclass, field
 _FONTS = threading.local()
 COUNTERS = {"{page}": "counter(page)", "{pages}": "counter(pages)"}
 FONT_FAMILY = '"Noto Sans CJK SC", "Noto Sans CJK", "Noto Sans SC", "Source Han Sans SC", sans-serif'
+MONO_FAMILY = '"Noto Sans Mono CJK SC", "Noto Sans Mono CJK", monospace'
 
 
 @dataclass(frozen=True)
@@ -27,7 +37,8 @@ class PageStyle:
     """What every page carries besides the content: size, running header and footer texts.
 
     ``page_label`` is a translated pattern with ``{page}`` and ``{pages}`` placeholders
-    (``"第 {page} 页 / 共 {pages} 页"``).
+    (``"第 {page} 页 / 共 {pages} 页"``). ``font_family`` is the margin boxes' font: a document
+    printed in one face (the ruled ledgers) says so, as every face costs a subset per render.
     """
 
     landscape: bool = False
@@ -36,6 +47,7 @@ class PageStyle:
     header_right: str = ""
     footer_left: str = ""
     page_label: str = "{page} / {pages}"
+    font_family: str = FONT_FAMILY
     metadata: dict[str, str] = field(default_factory=dict)
 
 
@@ -52,8 +64,9 @@ def css_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def page_number_content(pattern: str) -> str:
-    """``"第 {page} 页 / 共 {pages} 页"`` → the CSS ``content`` value with the page counters."""
+def page_number_content(pattern: str, total: int | None = None) -> str:
+    """``"第 {page} 页 / 共 {pages} 页"`` → the CSS ``content`` value with the page counters
+    (*total*, when given, is printed for ``{pages}`` instead of WeasyPrint's page count)."""
     parts: list[str] = []
     rest = pattern
     while rest:
@@ -64,22 +77,31 @@ def page_number_content(pattern: str) -> str:
         at, mark = min(positions)
         if at:
             parts.append(css_string(rest[:at]))
-        parts.append(COUNTERS[mark])
+        parts.append(css_string(str(total)) if mark == "{pages}" and total is not None else COUNTERS[mark])
         rest = rest[at + len(mark):]
     return " ".join(parts) or '""'
 
 
-def page_css(style: PageStyle, numbered: bool = True, content: bool = True) -> str:
+@dataclass(frozen=True)
+class Numbering:
+    """The page numbers a chunk prints: its first page's number and the document's total."""
+
+    first: int
+    total: int
+
+
+def page_css(style: PageStyle, numbered: bool = True, content: bool = True, numbering: Numbering | None = None) -> str:
     """The ``@page`` rules: A4 (landscape when asked), header boxes, generated-by and page number.
 
     The margin boxes have fixed widths: with ``auto`` WeasyPrint measures their contents'
     min- and max-content widths on every page (~8 ms a page, a fifth of a ruled ledger page).
 
     *numbered* False leaves the page-number box out (chunks); *content* False keeps only it
-    (the footer document stamped over the chunks).
+    (the footer document stamped over the chunks); *numbering* makes the numbers start at
+    ``numbering.first`` and the total read ``numbering.total`` (a chunk of a planned document).
     """
     size = "A4 landscape" if style.landscape else "A4"
-    font = f"font-family: {FONT_FAMILY}; font-size: 8pt; color: #444;"
+    font = f"font-family: {style.font_family}; font-size: 8pt; color: #444;"
     boxes = []
     if content:
         boxes += [f"@top-left {{ content: {css_string(style.header_left)}; width: 30%; {font} }}",
@@ -87,9 +109,12 @@ def page_css(style: PageStyle, numbered: bool = True, content: bool = True) -> s
                   f"@top-right {{ content: {css_string(style.header_right)}; width: 30%; {font} }}",
                   f"@bottom-left {{ content: {css_string(style.footer_left)}; width: 60%; {font} }}"]
     if numbered:
-        boxes.append(f"@bottom-right {{ content: {page_number_content(style.page_label)}; width: 40%; {font} "
-                     "color: #000; }")
-    return f"@page {{ size: {size}; margin: 18mm 12mm 16mm 12mm; {' '.join(boxes)} }}"
+        label = page_number_content(style.page_label, numbering.total if numbering else None)
+        boxes.append(f"@bottom-right {{ content: {label}; width: 40%; {font} color: #000; }}")
+    rules = f"@page {{ size: {size}; margin: 18mm 12mm 16mm 12mm; {' '.join(boxes)} }}"
+    if numbered and numbering:
+        rules += f" @page :first {{ counter-reset: page {int(numbering.first)} }}"
+    return rules
 
 
 def _font_config():  # noqa: ANN202
@@ -121,9 +146,11 @@ def _render(html: str, css: str, base_url: str | None = None):  # noqa: ANN202
     return HTML(string=html, base_url=base_url).render(stylesheets=[_stylesheet(css)], font_config=_font_config())
 
 
-def html_to_pdf(html: str, style: PageStyle, numbered: bool = True) -> tuple[bytes, int]:
-    """Render *html* (a whole document) into PDF bytes; returns (pdf, number of pages)."""
-    document = _render(html, page_css(style, numbered=numbered))
+def html_to_pdf(html: str, style: PageStyle, numbered: bool = True,
+                numbering: Numbering | None = None) -> tuple[bytes, int]:
+    """Render *html* (a whole document, or a chunk numbered from ``numbering.first``) into PDF
+    bytes; returns (pdf, number of pages)."""
+    document = _render(html, page_css(style, numbered=numbered, numbering=numbering))
     return document.write_pdf(), len(document.pages)
 
 
@@ -134,18 +161,41 @@ def footer_pdf(style: PageStyle, pages: int) -> bytes:
     return _render(html, page_css(style, numbered=True, content=False)).write_pdf()
 
 
-def merge_chunks(chunks: list[bytes], style: PageStyle) -> bytes:
-    """Join chunk PDFs (rendered without page numbers) and stamp "第 X 页 / 共 Y 页" on every page;
-    the metadata (title, author...) of *style* goes into the result."""
+def plan_numbering(plan: list[int]) -> list[Numbering]:
+    """Planned pages per chunk → the numbering of each chunk (``[3, 2]`` → first pages 1 and 4
+    of 5)."""
+    total, out, first = sum(plan), [], 1
+    for pages in plan:
+        out.append(Numbering(first, total))
+        first += pages
+    return out
+
+
+def merge_chunks(chunks: list[bytes], style: PageStyle, plan: list[int] | None = None,
+                 htmls: list[str] | None = None) -> bytes:
+    """Join chunk PDFs into one; the metadata (title, author...) of *style* goes into the result.
+
+    With *plan* (pages planned per chunk; the chunks printed their numbers from
+    ``plan_numbering(plan)``) the chunks are only joined, if each has exactly its planned pages;
+    if one has not, the chunks are rendered again from *htmls* without numbers. Chunks without
+    numbers get "第 X 页 / 共 Y 页" stamped on every page from a footer document.
+
+    Raises ``ValueError`` when a chunk is off plan and *htmls* are not given."""
     from pypdf import PdfReader, PdfWriter
 
+    readers = [PdfReader(io.BytesIO(chunk)) for chunk in chunks]
+    numbered = plan is not None and [len(reader.pages) for reader in readers] == list(plan)
+    if plan is not None and not numbered:
+        if htmls is None or len(htmls) != len(chunks):
+            raise ValueError("a chunk is off its page plan and its HTML is not given")
+        readers = [PdfReader(io.BytesIO(html_to_pdf(html, style, numbered=False)[0])) for html in htmls]
     writer = PdfWriter()
-    for chunk in chunks:
-        writer.append(PdfReader(io.BytesIO(chunk)))
-    total = len(writer.pages)
-    stamps = PdfReader(io.BytesIO(footer_pdf(style, total)))
-    for page, stamp in zip(writer.pages, stamps.pages, strict=True):
-        page.merge_page(stamp)
+    for reader in readers:
+        writer.append(reader)
+    if not numbered:
+        stamps = PdfReader(io.BytesIO(footer_pdf(style, len(writer.pages))))
+        for page, stamp in zip(writer.pages, stamps.pages, strict=True):
+            page.merge_page(stamp)
     writer.add_metadata({f"/{key}": value for key, value in style.metadata.items()})
     out = io.BytesIO()
     writer.write(out)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,7 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from reports.pdf import PageStyle, html_to_pdf
+from reports.pdf import FONT_FAMILY, PageStyle, html_to_pdf
 
 HERE = Path(__file__).parent
 CSS_FILE = HERE / "static" / "report.css"
@@ -59,6 +60,9 @@ class Document:
     ``rows`` is the part that may be split into chunks (ledger lines, vouchers, messages);
     ``context`` holds everything else the template needs. ``cache_key`` is set when the
     document may be served from the cache (a closed period), with its content version in it.
+    ``page_plan(rows, first)`` is set when the document makes its own pages: how many pages a
+    chunk of *rows* prints (*first*: the chunk carrying the title block), so that chunks
+    rendered apart can print their own page numbers.
     """
 
     kind: str
@@ -74,6 +78,8 @@ class Document:
     cache_key: str | None = None
     chunk_rows: int = 0  # >0: rows per chunk when rendered in the background
     generated_at: datetime | None = None
+    page_plan: Callable[[list[Any], bool], int] | None = None
+    font_family: str = FONT_FAMILY  # of the page header and footer
 
     def style(self) -> PageStyle:
         agency = current_app.config.get("AGENCY_NAME", "")
@@ -82,7 +88,7 @@ class Document:
             landscape=self.landscape, header_left=agency, header_center=self.title,
             header_right=self.client_name,
             footer_left=_("Generated %(at)s by %(user)s", at=stamp, user=self.author),
-            page_label=_("Page {page} of {pages}"),
+            page_label=_("Page {page} of {pages}"), font_family=self.font_family,
             metadata={"Title": f"{self.title} {self.client_name} {self.subtitle}".strip(), "Author": self.author,
                       "Creator": agency, "Subject": self.subtitle})
 
@@ -106,7 +112,16 @@ def render_pdf(document: Document) -> bytes:
     return pdf
 
 
-def chunk_html(document: Document, size: int) -> list[str]:
+@dataclass
+class Chunks:
+    """A document split for rendering apart: the chunks' HTML and, when the document plans its
+    pages, the pages each chunk prints (else ``None``)."""
+
+    htmls: list[str]
+    plan: list[int] | None
+
+
+def split(document: Document, size: int) -> Chunks:
     """*document* split into whole HTML documents of about *size* rows each (at least one).
 
     The rows are shared evenly between ``round(rows / size)`` chunks (2,012 rows at 1,000 a
@@ -114,12 +129,22 @@ def chunk_html(document: Document, size: int) -> list[str]:
     merge for nothing)."""
     rows = document.rows
     if size <= 0 or len(rows) <= size:
-        return [render_html(document)]
-    count = max(1, round(len(rows) / size))
-    size = -(-len(rows) // count)
-    parts = [rows[i:i + size] for i in range(0, len(rows), size)]
-    return [render_html(document, part, first=index == 0, last=index == len(parts) - 1)
-            for index, part in enumerate(parts)]
+        parts = [rows]
+    else:
+        count = max(1, round(len(rows) / size))
+        size = -(-len(rows) // count)
+        parts = [rows[i:i + size] for i in range(0, len(rows), size)]
+    htmls = [render_html(document, part, first=index == 0, last=index == len(parts) - 1)
+             for index, part in enumerate(parts)]
+    plan = None
+    if document.page_plan is not None:
+        plan = [document.page_plan(part, index == 0) for index, part in enumerate(parts)]
+    return Chunks(htmls, plan)
+
+
+def chunk_html(document: Document, size: int) -> list[str]:
+    """The HTML of each chunk of *document* (``split``)."""
+    return split(document, size).htmls
 
 
 NO_DATA = _l("No data for this period.")

@@ -123,7 +123,9 @@ class ReportPdfApi(BaseApi):
                 title=document.title, subtitle=f"{document.client_name} {document.subtitle}", job_url=job_url,
                 nonce=g.get("csp_nonce", ""), texts=Markup(json.dumps({  # noqa: S704 - JSON of our own strings
                     "done": _("Ready."), "failed": _("The document could not be rendered."),
-                    "pages": _("%(n)s pages done", n="{n}"), "download": _("Download the PDF")},
+                    "pages": _("%(n)s pages done", n="{n}"),
+                    "pages_of": _("%(n)s of %(total)s pages done", n="{n}", total="{total}"),
+                    "download": _("Download the PDF")},
                     ensure_ascii=False).replace("</", "<\\/")))
             response = Response(page, status=202, mimetype="text/html")
         else:
@@ -221,18 +223,20 @@ class ReportPdfApi(BaseApi):
           - {in: path, name: job_id, required: true, schema: {type: string}}
           responses:
             200: {description: "status (queued, running, done, failed), chunks_done, chunks_total, pages_done,
-                  progress (0 to 1), download_url when done"}
+                  pages_total (when known ahead), progress (0 to 1), download_url when done"}
             404: {$ref: '#/components/responses/404'}
         """
         record = self._own_job(job_id)
         if record is None:
             return self.response(404, message={"job_id": [str(_l("No such job."))]})
-        total = max(1, int(record.get("chunks_total") or 1))
         done = record.get("status") == "done"
         answer = {name: record.get(name) for name in ("status", "title", "chunks_total", "chunks_done",
-                                                       "pages_done", "pages", "error")}
-        answer.update(job_id=job_id, progress=1.0 if done else round(min(record.get("chunks_done", 0), total) / total
-                                                                       * 0.95, 3))
+                                                       "pages_done", "pages_total", "pages", "error")}
+        if record.get("pages_total"):  # pages planned ahead: progress by pages
+            part, total = record.get("pages_done", 0), int(record["pages_total"])
+        else:
+            part, total = record.get("chunks_done", 0), max(1, int(record.get("chunks_total") or 1))
+        answer.update(job_id=job_id, progress=1.0 if done else round(min(part, total) / total * 0.95, 3))
         if done:
             answer["download_url"] = url_for("ReportPdfApi.job_file", job_id=job_id)
         return self.response(200, **answer)
