@@ -1,7 +1,8 @@
 """Every document type rendered to PNG with pdftoppm (poppler-utils), so a person can look.
 
 The images go to ``$REPORTS_PNG_DIR`` when set (e.g. ``REPORTS_PNG_DIR=/tmp/pdf-png``), else to
-the test's temporary folder; the test checks that each first page has ink on it.
+the test's temporary folder; the test checks that each first page has ink on it, is A4 (landscape
+for the wide documents) and uses only Noto Sans CJK faces (embedded subsets).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from pypdf import PdfReader
 
 from tests import test_ledger_reports as ledger_books
 from tests import test_reports_pdf as pdf_tests
@@ -29,6 +31,20 @@ def _ink(path: Path) -> float:
     image = Image.open(path).convert("L")
     pixels = image.getdata()
     return sum(1 for p in pixels if p < 200) / len(pixels)
+
+
+LANDSCAPE = {"trial-balance", "general-ledger", "detail-ledger", "balance-sheet"}
+
+
+def _fonts(resources) -> set[str]:  # noqa: ANN001
+    """Base font names used by a page's resources, forms included."""
+    names: set[str] = set()
+    resources = resources.get_object() if resources is not None else {}
+    for font in (resources.get("/Font") or {}).values():
+        names.add(str(font.get_object()["/BaseFont"]))
+    for form in (resources.get("/XObject") or {}).values():
+        names |= _fonts(form.get_object().get("/Resources"))
+    return names
 
 
 def test_every_document_type_renders_to_a_png_with_content(app, book, manager, conversation, tmp_path):
@@ -50,6 +66,11 @@ def test_every_document_type_renders_to_a_png_with_content(app, book, manager, c
         assert response.status_code == 200, (name, response.data[:200])
         pdf = out / f"{name}.pdf"
         pdf.write_bytes(response.data)
+        page = PdfReader(pdf).pages[0]
+        size = (round(float(page.mediabox.width)), round(float(page.mediabox.height)))
+        assert size == ((842, 595) if name in LANDSCAPE else (595, 842)), (name, size)  # A4 in points
+        fonts = _fonts(page.get("/Resources"))
+        assert fonts and all("+Noto-Sans-" in f and "CJK" in f for f in fonts), (name, fonts)  # subsets
         subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", "-singlefile", str(pdf),
                         str(out / name)], check=True, timeout=60)
         png = out / f"{name}.png"
