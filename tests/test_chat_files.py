@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db, socketio
+from app.models.base import utcnow
 from app.models.chat import (
     AgentProfile,
     AgentStatus,
@@ -306,6 +307,12 @@ def test_only_the_people_in_the_conversation_download_its_files(app, chat, site,
     assert outcomes == {"visitor": 200, "other visitor": 404, "garbage token": 404, "no token": 403,
                         "owner agent": 200, "other agent": 404, "supervisor": 200, "admin": 200,
                         "accountant": 403, "no such file": 404}
+    # an agent invited in who has left since took part: they keep the files, as the transcript
+    conversation_id = db.session.get(ChatAttachment, attachment_id).conversation_id
+    db.session.add(ConversationParticipant(conversation_id=conversation_id, user_id=user_id("agent2"),
+                                           role=ParticipantRole.invited, left_at=utcnow()))
+    db.session.commit()
+    assert login_as("agent2").get(url).status_code == 200
 
 
 def test_a_visitor_file_message_is_resent_with_its_attachment(chat):

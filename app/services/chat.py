@@ -23,6 +23,7 @@ Every function commits its own transaction. Errors: ``ValidationFailed`` (bad pa
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -295,15 +296,31 @@ def is_writer(session: Session, agent: AgentProfile | None, conversation: Conver
         ConversationParticipant.left_at.is_(None))) > 0
 
 
-def is_reader(session: Session, user_id: int, conversation: Conversation) -> bool:
-    """Whether the user sees *conversation* in the console: its owner agent or a participant
-    (invited or watching) who has not left."""
+class Part(enum.Enum):
+    """How far "takes part in a conversation" reaches (``takes_part``)."""
+
+    now = "now"  # owns it, or is in it (invited or watching) and has not left: sees it live in the console
+    invited = "invited"  # owns it, or was ever invited into it (left or not): reads its internal notes
+    ever = "ever"  # owns it, was ever in it (any role) or wrote in it: may print its transcript
+
+
+def takes_part(session: Session, conversation: Conversation, user_id: int | None, scope: Part = Part.now) -> bool:
+    """Whether the user takes part in *conversation*, as far as *scope* says (see ``Part``)."""
+    if user_id is None:
+        return False
     owner = session.get(AgentProfile, conversation.agent_id) if conversation.agent_id else None
     if owner is not None and owner.user_id == user_id:
         return True
-    return session.scalar(select(func.count()).select_from(ConversationParticipant).where(
-        ConversationParticipant.conversation_id == conversation.id, ConversationParticipant.user_id == user_id,
-        ConversationParticipant.left_at.is_(None))) > 0
+    query = select(ConversationParticipant.id).where(
+        ConversationParticipant.conversation_id == conversation.id, ConversationParticipant.user_id == user_id)
+    if scope is Part.now:
+        query = query.where(ConversationParticipant.left_at.is_(None))
+    elif scope is Part.invited:
+        query = query.where(ConversationParticipant.role == ParticipantRole.invited)
+    if session.scalar(query.limit(1)) is not None:
+        return True
+    return scope is Part.ever and session.scalar(select(ChatMessage.id).where(
+        ChatMessage.conversation_id == conversation.id, ChatMessage.sender_user_id == user_id).limit(1)) is not None
 
 
 def conversations_of_user(session: Session, user_id: int) -> list[int]:

@@ -368,10 +368,10 @@ def visitor_details(session: Session, who: Viewer, visitor_id: int, include_ip: 
 
 
 def readable_conversation(session: Session, who: Viewer, conversation_id: int) -> Conversation:
-    """The conversation when *who* owns it, takes part in it (``chat.is_reader``) or supervises.
+    """The conversation when *who* owns it, takes part in it (``chat.takes_part``) or supervises.
     Raises ``NotFound``."""
     conversation = session.get(Conversation, conversation_id)
-    if conversation is not None and not who.supervisor and not chat.is_reader(session, who.user_id, conversation):
+    if conversation is not None and not who.supervisor and not chat.takes_part(session, conversation, who.user_id):
         conversation = None
     if conversation is None:
         raise NotFound({"conversation_id": [str(_l("No such conversation."))]})

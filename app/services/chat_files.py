@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
@@ -39,7 +38,6 @@ from app.models.chat import (
     ChatAttachment,
     ChatMessage,
     Conversation,
-    ConversationParticipant,
     ConversationStatus,
     SenderType,
     Visitor,
@@ -255,18 +253,15 @@ def attachment_for_visitor(session: Session, secret_key: str, attachment_id: int
 
 def attachment_for_user(session: Session, attachment_id: int, user_id: int, sees_every_chat: bool) -> ChatAttachment:
     """The attachment, for a user who may see its conversation: supervisors and Admin
-    (*sees_every_chat*), the owner agent and agents who took part. Raises ``NotFound`` otherwise."""
+    (*sees_every_chat*), the owner agent and agents who took part (``chat.Part.ever``, as for the
+    transcript). Raises ``NotFound`` otherwise."""
     attachment = session.get(ChatAttachment, attachment_id)
     if attachment is None:
         raise _not_found()
     if sees_every_chat:
         return attachment
     conversation = session.get(Conversation, attachment.conversation_id)
-    owner = conversation.agent.user_id if conversation.agent is not None else None
-    took_part = session.scalar(select(ConversationParticipant.id).where(
-        ConversationParticipant.conversation_id == conversation.id,
-        ConversationParticipant.user_id == user_id)) is not None
-    if owner != user_id and not took_part:
+    if not chat.takes_part(session, conversation, user_id, chat.Part.ever):
         raise _not_found()
     return attachment
 

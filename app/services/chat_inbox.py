@@ -49,10 +49,8 @@ from app.models.chat import (
     ChatMessage,
     ChatSite,
     Conversation,
-    ConversationParticipant,
     LeaveMessage,
     LeaveMessageStatus,
-    ParticipantRole,
     SenderType,
     Visitor,
 )
@@ -349,18 +347,6 @@ def agent_site_ids(session: Session, user_id: int | None) -> set[int]:
     no group (as on the console), none without an active agent profile."""
     agent = chat.agent_for_user(session, user_id) if user_id else None
     return routing.agent_site_ids(session, agent) if agent is not None else set()
-
-
-def takes_part(session: Session, conversation: Conversation, user_id: int | None) -> bool:
-    """Whether the user is the conversation's agent or an agent invited into it (or was)."""
-    if user_id is None:
-        return False
-    if conversation.agent is not None and conversation.agent.user_id == user_id:
-        return True
-    return session.scalar(select(ConversationParticipant.id).where(
-        ConversationParticipant.conversation_id == conversation.id,
-        ConversationParticipant.user_id == user_id,
-        ConversationParticipant.role == ParticipantRole.invited)) is not None
 
 
 # --- search -------------------------------------------------------------------------------------

@@ -318,12 +318,7 @@ def leave(session: Session, who: Member, conversation_id: object,
 def takes_part(session: Session, who: Member, conversation_id: int) -> bool:
     """True while the user owns the conversation or is in it (invited or watching)."""
     conversation = session.get(Conversation, conversation_id)
-    if conversation is None:
-        return False
-    if who.agent is not None and conversation.agent_id == who.agent.id:
-        return True
-    participant = _participant(session, conversation_id, who.user_id)
-    return participant is not None and participant.left_at is None
+    return conversation is not None and chat.takes_part(session, conversation, who.user_id)
 
 
 # --- supervisors ----------------------------------------------------------------------------

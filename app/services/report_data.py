@@ -29,7 +29,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.models.chat import ChatMessage, Conversation, ConversationParticipant, SenderType
+from app.models.chat import ChatMessage, SenderType
 from app.models.contracts import Contract, FeeBill, Payment
 from app.models.crm import Client
 from app.models.ledger import Voucher, VoucherLine
@@ -192,21 +192,6 @@ class TranscriptLine:
     name: str
     text: str
     attachment: str | None
-
-
-def took_part(session: Session, conversation: Conversation, user_id: int | None) -> bool:
-    """Whether *user_id* took part in *conversation*: its owner agent, an invited or watching
-    agent, or the sender of one of its messages (an agent who handed the chat on)."""
-    if user_id is None:
-        return False
-    if conversation.agent is not None and conversation.agent.user_id == user_id:
-        return True
-    if session.scalar(select(ConversationParticipant.id).where(
-            ConversationParticipant.conversation_id == conversation.id,
-            ConversationParticipant.user_id == user_id).limit(1)) is not None:
-        return True
-    return session.scalar(select(ChatMessage.id).where(
-        ChatMessage.conversation_id == conversation.id, ChatMessage.sender_user_id == user_id).limit(1)) is not None
 
 
 def transcript_lines(session: Session, conversation_id: int, internal: bool = True) -> list[TranscriptLine]:

@@ -172,7 +172,7 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
         conversation = db.session.get(Conversation, conversation_id) \
             if isinstance(conversation_id, int) and not isinstance(conversation_id, bool) else None
         if conversation is None or not current_user.is_authenticated \
-                or not chat.is_reader(db.session, current_user.id, conversation):
+                or not chat.takes_part(db.session, conversation, current_user.id):
             return None
         return conversation
 

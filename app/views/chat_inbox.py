@@ -31,7 +31,7 @@ from app.models.chat import (
 )
 from app.permissions import current_user_id
 from app.security import SUPERVISE
-from app.services import chat_inbox, tracking
+from app.services import chat, chat_inbox, tracking
 from app.services.errors import DomainError
 from app.views.common import DeskModelView, format_datetime
 
@@ -276,7 +276,7 @@ class ConversationHistoryView(BaseView):
         conversation = db.session.get(Conversation, pk)
         if conversation is None or not _in_scope(conversation.site_id):
             abort(404)
-        internal = sees_all_chats() or chat_inbox.takes_part(db.session, conversation, current_user_id())
+        internal = sees_all_chats() or chat.takes_part(db.session, conversation, current_user_id(), chat.Part.invited)
         messages = chat_inbox.transcript_messages(db.session, conversation.id, internal=internal)
         return self.render_template(
             "chat_inbox/transcript.html", conversation=conversation, messages=messages, internal=internal,

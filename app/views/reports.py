@@ -31,7 +31,7 @@ from markupsafe import Markup
 
 from app.extensions import db
 from app.permissions import client_in_scope, current_user_id, sees_all_clients
-from app.services import chat, report_data
+from app.services import chat
 from app.services.accounting import parse_period
 from app.services.errors import DomainError, NotFound, ValidationFailed
 from app.views.ledger_reports import month_range
@@ -196,7 +196,8 @@ class ReportPdfApi(BaseApi):
         """
         try:
             conversation = chat.get_conversation(db.session, pk)
-            if not sees_all_clients() and not report_data.took_part(db.session, conversation, current_user_id()):
+            if not sees_all_clients() and not chat.takes_part(db.session, conversation, current_user_id(),
+                                                              chat.Part.ever):
                 raise NotFound({"conversation_id": [str(_l("No such conversation."))]})
             built = documents.transcript(db.session, pk, _user_name())
         except DomainError as exc:
