@@ -37,7 +37,7 @@ from app.models.ledger import (
 from app.services import audit, books
 from app.services.accounting import ZERO, last_day_of, parse_period, period_label, previous_period
 from app.services.errors import Conflict, ValidationFailed
-from app.services.vouchers import LineInput, _lock_book, _write_lines, is_closed, next_number, number_gaps
+from app.services.vouchers import LineInput, is_closed, lock_book, next_number, number_gaps, write_lines
 
 PROFIT_CODE = "3103"  # 本年利润
 DISTRIBUTION_CODE = "3104"  # 利润分配
@@ -159,7 +159,7 @@ def close_period(session: Session, client_id: int, period: object, user_id: int 
     problems = close_problems(session, book, month)
     if problems:
         raise Conflict({"period": problems})
-    _lock_book(session, book.id)
+    lock_book(session, book.id)
     lines = _carry_forward_lines(session, book.id, month)
     voucher = None
     if lines:
@@ -173,7 +173,7 @@ def close_period(session: Session, client_id: int, period: object, user_id: int 
             attachments=0, state=VoucherState.posted, kind=VoucherKind.carry_forward,
             maker_id=user_id, reviewer_id=user_id, reviewed_at=utcnow(), poster_id=user_id, posted_at=utcnow())
         session.add(voucher)
-        _write_lines(session, voucher, lines, carry_forward=True)
+        write_lines(session, voucher, lines, carry_forward=True)
     row = session.scalar(select(Period).where(Period.book_id == book.id, Period.period == month))
     if row is None:
         row = Period(book_id=book.id, period=month, version=0)

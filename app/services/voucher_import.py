@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from app.models.ledger import LedgerBook, Voucher, VoucherKind, VoucherState
@@ -34,19 +32,18 @@ from app.services import books
 from app.services.accounting import period_of
 from app.services.errors import DomainError, ValidationFailed
 from app.services.vouchers import (
-    LineInput,
-    _lock_book,
-    _parse_header,
-    _parse_lines,
-    _write_lines,
+    VoucherInput,
     ensure_open,
+    lock_book,
     next_number,
+    parse_voucher,
+    retrying,
+    write_lines,
 )
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 2000
 MAX_COLUMNS = 40
-SAVE_ATTEMPTS = 5
 FORMATS = ("csv", "xlsx")
 
 # canonical field → accepted header spellings (compared lower-case, without spaces)
@@ -267,43 +264,25 @@ def _row_errors(group: _Group, problems: dict[str, list[str]]) -> list[RowError]
     return found
 
 
-@dataclass
-class _Planned:
-    day: date
-    word: object
-    summary: str
-    attachments: int
-    lines: list[LineInput]
-
-
-def _validate(session: Session, book: LedgerBook, rows: list[tuple[int, dict[str, str]]]) -> list[_Planned]:
+def _validate(session: Session, book: LedgerBook, rows: list[tuple[int, dict[str, str]]]) -> list[VoucherInput]:
     errors: list[RowError] = []
-    planned: list[_Planned] = []
+    planned: list[VoucherInput] = []
     for group in _groups(rows, errors):
         data = _voucher_data(group, errors)
         problems: dict[str, list[str]] = {}
-        day, word, summary, attachments = _parse_header(data, problems)
-        lines = _parse_lines_safely(session, book.id, data["lines"], problems)
-        if not problems:
-            try:
-                ensure_open(session, book, period_of(day))
-            except DomainError as exc:
-                problems.update(exc.errors)
+        try:
+            parsed = parse_voucher(session, book.id, data, problems)
+            if not problems:
+                ensure_open(session, book, period_of(parsed.day))
+        except DomainError as exc:  # unbalanced, or a closed month: one more problem of these rows
+            problems.update(exc.errors)
         if problems:
             errors.extend(_row_errors(group, problems))
             continue
-        planned.append(_Planned(day, word, summary, attachments, lines))
+        planned.append(parsed)
     if errors:
         raise ImportFailed(errors)
     return planned
-
-
-def _parse_lines_safely(session: Session, book_id: int, raw: list, problems: dict[str, list[str]]) -> list:
-    try:
-        return _parse_lines(session, book_id, raw, problems)
-    except DomainError as exc:  # unbalanced: raised, not collected
-        problems.update(exc.errors)
-        return []
 
 
 # --- importing ------------------------------------------------------------------------------
@@ -318,26 +297,18 @@ def import_vouchers(session: Session, client_id: int, filename: str, data: bytes
     """
     book = books.get_book(session, client_id)
     rows = read_rows(filename, data, max_bytes=max_bytes, max_rows=max_rows)
-    for attempt in range(SAVE_ATTEMPTS):
-        try:
-            return _import(session, book.id, rows, user_id)
-        except (IntegrityError, OperationalError) as exc:
-            session.rollback()
-            text = str(exc.orig).lower()
-            transient = "uq_voucher_number" in text or "locked" in text or "deadlock" in text
-            if not transient or attempt == SAVE_ATTEMPTS - 1:
-                raise
-            time.sleep(0.01 * (attempt + 1))
-        except DomainError:
-            session.rollback()
-            raise
-    raise AssertionError("unreachable")
+    try:
+        return _import(session, book.id, rows, user_id)
+    except DomainError:
+        session.rollback()
+        raise
 
 
+@retrying
 def _import(session: Session, book_id: int, rows: list[tuple[int, dict[str, str]]], user_id: int | None) -> list:
     book = session.get(LedgerBook, book_id)
     planned = _validate(session, book, rows)
-    _lock_book(session, book.id)
+    lock_book(session, book.id)
     saved: list[Voucher] = []
     for item in planned:
         period = period_of(item.day)
@@ -346,7 +317,7 @@ def _import(session: Session, book_id: int, rows: list[tuple[int, dict[str, str]
                           summary=item.summary, attachments=item.attachments,
                           number=next_number(session, book.id, period, item.word))
         session.add(voucher)
-        _write_lines(session, voucher, item.lines)
+        write_lines(session, voucher, item.lines)
         session.flush()
         saved.append(voucher)
     session.commit()

@@ -62,6 +62,17 @@ class LineInput:
     memo: str | None
 
 
+@dataclass
+class VoucherInput:
+    """A voucher's fields as parsed from its input (``parse_voucher``)."""
+
+    day: date | None
+    word: VoucherWord | None
+    summary: str
+    attachments: int
+    lines: list[LineInput]
+
+
 # --- parsing --------------------------------------------------------------------------------
 
 
@@ -111,6 +122,17 @@ def _parse_header(data: dict, errors: dict[str, list[str]]) -> tuple[date | None
                                         n=MAX_ATTACHMENTS))]
         attachments = 0
     return day, word, summary, int(str(attachments).strip() or 0)
+
+
+def parse_voucher(session: Session, book_id: int, data: dict, errors: dict[str, list[str]]) -> VoucherInput:
+    """Parse a voucher's header and lines against the accounts of *book_id*.
+
+    Every problem is added to *errors* under its field (``date``, ``lines[2].debit``...): the
+    result is only usable when *errors* stayed empty. Raises ``UnbalancedVoucher`` when every
+    field is valid but debits and credits differ."""
+    day, word, summary, attachments = _parse_header(data, errors)
+    lines = _parse_lines(session, book_id, data.get("lines"), errors)
+    return VoucherInput(day, word, summary, attachments, lines)
 
 
 def _parse_lines(session: Session, book_id: int, raw_lines: object, errors: dict[str, list[str]],
@@ -190,20 +212,23 @@ def ensure_open(session: Session, book: LedgerBook, period: int, field: str = "d
 # --- saving ---------------------------------------------------------------------------------
 
 
-def _lock_book(session: Session, book_id: int) -> None:
+def lock_book(session: Session, book_id: int) -> None:
     """Serialise numbering within one set of books: a row lock on PostgreSQL, the write lock on
-    SQLite (taken by the first write of the transaction)."""
+    SQLite (taken by the first write of the transaction). Call before ``next_number``."""
     session.execute(update(LedgerBook).where(LedgerBook.id == book_id)
                     .values(updated_at=LedgerBook.updated_at).execution_options(synchronize_session=False))
 
 
 def next_number(session: Session, book_id: int, period: int, word: VoucherWord) -> int:
+    """The next free number of *word* in *period* of *book_id* (numbers deleted in between stay
+    gaps until 整理凭证)."""
     return (session.scalar(select(func.max(Voucher.number)).where(
         Voucher.book_id == book_id, Voucher.period == period, Voucher.word == word)) or 0) + 1
 
 
-def _retrying(work):  # noqa: ANN001, ANN202
-    """Run *work* (which commits) again when a concurrent save took the number or held the lock."""
+def retrying(work):  # noqa: ANN001, ANN202
+    """Run *work* (which commits) again when a concurrent save took the number or held the lock
+    (rolled back first); any other error is raised at once."""
     def run(session: Session, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         for attempt in range(SAVE_ATTEMPTS):
             try:
@@ -221,7 +246,8 @@ def _retrying(work):  # noqa: ANN001, ANN202
     return run
 
 
-def _write_lines(session: Session, voucher: Voucher, lines: list[LineInput], carry_forward: bool = False) -> None:
+def write_lines(session: Session, voucher: Voucher, lines: list[LineInput], carry_forward: bool = False) -> None:
+    """Replace the lines of *voucher* (posted when it is) and set its total. Does not commit."""
     voucher.lines.clear()
     session.flush()
     for number, line in enumerate(lines, start=1):
@@ -232,7 +258,7 @@ def _write_lines(session: Session, voucher: Voucher, lines: list[LineInput], car
     voucher.total = sum((line.debit for line in lines), ZERO)
 
 
-@_retrying
+@retrying
 def save_voucher(session: Session, client_id: int, data: dict, user_id: int | None,
                  voucher_id: int | None = None) -> Voucher:
     """Create a voucher (or replace draft *voucher_id*) from *data*:
@@ -246,10 +272,12 @@ def save_voucher(session: Session, client_id: int, data: dict, user_id: int | No
         raise ValidationFailed({"_": [str(_l("The voucher must be a JSON object."))]})
     book = books.get_book(session, client_id)
     errors: dict[str, list[str]] = {}
-    day, word, summary, attachments = _parse_header(data, errors)
-    lines = _parse_lines(session, book.id, data.get("lines"), errors)
+    parsed = parse_voucher(session, book.id, data, errors)
     if errors:
         raise ValidationFailed(errors)
+    day, word, summary, attachments, lines = (parsed.day, parsed.word, parsed.summary, parsed.attachments,
+                                              parsed.lines)
+    assert day is not None and word is not None  # no errors: both parsed
     period = period_of(day)
     ensure_open(session, book, period)
     voucher = None
@@ -261,7 +289,7 @@ def save_voucher(session: Session, client_id: int, data: dict, user_id: int | No
         if voucher.kind != VoucherKind.normal:
             raise Conflict({"_": [str(_l("A generated voucher cannot be edited."))]})
         ensure_open(session, book, voucher.period)
-    _lock_book(session, book.id)
+    lock_book(session, book.id)
     if voucher is None:
         voucher = Voucher(book_id=book.id, client_id=client_id, maker_id=user_id, state=VoucherState.draft,
                           kind=VoucherKind.normal, number=next_number(session, book.id, period, word))
@@ -270,7 +298,7 @@ def save_voucher(session: Session, client_id: int, data: dict, user_id: int | No
         voucher.number = next_number(session, book.id, period, word)  # the old number becomes a gap
     voucher.period, voucher.word, voucher.date = period, word, day
     voucher.summary, voucher.attachments = summary, attachments
-    _write_lines(session, voucher, lines)
+    write_lines(session, voucher, lines)
     session.flush()
     session.commit()
     return voucher
@@ -336,7 +364,7 @@ def post_voucher(session: Session, voucher_id: int, user_id: int) -> Voucher:
     return voucher
 
 
-@_retrying
+@retrying
 def reverse_voucher(session: Session, voucher_id: int, user_id: int | None, on_date: object = None) -> Voucher:
     """红字冲销: a new draft voucher with the original's lines negated, dated *on_date* (default:
     the original's date, which must then be in an open period). Only a posted, ordinary voucher that
@@ -353,7 +381,7 @@ def reverse_voucher(session: Session, voucher_id: int, user_id: int | None, on_d
     ensure_open(session, original.book, period)
     lines = [LineInput(line.account, -line.debit, -line.credit, line.memo) for line in original.lines]
     label = original.label
-    _lock_book(session, original.book_id)
+    lock_book(session, original.book_id)
     # Checked again under the lock: a concurrent reversal may have committed since the check above.
     if session.scalar(select(exists().where(Voucher.reversal_of_id == original.id))):
         session.rollback()
@@ -366,7 +394,7 @@ def reverse_voucher(session: Session, voucher_id: int, user_id: int | None, on_d
         attachments=0, state=VoucherState.draft, kind=VoucherKind.reversal, reversal_of_id=original.id,
         maker_id=user_id)
     session.add(reversal)
-    _write_lines(session, reversal, lines)
+    write_lines(session, reversal, lines)
     session.flush()
     session.commit()
     return reversal
@@ -405,7 +433,7 @@ def renumber_vouchers(session: Session, client_id: int, period: object) -> int:
     book = books.get_book(session, client_id)
     month = parse_period(period)
     ensure_open(session, book, month, field="period")
-    _lock_book(session, book.id)
+    lock_book(session, book.id)
     changed = 0
     offset = 1_000_000
     for word in VoucherWord:
