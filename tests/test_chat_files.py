@@ -262,9 +262,9 @@ def test_an_agent_upload_needs_the_csrf_header(app, chat):
 
 
 def test_the_visitor_downloads_their_image_inline_with_strict_headers(chat):
-    attachment_id = chat.agent_upload().get_json()["message"]["attachment"]["id"]
-    response = chat.app.test_client().get(f"/chat/files/{attachment_id}?t={chat.token}",
-                                          headers={"Origin": ORIGIN})
+    attachment = chat.agent_upload().get_json()["message"]["attachment"]
+    assert chat.token not in attachment["url"]  # the link carries its own token, not the visitor's
+    response = chat.app.test_client().get(attachment["url"], headers={"Origin": ORIGIN})
     assert response.status_code == 200 and response.data == PNG
     assert response.mimetype == "image/png"
     assert response.headers["Content-Disposition"].startswith("inline")
@@ -283,8 +283,10 @@ def test_a_document_is_always_downloaded_as_an_attachment(chat):
 
 
 def test_only_the_people_in_the_conversation_download_its_files(app, chat, site, login_as, user_id):
-    attachment_id = chat.visitor_upload().get_json()["message"]["attachment"]["id"]
+    attachment = chat.visitor_upload().get_json()["message"]["attachment"]
+    attachment_id, link = attachment["id"], attachment["url"]
     url = f"/chat/files/{attachment_id}"
+    another = chat.visitor_upload(name="另一张.png").get_json()["message"]["attachment"]
     create_user(app, "agent2", PASSWORD, ["Agent"], first_name="agent2")
     db.session.add(AgentProfile(user_id=user_id("agent2"), display_name="客服小李"))
     db.session.commit()
@@ -293,9 +295,11 @@ def test_only_the_people_in_the_conversation_download_its_files(app, chat, site,
     [other] = received(other_widget, "session", "/visitor", 2.0)
     anonymous = app.test_client()
     outcomes = {
-        "visitor": anonymous.get(f"{url}?t={chat.token}").status_code,
-        "other visitor": anonymous.get(f"{url}?t={other['visitor_token']}").status_code,
-        "garbage token": anonymous.get(f"{url}?t=garbage").status_code,
+        "visitor": anonymous.get(link).status_code,
+        "visitor token": anonymous.get(f"{url}?t={chat.token}").status_code,  # not a file link
+        "other visitor's token": anonymous.get(f"{url}?k={other['visitor_token']}").status_code,
+        "another file's link": anonymous.get(f"{url}?k={another['url'].split('?k=')[1]}").status_code,
+        "garbage token": anonymous.get(f"{url}?k=garbage").status_code,
         "no token": anonymous.get(url).status_code,
         "owner agent": chat.agent_http.get(url).status_code,
         "other agent": login_as("agent2").get(url).status_code,
@@ -304,7 +308,8 @@ def test_only_the_people_in_the_conversation_download_its_files(app, chat, site,
         "accountant": login_as("accountant").get(url).status_code,
         "no such file": chat.agent_http.get(f"/chat/files/{attachment_id + 1000}").status_code,
     }
-    assert outcomes == {"visitor": 200, "other visitor": 404, "garbage token": 404, "no token": 403,
+    assert outcomes == {"visitor": 200, "visitor token": 403, "other visitor's token": 404,
+                        "another file's link": 404, "garbage token": 404, "no token": 403,
                         "owner agent": 200, "other agent": 404, "supervisor": 200, "admin": 200,
                         "accountant": 403, "no such file": 404}
     # an agent invited in who has left since took part: they keep the files, as the transcript
@@ -328,3 +333,13 @@ def test_visitor_uploads_count_against_the_visitors_rate_limit(app, chat):
     app.config["CHAT_VISITOR_RATE"] = "2 per minute"
     assert [chat.visitor_upload().status_code for _ in range(3)] == [201, 201, 429]
     assert _count(ChatAttachment) == 2
+
+
+def test_a_file_link_expires_and_names_one_file_only(app):
+    secret = app.config["SECRET_KEY"]
+    token = chat_sites.file_link_token(secret, 42)
+    assert chat_sites.attachment_id_from_link(secret, token) == 42
+    assert chat_sites.attachment_id_from_link(secret, token, max_age=-1) is None  # expired
+    assert chat_sites.attachment_id_from_link("another-secret-key-of-32-bytes-or-more", token) is None
+    assert chat_sites.attachment_id_from_link(secret, chat_sites.visitor_token(secret, "s", "v")) is None
+    assert chat_sites.attachment_id_from_link(secret, None) is None

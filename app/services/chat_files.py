@@ -238,15 +238,14 @@ def _not_found() -> NotFound:
     return NotFound({"file": [str(_l("No such file."))]})
 
 
-def attachment_for_visitor(session: Session, secret_key: str, attachment_id: int, token: object) -> ChatAttachment:
-    """The attachment, when *token* is the visitor token of its conversation's visitor.
-    Raises ``NotFound`` otherwise (never telling whether the file exists)."""
-    attachment = session.get(ChatAttachment, attachment_id)
-    if attachment is None or not isinstance(token, str) or len(token) > 500:
+def attachment_for_link(session: Session, secret_key: str, attachment_id: int, token: object) -> ChatAttachment:
+    """The attachment, when *token* is a genuine, unexpired link token for it
+    (``chat_sites.file_link_token``). Raises ``NotFound`` otherwise (never telling whether the
+    file exists)."""
+    if chat_sites.attachment_id_from_link(secret_key, token) != attachment_id:
         raise _not_found()
-    conversation = session.get(Conversation, attachment.conversation_id)
-    uid = chat_sites.visitor_uid_from_token(secret_key, conversation.site.site_key, token)
-    if uid is None or uid != conversation.visitor.uid:
+    attachment = session.get(ChatAttachment, attachment_id)
+    if attachment is None:
         raise _not_found()
     return attachment
 
@@ -273,9 +272,3 @@ def file_path(upload_dir: str, attachment: ChatAttachment) -> Path:
 
 def is_image(attachment: ChatAttachment) -> bool:
     return attachment.content_type in (PNG.content_type, JPEG.content_type, GIF.content_type, WEBP.content_type)
-
-
-def attachment_payload(attachment: ChatAttachment) -> dict:
-    """The ``attachment`` part of a message payload; clients load it from ``/chat/files/<id>``."""
-    return {"id": attachment.id, "filename": attachment.filename, "content_type": attachment.content_type,
-            "size": attachment.size}

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 from markupsafe import Markup
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -195,6 +195,26 @@ def visitor_uid_from_token(secret_key: str, site_key: str, token: str | None) ->
     if not isinstance(data, dict) or data.get("s") != site_key or not isinstance(data.get("v"), str):
         return None
     return data["v"]
+
+
+FILE_LINK_MAX_AGE = 7 * 24 * 3600  # seconds a chat file link stays valid (payloads are signed afresh)
+
+
+def file_link_token(secret_key: str, attachment_id: int) -> str:
+    """A signed, expiring capability to download one chat file. Links carry it instead of the
+    visitor token, so that no lasting secret ends up in addresses, server logs or histories."""
+    return URLSafeTimedSerializer(secret_key, salt="chat-file").dumps(int(attachment_id))
+
+
+def attachment_id_from_link(secret_key: str, token: object, max_age: int = FILE_LINK_MAX_AGE) -> int | None:
+    """The attachment id *token* grants, when genuine and younger than *max_age* seconds, else None."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        return None
+    try:
+        value = URLSafeTimedSerializer(secret_key, salt="chat-file").loads(token, max_age=max_age)
+    except BadSignature:  # SignatureExpired is one
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def new_visitor_uid() -> str:

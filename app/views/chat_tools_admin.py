@@ -285,15 +285,16 @@ def upload() -> Response:
 
 @files.route("/<int:pk>", methods=["GET", "OPTIONS"])
 def download(pk: int) -> Response:
-    """A chat file, for the conversation's visitor (``?t=<visitor token>``) or its agents,
-    supervisors and Admin; 404 for anyone else. Images inline, other files as attachments."""
+    """A chat file, by its link (``?k=<link token>`` from the message payload: the visitor) or for
+    the conversation's agents, supervisors and Admin; 404 for anyone else. Images inline, other
+    files as attachments."""
     origin = request.headers.get("Origin")
     if request.method == "OPTIONS":
         return _cors(Response(status=204), _origin_of_some_site(origin))
     try:
-        if "t" in request.args:
-            attachment = chat_files.attachment_for_visitor(db.session, current_app.config["SECRET_KEY"], pk,
-                                                           request.args.get("t"))
+        if "k" in request.args:
+            attachment = chat_files.attachment_for_link(db.session, current_app.config["SECRET_KEY"], pk,
+                                                        request.args.get("k"))
             site = db.session.get(chat.Conversation, attachment.conversation_id).site
             origin = origin if origin and chat_sites.origin_allowed(site, origin) else None
         elif current_user.is_authenticated:
@@ -315,7 +316,7 @@ def download(pk: int) -> Response:
                          max_age=0, conditional=False, etag=False)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = _FILE_CSP
-    response.headers["Referrer-Policy"] = "no-referrer"  # the visitor token is in the address
+    response.headers["Referrer-Policy"] = "no-referrer"  # the link token is in the address
     response.headers["Cache-Control"] = "private, no-store"
     return _cors(response, origin)
 

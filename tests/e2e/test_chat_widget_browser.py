@@ -178,7 +178,7 @@ def test_visitor_chats_with_an_agent_resumes_after_reload_and_delivers_what_was_
         {"name": "发票.png", "mimeType": "image/png", "buffer": base64.b64decode(PNG)})
     image = tab.locator(f"{WIDGET} .msg.mine .bubble img")
     expect(image).to_have_count(1)
-    assert "/chat/files/" in image.get_attribute("src") and "?t=" in image.get_attribute("src")
+    assert "/chat/files/" in image.get_attribute("src") and "?k=" in image.get_attribute("src")  # a file link
     tab.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())
     event, data = agent.wait_for(lambda e, d: e == "message" and isinstance(d, dict) and d.get("attachment"))
     assert data["attachment"]["filename"] == "发票.png"

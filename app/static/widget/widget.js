@@ -444,8 +444,7 @@
     clear(bubble);
     var att = message.attachment;
     if (att && att.id != null) {
-      var url = att.url ? absolute(att.url)
-        : BASE + "/chat/files/" + encodeURIComponent(att.id) + "?t=" + encodeURIComponent(state.token || "");
+      var url = absolute(att.url || "/chat/files/" + encodeURIComponent(att.id));
       var link = el("a");
       link.href = url;
       link.target = "_blank";
