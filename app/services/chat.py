@@ -27,6 +27,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -77,13 +78,14 @@ def _clip(value: object, length: int) -> str | None:
 
 
 def connect_visitor(session: Session, *, secret_key: str, site_key: object, origin: str | None,
-                    token: object = None, ip: str | None = None, user_agent: str | None = None,
-                    language: str | None = None, user_id: object = None, user_hash: object = None,
+                    token: object = None, ip: str | None = None, user_id: object = None, user_hash: object = None,
                     now: datetime | None = None) -> VisitorSession:
     """Admit a widget connection and return its visitor (created or recognised). Commits.
 
-    Raises ``AccessDenied`` for an unknown or inactive site key, an Origin the site does not allow
-    and a blocked visitor or address; ``ValidationFailed`` for a user id with a wrong hash.
+    *ip* is only checked against blocks (``tracking.record_connection`` stores what is kept of it,
+    with the browser and language). Raises ``AccessDenied`` for an unknown or inactive site key,
+    an Origin the site does not allow and a blocked visitor or address; ``ValidationFailed`` for
+    a user id with a wrong hash.
     """
     now = now or utcnow()
     site = session.scalar(select(ChatSite).where(ChatSite.site_key == site_key)) \
@@ -456,13 +458,17 @@ def rate(session: Session, visitor_id: int, score: object, comment: object = Non
 def message_payload(message: ChatMessage) -> dict:
     """A message as both sides receive it (the text as stored: clients insert it as text, never HTML).
 
-    With a file, ``attachment {id, filename, content_type, size}``: clients download it from
-    ``/chat/files/<id>`` (the widget adds ``?t=<visitor_token>``)."""
+    With a file, ``attachment {id, filename, content_type, size, url}``: ``url`` is
+    ``/chat/files/<id>?k=<link token>``, a link to that file alone that expires after
+    ``chat_sites.FILE_LINK_MAX_AGE`` (signed afresh whenever the payload is built, history
+    included). Needs the application context (the secret key)."""
     payload = {"id": message.id, "conversation_id": message.conversation_id,
                "sender_type": message.sender_type.value, "sender_name": message.sender_name, "text": message.text,
                "client_msg_id": message.client_msg_id, "created_at": utc_iso(message.created_at)}
     if message.attachment_id is not None and message.attachment is not None:
         attachment = message.attachment
+        token = chat_sites.file_link_token(current_app.config["SECRET_KEY"], attachment.id)
         payload["attachment"] = {"id": attachment.id, "filename": attachment.filename,
-                                 "content_type": attachment.content_type, "size": attachment.size}
+                                 "content_type": attachment.content_type, "size": attachment.size,
+                                 "url": f"/chat/files/{attachment.id}?k={token}"}
     return payload

@@ -107,7 +107,6 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
             admitted = chat.connect_visitor(
                 db.session, secret_key=current_app.config["SECRET_KEY"], site_key=auth.get("site_key"),
                 origin=request.headers.get("Origin"), token=auth.get("visitor_token"), ip=request.remote_addr,
-                user_agent=request.headers.get("User-Agent"), language=auth.get("language"),
                 user_id=auth.get("user_id"), user_hash=auth.get("user_hash"))
         except DomainError as exc:
             db.session.rollback()
