@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import pytest
@@ -78,3 +79,11 @@ def test_health_is_503_when_the_database_is_unreachable(app, tmp_path, queue):
     assert response.status_code == 503
     assert response.json == {"status": "error", "db": "error",
                              "message_queue": "none" if queue is None else "error"}
+
+
+def test_the_favicon_is_an_icon_for_anyone(app):
+    from PIL import Image
+
+    response = app.test_client().get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/vnd.microsoft.icon"
+    assert Image.open(io.BytesIO(response.data)).format == "ICO"

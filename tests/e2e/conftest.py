@@ -40,8 +40,6 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-b
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 DEMO_PASSWORD = "Demo-E2e-Pass-2026xy"
 SERVER_START_SECONDS = 90
-# Reported as a console error by Chromium's own favicon request, which no page makes.
-IGNORED_CONSOLE_URLS = ("/favicon.ico",)
 # Every document logs its CSP violations, so a blocked script or style shows up as a console error.
 CSP_WATCH = """
 document.addEventListener("securitypolicyviolation", function (event) {
@@ -227,8 +225,6 @@ class BrowserWatch:
         if message.type != "error":
             return
         where = (message.location or {}).get("url", "")
-        if where.endswith(IGNORED_CONSOLE_URLS):
-            return
         self.messages.append(f"console error: {message.text} ({where})")
 
     def problems(self) -> list[str]:
