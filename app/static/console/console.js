@@ -206,7 +206,16 @@
     });
   }
 
-  function upsertVisitor(update) {
+  // Visitor updates heard lately: a state snapshot that was asked for before one of them arrived
+  // does not know it, so they are applied again on top of the snapshot (loadState).
+  var heard = [];
+
+  function upsertVisitor(update, replay) {
+    if (!replay) {
+      var now = Date.now();
+      heard = heard.filter(function (h) { return now - h.at < 60000; });
+      heard.push({at: now, update: update});
+    }
     var elapsed = (Date.now() - loadedAt) / 1000;
     var found = visitors.find(function (v) { return v.id === update.id; });
     if (found) {
@@ -217,7 +226,7 @@
       visitors.unshift(update);
     }
     if (update.online === false) { visitors = visitors.filter(function (v) { return v.id !== update.id; }); }
-    renderVisitors();
+    if (!replay) { renderVisitors(); }
   }
 
   var queryTimer = null;
@@ -331,16 +340,19 @@
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(function () {
       var q = visitorQuery.value.trim();
-      getJSON(urls.state + (q ? "?q=" + encodeURIComponent(q) : "")).then(loadState).catch(function () { /* next event retries */ });
+      var askedAt = Date.now();
+      getJSON(urls.state + (q ? "?q=" + encodeURIComponent(q) : "")).then(function (data) { loadState(data, askedAt); })
+        .catch(function () { /* next event retries */ });
     }, 250);
   }
 
-  function loadState(data) {
+  function loadState(data, askedAt) {
     state = data;
     me = data.me;
     clockOffset = data.now ? Date.parse(data.now) - Date.now() : clockOffset;
     loadedAt = Date.now();
     visitors = data.visitors.slice();
+    heard.forEach(function (h) { if (h.at >= askedAt) { upsertVisitor(h.update, true); } });
     renderAll();
   }
 
