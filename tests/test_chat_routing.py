@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -446,8 +447,12 @@ def test_a_message_payload_names_its_attachment(site):
     message.attachment_id = attachment.id
     db.session.commit()
     db.session.refresh(message)
-    assert chat.message_payload(message)["attachment"] == {
-        "id": attachment.id, "filename": "发票.pdf", "content_type": "application/pdf", "size": 1234}
+    payload = chat.message_payload(message)["attachment"]
+    link = payload.pop("url")
+    assert payload == {"id": attachment.id, "filename": "发票.pdf", "content_type": "application/pdf", "size": 1234}
+    path, token = link.split("?k=")
+    assert path == f"/chat/files/{attachment.id}"  # a link to this one file
+    assert chat_sites.attachment_id_from_link(current_app.config["SECRET_KEY"], token) == attachment.id
 
 
 # --- through the sockets --------------------------------------------------------------------------

@@ -508,6 +508,7 @@
       return;
     }
     var mine = message.sender_type === "visitor";
+    if (mine && message.client_msg_id) dropFromOutbox(message.client_msg_id); // stored: never resent
     var node = mine && message.client_msg_id ? pending[message.client_msg_id] : null;
     if (node) {
       settle(message.client_msg_id, message);
@@ -542,7 +543,9 @@
   }
 
   function dropFromOutbox(clientId) {
-    state.outbox = state.outbox.filter(function (item) { return item.client_msg_id !== clientId; });
+    var left = state.outbox.filter(function (item) { return item.client_msg_id !== clientId; });
+    if (left.length === state.outbox.length) return;
+    state.outbox = left;
     save("outbox", state.outbox);
   }
 
