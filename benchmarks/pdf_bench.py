@@ -50,7 +50,7 @@ from app.services.accounting import next_period  # noqa: E402
 from app.services.bootstrap import prepare_database  # noqa: E402
 from app.services.users import create_user  # noqa: E402
 from reports import documents, jobs, pdf  # noqa: E402
-from reports.render import chunk_html, render_html  # noqa: E402
+from reports.render import render_html, split  # noqa: E402
 
 PASSWORD = "Bench-Pass-2026xy"  # noqa: S105 - a throwaway user of a temporary database
 MONTHS = 6
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
 
         ledger_runs = max(1, args.repeat)
         with app.test_request_context():
-            chunk_count = len(chunk_html(ledger, ledger.chunk_rows or documents.chunk_rows()))
+            chunk_count = len(split(ledger, ledger.chunk_rows or documents.chunk_rows()).htmls)
         rows.append((f"detail ledger, {args.lines} lines: GET (job, 2 workers, {chunk_count} chunks merged)",
                      timed(ledger_job, ledger_runs)))
         pages = pdf.page_count(pdf.html_to_pdf(ledger_html, ledger_style)[0])

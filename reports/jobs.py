@@ -174,21 +174,15 @@ def start(document: Document, user_id: int | None, chunk_size: int) -> str:
     return job_id
 
 
-def _numbering(chunks: Chunks) -> list[pdf.Numbering | None]:
-    if chunks.plan is None:
-        return [None] * len(chunks.htmls)
-    return list(pdf.plan_numbering(chunks.plan))
-
-
 def _start_rq(store: RedisStore | FileStore, job_id: str, chunks: Chunks, style: pdf.PageStyle,
               cache_key: str | None) -> None:
     from rq import Queue
 
     queue = Queue(QUEUE, connection=store.redis)  # type: ignore[union-attr]
     parts = [queue.enqueue(rq_render_chunk, job_id, i, html, style, numbering, job_timeout=600, result_ttl=600)
-             for i, (html, numbering) in enumerate(zip(chunks.htmls, _numbering(chunks), strict=True))]
-    queue.enqueue(rq_merge, job_id, len(chunks.htmls), style, cache_key, chunks.plan,
-                  chunks.htmls if chunks.plan else None, depends_on=parts, job_timeout=600, result_ttl=600)
+             for i, (html, numbering) in enumerate(zip(chunks.htmls, chunks.numbering(), strict=True))]
+    queue.enqueue(rq_merge, job_id, len(chunks.htmls), style, cache_key, chunks.plan, chunks.merge_htmls,
+                  depends_on=parts, job_timeout=600, result_ttl=600)
 
 
 def _start_local(store: RedisStore | FileStore, job_id: str, chunks: Chunks, style: pdf.PageStyle,
@@ -218,12 +212,11 @@ def _start_local(store: RedisStore | FileStore, job_id: str, chunks: Chunks, sty
             last = left[0] == 0
         if last:
             pool.submit(pdf.merge_chunks, list(results), style, chunks.plan,  # type: ignore[arg-type]
-                        chunks.htmls if chunks.plan else None).add_done_callback(merged)
+                        chunks.merge_htmls).add_done_callback(merged)
 
     store.job_update(job_id, status="running")
-    for index, (html, numbering) in enumerate(zip(chunks.htmls, _numbering(chunks), strict=True)):
-        pool.submit(pdf.html_to_pdf, html, style, numbering is not None, numbering).add_done_callback(
-            lambda f, i=index: chunk_done(i, f))
+    for index, (html, numbering) in enumerate(zip(chunks.htmls, chunks.numbering(), strict=True)):
+        pool.submit(render_chunk, html, style, numbering).add_done_callback(lambda f, i=index: chunk_done(i, f))
 
 
 def job_state(job_id: str) -> dict[str, Any] | None:

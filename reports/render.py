@@ -7,7 +7,7 @@
   client in the header, "generated at … by …" and "第 X 页 / 共 Y 页" in the footer. Table
   headers repeat on every page (WeasyPrint repeats ``thead``; totals are body rows so that they
   print once).
-- A document's ``rows`` can be split into chunks rendered apart (``chunk_html``); each chunk is
+- A document's ``rows`` can be split into chunks rendered apart (``split``); each chunk is
   a whole HTML document showing the title block first and the closing totals last.
 """
 
@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from reports.pdf import FONT_FAMILY, PageStyle, html_to_pdf
+from reports.pdf import FONT_FAMILY, Numbering, PageStyle, html_to_pdf, plan_numbering
 
 HERE = Path(__file__).parent
 CSS_FILE = HERE / "static" / "report.css"
@@ -120,6 +120,15 @@ class Chunks:
     htmls: list[str]
     plan: list[int] | None
 
+    def numbering(self) -> list[Numbering | None]:
+        """The page numbers each chunk prints: from the plan, else none (stamped at the merge)."""
+        return plan_numbering(self.plan) if self.plan is not None else [None] * len(self.htmls)
+
+    @property
+    def merge_htmls(self) -> list[str] | None:
+        """The HTML the merge renders again if a chunk is off its plan (planned documents only)."""
+        return self.htmls if self.plan is not None else None
+
 
 def split(document: Document, size: int) -> Chunks:
     """*document* split into whole HTML documents of about *size* rows each (at least one).
@@ -140,11 +149,6 @@ def split(document: Document, size: int) -> Chunks:
     if document.page_plan is not None:
         plan = [document.page_plan(part, index == 0) for index, part in enumerate(parts)]
     return Chunks(htmls, plan)
-
-
-def chunk_html(document: Document, size: int) -> list[str]:
-    """The HTML of each chunk of *document* (``split``)."""
-    return split(document, size).htmls
 
 
 NO_DATA = _l("No data for this period.")
