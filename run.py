@@ -1,4 +1,4 @@
-"""Start Bookkeeping Desk: HTTP and Socket.IO on one port (eventlet by default).
+"""Start Bookkeeping Desk: HTTP and Socket.IO on one port (gevent by default; ``ASYNC_MODE``).
 
     python run.py [--host 127.0.0.1] [--port 5000] [--no-demo]
 
@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import os
 
-ASYNC_MODE = os.environ.get("ASYNC_MODE", "eventlet")
+ASYNC_MODE = os.environ.get("ASYNC_MODE", "gevent")
 
 
 def patch_for_async_mode() -> None:
     """Monkey-patch the standard library for eventlet or gevent. Called first in ``main`` (not at
     import: the PDF worker processes import this module too and must stay unpatched)."""
     if ASYNC_MODE == "eventlet":
+        # psycopg 3 waits in C under eventlet, which blocks the hub on every query; its select()
+        # wait function goes through the patched select module instead. (Under gevent psycopg
+        # detects the patching itself.)
+        os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
         import eventlet
 
         eventlet.monkey_patch()

@@ -6,7 +6,7 @@ Environment variables (all optional):
 ``SECRET_KEY``              session/JWT signing key; generated into ``instance/secret-key`` when unset.
 ``REDIS_URL``               Redis; enables shared rate-limit storage and is the default message queue.
 ``SOCKETIO_MESSAGE_QUEUE``  Socket.IO message queue URL (defaults to ``REDIS_URL``).
-``ASYNC_MODE``              ``eventlet`` (default) | ``gevent`` | ``threading``.
+``ASYNC_MODE``              ``gevent`` (default) | ``eventlet`` | ``threading`` (benchmarks/RESULTS.md says why).
 ``FIELD_ENCRYPTION_KEY``    Fernet key(s), comma separated, first one encrypts; generated into
                             ``instance/field-encryption.key`` when unset.
 ``MFA_REQUIRED_ROLES``      comma-separated role names that must enrol in TOTP (default
@@ -94,7 +94,7 @@ def build_config(overrides: dict | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
         "SOCKETIO_MESSAGE_QUEUE": os.environ.get("SOCKETIO_MESSAGE_QUEUE") or redis_url,
-        "ASYNC_MODE": os.environ.get("ASYNC_MODE", "eventlet"),
+        "ASYNC_MODE": os.environ.get("ASYNC_MODE", "gevent"),
         "TZ_DISPLAY": os.environ.get("TZ_DISPLAY", "Asia/Shanghai"),
         # --- Flask-AppBuilder -------------------------------------------------
         "AUTH_TYPE": 1,  # AUTH_DB

@@ -6,12 +6,28 @@ application gets its own (``create_app`` builds it; code reaches it as ``current
 
 from __future__ import annotations
 
+import sqlite3
+
 from flask_appbuilder.utils.legacy import get_sqla_class
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 db = get_sqla_class()()
 migrate = Migrate()
 csrf = CSRFProtect()
 socketio = SocketIO()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_wal(dbapi_connection, connection_record) -> None:  # noqa: ANN001, ARG001
+    """SQLite runs in WAL mode: readers never block the writer nor the writer the readers, so a
+    request that holds a read transaction while it waits (for a PDF worker, say) cannot make
+    another one's commit spin in SQLite's busy handler, which would block the whole server
+    under gevent or eventlet. (A no-op on PostgreSQL and on in-memory databases.)"""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()

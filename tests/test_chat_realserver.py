@@ -1,4 +1,4 @@
-"""The chat through real server processes (``run.py``, eventlet), driven by python-socketio clients.
+"""The chat through real server processes (``run.py`` in the default async mode), driven by python-socketio clients.
 
 Two servers share one database and, through Redis, one Socket.IO message queue: a visitor on
 server A and an agent on server B talk to each other, which only works when every event crosses
@@ -30,6 +30,8 @@ import requests
 import socketio
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
+
+from tests.servers import server_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Realserver-Pass-2026"
@@ -124,9 +126,8 @@ def _fresh_database() -> Iterator[None]:
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     tmp = tmp_path_factory.mktemp("realserver")
     database_url, admin = _database(tmp)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SOCKETIO_MESSAGE_QUEUE")}
-    env.update(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=PASSWORD,
-               PYTHONUNBUFFERED="1", ASYNC_MODE="eventlet", DEMO_HOST_PORT="0")
+    env = server_env(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=PASSWORD,
+                     PYTHONUNBUFFERED="1", DEMO_HOST_PORT="0")
     redis_url = os.environ.get("TEST_REDIS_URL")
     if redis_url:
         env["REDIS_URL"] = redis_url

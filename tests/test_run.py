@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.servers import server_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -31,9 +33,8 @@ def _get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
 
 def test_first_start_seeds_demo_and_serves_http_and_socketio(tmp_path):
     port, demo_port = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SOCKETIO_MESSAGE_QUEUE")}
-    env.update(INSTANCE_PATH=str(tmp_path / "instance"), DEMO_PASSWORD="Demo-Pass-2026xy", PYTHONUNBUFFERED="1",
-               ASYNC_MODE="eventlet", DEMO_HOST_PORT=str(demo_port))
+    env = server_env(INSTANCE_PATH=str(tmp_path / "instance"), DEMO_PASSWORD="Demo-Pass-2026xy", PYTHONUNBUFFERED="1",
+                     DEMO_HOST_PORT=str(demo_port))
     log = tmp_path / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port)],  # noqa: S603
@@ -79,8 +80,7 @@ def test_first_start_seeds_demo_and_serves_http_and_socketio(tmp_path):
 
 
 def test_second_start_keeps_data_and_does_not_reseed(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SOCKETIO_MESSAGE_QUEUE")}
-    env.update(INSTANCE_PATH=str(tmp_path / "instance"), ASYNC_MODE="threading")
+    env = server_env(INSTANCE_PATH=str(tmp_path / "instance"), ASYNC_MODE="threading")
     code = ("from app import create_app\nfrom app.services.bootstrap import prepare_database\n"
             "from app.services.demo import seed_demo\napp = create_app()\n"
             "with app.app_context():\n    prepare_database(app)\n    print(seed_demo(app))\n")

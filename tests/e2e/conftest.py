@@ -8,7 +8,7 @@ the test database after each test. ``TEST_REDIS_URL``, when set, becomes the ser
 
 Chromium is ``/usr/bin/chromium`` (``scripts/setup.sh --test`` installs it); nothing is downloaded.
 Without it (or without the playwright package) the tests are skipped with a message, unless ``CI``
-is set: then that is a failure. The server runs in the run's ``ASYNC_MODE`` (eventlet when unset).
+is set: then that is a failure. The server runs in the default async mode, as ``make run`` starts it.
 
 Fixtures: ``live_server``, ``browser``, ``sign_in(username)``, ``open_page(username)`` (several
 users in one test, e.g. an agent and a visitor), ``page`` (the accountant) and ``watch``: the page
@@ -33,6 +33,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
+
+from tests.servers import server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -132,9 +134,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         database_url, admin = _postgres_database(test_url)
     else:
         database_url = f"sqlite:///{tmp / 'e2e.db'}"
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SOCKETIO_MESSAGE_QUEUE")}
-    env.update(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=DEMO_PASSWORD,
-               PYTHONUNBUFFERED="1", DEMO_HOST_PORT="0")  # tests serve their own host pages
+    env = server_env(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=DEMO_PASSWORD,
+                     PYTHONUNBUFFERED="1", DEMO_HOST_PORT="0")  # tests serve their own host pages
     if os.environ.get("TEST_REDIS_URL"):
         env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
     port = _free_port()
