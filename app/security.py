@@ -44,7 +44,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_login import login_user
 from marshmallow import ValidationError
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.grants import merged as merged_grants
 from app.services import audit, mfa
@@ -268,6 +268,17 @@ class DeskSecurityManager(SecurityManager):
     authdbview = DeskAuthDBView
     userdbmodelview = DeskUserDBModelView
     security_api = DeskSecurityApi
+
+    def __init__(self, appbuilder) -> None:  # noqa: ANN001
+        super().__init__(appbuilder)
+        from app.views.common import EagerInterface  # not at the top: it imports this module
+
+
+        # The user list shows each user's roles (and groups), the role list each role's
+        # permissions: loaded with the page, not one statement per row.
+        self.userdbmodelview.datamodel = EagerInterface(
+            self.user_model, options=(selectinload(User.roles), selectinload(User.groups)))
+        self.rolemodelview.datamodel = EagerInterface(self.role_model, options=(selectinload(Role.permissions),))
 
     def auth_user_db(self, username, password):  # noqa: ANN001, ANN201
         """Authenticate by password and write a login_success / login_failure audit row.
