@@ -152,7 +152,9 @@ class DeskAuthDBView(AuthDBView):
             return redirect(self._get_safe_next_url())
         form = LoginForm_db()
         if form.validate_on_submit():
-            next_url = get_safe_redirect(request.args.get("next", ""))
+            # Only a given next is checked: FAB warns "Invalid redirect" for a missing one.
+            next_arg = request.args.get("next", "")
+            next_url = get_safe_redirect(next_arg) if next_arg else self.appbuilder.get_url_for_index
             sm = self.appbuilder.sm
             user = sm.auth_user_db(form.username.data, form.password.data)
             if not user:
