@@ -96,8 +96,9 @@ class World:
 def grow(app, world: World, n: int) -> None:  # noqa: ANN001
     """Add *n* rows of every kind a back-office page lists: clients (the accountant's) with a tag,
     contact, bank account, service record, archive, a contract due for renewal with bills, a
-    payment and a change, books with a voucher; agents with profiles, chat sites with groups,
-    visitors with a closed chat, left messages, canned replies, invitation rules and blocks."""
+    payment and a change, books with a voucher (and one more voucher in the first client's books);
+    agents with profiles, chat sites with groups, visitors with a closed chat, online visitors
+    waiting in the queue, left messages, canned replies, invitation rules, blocks and roles."""
     sm = app.appbuilder.sm
     accountant, manager = sm.find_user(username="accountant"), sm.find_user(username="manager")
     agent = sm.find_user(username="agent")
