@@ -28,14 +28,17 @@ from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.forms import LoginForm_db
 from flask_appbuilder.security.schemas import login_post
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_appbuilder.security.sqla.models import Role, User
 from flask_appbuilder.security.views import AuthDBView, UserDBModelView
 from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import lazy_gettext as _l
 from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_login import login_user
 from marshmallow import ValidationError
+from sqlalchemy.orm import selectinload
 
 from app.grants import merged as merged_grants
+from app.permission_cache import CachedPermissions
 from app.services import audit, mfa
 
 MFA_PENDING_SECONDS = 300
@@ -141,7 +144,9 @@ class DeskAuthDBView(AuthDBView):
             return redirect(self._get_safe_next_url())
         form = LoginForm_db()
         if form.validate_on_submit():
-            next_url = get_safe_redirect(request.args.get("next", ""))
+            # Only a given next is checked: FAB warns "Invalid redirect" for a missing one.
+            next_arg = request.args.get("next", "")
+            next_url = get_safe_redirect(next_arg) if next_arg else self.appbuilder.get_url_for_index
             sm = self.appbuilder.sm
             user = sm.auth_user_db(form.username.data, form.password.data)
             if not user:
@@ -253,10 +258,23 @@ class DeskUserDBModelView(UserDBModelView):
     class_permission_name = "UserDBModelView"  # the permissions keep FAB's name
 
 
-class DeskSecurityManager(SecurityManager):
+class DeskSecurityManager(CachedPermissions, SecurityManager):
+    """FAB's security manager with the desk's login, audit and MFA, and permission checks read
+    once per request (``app.permission_cache``)."""
+
     authdbview = DeskAuthDBView
     userdbmodelview = DeskUserDBModelView
     security_api = DeskSecurityApi
+
+    def __init__(self, appbuilder) -> None:  # noqa: ANN001
+        super().__init__(appbuilder)
+        from app.views.common import EagerInterface  # not at the top: it imports this module
+
+        # The user list shows each user's roles (and groups), the role list each role's
+        # permissions: loaded with the page, not one statement per row.
+        self.userdbmodelview.datamodel = EagerInterface(
+            self.user_model, options=(selectinload(User.roles), selectinload(User.groups)))
+        self.rolemodelview.datamodel = EagerInterface(self.role_model, options=(selectinload(Role.permissions),))
 
     def auth_user_db(self, username, password):  # noqa: ANN001, ANN201
         """Authenticate by password and write a login_success / login_failure audit row.

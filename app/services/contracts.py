@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.models.contracts import (
     BillingCycle,
@@ -322,10 +322,11 @@ def client_balance(session: Session, client_id: int, as_of: date | None = None) 
 
 def renewals_due(session: Session, today: date, within_days: int = 30,
                  accountant_id: int | None = None) -> list[Contract]:
-    """Live contracts ending between *today* and *today + within_days* (续约提醒)."""
+    """Live contracts ending between *today* and *today + within_days* (续约提醒), with their
+    clients loaded (the lists show each contract's client)."""
     from app.models.crm import Client
 
-    stmt = (select(Contract).where(Contract.status.in_(LIVE))
+    stmt = (select(Contract).options(joinedload(Contract.client)).where(Contract.status.in_(LIVE))
             .where(Contract.end_date >= today)
             .where(Contract.end_date <= today + timedelta(days=within_days))
             .order_by(Contract.end_date))

@@ -11,6 +11,7 @@ from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import joinedload, selectinload
 from wtforms import IntegerField, TextAreaField
 from wtforms.validators import NumberRange, Optional
 
@@ -18,7 +19,7 @@ from app.extensions import db
 from app.models.chat import AgentGroup, AgentProfile, ChatBlock, ChatSite
 from app.services import chat_sites
 from app.services.errors import DomainError
-from app.views.common import DeskModelView
+from app.views.common import DeskModelView, EagerInterface
 
 CATEGORY = dict(category="Live chat", category_label=_l("Live chat"), category_icon="fa-comments")
 
@@ -93,7 +94,7 @@ class ChatSiteModelView(DeskModelView):
 
 
 class AgentGroupModelView(DeskModelView):
-    datamodel = SQLAInterface(AgentGroup)
+    datamodel = EagerInterface(AgentGroup, options=(joinedload(AgentGroup.site),))
     list_title = _l("Agent groups")
     list_columns = ["site", "name", "priority", "routing", "is_default"]
     search_columns = ["site", "name", "routing", "is_default"]
@@ -116,7 +117,9 @@ class AgentGroupModelView(DeskModelView):
 
 
 class AgentProfileModelView(DeskModelView):
-    datamodel = SQLAInterface(AgentProfile)
+    datamodel = EagerInterface(AgentProfile, options=(joinedload(AgentProfile.user),
+                                                        selectinload(AgentProfile.groups).joinedload(AgentGroup.site)),
+                               related={"groups": (joinedload(AgentGroup.site),)})
     list_title = _l("Agents")
     list_columns = ["display_name", "user", "groups", "max_chats", "status", "active"]
     search_columns = ["display_name", "user", "groups", "status", "active"]
@@ -141,7 +144,7 @@ class AgentProfileModelView(DeskModelView):
 
 
 class ChatBlockModelView(DeskModelView):
-    datamodel = SQLAInterface(ChatBlock)
+    datamodel = EagerInterface(ChatBlock, options=(joinedload(ChatBlock.site),))
     list_title = _l("Blocked visitors")
     base_order = ("created_at", "desc")
     list_columns = ["site", "visitor_uid", "ip_range", "expires_at", "reason"]

@@ -14,10 +14,10 @@ from datetime import date
 from flask import Flask, abort, current_app, flash, redirect, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.models.filters import BaseFilter
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models.chat import (
@@ -33,7 +33,7 @@ from app.permissions import current_user_id
 from app.security import SUPERVISE
 from app.services import chat, chat_inbox, tracking
 from app.services.errors import DomainError
-from app.views.common import DeskModelView, format_datetime
+from app.views.common import DeskModelView, EagerInterface, format_datetime
 
 CATEGORY = dict(category="Live chat", category_label=_l("Live chat"), category_icon="fa-comments")
 
@@ -96,7 +96,8 @@ def _short(text: str | None, length: int = 60) -> str:
 class LeaveMessageModelView(DeskModelView):
     """留言: messages visitors left, to assign, answer and close."""
 
-    datamodel = SQLAInterface(LeaveMessage)
+    datamodel = EagerInterface(LeaveMessage, options=(joinedload(LeaveMessage.site),
+                                                        joinedload(LeaveMessage.assigned_to)))
     base_permissions = ["can_list", "can_show", "can_export", "can_assign", "can_reply"]
     base_filters = [["id", SiteScopeFilter, lambda: None]]
     base_order = ("created_at", "desc")
@@ -178,7 +179,7 @@ class LeaveMessageModelView(DeskModelView):
 class ChatVisitorModelView(DeskModelView):
     """访客: visitors of the chat sites, each with their page trail and conversations."""
 
-    datamodel = SQLAInterface(Visitor)
+    datamodel = EagerInterface(Visitor, options=(joinedload(Visitor.site),))
     base_permissions = ["can_list", "can_show"]
     base_filters = [["id", SiteScopeFilter, lambda: None]]
     base_order = ("last_seen_at", "desc")
@@ -259,6 +260,8 @@ class ConversationHistoryView(BaseView):
         result = chat_inbox.search_conversations(
             db.session, q, **filters, site_ids=site_ids, include_internal=site_ids is None, page=page,
             page_size=self.page_size, tz=current_app.config.get("TZ_DISPLAY", "Asia/Shanghai"))
+        _load_rows(result.conversations)
+        first_texts = _first_visitor_texts([c.id for c in result.conversations])
         sites = db.session.scalars(select(ChatSite).order_by(ChatSite.name)).all()
         sites = [site for site in sites if site_ids is None or site.id in site_ids]
         pages = max((result.total + self.page_size - 1) // self.page_size, 1)
@@ -267,7 +270,7 @@ class ConversationHistoryView(BaseView):
             "chat_inbox/history.html", result=result, q=q, filters=filters, sites=sites,
             agents=chat_inbox.site_agents(db.session, site_ids), page=page, pages=pages, args=args,
             format_datetime=format_datetime, status_labels=CONVERSATION_STATUS_LABELS,
-            snippet=lambda c: _short(_first_visitor_text(c), 80))
+            snippet=lambda c: _short(first_texts.get(c.id, ""), 80))
 
     @expose("/<int:pk>")
     @has_access
@@ -284,11 +287,26 @@ class ConversationHistoryView(BaseView):
             SenderType=SenderType)
 
 
-def _first_visitor_text(conversation: Conversation) -> str:
-    text = db.session.scalar(select(chat_inbox.ChatMessage.text).where(
-        chat_inbox.ChatMessage.conversation_id == conversation.id,
-        chat_inbox.ChatMessage.sender_type == SenderType.visitor).order_by(chat_inbox.ChatMessage.id).limit(1))
-    return text or ""
+def _load_rows(conversations: list[Conversation]) -> None:
+    """Load the site, visitor and agent of a page of conversations with one statement, so that
+    the rows do not load them one by one while the page renders."""
+    if conversations:
+        db.session.scalars(
+            select(Conversation).where(Conversation.id.in_([c.id for c in conversations]))
+            .options(joinedload(Conversation.site), joinedload(Conversation.visitor), joinedload(Conversation.agent))
+            .execution_options(populate_existing=True)).unique().all()
+
+
+def _first_visitor_texts(conversation_ids: list[int]) -> dict[int, str]:
+    """The first message each visitor wrote in *conversation_ids*, with one statement."""
+    if not conversation_ids:
+        return {}
+    message = chat_inbox.ChatMessage
+    first = (select(func.min(message.id)).where(message.conversation_id.in_(conversation_ids),
+                                                message.sender_type == SenderType.visitor)
+             .group_by(message.conversation_id))
+    rows = db.session.execute(select(message.conversation_id, message.text).where(message.id.in_(first)))
+    return {conversation_id: text or "" for conversation_id, text in rows}
 
 
 def register(app: Flask, appbuilder: AppBuilder) -> None:  # noqa: ARG001

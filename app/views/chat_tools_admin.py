@@ -15,12 +15,12 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request, send_file
 from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.models.filters import BaseFilter
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access_api
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, IntegerField, TextAreaField
 from wtforms import ValidationError as FormValidationError
 from wtforms.validators import NumberRange, Optional
@@ -35,7 +35,7 @@ from app.services.errors import AccessDenied, DomainError, ValidationFailed
 from app.sockets.rooms import conversation_room, visitor_room
 from app.sockets.visitor import visitor_allowed
 from app.views.chat_admin import CATEGORY
-from app.views.common import DeskModelView
+from app.views.common import DeskModelView, EagerInterface
 
 SHARE = ("can_share", "CannedReplyModelView")
 
@@ -57,7 +57,7 @@ class OwnOrSharedFilter(BaseFilter):
 
 
 class CannedReplyModelView(DeskModelView):
-    datamodel = SQLAInterface(CannedReply)
+    datamodel = EagerInterface(CannedReply, options=(joinedload(CannedReply.site), joinedload(CannedReply.owner)))
     list_title = _l("Canned replies")
     show_title = _l("Canned reply")
     add_title = _l("Add canned reply")
@@ -121,7 +121,7 @@ class CannedReplyModelView(DeskModelView):
 
 
 class InvitationRuleModelView(DeskModelView):
-    datamodel = SQLAInterface(InvitationRule)
+    datamodel = EagerInterface(InvitationRule, options=(joinedload(InvitationRule.site),))
     list_title = _l("Invitation rules")
     show_title = _l("Invitation rule")
     add_title = _l("Add invitation rule")

@@ -7,6 +7,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.sqla.models import Role, User
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
+from sqlalchemy.orm import joinedload, selectinload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
@@ -18,10 +19,12 @@ from app.views.common import (
     ClientScopeFilter,
     CreditCodeValidator,
     DeskModelView,
+    EagerInterface,
     IdNumberValidator,
     format_datetime,
     format_secret,
     scope_filters,
+    target_id,
 )
 from app.views.contracts import ContractModelView
 from app.views.documents import DocumentModelView
@@ -77,7 +80,7 @@ CLIENT_LABELS = {
 def _scope_guard(view: DeskModelView, item) -> None:  # noqa: ANN001
     """Accountants keep their clients: they may not hand a client to someone else."""
     scope = scoped_accountant_id()
-    if scope is not None and item.accountant_id != scope:
+    if scope is not None and target_id(item, "accountant") != scope:
         raise DomainError({"accountant": [str(_l("You may not assign a client to someone else."))]})
 
 
@@ -91,7 +94,7 @@ class TagModelView(DeskModelView):
 
 
 class ContactModelView(DeskModelView):
-    datamodel = SQLAInterface(ClientContact)
+    datamodel = EagerInterface(ClientContact, options=(joinedload(ClientContact.client),))
     base_filters = scope_filters()
     list_columns = ["client", "name", "position", "phone", "email", "wechat", "is_primary"]
     add_columns = edit_columns = ["client", "name", "position", "phone", "email", "wechat", "is_primary",
@@ -114,13 +117,13 @@ class ContactModelView(DeskModelView):
     edit_title = _l("Edit contact")
 
     def pre_add(self, item) -> None:  # noqa: ANN001
-        self.require_scope(item.client_id or (item.client and item.client.id))
+        self.require_scope(target_id(item, "client"))
 
     pre_update = pre_add
 
 
 class BankAccountModelView(DeskModelView):
-    datamodel = SQLAInterface(BankAccount)
+    datamodel = EagerInterface(BankAccount, options=(joinedload(BankAccount.client),))
     base_filters = scope_filters()
     list_columns = ["client", "bank_name", "account_number", "is_basic"]
     show_columns = list_columns
@@ -140,13 +143,14 @@ class BankAccountModelView(DeskModelView):
     edit_title = _l("Edit bank account")
 
     def pre_add(self, item) -> None:  # noqa: ANN001
-        self.require_scope(item.client_id or (item.client and item.client.id))
+        self.require_scope(target_id(item, "client"))
 
     pre_update = pre_add
 
 
 class ServiceRecordModelView(DeskModelView):
-    datamodel = SQLAInterface(ServiceRecord)
+    datamodel = EagerInterface(ServiceRecord, options=(joinedload(ServiceRecord.client),
+                                                        joinedload(ServiceRecord.performed_by)))
     base_filters = scope_filters()
     base_order = ("performed_at", "desc")
     list_columns = ["performed_at", "client", "subject", "performed_by", "result"]
@@ -163,15 +167,15 @@ class ServiceRecordModelView(DeskModelView):
     edit_title = _l("Edit service record")
 
     def pre_add(self, item) -> None:  # noqa: ANN001
-        self.require_scope(item.client_id or (item.client and item.client.id))
+        self.require_scope(target_id(item, "client"))
         item.performed_by_id = item.performed_by_id or current_user_id()
 
     def pre_update(self, item) -> None:  # noqa: ANN001
-        self.require_scope(item.client_id or (item.client and item.client.id))
+        self.require_scope(target_id(item, "client"))
 
 
 class ClientModelView(DeskModelView):
-    datamodel = SQLAInterface(Client)
+    datamodel = EagerInterface(Client, options=(joinedload(Client.accountant), selectinload(Client.tags)))
     base_filters = scope_filters()
     base_order = ("name", "asc")
     show_template = "show_master_detail.html"

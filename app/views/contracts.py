@@ -7,10 +7,10 @@ from datetime import date
 
 from flask import flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import joinedload
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -22,11 +22,13 @@ from app.services import contracts as svc
 from app.services.errors import DomainError
 from app.views.common import (
     DeskModelView,
+    EagerInterface,
     MoneyValidator,
     NotBefore,
     format_datetime,
     get_or_404,
     scope_filters,
+    target_id,
 )
 from app.views.labels import ENUM_LABELS, LabelledEnumField, enum_formatter, enum_label
 
@@ -46,7 +48,8 @@ def format_changes(details: str | None) -> str:
 
 
 class ContractChangeModelView(DeskModelView):
-    datamodel = SQLAInterface(ContractChange)
+    datamodel = EagerInterface(ContractChange, options=(joinedload(ContractChange.contract),
+                                                          joinedload(ContractChange.changed_by)))
     base_filters = scope_filters()
     base_permissions = ["can_list", "can_show"]
     base_order = ("id", "desc")
@@ -66,7 +69,7 @@ class ContractChangeModelView(DeskModelView):
 
 
 class FeeBillModelView(DeskModelView):
-    datamodel = SQLAInterface(FeeBill)
+    datamodel = EagerInterface(FeeBill, options=(joinedload(FeeBill.contract),))
     base_filters = scope_filters()
     base_order = ("period_start", "desc")
     list_columns = ["contract", "period_start", "period_end", "amount", "billed_on", "due_date", "note"]
@@ -87,7 +90,7 @@ class FeeBillModelView(DeskModelView):
 
 
 class PaymentModelView(DeskModelView):
-    datamodel = SQLAInterface(Payment)
+    datamodel = EagerInterface(Payment, options=(joinedload(Payment.contract),))
     base_filters = scope_filters()
     base_order = ("received_on", "desc")
     list_columns = ["contract", "received_on", "amount", "method", "reference", "note"]
@@ -125,7 +128,7 @@ class ReasonForm(FlaskForm):
 
 
 class ContractModelView(DeskModelView):
-    datamodel = SQLAInterface(Contract)
+    datamodel = EagerInterface(Contract, options=(joinedload(Contract.client),))
     base_filters = scope_filters()
     base_order = ("end_date", "asc")
     show_template = "contract_show.html"
@@ -163,7 +166,7 @@ class ContractModelView(DeskModelView):
     edit_title = _l("Edit contract (draft)")
 
     def pre_add(self, item) -> None:  # noqa: ANN001
-        self.require_scope(item.client_id or (item.client and item.client.id))
+        self.require_scope(target_id(item, "client"))
         item.status = S.draft
         svc.validate_contract(item)
         svc.record_creation(item)
@@ -172,7 +175,7 @@ class ContractModelView(DeskModelView):
         if item.status != S.draft:
             raise DomainError({"status": [str(_l(
                 "Only draft contracts are edited directly; use Change to amend a live contract."))]})
-        self.require_scope(item.client_id or (item.client and item.client.id))
+        self.require_scope(target_id(item, "client"))
         svc.validate_contract(item)
 
     def pre_delete(self, item) -> None:  # noqa: ANN001

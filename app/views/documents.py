@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import current_app, flash, redirect, request, send_file, url_for
 from flask_appbuilder import expose
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
@@ -21,7 +21,7 @@ from app.permissions import current_user_id, scoped_accountant_id
 from app.services import documents as svc
 from app.services.audit import record_event
 from app.services.errors import DomainError
-from app.views.common import DeskModelView, format_datetime, get_or_404, scope_filters
+from app.views.common import DeskModelView, EagerInterface, format_datetime, get_or_404, scope_filters, target_id
 from app.views.labels import ENUM_LABELS, LabelledEnumField, enum_formatter
 
 
@@ -64,7 +64,8 @@ def _contract_choices() -> list[tuple[str, str]]:
 
 
 class DocumentModelView(DeskModelView):
-    datamodel = SQLAInterface(Document)
+    datamodel = EagerInterface(Document, options=(joinedload(Document.client), joinedload(Document.contract),
+                                                    joinedload(Document.uploaded_by)))
     base_filters = scope_filters()
     base_order = ("created_at", "desc")
     list_columns = ["title", "client", "doc_type", "period", "contract", "size_bytes", "uploaded_by",
@@ -90,7 +91,7 @@ class DocumentModelView(DeskModelView):
     edit_title = _l("Edit document")
 
     def pre_update(self, item) -> None:  # noqa: ANN001
-        if item.contract is not None and item.contract.client_id != item.client_id:
+        if item.contract is not None and item.contract.client_id != target_id(item, "client"):
             raise DomainError({"contract": [str(_l("The contract does not belong to this client."))]})
 
     def post_delete(self, item) -> None:  # noqa: ANN001

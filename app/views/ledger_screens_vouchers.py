@@ -13,11 +13,10 @@ from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import expose
 from flask_appbuilder.actions import action as bulk_action
 from flask_appbuilder.models.filters import BaseFilter
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import false, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from wtforms import SelectField, StringField
 
 from app.extensions import db
@@ -26,7 +25,7 @@ from app.permissions import client_in_scope, current_user_id
 from app.services import vouchers as svc
 from app.services.accounting import ZERO, parse_amount, parse_period, period_label
 from app.services.errors import DomainError
-from app.views.common import DeskModelView, format_datetime, scope_filters
+from app.views.common import DeskModelView, EagerInterface, format_datetime, scope_filters
 from app.views.ledger_screens_common import (
     books_in_scope,
     field_errors,
@@ -151,7 +150,8 @@ class VoucherModelView(DeskModelView):
     the service; single-voucher review, un-review, post, reverse, delete and print."""
 
     route_base = "/ledger/vouchers"
-    datamodel = SQLAInterface(Voucher)
+    datamodel = EagerInterface(Voucher, options=(joinedload(Voucher.client), joinedload(Voucher.maker),
+                                                   joinedload(Voucher.reviewer)))
     base_filters = scope_filters()
     base_order = ("date", "desc")
     list_title = _l("Vouchers")
