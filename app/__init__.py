@@ -41,6 +41,9 @@ def create_app(config: dict | None = None) -> Flask:
         from app.views import register_views
 
         register_views(app, appbuilder)
+        from app.errors import register_error_handlers
+
+        register_error_handlers(app)
         _install_request_hooks(app)
         _init_socketio(app)
         from app.cli import register_cli
@@ -170,6 +173,8 @@ def _install_request_hooks(app: Flask) -> None:
         )
         if request.is_secure:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if getattr(g, "user", None) is not None and g.user.is_authenticated:
+        if g.get("database_unavailable"):  # the signed-in user cannot be loaded now (app.errors)
+            response.headers.setdefault("Cache-Control", "no-store")
+        elif getattr(g, "user", None) is not None and g.user.is_authenticated:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
