@@ -69,15 +69,22 @@ def _init_socketio(app: Flask) -> None:
     # Flask-SocketIO keeps the queue manager of an earlier init_app in its options: drop it so
     # that this application's SOCKETIO_MESSAGE_QUEUE (or its absence) is what counts.
     socketio.server_options.pop("client_manager", None)
+    queue = app.config.get("SOCKETIO_MESSAGE_QUEUE")
+    manager = {}
+    if queue and queue.startswith(("redis://", "rediss://")):
+        from app.sockets.queue import DeskRedisManager  # delivers within this process while Redis is down
+
+        manager["client_manager"], queue = DeskRedisManager(queue), None
     socketio.init_app(
         app,
         async_mode=app.config["ASYNC_MODE"] if app.config["ASYNC_MODE"] != "auto" else None,
-        message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE"),
+        message_queue=queue,
         # Same origin (the agent console) and the chat sites' allowed origins (the widget, whose
         # long-polling requests need the CORS headers); never with credentials cross-origin.
         cors_allowed_origins=socket_origin_checker(app),
         cors_credentials=False,
         manage_session=False,
+        **manager,
     )
     register_namespaces(socketio)
 
