@@ -68,6 +68,7 @@ def test_first_start_seeds_demo_and_serves_http_and_socketio(demo_server: DemoSe
     status, _ = _get(f"{base}/socket.io/?EIO=4&transport=polling", {"Origin": "http://evil.test"})
     assert status == 400
     assert "Traceback" not in output
+    assert "CryptographyDeprecationWarning" not in output
 
 
 def test_second_start_keeps_data_and_does_not_reseed(tmp_path):
@@ -81,6 +82,17 @@ def test_second_start_keeps_data_and_does_not_reseed(tmp_path):
                             check=True)
     assert "'clients': 4" in first.stdout
     assert "'users': [], 'clients': 0, 'password': None" in second.stdout
+
+
+def test_the_server_process_starts_without_the_pdf_and_spreadsheet_libraries(tmp_path):
+    """WeasyPrint and openpyxl take seconds to import and run in worker processes: a server start
+    that imported them would pay for them (and hold them in memory) for nothing."""
+    code = ("import sys\nimport run\nfrom app import create_app\napp = create_app()\n"
+            "print(sorted(m for m in ('weasyprint', 'openpyxl', 'pypdf') if m in sys.modules))\n")
+    env = server_env(INSTANCE_PATH=str(tmp_path / "instance"), ASYNC_MODE="threading")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,  # noqa: S603
+                            check=True, timeout=300)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 @pytest.mark.parametrize("mode", ["eventlet", "threading"])
