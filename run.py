@@ -112,6 +112,35 @@ def serve_demo_host(wsgi_app, host: str, port: int) -> bool:  # noqa: ANN001
     return True
 
 
+def server_options() -> dict:
+    """Options of ``socketio.run`` for the async mode: under gevent and threading, a connection
+    upgraded to a websocket is closed when the websocket ends. What is left on it then is
+    websocket frames (the client's close frame), which the servers' keep-alive loop would read as
+    the next HTTP request and log as an error ("Invalid HTTP method", "Bad request syntax") at
+    every websocket disconnect. (eventlet's server does not read on.)"""
+    if ASYNC_MODE == "gevent":
+        from gevent.pywsgi import WSGIHandler
+
+        class ClosingGeventHandler(WSGIHandler):
+            def run_application(self) -> None:
+                if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                    self.close_connection = True
+                super().run_application()
+
+        return {"handler_class": ClosingGeventHandler}
+    if ASYNC_MODE == "threading":
+        from werkzeug.serving import WSGIRequestHandler
+
+        class ClosingWerkzeugHandler(WSGIRequestHandler):
+            def run_wsgi(self) -> None:
+                if self.headers.get("Upgrade", "").lower() == "websocket":
+                    self.close_connection = True
+                super().run_wsgi()
+
+        return {"request_handler": ClosingWerkzeugHandler}
+    return {}
+
+
 def prepare(app, seed: bool) -> tuple[dict | None, str | None]:  # noqa: ANN001
     """Migrate, sync permissions, seed the demo data on an empty database (when *seed*) and let
     the demo site allow the demo host page's port; return (what was seeded, the demo site's key).
@@ -196,7 +225,7 @@ def main() -> None:
     with app.app_context():
         warm_pool()  # the PDF workers start now, not on the first large report
     socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
-                 log_output=os.environ.get("ACCESS_LOG", "0") == "1")
+                 log_output=os.environ.get("ACCESS_LOG", "0") == "1", **server_options())
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ Rules:
   ``flask_appbuilder.api``). Nothing here swallows an exception without a log line.
 - The database being unavailable (connection refused or lost, the pool exhausted, SQLite locked or
   unreadable) is not a bug: the request answers 503 with ``Retry-After``, JSON
-  ``{"message": ...}`` from the API (``/api/``, every Flask-AppBuilder API class, and requests that
-  ask for JSON), a short page elsewhere, and the log gets one warning line, not a traceback. A bug that happens to raise
-  a database error (a missing table, bad SQL) stays a 500 with its traceback.
+  ``{"message": ...}`` from the API (``/api/``, every Flask-AppBuilder API class, and requests
+  that ask for JSON), a short page elsewhere. The log gets one warning line per request (plus the
+  traceback ``@safe`` logs before it lets go of an exception). A bug that happens to raise a
+  database error (a missing table, bad SQL) stays a 500 with its traceback.
 - Any other 500 on the API answers JSON too, so API clients get one shape of error.
 """
 

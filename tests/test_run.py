@@ -71,6 +71,30 @@ def test_first_start_seeds_demo_and_serves_http_and_socketio(demo_server: DemoSe
     assert "CryptographyDeprecationWarning" not in output
 
 
+def _websocket_round_trips(url: str, times: int = 3) -> None:
+    """Open Engine.IO websockets and close them again; then let the server finish
+    with them (a few more requests) before its log is read."""
+    import engineio
+
+    for _ in range(times):
+        client = engineio.Client()
+        client.connect(url, transports=["websocket"], engineio_path="socket.io")
+        assert client.transport() == "websocket" and client.sid
+        client.disconnect()
+    for _ in range(5):
+        assert _get(f"{url}/health")[0] == 200
+
+
+LEFTOVER_FRAME_ERRORS = ("Invalid HTTP method", "Bad request", "Bad HTTP/0.9 request")
+
+
+def test_a_closed_websocket_leaves_no_error_in_the_log(demo_server: DemoServer):
+    _websocket_round_trips(demo_server.url)
+
+    output = demo_server.output()
+    assert not [line for line in output.splitlines() if any(e in line for e in LEFTOVER_FRAME_ERRORS)]
+
+
 def test_second_start_keeps_data_and_does_not_reseed(tmp_path):
     env = server_env(INSTANCE_PATH=str(tmp_path / "instance"), ASYNC_MODE="threading")
     code = ("from app import create_app\nfrom app.services.bootstrap import prepare_database\n"
@@ -106,8 +130,10 @@ def test_every_async_mode_serves_without_deprecation_noise(demo_server: DemoServ
         assert status == 200 and b'"sid"' in body
         status, _ = _get(f"{server.url}/login/")
         assert status == 200
+        _websocket_round_trips(server.url)
     output = server.output()
     assert f"(async mode: {mode})" in output
+    assert not [line for line in output.splitlines() if any(e in line for e in LEFTOVER_FRAME_ERRORS)]
     assert "CryptographyDeprecationWarning" not in output
     assert "Traceback" not in output
 
