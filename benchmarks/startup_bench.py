@@ -9,6 +9,10 @@ on a free port, with a new temporary instance folder:
   vouchers), from the process start to the first ``200`` of ``GET /health`` (polled every 20 ms);
 - restart: the same again on the database the fresh start left (nothing to migrate or seed).
 
+Besides the wall-clock time, each start reports the CPU time the server process used until it
+answered (user + system, from /proc; without the PDF worker processes it spawns): on a busy
+machine the wall-clock time grows with the load, the CPU time much less.
+
 The server is stopped after each measurement. The database is a new SQLite file per run, or,
 with ``--database-url`` naming a PostgreSQL scratch database, that database emptied before each
 fresh start (its contents are destroyed). Prints min / median / max of each, with the load average
@@ -58,8 +62,15 @@ def _empty_postgres(url: str) -> None:
     engine.dispose()
 
 
-def time_start(env: dict[str, str], log: Path) -> float:
-    """Seconds from starting ``run.py`` until ``/health`` answers 200; the server is then stopped."""
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process *pid* so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_start(env: dict[str, str], log: Path) -> tuple[float, float]:
+    """Seconds from starting ``run.py`` until ``/health`` answers 200, and the CPU seconds the
+    server used until then; the server is then stopped."""
     port = _free_port()
     with log.open("a") as out:
         began = time.perf_counter()
@@ -72,7 +83,7 @@ def time_start(env: dict[str, str], log: Path) -> float:
             if time.perf_counter() - began > TIMEOUT:
                 raise SystemExit(f"the server did not answer in {TIMEOUT:.0f} s; see {log}")
             time.sleep(0.02)
-        return time.perf_counter() - began
+        return time.perf_counter() - began, _cpu_seconds(process.pid)
     finally:
         process.terminate()
         try:
@@ -83,7 +94,7 @@ def time_start(env: dict[str, str], log: Path) -> float:
 
 
 def _summary(name: str, values: list[float]) -> str:
-    return (f"{name:<8} min {min(values):6.2f} s   median {statistics.median(values):6.2f} s   "
+    return (f"{name:<12} min {min(values):6.2f} s   median {statistics.median(values):6.2f} s   "
             f"max {max(values):6.2f} s   ({', '.join(f'{v:.2f}' for v in values)})")
 
 
@@ -96,7 +107,7 @@ def main() -> None:
 
     print("command:", shlex.join([".venv/bin/python", "benchmarks/startup_bench.py", *sys.argv[1:]]))
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-    fresh, restart = [], []
+    fresh, restart, fresh_cpu, restart_cpu = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
         for run in range(args.runs):
             folder = Path(tmp) / f"run{run}"
@@ -108,11 +119,16 @@ def main() -> None:
             env.update(ASYNC_MODE=args.mode, INSTANCE_PATH=str(folder / "instance"), DATABASE_URL=database,
                        DEMO_HOST_PORT="0", DEMO_PASSWORD="Bench-Pass-2026xy", PYTHONUNBUFFERED="1")  # noqa: S106 - demo
             log = folder / "server.log"
-            fresh.append(time_start(env, log))
-            restart.append(time_start(env, log))
-            print(f"run {run + 1}: fresh {fresh[-1]:.2f} s, restart {restart[-1]:.2f} s", flush=True)
+            for walls, cpus in ((fresh, fresh_cpu), (restart, restart_cpu)):
+                wall, cpu = time_start(env, log)
+                walls.append(wall)
+                cpus.append(cpu)
+            print(f"run {run + 1}: fresh {fresh[-1]:.2f} s (CPU {fresh_cpu[-1]:.2f} s), "
+                  f"restart {restart[-1]:.2f} s (CPU {restart_cpu[-1]:.2f} s)", flush=True)
     print(_summary("fresh", fresh))
     print(_summary("restart", restart))
+    print(_summary("fresh CPU", fresh_cpu))
+    print(_summary("restart CPU", restart_cpu))
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
