@@ -5,14 +5,29 @@
 On first start with an empty database it applies the migrations and seeds demo data. When the
 demo chat site exists, the demo host page (a fake agency website embedding the chat widget) is
 served in the same process on ``DEMO_HOST_PORT`` (default 5001; 0 turns it off).
+
+A start that cannot work stops at once with one line on stderr and exit status 1: the port is
+taken (another server is running there), or the database cannot be reached.
+The log (stderr) has every warning and error with its traceback; ``ACCESS_LOG=1`` adds a line
+per request.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import logging
 import os
+import socket
+import sys
+import warnings
 
 ASYNC_MODE = os.environ.get("ASYNC_MODE", "gevent")
+ASYNC_MODES = ("gevent", "eventlet", "threading")
+
+
+class StartError(Exception):
+    """A start that cannot work; the message is the one line the operator sees."""
 
 
 def patch_for_async_mode() -> None:
@@ -23,6 +38,9 @@ def patch_for_async_mode() -> None:
         # wait function goes through the patched select module instead. (Under gevent psycopg
         # detects the patching itself.)
         os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
+        # eventlet's green DNS imports dnspython, whose DNSSEC module uses DSA keys that
+        # cryptography deprecates: eight warning lines at every start about code the desk never runs.
+        warnings.filterwarnings("ignore", message=r"DSA is deprecated", module=r"dns\.")
         import eventlet
 
         eventlet.monkey_patch()
@@ -32,16 +50,46 @@ def patch_for_async_mode() -> None:
         monkey.patch_all()
 
 
+def configure_logging() -> None:
+    """The server's log on stderr: every warning and error (with its traceback), and which
+    migrations run. Configured before anything else logs, so the migration step keeps it."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.INFO)
+    if os.environ.get("ACCESS_LOG", "0") != "1":
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # request lines of the threading server
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise ``StartError`` when *host*:*port* cannot be listened on. A plain bind (no
+    SO_REUSEPORT) fails while another server listens there, even one that shares its port, so a
+    second server never starts quietly beside the first one."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartError(f"cannot start: the address {host} is not valid ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartError(f"cannot start: {host}:{port} is already in use (is another server running "
+                                 f"there?); choose another port with --port or PORT") from None
+            raise StartError(f"cannot start: cannot listen on {host}:{port} ({exc.strerror})") from None
+
+
 def serve_demo_host(wsgi_app, host: str, port: int) -> bool:  # noqa: ANN001
     """Serve *wsgi_app* on *port* in the background with the server of the async mode; False (and
     a warning) when the port cannot be bound, so the desk itself still starts."""
     from app.extensions import socketio
 
     try:
+        check_port_free(host, port)
         if ASYNC_MODE == "eventlet":
             import eventlet.wsgi
 
-            listener = eventlet.listen((host, port))
+            listener = eventlet.listen((host, port), reuse_port=False)
             socketio.start_background_task(eventlet.wsgi.server, listener, wsgi_app, log_output=False)
         elif ASYNC_MODE == "gevent":
             from gevent.pywsgi import WSGIServer
@@ -57,48 +105,114 @@ def serve_demo_host(wsgi_app, host: str, port: int) -> bool:  # noqa: ANN001
             except SystemExit as exc:  # werkzeug exits when the port is taken
                 raise OSError(f"cannot listen on {host}:{port}") from exc
             threading.Thread(target=server.serve_forever, name="demo-host", daemon=True).start()
-    except OSError as exc:
-        print(f"  demo host page not started: port {port} is not free ({exc.strerror or exc})", flush=True)
+    except (OSError, StartError) as exc:
+        reason = getattr(exc, "strerror", None) or ("in use" if isinstance(exc, StartError) else exc)
+        print(f"  demo host page not started: port {port} is not free ({reason})", flush=True)
         return False
     return True
 
 
-def main() -> None:
-    patch_for_async_mode()
-    parser = argparse.ArgumentParser(description="Bookkeeping Desk server")
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
-    parser.add_argument("--no-demo", action="store_true", help="do not seed demo data on first start")
-    args = parser.parse_args()
+def server_options() -> dict:
+    """Options of ``socketio.run`` for the async mode: under gevent and threading, a connection
+    upgraded to a websocket is closed when the websocket ends. What is left on it then is
+    websocket frames (the client's close frame), which the servers' keep-alive loop would read as
+    the next HTTP request and log as an error ("Invalid HTTP method", "Bad request syntax") at
+    every websocket disconnect. (eventlet's server does not read on.)"""
+    if ASYNC_MODE == "gevent":
+        from gevent.pywsgi import WSGIHandler
 
-    from app import create_app
-    from app.demo_host import browser_host, make_demo_host
-    from app.extensions import socketio
+        class ClosingGeventHandler(WSGIHandler):
+            def run_application(self) -> None:
+                if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                    self.close_connection = True
+                super().run_application()
+
+        return {"handler_class": ClosingGeventHandler}
+    if ASYNC_MODE == "threading":
+        from werkzeug.serving import WSGIRequestHandler
+
+        class ClosingWerkzeugHandler(WSGIRequestHandler):
+            def run_wsgi(self) -> None:
+                if self.headers.get("Upgrade", "").lower() == "websocket":
+                    self.close_connection = True
+                super().run_wsgi()
+
+        return {"request_handler": ClosingWerkzeugHandler}
+    return {}
+
+
+def prepare(app, seed: bool) -> tuple[dict | None, str | None]:  # noqa: ANN001
+    """Migrate, sync permissions, seed the demo data on an empty database (when *seed*) and let
+    the demo site allow the demo host page's port; return (what was seeded, the demo site's key).
+    Raises ``StartError`` when the database cannot be reached."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    from app.errors import database_unavailable
     from app.services.bootstrap import database_is_empty, prepare_database
-    from app.services.demo import DEMO_USERS, seed_demo
-    from app.services.demo_chat import find_demo_site
-    from app.services.i18n import ensure_compiled
-    from app.sockets.sweeper import start_sweeper
-    from reports.jobs import warm_pool
+    from app.services.demo import seed_demo
+    from app.services.demo_chat import allow_demo_host, find_demo_site
 
-    ensure_compiled()
-    app = create_app()
-    with app.app_context():
-        first_start = database_is_empty()
-        prepare_database(app)
-        seeded = seed_demo(app) if first_start and not args.no_demo else None
-        demo_site = find_demo_site(app)
-        site_key = demo_site.site_key if demo_site is not None and demo_site.active else None
+    try:
+        with app.app_context():
+            first_start = database_is_empty()
+            prepare_database(app)
+            seeded = seed_demo(app) if first_start and seed else None
+            demo_site = find_demo_site(app)
+            site_key = demo_site.site_key if demo_site is not None and demo_site.active else None
+            if site_key:
+                allow_demo_host(app, demo_site, app.config.get("DEMO_HOST_PORT") or 0)
+    except DBAPIError as exc:
+        if not database_unavailable(exc):
+            raise
+        url = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).render_as_string(hide_password=True)
+        reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        raise StartError(f"cannot start: the database {url} cannot be reached ({reason})") from None
+    return seeded, site_key
 
-    base = f"http://{args.host}:{args.port}"
-    print(f"Bookkeeping Desk is running at {base}/", flush=True)
+
+def print_banner(app, base: str, seeded: dict | None) -> None:  # noqa: ANN001
+    from app.services.demo import DEMO_USERS
+
+    print(f"Bookkeeping Desk is running at {base}/ (async mode: {ASYNC_MODE})", flush=True)
     print(f"  admin screens: {base}/login/   API docs: {base}/swagger/v1   health: {base}/health", flush=True)
     if seeded and seeded.get("password"):
         print("  demo users (password shown once, also in "
               f"{seeded['credentials_file']}):", flush=True)
         for username, roles, *_ in DEMO_USERS:
             print(f"    {username:<11} {roles[0]:<11} {seeded['password']}", flush=True)
-        print("  Admin and Manager enrol in two-factor authentication at first sign-in.", flush=True)
+    mfa_roles = app.config.get("MFA_REQUIRED_ROLES") or []
+    if mfa_roles:
+        print(f"  two-factor authentication is required at first sign-in for: {', '.join(mfa_roles)}", flush=True)
+
+
+def main() -> None:
+    if ASYNC_MODE not in ASYNC_MODES:
+        sys.exit(f"cannot start: ASYNC_MODE is {ASYNC_MODE!r}; it is one of {', '.join(ASYNC_MODES)}")
+    patch_for_async_mode()
+    configure_logging()
+    parser = argparse.ArgumentParser(description="Bookkeeping Desk server")
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
+    parser.add_argument("--no-demo", action="store_true", help="do not seed demo data on first start")
+    args = parser.parse_args()
+
+    try:
+        check_port_free(args.host, args.port)
+        from app import create_app
+
+        app = create_app()
+        seeded, site_key = prepare(app, seed=not args.no_demo)
+    except StartError as exc:
+        sys.exit(str(exc))
+
+    from app.demo_host import browser_host, make_demo_host
+    from app.extensions import socketio
+    from app.sockets.sweeper import start_sweeper
+    from reports.jobs import warm_pool
+
+    base = f"http://{args.host}:{args.port}"
+    print_banner(app, base, seeded)
     demo_port = app.config.get("DEMO_HOST_PORT") or 0
     if site_key:
         print(f"  demo chat site key: {site_key}", flush=True)
@@ -111,7 +225,7 @@ def main() -> None:
     with app.app_context():
         warm_pool()  # the PDF workers start now, not on the first large report
     socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
-                 log_output=os.environ.get("ACCESS_LOG", "0") == "1")
+                 log_output=os.environ.get("ACCESS_LOG", "0") == "1", **server_options())
 
 
 if __name__ == "__main__":

@@ -41,6 +41,9 @@ def create_app(config: dict | None = None) -> Flask:
         from app.views import register_views
 
         register_views(app, appbuilder)
+        from app.errors import register_error_handlers
+
+        register_error_handlers(app)
         _install_request_hooks(app)
         _init_socketio(app)
         from app.cli import register_cli
@@ -66,15 +69,22 @@ def _init_socketio(app: Flask) -> None:
     # Flask-SocketIO keeps the queue manager of an earlier init_app in its options: drop it so
     # that this application's SOCKETIO_MESSAGE_QUEUE (or its absence) is what counts.
     socketio.server_options.pop("client_manager", None)
+    queue = app.config.get("SOCKETIO_MESSAGE_QUEUE")
+    manager = {}
+    if queue and queue.startswith(("redis://", "rediss://")):
+        from app.sockets.queue import DeskRedisManager  # delivers within this process while Redis is down
+
+        manager["client_manager"], queue = DeskRedisManager(queue), None
     socketio.init_app(
         app,
         async_mode=app.config["ASYNC_MODE"] if app.config["ASYNC_MODE"] != "auto" else None,
-        message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE"),
+        message_queue=queue,
         # Same origin (the agent console) and the chat sites' allowed origins (the widget, whose
         # long-polling requests need the CORS headers); never with credentials cross-origin.
         cors_allowed_origins=socket_origin_checker(app),
         cors_credentials=False,
         manage_session=False,
+        **manager,
     )
     register_namespaces(socketio)
 
@@ -170,6 +180,8 @@ def _install_request_hooks(app: Flask) -> None:
         )
         if request.is_secure:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if getattr(g, "user", None) is not None and g.user.is_authenticated:
+        if g.get("database_unavailable"):  # the signed-in user cannot be loaded now (app.errors)
+            response.headers.setdefault("Cache-Control", "no-store")
+        elif getattr(g, "user", None) is not None and g.user.is_authenticated:
             response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -7,6 +7,7 @@ Environment variables (all optional):
 ``REDIS_URL``               Redis; enables shared rate-limit storage and is the default message queue.
 ``SOCKETIO_MESSAGE_QUEUE``  Socket.IO message queue URL (defaults to ``REDIS_URL``).
 ``ASYNC_MODE``              ``gevent`` (default) | ``eventlet`` | ``threading`` (benchmarks/RESULTS.md says why).
+``DB_CONNECT_TIMEOUT``      seconds a PostgreSQL connection may take before it fails (default 5).
 ``FIELD_ENCRYPTION_KEY``    Fernet key(s), comma separated, first one encrypts; generated into
                             ``instance/field-encryption.key`` when unset.
 ``MFA_REQUIRED_ROLES``      comma-separated role names that must enrol in TOTP (default
@@ -113,6 +114,10 @@ def build_config(overrides: dict | None = None) -> dict:
         "RATELIMIT_ENABLED": True,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down: sign-in limits go on in this process's memory (a warning is logged) and
+        # Redis is tried again now and then; short timeouts keep a dead host from stalling logins.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         # --- i18n ---------------------------------------------------------------
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": "UTC",
@@ -163,6 +168,12 @@ def build_config(overrides: dict | None = None) -> dict:
         "DEMO_SITE_KEY": os.environ.get("DEMO_SITE_KEY") or None,
         "DEMO_HOST_PORT": int(os.environ.get("DEMO_HOST_PORT", "5001")),
     }
+    if cfg["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") and "connect_timeout=" not in cfg[
+            "SQLALCHEMY_DATABASE_URI"]:
+        # A database host that does not answer fails a connection (a request, /health, the start)
+        # in DB_CONNECT_TIMEOUT seconds instead of the system's minutes of TCP retries.
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("connect_args", {}).setdefault(
+            "connect_timeout", int(os.environ.get("DB_CONNECT_TIMEOUT", "5")))
     cfg.update(overrides)
 
     secret = os.environ.get("SECRET_KEY") or cfg.get("SECRET_KEY")

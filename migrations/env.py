@@ -8,9 +8,12 @@ from flask import current_app
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# The ini file's logging set-up is for the ``flask db`` commands run on their own. When the
+# process has configured logging already (the server, the tests), it is left as it is; and
+# existing loggers are never disabled: fileConfig's default would silence Flask, Flask-AppBuilder,
+# werkzeug and Socket.IO for the rest of the process, and with them every server error.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

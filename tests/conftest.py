@@ -18,6 +18,7 @@ from app import create_app
 from app.extensions import db
 from app.services.bootstrap import prepare_database
 from app.services.users import create_user
+from tests.servers import demo_server  # noqa: F401 - the shared real server, a session fixture
 
 PASSWORD = "Test-Pass-2026xy"
 ROLE_USERS = {

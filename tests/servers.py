@@ -1,12 +1,47 @@
-"""Helpers for tests that start real server processes (``run.py``) as a user would."""
+"""Helpers for tests that start real server processes (``run.py``) as a user would.
+
+- ``server_env(**values)``: the test run's environment without the settings a server must not
+  inherit (its database, Redis and async mode are the test's choice; the async mode is left at
+  the default, which is what ``make run`` uses), plus *values*.
+- ``start(env, log_path, port)``: start ``run.py`` on 127.0.0.1:*port* and wait until ``/health``
+  answers 200 (``ok`` or ``degraded``); returns a ``Server`` whose ``stop()`` ends it. The wait
+  polls (no fixed sleep) for up to ``START_SECONDS``, enough for a loaded 2-core machine; a
+  server that exits or does not answer fails the test with its log.
+- ``free_port()``, ``sign_in(url, username, password)`` (the cookie header of a browser session).
+- ``demo_server``: a session fixture (registered in tests/conftest.py) with one server started
+  on demo data for the whole run, shared by every test that only needs "the desk, as a user
+  starts it" (tests/test_run.py, the browser tests): see ``DemoServer``.
+
+Every server gets its own temporary instance folder; on PostgreSQL the shared server has a
+database of its own beside the test database (``<name>_e2e``), because the unit tests' fixture
+resets every table of the test database after each test.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+
+ROOT = Path(__file__).resolve().parent.parent
 # Settings a test server must not inherit from the test run: its database, Redis and async mode
 # are the test's choice (the async mode is left at the default, which is what ``make run`` uses).
 SERVER_OWN = ("DATABASE_URL", "REDIS_URL", "SOCKETIO_MESSAGE_QUEUE", "ASYNC_MODE")
+START_SECONDS = 300  # a fresh start takes seconds on a quiet machine, a minute or more on a loaded one
+DEMO_PASSWORD = "Demo-Pass-2026xy"
 
 
 def server_env(**values: str) -> dict[str, str]:
@@ -14,3 +49,168 @@ def server_env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SERVER_OWN}
     env.update(values)
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A started ``run.py``: its process, address and log file."""
+
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20) -> int | None:
+        """End the server (SIGTERM, then SIGKILL after *timeout* s); its exit status."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+        return self.process.returncode
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _health(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:  # noqa: S310 - loopback
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def start(env: dict[str, str], log_path: Path, port: int | None = None, args: Sequence[str] = (),
+          timeout: float = START_SECONDS) -> Server:
+    """Start ``run.py --host 127.0.0.1 --port <port> *args`` with *env* (see ``server_env``),
+    stdout and stderr going to *log_path*, and wait until ``/health`` answers 200."""
+    port = port or free_port()
+    with log_path.open("w") as out:
+        process = subprocess.Popen([sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port), *args],  # noqa: S603
+                                   cwd=ROOT, env={"PYTHONUNBUFFERED": "1", **env}, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    server = Server(process, port, log_path)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}:\n{server.output()}", pytrace=False)
+        if _health(server.url) == 200:
+            return server
+        if time.monotonic() > deadline:
+            server.stop(timeout=5)
+            pytest.fail(f"the server did not answer in {timeout:.0f} s:\n{server.output()}", pytrace=False)
+        time.sleep(0.2)
+
+
+def sign_in(url: str, username: str, password: str) -> str:
+    """Sign in through the login form; the session's ``Cookie`` header. (Sign-ins are rate limited
+    per address: sign each user in once and keep the cookie.)"""
+    import requests
+
+    http = requests.Session()
+    form = http.get(f"{url}/login/", timeout=10)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.text)
+    assert token, form.text[:500]
+    answer = http.post(f"{url}/login/", data={"username": username, "password": password,
+                                              "csrf_token": token.group(1)}, timeout=10)
+    assert "/login" not in answer.url, f"{username} could not sign in: {answer.status_code} {answer.url}"
+    return "; ".join(f"{c.name}={c.value}" for c in http.cookies)
+
+
+# --- the shared demo server ---------------------------------------------------------------------
+
+
+def own_database(tmp: Path, suffix: str) -> tuple[str, Engine | None]:
+    """A database for servers started by a test: a SQLite file in *tmp*, or, when
+    ``TEST_DATABASE_URL`` names PostgreSQL, a fresh ``<name>_<suffix>`` beside it (dropped and
+    created here); its URL and, on PostgreSQL, an admin engine to drop it later."""
+    test_url = os.environ.get("TEST_DATABASE_URL", "")
+    if not test_url.startswith("postgresql"):
+        return f"sqlite:///{tmp / f'{suffix}.db'}", None
+    url = make_url(test_url)
+    name = f"{url.database}_{suffix}"
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+        pytest.fail(f"cannot derive a database name from {url.database!r}", pytrace=False)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    return url.set(database=name).render_as_string(hide_password=False), admin
+
+
+def drop_database(database_url: str, admin: Engine | None) -> None:
+    """Drop a database made by ``own_database`` (nothing to do for SQLite)."""
+    if admin is None:
+        return
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@dataclass
+class DemoServer:
+    """The shared server: ``run.py`` in the default async mode, first started on an empty database
+    (so it migrated and seeded the demo data), the demo users' password ``password``, the demo
+    host page on ``demo_port``, Redis when the run has ``TEST_REDIS_URL``."""
+
+    server: Server
+    password: str
+    database_url: str
+    demo_port: int
+    env: dict = field(repr=False)
+    engine: Engine = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def log(self) -> Path:
+        return self.server.log
+
+    def output(self) -> str:
+        return self.server.output()
+
+    def scalar(self, statement: Any, **params: Any) -> Any:
+        """One value read straight from the server's database."""
+        with self.engine.connect() as conn:
+            return conn.execute(statement, params).scalar()
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """One ``run.py`` on demo data for the whole test run (see ``DemoServer``); stopped at the end."""
+    tmp = tmp_path_factory.mktemp("demo-server")
+    database_url, admin = own_database(tmp, "e2e")
+    demo_port = free_port()
+    env = server_env(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=DEMO_PASSWORD,
+                     DEMO_HOST_PORT=str(demo_port))
+    if os.environ.get("TEST_REDIS_URL"):
+        env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+    engine = create_engine(database_url)
+    try:
+        with start(env, tmp / "server.log") as server:
+            yield DemoServer(server, DEMO_PASSWORD, database_url, demo_port, env, engine)
+    finally:
+        engine.dispose()
+        drop_database(database_url, admin)

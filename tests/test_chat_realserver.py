@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,14 +27,13 @@ import pytest
 import requests
 import socketio
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from tests.servers import server_env
+from tests.servers import Server, drop_database, own_database, server_env, start
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Realserver-Pass-2026"
 ORIGIN = "http://127.0.0.1:5001"
-START_SECONDS = 90
 WAIT = 10.0
 
 SEED = """
@@ -64,12 +61,6 @@ with app.app_context():
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Servers:
     urls: list[str]
@@ -82,40 +73,6 @@ class Servers:
             return conn.execute(text(sql), params).scalar() or 0
 
 
-def _database(tmp: Path) -> tuple[str, Engine | None]:
-    test_url = os.environ.get("TEST_DATABASE_URL", "")
-    if not test_url.startswith("postgresql"):
-        return f"sqlite:///{tmp / 'rs.db'}", None
-    url = make_url(test_url)
-    name = f"{url.database}_rs"
-    assert re.fullmatch(r"[A-Za-z0-9_]+", name), name
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    return url.set(database=name).render_as_string(hide_password=False), admin
-
-
-def _start(env: dict, log: Path, port: int) -> subprocess.Popen:
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + START_SECONDS
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}", pytrace=False)
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:  # noqa: S310
-                if response.status == 200:
-                    return proc
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the server did not answer in {START_SECONDS} s:\n{log.read_text()}", pytrace=False)
-        time.sleep(0.2)
-
-
 @pytest.fixture(autouse=True)
 def _fresh_database() -> Iterator[None]:
     """These tests use the servers' database, not the unit tests' one (overrides tests/conftest.py)."""
@@ -125,38 +82,28 @@ def _fresh_database() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     tmp = tmp_path_factory.mktemp("realserver")
-    database_url, admin = _database(tmp)
+    database_url, admin = own_database(tmp, "rs")
     env = server_env(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=PASSWORD,
-                     PYTHONUNBUFFERED="1", DEMO_HOST_PORT="0")
+                     DEMO_HOST_PORT="0")
     redis_url = os.environ.get("TEST_REDIS_URL")
     if redis_url:
         env["REDIS_URL"] = redis_url
-    procs: list[subprocess.Popen] = []
+    started: list[Server] = []
     engine = create_engine(database_url)
     try:
-        ports = [_free_port()]
-        procs.append(_start(env, tmp / "server-a.log", ports[0]))
+        started.append(start(env, tmp / "server-a.log"))
         seeded = subprocess.run([sys.executable, "-c", SEED, f"{ORIGIN}\nhttp://localhost:5001"], cwd=ROOT,
-                                env=env, capture_output=True, text=True, timeout=120)
+                                env=env, capture_output=True, text=True, timeout=300)
         assert seeded.returncode == 0, seeded.stderr
         site_key = seeded.stdout.strip().splitlines()[-1]
         if redis_url:  # a second process, sharing the database and the message queue
-            ports.append(_free_port())
-            procs.append(_start(env, tmp / "server-b.log", ports[1]))
-        yield Servers([f"http://127.0.0.1:{p}" for p in ports], engine, site_key, env)
+            started.append(start(env, tmp / "server-b.log"))
+        yield Servers([server.url for server in started], engine, site_key, env)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for server in started:
+            server.stop()
         engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)'))
-            admin.dispose()
+        drop_database(database_url, admin)
 
 
 class Events:

@@ -98,3 +98,20 @@ def test_seed_demo_returns_the_site_key(app, demo_agents):
     result = seed_demo(app)
 
     assert result["site_key"] == find_demo_site(app).site_key
+
+
+def test_a_start_on_another_demo_host_port_allows_that_port_too(app, demo_agents):
+    from app.services.demo_chat import allow_demo_host
+
+    site = db.session.scalar(select(ChatSite).where(ChatSite.site_key == seed_demo_chat(app)))
+    site.allowed_origins += "\nhttps://www.example.cn"
+    db.session.commit()
+
+    assert allow_demo_host(app, site, 6123) == ["http://127.0.0.1:6123", "http://localhost:6123"]
+    assert allow_demo_host(app, site, 6123) == []  # the next start on the same port changes nothing
+    assert allow_demo_host(app, site, 0) == []
+
+    db.session.expire_all()
+    for origin in ("http://127.0.0.1:6123", "http://localhost:6123", "http://127.0.0.1:5001",
+                   "https://www.example.cn"):
+        assert chat_sites.origin_allowed(site, origin), origin

@@ -1,16 +1,30 @@
 """Bring a database to the current schema and make sure roles and permissions exist.
 
-``prepare_database`` is what ``run.py`` and ``flask init-db`` call: it applies the Alembic
-migrations (never ``create_all``), registers every view's permissions, and writes the default
-permissions of each role from ``app.security.ROLE_SPEC`` (additively: permissions an Admin
-added stay; run ``flask sync-roles --reset`` to restore the defaults exactly).
+``prepare_database`` is what ``run.py`` and ``flask init-db`` call on every start:
+
+- it applies the Alembic migrations (never ``create_all``), unless the database is at the head
+  revision already;
+- it registers every view's permissions (``sync_permissions``): each registered view's
+  permissions, each menu entry's ``menu_access``, the pseudo permissions; permissions a view no
+  longer has are removed with their grants; the Admin role holds every permission;
+- it writes the default permissions of each role from ``app.security.ROLE_SPEC`` (``sync_roles``;
+  additively: permissions an Admin added stay; ``flask sync-roles --reset`` restores the defaults
+  exactly).
+
+The permission and role sync compare what the application needs with what the database holds in
+a few queries and write only the difference in bulk, so a start with nothing to change costs a
+handful of SELECTs (Flask-AppBuilder's own sync issues several queries per view). Each function
+commits once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from flask import Flask
+from flask_appbuilder.security.sqla.models import assoc_permissionview_role
 from flask_migrate import upgrade
-from sqlalchemy import inspect
+from sqlalchemy import delete, insert, inspect, select, text
 
 from app.config import BASE_DIR
 from app.extensions import db
@@ -18,6 +32,7 @@ from app.security import ALL_CLIENTS, CHAT, ROLE_SPEC, SENSITIVE, SUPERVISE
 
 PSEUDO_PERMISSIONS = [ALL_CLIENTS, SENSITIVE, CHAT, SUPERVISE]
 EVERYONE_MENUS = ["Account", "Two-factor authentication"]
+MIGRATIONS = BASE_DIR / "migrations"
 
 
 def database_is_empty() -> bool:
@@ -25,22 +40,106 @@ def database_is_empty() -> bool:
         db.text("SELECT 1 FROM ab_user LIMIT 1")).first()
 
 
+def _head_revisions() -> set[str]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return set(ScriptDirectory.from_config(config).get_heads())
+
+
+def database_at_head() -> bool:
+    """True when the database's Alembic revision is the head of ``migrations/`` (nothing to apply)."""
+    if not inspect(db.engine).has_table("alembic_version"):
+        return False
+    current = {row[0] for row in db.session.execute(text("SELECT version_num FROM alembic_version"))}
+    db.session.commit()  # end the read transaction before Alembic takes the connection
+    return current == _head_revisions()
+
+
 def migrate_database() -> None:
-    upgrade(directory=str(BASE_DIR / "migrations"))
+    """Apply the migrations that the database lacks (none at all when it is at the head)."""
+    if not database_at_head():
+        upgrade(directory=str(MIGRATIONS))
+
+
+# --- permissions --------------------------------------------------------------------------------
+
+
+def required_permissions(app: Flask) -> set[tuple[str, str]]:
+    """Every (permission, view or menu) the application registers: the views' permissions, each
+    menu entry's ``menu_access`` and the pseudo permissions."""
+    needed: set[tuple[str, str]] = set()
+    for baseview in app.appbuilder.baseviews:
+        needed.update((perm, baseview.class_permission_name) for perm in baseview.base_permissions or ())
+    for category in app.appbuilder.menu.get_list():
+        needed.add(("menu_access", category.name))
+        needed.update(("menu_access", item.name) for item in category.childs if item.name != "-")
+    needed.update(PSEUDO_PERMISSIONS)
+    return needed
+
+
+def _view_names(app: Flask) -> set[str]:
+    """The view menus that belong to registered views (every view menu is registered for them,
+    even for views without permissions, as Flask-AppBuilder does)."""
+    return {baseview.class_permission_name for baseview in app.appbuilder.baseviews}
+
+
+def _named_ids(model: type, names: Iterable[str]) -> dict[str, int]:
+    """``name -> id`` of *model* for *names*, inserting the missing names in one statement."""
+    names = set(names)
+    found = dict(db.session.execute(select(model.name, model.id)).all())
+    missing = sorted(names - found.keys())
+    if missing:
+        db.session.execute(insert(model), [{"name": name} for name in missing])
+        found = dict(db.session.execute(select(model.name, model.id)).all())
+    return found
+
+
+def _permission_views(sm) -> dict[tuple[str, str], int]:  # noqa: ANN001
+    """``(permission, view) -> permission_view id`` of every permission view in the database."""
+    perm, view, pv = sm.permission_model, sm.viewmenu_model, sm.permissionview_model
+    rows = db.session.execute(select(perm.name, view.name, pv.id)
+                              .join(perm, perm.id == pv.permission_id).join(view, view.id == pv.view_menu_id))
+    return {(p, v): pv_id for p, v, pv_id in rows}
+
+
+def _grant(role_id: int, pv_ids: Iterable[int]) -> int:
+    """Give *role_id* every permission view of *pv_ids* it lacks; the number added."""
+    assoc = assoc_permissionview_role
+    held = set(db.session.scalars(select(assoc.c.permission_view_id).where(assoc.c.role_id == role_id)))
+    missing = sorted(set(pv_ids) - held)
+    if missing:
+        db.session.execute(insert(assoc), [{"permission_view_id": pv_id, "role_id": role_id} for pv_id in missing])
+    return len(missing)
 
 
 def sync_permissions(app: Flask) -> None:
-    """Create the permission rows for every registered view, menu and pseudo permission."""
+    """Make the permission rows match the registered views, menus and pseudo permissions (see the
+    module docstring); the Admin and Public roles exist and Admin holds every permission. Commits."""
     sm = app.appbuilder.sm
-    sm.add_role(sm.auth_role_admin)
-    sm.add_role(sm.auth_role_public)
-    app.appbuilder.add_permissions(update_perms=True)
-    for perm, view in PSEUDO_PERMISSIONS:
-        sm.add_permission_view_menu(perm, view)
-    admin = sm.find_role(sm.auth_role_admin)
-    for pv in db.session.query(sm.permissionview_model).all():
-        if pv not in admin.permissions:
-            admin.permissions.append(pv)
+    needed = required_permissions(app)
+    roles = _named_ids(sm.role_model, [sm.auth_role_admin, sm.auth_role_public])
+    perm_ids = _named_ids(sm.permission_model, {perm for perm, _ in needed})
+    view_ids = _named_ids(sm.viewmenu_model, {view for _, view in needed} | _view_names(app))
+    existing = _permission_views(sm)
+    pv = sm.permissionview_model
+    missing = sorted(needed - existing.keys())
+    if missing:
+        db.session.execute(insert(pv), [{"permission_id": perm_ids[p], "view_menu_id": view_ids[v]}
+                                        for p, v in missing])
+        existing = _permission_views(sm)
+    # A permission a registered view no longer exposes goes, with its grants.
+    views = _view_names(app)
+    stale = [pv_id for (perm, view), pv_id in existing.items()
+             if view in views and (perm, view) not in needed and perm != "menu_access"]
+    if stale:
+        db.session.execute(delete(assoc_permissionview_role)
+                           .where(assoc_permissionview_role.c.permission_view_id.in_(stale)))
+        db.session.execute(delete(pv).where(pv.id.in_(stale)))
+        existing = {key: pv_id for key, pv_id in existing.items() if pv_id not in stale}
+    _grant(roles[sm.auth_role_admin], existing.values())
     db.session.commit()
 
 
@@ -62,23 +161,31 @@ def _menu_grants(app: Flask, grants_of_role: set[tuple[str, str]]) -> list[tuple
 
 
 def sync_roles(app: Flask, reset: bool = False) -> None:
-    """Create the roles of ``ROLE_SPEC`` and grant their default permissions.
+    """Create the roles of ``ROLE_SPEC`` and grant their default permissions (with *reset*: exactly
+    those). Commits.
 
     Raises ``RuntimeError`` if the spec names a permission no view registers (a typo would
-    otherwise silently grant nothing).
+    otherwise silently grant nothing); nothing is written then.
     """
     sm = app.appbuilder.sm
+    existing = _permission_views(sm)
+    wanted: dict[str, set[int]] = {}
     for role_name, grants in ROLE_SPEC.items():
-        role = sm.find_role(role_name) or sm.add_role(role_name)
-        if reset:
-            role.permissions = []
+        ids = set()
         for perm, view in grants + _menu_grants(app, set(grants)):
-            pv = sm.find_permission_view_menu(perm, view)
-            if pv is None:
+            if (perm, view) not in existing:
+                db.session.rollback()
                 raise RuntimeError(f"role {role_name}: no permission {perm} on {view}")
-            if pv not in role.permissions:
-                role.permissions.append(pv)
+            ids.add(existing[(perm, view)])
+        wanted[role_name] = ids
+    roles = _named_ids(sm.role_model, wanted)
+    for role_name, ids in wanted.items():
+        if reset:
+            db.session.execute(delete(assoc_permissionview_role)
+                               .where(assoc_permissionview_role.c.role_id == roles[role_name]))
+        _grant(roles[role_name], ids)
     db.session.commit()
+    db.session.expire_all()  # role objects loaded before see their new permissions
 
 
 def prepare_database(app: Flask) -> None:

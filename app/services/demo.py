@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import select
+from werkzeug.security import generate_password_hash
 
 from app.extensions import db
 from app.models.contracts import BillingCycle, Contract, ServiceType
@@ -32,7 +33,8 @@ from app.services import contracts as contract_svc
 from app.services.audit import SYSTEM, acting_as
 from app.services.clients import credit_code_check_char
 from app.services.documents import store_document
-from app.services.users import create_user, generate_password
+from app.services.errors import ValidationFailed
+from app.services.users import check_password, generate_password
 
 DEMO_USERS = [
     ("admin", ["Admin"], "系统", "管理员"),
@@ -79,15 +81,23 @@ def minimal_pdf(text: str) -> bytes:
 
 
 def seed_users(app: Flask, password: str | None = None) -> tuple[str, list[str]]:
-    """Create the demo users that do not exist yet; return (password, created usernames)."""
+    """Create the demo users that do not exist yet, all with one password (checked against the
+    password rule: ``ValidationFailed``); return (password, created usernames)."""
     password = password or app.config.get("DEMO_PASSWORD") or generate_password()
+    check_password(password)
     created = []
     sm = app.appbuilder.sm
+    hashed = None
     for username, roles, first, last in DEMO_USERS:
         if sm.find_user(username=username):
             continue
-        create_user(app, username, password, roles, first_name=first, last_name=last,
-                    email=f"{username}@demo.bookkeeping-desk.invalid")
+        # One hash for all: hashing is slow on purpose, and these users share a password anyway.
+        hashed = hashed or generate_password_hash(
+            password, method=app.config.get("FAB_PASSWORD_HASH_METHOD", "scrypt"),
+            salt_length=app.config.get("FAB_PASSWORD_HASH_SALT_LENGTH", 16))
+        if not sm.add_user(username, first, last, f"{username}@demo.bookkeeping-desk.invalid",
+                           [sm.find_role(name) for name in roles], hashed_password=hashed):
+            raise ValidationFailed({"username": [f"could not create {username}"]})
         created.append(username)
     return password, created
 

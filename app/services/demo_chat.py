@@ -9,6 +9,9 @@ Rules:
   site's default group.
 - Idempotent: the demo site found again (by its key or name) is left as it is; agent profiles
   that exist are kept. Commits.
+- On every start ``allow_demo_host`` adds the demo host page's origins for the current
+  ``DEMO_HOST_PORT`` to the demo site when they are missing (the port may differ from the first
+  start's); origins an admin added or removed otherwise stay as they are.
 """
 
 from __future__ import annotations
@@ -82,3 +85,18 @@ def seed_demo_chat(app: Flask) -> str:
                                       min_seconds_on_page=30, priority=100, active=True))
         db.session.commit()
     return site.site_key
+
+
+def allow_demo_host(app: Flask, site: ChatSite, port: int | None) -> list[str]:
+    """Add the demo host page's origins on *port* (``demo_origins``) that *site* does not allow yet;
+    return the added ones. Commits when something was added (audited as the system's change)."""
+    if not port:
+        return []
+    present = {line.strip().rstrip("/").lower() for line in (site.allowed_origins or "").splitlines()}
+    wanted = [origin for origin in demo_origins(port).splitlines() if f":{port}" in origin]
+    added = [origin for origin in wanted if origin.lower() not in present]
+    if added:
+        with acting_as(SYSTEM):
+            site.allowed_origins = "\n".join([*(site.allowed_origins or "").splitlines(), *added]).strip()
+            db.session.commit()
+    return added

@@ -1,10 +1,11 @@
 """Browser tests: the real server (``run.py`` with demo data) driven by Playwright and Debian's Chromium.
 
-The server runs in a subprocess on a free port, with a temp instance folder and a known
-``DEMO_PASSWORD``, on the same kind of database as the rest of the run: a SQLite file in the temp
-folder, or, when ``TEST_DATABASE_URL`` names PostgreSQL, a database of its own beside that one
-(``<name>_e2e``, dropped and created here), because the unit tests' fixture resets every table of
-the test database after each test. ``TEST_REDIS_URL``, when set, becomes the server's ``REDIS_URL``.
+The server is the run's shared one (``tests.servers.demo_server``): ``run.py`` in a subprocess on
+a free port, with a temp instance folder and a known ``DEMO_PASSWORD``, on the same kind of database
+as the rest of the run: a SQLite file in the temp folder, or, when ``TEST_DATABASE_URL`` names
+PostgreSQL, a database of its own beside that one (``<name>_e2e``), because the unit tests' fixture
+resets every table of the test database after each test. ``TEST_REDIS_URL``, when set, becomes the
+server's ``REDIS_URL``. Tests serve their own host pages (the demo host page also runs).
 
 Chromium is ``/usr/bin/chromium`` (``scripts/setup.sh --test`` installs it); nothing is downloaded.
 Without it (or without the playwright package) the tests are skipped with a message, unless ``CI``
@@ -18,30 +19,19 @@ errors, console errors and CSP violations of every tab the test opened, listed b
 from __future__ import annotations
 
 import os
-import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
 
-from tests.servers import server_env
+from tests.servers import DemoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-DEMO_PASSWORD = "Demo-E2e-Pass-2026xy"
-SERVER_START_SECONDS = 90
 # Every document logs its CSP violations, so a blocked script or style shows up as a console error.
 CSP_WATCH = """
 document.addEventListener("securitypolicyviolation", function (event) {
@@ -88,92 +78,14 @@ def _fresh_database() -> Iterator[None]:
     yield
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _postgres_database(test_url: str) -> tuple[str, Engine]:
-    """A fresh ``<name>_e2e`` database beside the test database: its URL and an admin engine."""
-    url = make_url(test_url)
-    name = f"{url.database}_e2e"
-    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
-        pytest.fail(f"cannot derive a database name from {url.database!r}", pytrace=False)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    return url.set(database=name).render_as_string(hide_password=False), admin
-
-
-@dataclass
-class LiveServer:
-    """The running server: its base URL, the demo password and its database (for checks)."""
-
-    url: str
-    password: str
-    database_url: str
-    log: Path
-    engine: Engine = field(repr=False)
-
-    def scalar(self, statement: Any, **params: Any) -> Any:
-        """One value read straight from the server's database."""
-        with self.engine.connect() as conn:
-            return conn.execute(statement, params).scalar()
+LiveServer = DemoServer  # url, password, database_url, log, engine, scalar(): what the browser tests use
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """``run.py`` on a free port: migrates, seeds the demo data, serves; stopped after the session."""
+def live_server(demo_server: DemoServer) -> DemoServer:
+    """The shared ``run.py`` on demo data (``tests.servers.demo_server``), once Chromium is there."""
     _require_browser()
-    tmp = tmp_path_factory.mktemp("e2e")
-    admin = None
-    test_url = os.environ.get("TEST_DATABASE_URL", "")
-    if test_url.startswith("postgresql"):
-        database_url, admin = _postgres_database(test_url)
-    else:
-        database_url = f"sqlite:///{tmp / 'e2e.db'}"
-    env = server_env(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=DEMO_PASSWORD,
-                     PYTHONUNBUFFERED="1", DEMO_HOST_PORT="0")  # tests serve their own host pages
-    if os.environ.get("TEST_REDIS_URL"):
-        env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
-    port = _free_port()
-    log = tmp / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    engine = create_engine(database_url)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}", pytrace=False)
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=5) as response:  # noqa: S310 - loopback
-                    if response.status == 200:
-                        break
-            except (OSError, urllib.error.URLError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer in {SERVER_START_SECONDS} s:\n{log.read_text()}",
-                            pytrace=False)
-            time.sleep(0.2)
-        yield LiveServer(base, DEMO_PASSWORD, database_url, log, engine)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        engine.dispose()
-        if admin is not None:
-            name = make_url(database_url).database
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    return demo_server
 
 
 @pytest.fixture(scope="session")
