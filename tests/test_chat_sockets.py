@@ -10,7 +10,7 @@ from app.extensions import db, socketio
 from app.models.chat import AgentProfile, ChatBlock, ChatMessage, ChatSite, Conversation, ConversationStatus, Visitor
 from app.services import chat_sites
 from tests.factories import make_client, make_contact
-from tests.sockets import FreshSocketClient, _without_message_queue, received  # noqa: F401
+from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
 

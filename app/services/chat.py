@@ -31,7 +31,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.models.base import utcnow
 from app.models.chat import (
@@ -179,45 +179,106 @@ def _store(session: Session, conversation: Conversation, sender_type: SenderType
     return message, True
 
 
+@dataclass
+class PostedMessage:
+    """What storing a visitor's message gave: the message (the stored one for a resend, then
+    ``created`` is False), its payload built before the commit (so that nothing is read again
+    after it), and its conversation's status once the message was stored."""
+
+    message: ChatMessage
+    created: bool
+    payload: dict
+    status: ConversationStatus
+    opened: bool  # this message opened the conversation
+
+    @property
+    def conversation_id(self) -> int:
+        return self.payload["conversation_id"]
+
+
+def _earlier_visitor_message(visitor_id: int, client_msg_id: str):  # noqa: ANN202 - a SELECT
+    theirs = aliased(Conversation)  # aliased: not correlated with an outer query on conversations
+    return select(ChatMessage.id).join(theirs, theirs.id == ChatMessage.conversation_id).where(
+        theirs.visitor_id == visitor_id, ChatMessage.client_msg_id == client_msg_id,
+        ChatMessage.sender_type == SenderType.visitor).limit(1)
+
+
+def _stored(session: Session, message_id: int, status: ConversationStatus) -> PostedMessage:
+    message = session.get(ChatMessage, message_id)
+    posted = PostedMessage(message, False, message_payload(message), status, False)
+    session.commit()  # ends the read transaction
+    return posted
+
+
 def post_visitor_message(session: Session, visitor_id: int, client_msg_id: object,
                          text: object, *, entry_url: object = None,
-                         requested_agent_id: object = None) -> tuple[ChatMessage, bool]:
-    """Store a visitor's message in their open conversation (opening one when needed).
+                         requested_agent_id: object = None) -> PostedMessage:
+    """Store a visitor's message in their open conversation (opening one when needed). Commits.
 
+    The path of a message in an open conversation is three statements and a commit: the open
+    conversation read together with an earlier message of this visitor with this
+    ``client_msg_id``, the message's insert and the conversation's ``last_visitor_message_at``.
     A new conversation records the page it started on (*entry_url*, else the visitor's current
     page) and the agent the visitor asked for (*requested_agent_id*, 指定客服: kept only when it
-    names an active agent), both used by routing. Returns ``(message, created)``; a resend of a
-    stored ``client_msg_id`` returns the stored message with ``created`` False. Raises
-    ``ValidationFailed``, ``NotFound``.
+    names an active agent), both used by routing; the site's welcome text is stored first. A
+    resend of a stored ``client_msg_id`` (in any conversation of the visitor, closed ones too)
+    returns the stored message with ``created`` False. Raises ``ValidationFailed``, ``NotFound``.
     """
     client_msg_id, text = validate_message(client_msg_id, text)
+    earlier = _earlier_visitor_message(visitor_id, client_msg_id).scalar_subquery()
+    row = session.execute(select(Conversation, earlier).where(
+        Conversation.visitor_id == visitor_id, Conversation.status.in_(OPEN))
+        .order_by(Conversation.id.desc()).limit(1)).first()
+    now = utcnow()
+    opened = row is None
+    if row is not None:
+        conversation, earlier = row
+        if earlier is not None:
+            return _stored(session, earlier, conversation.status)
+    else:
+        # A resend may arrive after the conversation was closed: look among all of theirs first.
+        earlier = session.scalar(_earlier_visitor_message(visitor_id, client_msg_id))
+        if earlier is not None:
+            return _stored(session, earlier, ConversationStatus.closed)
+        conversation = _open_conversation(session, visitor_id, now, entry_url, requested_agent_id)
+    message = ChatMessage(conversation_id=conversation.id, sender_type=SenderType.visitor, client_msg_id=client_msg_id,
+                          text=text, created_at=now)
+    session.add(message)
+    conversation.last_visitor_message_at = now
+    try:
+        session.flush()
+        posted = PostedMessage(message, True, message_payload(message), conversation.status, opened)
+        session.commit()
+    except IntegrityError:  # the same resend arrived twice at once: the other one was stored
+        session.rollback()
+        earlier = session.scalar(_earlier_visitor_message(visitor_id, client_msg_id))
+        if earlier is None:
+            raise
+        return _stored(session, earlier, ConversationStatus.queued)
+    return posted
+
+
+def _open_conversation(session: Session, visitor_id: int, now: datetime, entry_url: object,
+                       requested_agent_id: object) -> Conversation:
+    """A new queued conversation of the visitor, with the site's welcome stored first (flushed, not
+    committed). Raises ``NotFound`` for an unknown visitor."""
     visitor = session.get(Visitor, visitor_id)
     if visitor is None:
         raise NotFound({"visitor": [str(_l("No such visitor."))]})
-    # A resend may arrive after the conversation was closed: look it up among all of theirs first.
-    earlier = session.scalar(select(ChatMessage).join(Conversation).where(
-        Conversation.visitor_id == visitor.id, ChatMessage.client_msg_id == client_msg_id,
-        ChatMessage.sender_type == SenderType.visitor))
-    if earlier is not None:
-        return earlier, False
-    conversation = open_conversation(session, visitor)
-    now = utcnow()
-    if conversation is None:
-        requested = session.get(AgentProfile, requested_agent_id) if isinstance(requested_agent_id, int) \
-            and not isinstance(requested_agent_id, bool) else None
-        conversation = Conversation(
-            site_id=visitor.site_id, visitor_id=visitor.id, status=ConversationStatus.queued, queued_at=now,
-            entry_url=_clip(entry_url, MAX_URL) or visitor.current_url,
-            requested_agent_id=requested.id if requested is not None and requested.active else None)
-        session.add(conversation)
+    requested = session.get(AgentProfile, requested_agent_id) if isinstance(requested_agent_id, int) \
+        and not isinstance(requested_agent_id, bool) else None
+    conversation = Conversation(
+        site_id=visitor.site_id, visitor_id=visitor.id, status=ConversationStatus.queued, queued_at=now,
+        entry_url=_clip(entry_url, MAX_URL) or visitor.current_url,
+        requested_agent_id=requested.id if requested is not None and requested.active else None)
+    session.add(conversation)
+    session.flush()
+    if visitor.site.welcome_text:  # the welcome comes first in the transcript (committed with the message)
+        session.add(ChatMessage(conversation_id=conversation.id, sender_type=SenderType.system,
+                                client_msg_id=SYSTEM_PREFIX + WELCOME_KEY, text=visitor.site.welcome_text,
+                                created_at=now))
         session.flush()
-        if visitor.site.welcome_text:  # the welcome comes first in the transcript (committed with the message)
-            session.add(ChatMessage(conversation_id=conversation.id, sender_type=SenderType.system,
-                                    client_msg_id=SYSTEM_PREFIX + WELCOME_KEY, text=visitor.site.welcome_text,
-                                    created_at=now))
-            session.flush()
-    conversation.last_visitor_message_at = now
-    return _store(session, conversation, SenderType.visitor, client_msg_id, text)
+    return conversation
 
 
 def welcome_message(session: Session, conversation_id: int) -> ChatMessage | None:

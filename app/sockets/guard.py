@@ -1,0 +1,103 @@
+"""The socket face's error contract for what a handler did not foresee.
+
+Rules:
+- A handler's domain errors (``DomainError``) are answered by the handler itself (``error`` event
+  and ``{error, errors}`` ack), as documented per event.
+- The database or its connection pool being saturated or unreachable (SQLAlchemy's pool
+  ``TimeoutError``, ``OperationalError``) refuses the event with a retryable error: the ``error``
+  event and the ack carry ``retry_after`` (seconds); nothing was written (the transaction is
+  rolled back), so the client may send the same payload again (a message's ``client_msg_id``
+  keeps a resend idempotent).
+- Any other exception is logged with its traceback, the transaction rolled back, and the sender
+  gets an ``error`` event and an error ack: an event is never answered by silence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask_babel import lazy_gettext as _l
+from flask_socketio import emit
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from app.extensions import db
+
+_log = logging.getLogger(__name__)
+
+
+def logger() -> logging.Logger:
+    """This module's logger, enabled: Alembic's ``fileConfig`` (run by migrations in the same
+    process) disables every logger that existed before it, and an unforeseen error must never go
+    unlogged."""
+    _log.disabled = False
+    return _log
+
+BUSY_RETRY_SECONDS = 2  # a refused event is sent again after this long (the widget's outbox obeys it)
+
+
+def refusal(event: str, message: str, retry_after: int | None = None, errors: dict | None = None) -> dict:
+    """Send the sender ``error {event, message, errors[, retry_after]}``; return the matching ack
+    ``{error, errors[, retry_after]}``. Needs the event's request context."""
+    errors = errors if errors is not None else {"_": [message]}
+    payload: dict = {"event": event, "message": message, "errors": errors}
+    ack: dict = {"error": message, "errors": errors}
+    if retry_after is not None:
+        payload["retry_after"] = ack["retry_after"] = retry_after
+    emit("error", payload)
+    return ack
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - a dead connection cannot roll back; the pool discards it
+        logger().debug("rollback after a failed socket event failed too", exc_info=True)
+
+
+def guarded(event: str, handler: Callable) -> Callable:
+    """*handler* wrapped in the error contract above (for every event but connect and disconnect)."""
+
+    def run(*data):  # noqa: ANN002, ANN202
+        try:
+            return handler(*data)
+        except (PoolTimeout, OperationalError) as exc:
+            _rollback()
+            logger().warning("socket event %r refused, the database is busy or unreachable: %s", event,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return refusal(event, str(_l("The server is busy. Please try again in a moment.")),
+                           retry_after=BUSY_RETRY_SECONDS)
+        except Exception:  # noqa: BLE001 - the contract: logged with its traceback, answered with an error
+            _rollback()
+            logger().exception("socket event %r failed", event)
+            return refusal(event, str(_l("Something went wrong. Please try again.")))
+
+    return run
+
+
+def connect_guarded(handler: Callable, refused: Callable[[str, dict], Exception]) -> Callable:
+    """*handler* (a connect handler) whose unforeseen exceptions are logged and turned into a
+    refusal (``connect_error``) built by *refused(message, data)*; a busy database gives
+    ``retry_after`` in the data. Refusals the handler raises itself pass unchanged."""
+    from flask_socketio import ConnectionRefusedError
+
+    def run(*data):  # noqa: ANN002, ANN202
+        try:
+            return handler(*data)
+        except ConnectionRefusedError:
+            raise
+        except (PoolTimeout, OperationalError) as exc:
+            _rollback()
+            logger().warning("socket connect refused, the database is busy or unreachable: %s",
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            message = str(_l("The server is busy. Please try again in a moment."))
+            raise refused(message, {"event": "connect", "message": message, "errors": {"_": [message]},
+                                    "retry_after": BUSY_RETRY_SECONDS}) from None
+        except Exception:  # noqa: BLE001 - logged with its traceback, refused with an error
+            _rollback()
+            logger().exception("socket connect failed")
+            message = str(_l("Something went wrong. Please try again."))
+            raise refused(message, {"event": "connect", "message": message, "errors": {"_": [message]}}) from None
+
+    return run
