@@ -244,7 +244,8 @@ def post_visitor_message(session: Session, visitor_id: int, client_msg_id: objec
     message = ChatMessage(conversation_id=conversation.id, sender_type=SenderType.visitor, client_msg_id=client_msg_id,
                           text=text, created_at=now)
     session.add(message)
-    conversation.last_visitor_message_at = now
+    if not opened:
+        conversation.last_visitor_message_at = now
     try:
         session.flush()
         posted = PostedMessage(message, True, message_payload(message), conversation.status, opened)
@@ -269,7 +270,7 @@ def _open_conversation(session: Session, visitor_id: int, now: datetime, entry_u
         and not isinstance(requested_agent_id, bool) else None
     conversation = Conversation(
         site_id=visitor.site_id, visitor_id=visitor.id, status=ConversationStatus.queued, queued_at=now,
-        entry_url=_clip(entry_url, MAX_URL) or visitor.current_url,
+        last_visitor_message_at=now, entry_url=_clip(entry_url, MAX_URL) or visitor.current_url,
         requested_agent_id=requested.id if requested is not None and requested.active else None)
     session.add(conversation)
     session.flush()

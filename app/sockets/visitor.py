@@ -157,7 +157,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
             socketio.emit("message", payload, to=conversation_room(posted.conversation_id), namespace="/agent")
             if posted.opened or posted.status == chat.ConversationStatus.queued:
                 fanout.defer(current_app._get_current_object(), routing.after_visitor_message,  # noqa: SLF001
-                             posted.message.id, None, not current_app.config.get("TRACKING_TRUNCATE_IP", True))
+                             payload["id"], None, not current_app.config.get("TRACKING_TRUNCATE_IP", True))
         return {"id": payload["id"], "client_msg_id": payload["client_msg_id"], "created_at": payload["created_at"],
                 "conversation_id": posted.conversation_id}
 
