@@ -32,6 +32,32 @@ def patch_for_async_mode() -> None:
         monkey.patch_all()
 
 
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit (each chat connection is a
+    socket; a soft limit of 1024 is common); returns the limit now in force."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ValueError, OSError):
+        return soft
+    return wanted
+
+
+def server_options() -> dict:
+    """Options of the async mode's WSGI server: eventlet's accepts at most 1024 connections at once
+    unless told otherwise (gevent's pool and the threading server have no cap)."""
+    if ASYNC_MODE == "eventlet":
+        return {"max_size": int(os.environ.get("MAX_CONNECTIONS", "20000"))}
+    return {}
+
+
 def serve_demo_host(wsgi_app, host: str, port: int) -> bool:  # noqa: ANN001
     """Serve *wsgi_app* on *port* in the background with the server of the async mode; False (and
     a warning) when the port cannot be bound, so the desk itself still starts."""
@@ -65,6 +91,7 @@ def serve_demo_host(wsgi_app, host: str, port: int) -> bool:  # noqa: ANN001
 
 def main() -> None:
     patch_for_async_mode()
+    raise_open_file_limit()
     parser = argparse.ArgumentParser(description="Bookkeeping Desk server")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
@@ -111,7 +138,7 @@ def main() -> None:
     with app.app_context():
         warm_pool()  # the PDF workers start now, not on the first large report
     socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
-                 log_output=os.environ.get("ACCESS_LOG", "0") == "1")
+                 log_output=os.environ.get("ACCESS_LOG", "0") == "1", **server_options())
 
 
 if __name__ == "__main__":

@@ -77,10 +77,10 @@ def _open(site, text="你好", url=None, agent=None, route=True) -> tuple[Conver
     visitor = Visitor(site_id=site.id, uid=chat_sites.new_visitor_uid(), online=True)
     db.session.add(visitor)
     db.session.commit()
-    message = chat.post_visitor_message(db.session, visitor.id, "m-1", text, entry_url=url,
-                                        requested_agent_id=agent.id if agent else None).message
-    emits = routing.after_visitor_message(db.session, message) if route else []
-    return db.session.get(Conversation, message.conversation_id), emits
+    posted = chat.post_visitor_message(db.session, visitor.id, "m-1", text, entry_url=url,
+                                       requested_agent_id=agent.id if agent else None)
+    emits = routing.after_visitor_message(db.session, posted.message_id) if route else []
+    return db.session.get(Conversation, posted.conversation_id), emits
 
 
 def _fresh(model, id_):
@@ -318,7 +318,7 @@ def test_the_welcome_text_and_the_agents_greeting_are_sent_once(site, make_agent
     conversation, emits = _open(site)
     assert [p["text"] for p in _to(emits, "message", visitor_room(conversation.visitor_id))] == [
         "欢迎咨询，我们马上为您服务"]
-    again = chat.post_visitor_message(db.session, conversation.visitor_id, "m-2", "还在吗").message
+    again = chat.post_visitor_message(db.session, conversation.visitor_id, "m-2", "还在吗").message_id
     routing.after_visitor_message(db.session, again)
     chat.accept(db.session, agent, conversation.id)
     emits = routing.after_accept(db.session, _fresh(Conversation, conversation.id))
@@ -559,7 +559,8 @@ def test_a_new_console_tab_joins_the_rooms_of_the_agents_open_chats(app, site, m
     conversation, _ = _open(site)
     chat.accept(db.session, agent, conversation.id)
     console = _console(app, login_as)  # neither accepts nor resumes: joined on connecting
-    message = chat.post_visitor_message(db.session, conversation.visitor_id, "m-2", "还在吗").message
+    message = db.session.get(ChatMessage, chat.post_visitor_message(
+        db.session, conversation.visitor_id, "m-2", "还在吗").message_id)
     socketio.emit("message", chat.message_payload(message), to=conversation_room(conversation.id), namespace="/agent")
     assert [m["text"] for m in received(console, "message", "/agent", 2)] == ["还在吗"]
 

@@ -27,6 +27,7 @@ from app.models.chat import (
 )
 from app.models.security import AuditLog
 from app.services import chat_sites
+from app.sockets.fanout import fanout
 from tests.conftest import PASSWORD
 from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
@@ -139,6 +140,7 @@ def _served_chat(app, site, owner, text="你好，想咨询代账"):
     ack = _send(visitor, "message", {"client_msg_id": "v1", "text": text}, "/visitor")
     accepted = _send(owner, "accept", {"conversation_id": ack["conversation_id"]})
     assert "messages" in accepted, accepted
+    assert fanout.idle()  # the notices of the chat's opening (sent after its ack) have gone out
     _clear(visitor, "/visitor")
     _clear(owner, "/agent")
     return visitor, ack["conversation_id"]

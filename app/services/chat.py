@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -181,31 +181,43 @@ def _store(session: Session, conversation: Conversation, sender_type: SenderType
 
 @dataclass
 class PostedMessage:
-    """What storing a visitor's message gave: the message (the stored one for a resend, then
-    ``created`` is False), its payload built before the commit (so that nothing is read again
-    after it), and its conversation's status once the message was stored."""
+    """What storing a visitor's message gave: its payload (the stored message's for a resend, then
+    ``created`` is False), built without reading anything back, and its conversation's status."""
 
-    message: ChatMessage
     created: bool
     payload: dict
     status: ConversationStatus
     opened: bool  # this message opened the conversation
 
     @property
+    def message_id(self) -> int:
+        return self.payload["id"]
+
+    @property
     def conversation_id(self) -> int:
         return self.payload["conversation_id"]
 
 
-def _earlier_visitor_message(visitor_id: int, client_msg_id: str):  # noqa: ANN202 - a SELECT
+def _earlier_visitor_message():  # noqa: ANN202 - a SELECT with the parameters visitor_id, client_msg_id
     theirs = aliased(Conversation)  # aliased: not correlated with an outer query on conversations
     return select(ChatMessage.id).join(theirs, theirs.id == ChatMessage.conversation_id).where(
-        theirs.visitor_id == visitor_id, ChatMessage.client_msg_id == client_msg_id,
+        theirs.visitor_id == bindparam("visitor_id"), ChatMessage.client_msg_id == bindparam("client_msg_id"),
         ChatMessage.sender_type == SenderType.visitor).limit(1)
 
 
+# Built once: constructing a statement costs more Python time than running it on a warm connection.
+_EARLIER = _earlier_visitor_message()
+_OPEN_AND_EARLIER = select(Conversation.id, Conversation.status, _earlier_visitor_message().scalar_subquery()).where(
+    Conversation.visitor_id == bindparam("visitor_id"), Conversation.status.in_(OPEN)).order_by(
+    Conversation.id.desc()).limit(1)
+_INSERT_MESSAGE = insert(ChatMessage.__table__).returning(ChatMessage.__table__.c.id)
+_TOUCH_CONVERSATION = update(Conversation.__table__).where(
+    Conversation.__table__.c.id == bindparam("conversation_id")).values(
+    last_visitor_message_at=bindparam("now"))
+
+
 def _stored(session: Session, message_id: int, status: ConversationStatus) -> PostedMessage:
-    message = session.get(ChatMessage, message_id)
-    posted = PostedMessage(message, False, message_payload(message), status, False)
+    posted = PostedMessage(False, message_payload(session.get(ChatMessage, message_id)), status, False)
     session.commit()  # ends the read transaction
     return posted
 
@@ -225,38 +237,37 @@ def post_visitor_message(session: Session, visitor_id: int, client_msg_id: objec
     returns the stored message with ``created`` False. Raises ``ValidationFailed``, ``NotFound``.
     """
     client_msg_id, text = validate_message(client_msg_id, text)
-    earlier = _earlier_visitor_message(visitor_id, client_msg_id).scalar_subquery()
-    row = session.execute(select(Conversation, earlier).where(
-        Conversation.visitor_id == visitor_id, Conversation.status.in_(OPEN))
-        .order_by(Conversation.id.desc()).limit(1)).first()
+    keys = {"visitor_id": visitor_id, "client_msg_id": client_msg_id}
+    row = session.execute(_OPEN_AND_EARLIER, keys).first()
     now = utcnow()
     opened = row is None
     if row is not None:
-        conversation, earlier = row
+        conversation_id, status, earlier = row
         if earlier is not None:
-            return _stored(session, earlier, conversation.status)
+            return _stored(session, earlier, status)
     else:
         # A resend may arrive after the conversation was closed: look among all of theirs first.
-        earlier = session.scalar(_earlier_visitor_message(visitor_id, client_msg_id))
+        earlier = session.scalar(_EARLIER, keys)
         if earlier is not None:
             return _stored(session, earlier, ConversationStatus.closed)
         conversation = _open_conversation(session, visitor_id, now, entry_url, requested_agent_id)
-    message = ChatMessage(conversation_id=conversation.id, sender_type=SenderType.visitor, client_msg_id=client_msg_id,
-                          text=text, created_at=now)
-    session.add(message)
-    if not opened:
-        conversation.last_visitor_message_at = now
+        conversation_id, status = conversation.id, conversation.status
     try:
-        session.flush()
-        posted = PostedMessage(message, True, message_payload(message), conversation.status, opened)
+        message_id = session.execute(_INSERT_MESSAGE, {
+            "conversation_id": conversation_id, "sender_type": SenderType.visitor, "client_msg_id": client_msg_id,
+            "text": text, "created_at": now}).scalar_one()
+        if not opened:
+            session.execute(_TOUCH_CONVERSATION, {"conversation_id": conversation_id, "now": now})
         session.commit()
     except IntegrityError:  # the same resend arrived twice at once: the other one was stored
         session.rollback()
-        earlier = session.scalar(_earlier_visitor_message(visitor_id, client_msg_id))
+        earlier = session.scalar(_EARLIER, keys)
         if earlier is None:
             raise
-        return _stored(session, earlier, ConversationStatus.queued)
-    return posted
+        return _stored(session, earlier, status)
+    payload = {"id": message_id, "conversation_id": conversation_id, "sender_type": SenderType.visitor.value,
+               "sender_name": None, "text": text, "client_msg_id": client_msg_id, "created_at": utc_iso(now)}
+    return PostedMessage(True, payload, status, opened)
 
 
 def _open_conversation(session: Session, visitor_id: int, now: datetime, entry_url: object,

@@ -27,7 +27,7 @@ from app.services.routing import SEEN_REFRESH_SECONDS
 from app.sockets import deliver
 from app.sockets.agent_team import TeamEvents
 from app.sockets.agent_tools import ToolEvents
-from app.sockets.guard import connect_guarded, guarded
+from app.sockets.guard import connect_guarded, dispatch, guarded
 from app.sockets.rooms import (
     AGENT_KEY,
     SUPERVISORS_ROOM,
@@ -75,7 +75,7 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
                 request.environ[TOUCHED_KEY] = now
             return handler(*data)
 
-        return self.socketio._handle_event(guarded(event, present), event, self.namespace, *args)  # noqa: SLF001
+        return dispatch(self.socketio, guarded(event, present), event, self.namespace, *args)
 
     def _agent(self) -> AgentProfile | None:
         """The connection's agent profile while it is active (an Admin may deactivate it mid-shift)."""

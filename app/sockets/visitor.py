@@ -23,7 +23,7 @@ from app.services import chat, presence, routing, tracking
 from app.services.errors import DomainError
 from app.sockets import deliver
 from app.sockets.fanout import fanout
-from app.sockets.guard import connect_guarded, guarded, refusal
+from app.sockets.guard import connect_guarded, dispatch, guarded, refusal
 from app.sockets.ratelimit import visitor_rate
 from app.sockets.rooms import (
     PAGE_VIEW_KEY,
@@ -82,7 +82,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
                                retry_after=_retry_after())
             return handler(*data)
 
-        return self.socketio._handle_event(guarded(event, limited), event, self.namespace, *args)  # noqa: SLF001
+        return dispatch(self.socketio, guarded(event, limited), event, self.namespace, *args)
 
     def _visitor_id(self) -> int | None:
         return request.environ.get(VISITOR_KEY)

@@ -566,6 +566,13 @@
           settle(item.client_msg_id, { id: ack.id, created_at: ack.created_at });
         }
         refreshMode();
+      } else if (ack && ack.error && typeof ack.retry_after === "number") {
+        // the server was busy (or we sent too fast) and stored nothing: the message stays in the
+        // outbox and goes again when the server said it may (a reconnect resends it too)
+        setTimeout(function () {
+          var waiting = state.outbox.some(function (o) { return o.client_msg_id === item.client_msg_id; });
+          if (waiting && state.socket && state.socket.connected && state.ready) emitMessage(item);
+        }, Math.max(1, ack.retry_after) * 1000);
       } else if (ack && ack.error) {
         // refused (too long, blocked...): resending would not help
         dropFromOutbox(item.client_msg_id);
