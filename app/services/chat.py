@@ -31,7 +31,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.chat import (
@@ -199,20 +199,22 @@ class PostedMessage:
 
 
 def _earlier_visitor_message():  # noqa: ANN202 - a SELECT with the parameters visitor_id, client_msg_id
-    theirs = aliased(Conversation)  # aliased: not correlated with an outer query on conversations
-    return select(ChatMessage.id).join(theirs, theirs.id == ChatMessage.conversation_id).where(
-        theirs.visitor_id == bindparam("visitor_id"), ChatMessage.client_msg_id == bindparam("client_msg_id"),
-        ChatMessage.sender_type == SenderType.visitor).limit(1)
+    message, theirs = ChatMessage.__table__.c, Conversation.__table__.alias("theirs")
+    return select(message.id).select_from(ChatMessage.__table__.join(
+        theirs, theirs.c.id == message.conversation_id)).where(
+        theirs.c.visitor_id == bindparam("visitor_id"), message.client_msg_id == bindparam("client_msg_id"),
+        message.sender_type == SenderType.visitor.value).limit(1)
 
 
-# Built once: constructing a statement costs more Python time than running it on a warm connection.
+# Built once, in SQLAlchemy Core: building a statement, and the ORM's work around it, cost more
+# Python time than running it on a warm connection.
+_CONVERSATION = Conversation.__table__.c
 _EARLIER = _earlier_visitor_message()
-_OPEN_AND_EARLIER = select(Conversation.id, Conversation.status, _earlier_visitor_message().scalar_subquery()).where(
-    Conversation.visitor_id == bindparam("visitor_id"), Conversation.status.in_(OPEN)).order_by(
-    Conversation.id.desc()).limit(1)
+_OPEN_AND_EARLIER = select(_CONVERSATION.id, _CONVERSATION.status, _earlier_visitor_message().scalar_subquery()).where(
+    _CONVERSATION.visitor_id == bindparam("visitor_id"), _CONVERSATION.status.in_([s.value for s in OPEN])).order_by(
+    _CONVERSATION.id.desc()).limit(1)
 _INSERT_MESSAGE = insert(ChatMessage.__table__).returning(ChatMessage.__table__.c.id)
-_TOUCH_CONVERSATION = update(Conversation.__table__).where(
-    Conversation.__table__.c.id == bindparam("conversation_id")).values(
+_TOUCH_CONVERSATION = update(Conversation.__table__).where(_CONVERSATION.id == bindparam("conversation_id")).values(
     last_visitor_message_at=bindparam("now"))
 
 
@@ -243,6 +245,7 @@ def post_visitor_message(session: Session, visitor_id: int, client_msg_id: objec
     opened = row is None
     if row is not None:
         conversation_id, status, earlier = row
+        status = ConversationStatus(status)
         if earlier is not None:
             return _stored(session, earlier, status)
     else:
@@ -254,7 +257,7 @@ def post_visitor_message(session: Session, visitor_id: int, client_msg_id: objec
         conversation_id, status = conversation.id, conversation.status
     try:
         message_id = session.execute(_INSERT_MESSAGE, {
-            "conversation_id": conversation_id, "sender_type": SenderType.visitor, "client_msg_id": client_msg_id,
+            "conversation_id": conversation_id, "sender_type": SenderType.visitor.value, "client_msg_id": client_msg_id,
             "text": text, "created_at": now}).scalar_one()
         if not opened:
             session.execute(_TOUCH_CONVERSATION, {"conversation_id": conversation_id, "now": now})
