@@ -44,6 +44,8 @@ Environment variables (all optional):
 ``REPORTS_WORKERS``         local PDF worker processes when there is no Redis (default 2).
 ``DEMO_SITE_KEY``           the site key of the demo chat site (generated when unset).
 ``DEMO_HOST_PORT``          port of the demo host page that embeds the widget (default 5001; 0: none).
+``MAX_CONNECTIONS``         connections one server process accepts at once under eventlet (default 20000; read
+                            by run.py: eventlet's own default is 1024; gevent and threading have no cap).
 """
 
 from __future__ import annotations
