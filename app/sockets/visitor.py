@@ -4,7 +4,8 @@ Connect with ``auth={"site_key", "visitor_token"?, "user_id"?, "user_hash"?, "la
 "agent"?, "url"?}``; the server answers ``session {visitor_id, visitor_token, conversation_id, returning,
 site, online}`` and later ``availability {online}``, ``queue {conversation_id, position, eta_seconds}``.
 Every event counts against the visitor's rate (``CHAT_VISITOR_RATE``); over it, the event gets an
-``error`` and does nothing. Events in:
+``error`` with ``retry_after`` and does nothing (so does an event the busy database could not take,
+``app.sockets.guard``). Events in:
 ``message {client_msg_id, text}`` (ack ``{id, client_msg_id, created_at}``), ``typing {draft}``,
 ``resume {last_message_id}``, ``rate {score, comment}``, ``close``, ``page_view {url, title, referrer,
 screen?}`` (ack ``{page_view_id}``), ``heartbeat {}`` (ack ``{page_view_id, seconds}``). Events out: ``message``,
