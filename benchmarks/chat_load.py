@@ -52,7 +52,7 @@ ORIGIN = "http://127.0.0.1:5001"
 PASSWORD = "Bench-Pass-2026xy"  # noqa: S105 - throwaway users of a scratch database
 START_SECONDS = 180
 GRACE_SECONDS = 15
-CONNECT_AT_ONCE = 50
+CONNECT_AT_ONCE = 20
 MAX_CLIENTS = 20000
 
 
@@ -401,16 +401,34 @@ class Load:
             auth = {} if desk else {"bench_agent": n, "agents": self.n_agents, "visitors": self.n_visitors}
             await agent.connect(port, auth, headers)
             self.agents.append(agent)
+        if desk:  # the console pings every 30 s: an agent not heard from for 90 s is no longer present
+            for agent in self.agents:
+                await agent.call("status", {"status": "online"})
+            self._pinger = asyncio.get_running_loop().create_task(self._ping_agents())
         gate = asyncio.Semaphore(CONNECT_AT_ONCE)
 
         async def one(n: int) -> SocketClient:
             async with gate:
-                client = SocketClient("/visitor")
                 auth = {"site_key": self.server.site_key} if desk else {"bench": n}
-                await client.connect(port, auth, [(b"origin", ORIGIN.encode())])
-                return client
+                for _ in range(20):  # a refusal with retry_after is tried again, as the widget reconnects
+                    client = SocketClient("/visitor")
+                    try:
+                        await client.connect(port, auth, [(b"origin", ORIGIN.encode())])
+                        return client
+                    except ConnectionError as exc:
+                        client.close()
+                        if "retry_after" not in str(exc):
+                            raise
+                        await asyncio.sleep(2)
+                raise ConnectionError("a visitor was refused 20 times")
 
         self.visitors = list(await asyncio.gather(*[one(n) for n in range(self.n_visitors)]))
+
+    async def _ping_agents(self) -> None:
+        while True:
+            await asyncio.sleep(20)
+            for agent in self.agents:
+                agent.emit("ping", {})
 
     async def open_chats(self) -> None:
         """Each visitor opens a chat; the desk's agents accept their offers (not measured)."""
@@ -472,6 +490,8 @@ class Load:
         return phase
 
     def close(self) -> None:
+        if getattr(self, "_pinger", None) is not None:
+            self._pinger.cancel()
         for client in self.visitors + self.agents:
             client.close()
 

@@ -253,12 +253,23 @@ def route(session: Session, conversation_id: int, now: datetime | None = None,
 def drain(session: Session, site_id: int, now: datetime | None = None, include_ip: bool = False) -> list[Emit]:
     """Offer the site's queued conversations, first in first out, while agents are available."""
     now = now or utcnow()
-    waiting = list(session.scalars(select(Conversation.id).where(
+    waiting = session.execute(select(Conversation.id, Conversation.group_id, Conversation.requested_agent_id).where(
         Conversation.site_id == site_id, Conversation.status == ConversationStatus.queued)
-        .order_by(Conversation.queued_at, Conversation.id).limit(DRAIN_LIMIT)))
+        .order_by(Conversation.queued_at, Conversation.id).limit(DRAIN_LIMIT)).all()
     emits: list[Emit] = []
-    for conversation_id in waiting:
-        emits += route(session, conversation_id, now, include_ip)
+    # Once nobody of a group was free, its later chats wait too (unless they asked for an agent):
+    # a long queue costs one look per group and pass, not one per waiting chat. A chat without a
+    # group gets one while it is routed, unless its site has none (then the site is its "group").
+    grouped_site = session.scalar(select(exists().where(AgentGroup.site_id == site_id)))
+    full: set[int | None] = set()
+    for conversation_id, group_id, requested in waiting:
+        known = group_id is not None or not grouped_site
+        if known and requested is None and group_id in full:
+            continue
+        offered = route(session, conversation_id, now, include_ip)
+        if not offered and known and requested is None:
+            full.add(group_id)
+        emits += offered
     return emits
 
 
@@ -422,8 +433,11 @@ def after_visitor_message(session: Session, message: ChatMessage | int, now: dat
     return emits
 
 
-def after_accept(session: Session, conversation: Conversation, now: datetime | None = None) -> list[Emit]:
-    """After an agent accepted: their greeting (once) and the queue."""
+def after_accept(session: Session, conversation: Conversation, now: datetime | None = None,
+                 from_queue: bool = True) -> list[Emit]:
+    """After an agent accepted: their greeting (once) and the queue. A chat taken from the queue
+    moves the ones behind it (every queued visitor is told); an accepted offer was out of the queue
+    already, so only its own visitor and the site's agents hear of it (*from_queue* False)."""
     now = now or utcnow()
     emits: list[Emit] = []
     agent = conversation.agent
@@ -431,6 +445,8 @@ def after_accept(session: Session, conversation: Conversation, now: datetime | N
         greeting = chat.store_system_message(session, conversation, f"greeting:{agent.id}", agent.greeting)
         if greeting is not None:
             emits += message_emits(conversation, greeting)
+    if not from_queue:
+        return emits + joined_queue_emits(session, conversation, now)
     return emits + queue_emits(session, conversation.site_id, now, changed=[conversation.id])
 
 

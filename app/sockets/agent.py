@@ -144,14 +144,17 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
 
     def on_accept(self, data=None):  # noqa: ANN001, ANN201
         data = data if isinstance(data, dict) else {}
+        cid = data.get("conversation_id")
+        before = db.session.get(Conversation, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
+        from_queue = before is None or before.status == chat.ConversationStatus.queued
         try:
-            conversation = chat.accept(db.session, self._agent(), data.get("conversation_id"))
+            conversation = chat.accept(db.session, self._agent(), cid)
         except DomainError as exc:
             return self._fail("accept", exc)
         join_room(conversation_room(conversation.id))
         socketio.emit("agent_joined", {"conversation_id": conversation.id, "name": conversation.agent.display_name},
                       to=visitor_room(conversation.visitor_id), namespace="/visitor")
-        deliver(routing.after_accept(db.session, conversation))
+        deliver(routing.after_accept(db.session, conversation, from_queue=from_queue))
         messages = chat.conversation_messages_after(db.session, conversation.id)
         return {"conversation_id": conversation.id, "messages": [chat.message_payload(m) for m in messages]}
 
