@@ -17,7 +17,7 @@ from app import _init_socketio, create_app
 from app.extensions import db, socketio
 from app.models.base import utcnow
 from app.models.chat import AgentProfile, AgentStatus, ChatMessage, ChatSite, Conversation, ConversationStatus
-from app.services import chat, chat_sites
+from app.services import chat_post, chat_sites
 from app.sockets.fanout import fanout
 from app.sockets.ratelimit import LocalWindowCounter
 from tests.conftest import make_test_config
@@ -209,7 +209,7 @@ def test_an_unforeseen_failure_is_logged_with_its_traceback_and_answered(app, si
         raise RuntimeError("disk on fire")
 
     widget = _visitor(app, site)
-    monkeypatch.setattr(chat, "post_visitor_message", broken)
+    monkeypatch.setattr(chat_post, "post_visitor_message", broken)
     with caplog.at_level(logging.ERROR, logger="app.sockets.guard"):
         ack = _send(widget, "x-1")
     assert ack["error"] and "retry_after" not in ack

@@ -20,7 +20,7 @@ from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 
 from app.extensions import db, socketio
 from app.models.base import utcnow
-from app.services import chat, presence, routing, tracking
+from app.services import chat, chat_post, presence, routing, tracking
 from app.services.errors import DomainError
 from app.sockets import deliver
 from app.sockets.fanout import fanout
@@ -143,7 +143,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         data = data if isinstance(data, dict) else {}
         visitor_id = self._visitor_id()
         try:
-            posted = chat.post_visitor_message(
+            posted = chat_post.post_visitor_message(
                 db.session, visitor_id, data.get("client_msg_id"), data.get("text"),
                 entry_url=request.environ.get(ENTRY_URL_KEY),
                 requested_agent_id=request.environ.get(REQUESTED_AGENT_KEY))
