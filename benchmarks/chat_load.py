@@ -39,6 +39,7 @@ import math
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -545,20 +546,54 @@ async def measure(server: Server, args: argparse.Namespace) -> list[dict]:
     rows = []
     try:
         for rate in args.rates:
-            tag = f"r{rate}"
-            statements, cpu = server.statements(), server.cpu_seconds()
-            clock, mine = time.monotonic(), _own_cpu()
-            phase = await load.run_phase(rate, args.seconds, tag)
-            wall = time.monotonic() - clock
-            cpu_used = (server.cpu_seconds() - cpu) / wall * 100
-            row = summarise(phase, args.seconds, cpu_used, server.statements() - statements,
-                            count_stored(server, tag))
-            row["generator_cpu"] = (_own_cpu() - mine) / wall * 100
-            rows.append(row)
-            print(f"  {server.kind} {rate:>5}/s: " + format_row(row), flush=True)
+            runs = []
+            for run in range(args.repeat):
+                tag = f"r{rate}-{run}"
+                statements, cpu = server.statements(), server.cpu_seconds()
+                clock, mine = time.monotonic(), _own_cpu()
+                phase = await load.run_phase(rate, args.seconds, tag)
+                wall = time.monotonic() - clock
+                cpu_used = (server.cpu_seconds() - cpu) / wall * 100
+                row = summarise(phase, args.seconds, cpu_used, server.statements() - statements,
+                                count_stored(server, tag))
+                row["generator_cpu"] = (_own_cpu() - mine) / wall * 100
+                runs.append(row)
+                print(f"  {server.kind} {rate:>5}/s run {run + 1}: " + format_row(row), flush=True)
+            rows.append(spread(runs))
+            if args.repeat > 1:
+                print(f"  {server.kind} {rate:>5}/s over {args.repeat} runs (min / median / max): "
+                      + format_spread(rows[-1]), flush=True)
     finally:
         load.close()
     return rows
+
+
+SPREAD = ("delivered_rate", "p50", "p95", "p99", "max", "ack_p50", "ack_p99", "cpu", "sql_per_message")
+SUMS = ("sent", "refused", "failed", "lost", "retrying", "duplicates")
+
+
+def spread(runs: list[dict]) -> dict:
+    """Runs of one rate: min, median and max of each figure; counts summed over the runs."""
+    row = {"offered": runs[0]["offered"], "runs": len(runs)}
+    for key in SPREAD:
+        values = [r[key] for r in runs]
+        row[key] = (min(values), statistics.median(values), max(values))
+    for key in SUMS:
+        row[key] = sum(r[key] for r in runs)
+    stored = [r["stored"] for r in runs]
+    row["stored"] = None if None in stored else sum(stored)
+    return row
+
+
+def format_spread(row: dict) -> str:
+    def three(key: str, digits: int = 0) -> str:
+        return " / ".join(f"{v:.{digits}f}" for v in row[key])
+
+    stored = "" if row["stored"] is None else f", stored {row['stored']} of {row['sent']}"
+    return (f"delivered {three('delivered_rate')}/s; p50 {three('p50', 1)}, p99 {three('p99', 1)},"
+            f" max {three('max', 1)} ms; ack p99 {three('ack_p99', 1)} ms; CPU {three('cpu')} %;"
+            f" SQL/msg {three('sql_per_message', 2)}; refused {row['refused']}, lost {row['lost']},"
+            f" still retrying {row['retrying']}, duplicated {row['duplicates']}{stored}")
 
 
 def _own_cpu() -> float:
@@ -617,13 +652,14 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--rates", default="100,250,500,1000")
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--repeat", type=int, default=5, help="runs per rate (min / median / max reported)")
     parser.add_argument("--idle", type=int, default=0, help="only connect this many idle widgets and report memory")
     parser.add_argument("--keep-logs", default=None, help="copy the servers' logs into this folder")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the desk server (repeatable)")
     args = parser.parse_args()
     args.rates = [int(r) for r in args.rates.split(",") if r]
     if not (0 < args.visitors <= MAX_CLIENTS and 0 < args.agents <= 500 and args.idle <= MAX_CLIENTS
-            and all(0 < r <= 5000 for r in args.rates) and 0 < args.seconds <= 60):
+            and all(0 < r <= 5000 for r in args.rates) and 0 < args.seconds <= 60 and 0 < args.repeat <= 10):
         raise SystemExit("out of bounds: at most 20,000 clients, 5,000 msg/s and 60 s per rate")
     import resource
 
@@ -655,9 +691,10 @@ def main() -> None:
     if not args.idle and len(results) == 2:
         print("desk / relay delivered throughput:")
         for desk, relay in zip(results["desk"], results["relay"], strict=True):
-            print(f"  {desk['offered']:>5}/s offered: {desk['delivered_rate']:.0f} / {relay['delivered_rate']:.0f} "
-                  f"= {desk['delivered_rate'] / relay['delivered_rate'] * 100:.0f} %;"
-                  f" p99 {desk['p99']:.1f} / {relay['p99']:.1f} ms")
+            ratio = desk["delivered_rate"][1] / relay["delivered_rate"][1] * 100
+            print(f"  {desk['offered']:>5}/s offered (medians): {desk['delivered_rate'][1]:.0f} / "
+                  f"{relay['delivered_rate'][1]:.0f} = {ratio:.0f} %;"
+                  f" p99 {desk['p99'][1]:.1f} / {relay['p99'][1]:.1f} ms")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(json.dumps({"async_mode": args.async_mode, "results": results}, default=str))
 

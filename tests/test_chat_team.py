@@ -138,9 +138,10 @@ def _served_chat(app, site, owner, text="你好，想咨询代账"):
     """A visitor's chat accepted by the *owner* console; returns (visitor client, conversation id)."""
     visitor = _visitor(app, site)
     ack = _send(visitor, "message", {"client_msg_id": "v1", "text": text}, "/visitor")
+    assert fanout.idle()  # the chat was routed (right after the ack) before the owner takes it
     accepted = _send(owner, "accept", {"conversation_id": ack["conversation_id"]})
     assert "messages" in accepted, accepted
-    assert fanout.idle()  # the notices of the chat's opening (sent after its ack) have gone out
+    assert fanout.idle()
     _clear(visitor, "/visitor")
     _clear(owner, "/agent")
     return visitor, ack["conversation_id"]
