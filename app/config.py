@@ -27,6 +27,8 @@ Environment variables (all optional):
 ``CHAT_VISITOR_RATE``       socket events a visitor may send, ``limits`` syntax (default ``30 per 10 second``);
                             counted in Redis when ``REDIS_URL`` is set, else per process.
 ``CHAT_FANOUT_SECONDS``     how long queue, presence and visitor-list updates are held to be sent once (default 0.1).
+``CHAT_MAX_INFLIGHT``       socket events one process handles at once; past that an event is refused at once as
+                            busy with ``retry_after`` (default 0: twice the pool's size plus overflow).
 ``DB_POOL_SIZE``, ``DB_POOL_OVERFLOW``, ``DB_POOL_TIMEOUT``
                             the database connection pool: connections kept, extra ones allowed, and seconds a
                             request waits for one before it is refused as busy (a chat message is then refused
@@ -175,6 +177,7 @@ def build_config(overrides: dict | None = None) -> dict:
         "CHAT_SWEEP_SECONDS": float(os.environ.get("CHAT_SWEEP_SECONDS", "2")),
         "CHAT_VISITOR_RATE": os.environ.get("CHAT_VISITOR_RATE", "30 per 10 second"),
         "CHAT_FANOUT_SECONDS": float(os.environ.get("CHAT_FANOUT_SECONDS", "0.1")),
+        "CHAT_MAX_INFLIGHT": int(os.environ.get("CHAT_MAX_INFLIGHT", "0")),
         "CHAT_UPLOAD_DIR": str(instance / "chat-files"),
         "CHAT_UPLOAD_MAX_BYTES": int(float(os.environ.get("CHAT_UPLOAD_MAX_MB", "10")) * 1024 * 1024),
         "CHAT_RETENTION_DAYS": int(os.environ.get("CHAT_RETENTION_DAYS", "180")),

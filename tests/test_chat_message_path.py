@@ -204,6 +204,36 @@ def test_a_saturated_pool_refuses_a_message_with_a_retryable_error_and_stores_no
     assert db.session.scalar(select(ChatMessage.text).where(ChatMessage.client_msg_id == "p-1")) == "数据库忙时发送"
 
 
+def test_past_the_events_in_progress_limit_a_message_is_refused_at_once_and_stored_later(
+        app, site, monkeypatch, unlimited):
+    app.config["CHAT_MAX_INFLIGHT"] = 1
+    inside, release = threading.Event(), threading.Event()
+    real = chat_post.post_visitor_message
+
+    def slow(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the first message holds its place
+        if kwargs.get("entry_url") is None and args[2] == "slow-1":
+            inside.set()
+            release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chat_post, "post_visitor_message", slow)
+    first, second = _visitor(app, site), _visitor(app, site)
+    acks = {}
+    waiting = threading.Thread(target=lambda: acks.setdefault("first", _send(first, "slow-1", "慢")))
+    waiting.start()
+    try:
+        assert inside.wait(10)
+        refused = _send(second, "fast-1", "快")
+    finally:
+        release.set()
+        waiting.join(10)
+    assert refused["retry_after"] > 0 and "id" not in refused
+    assert db.session.scalar(select(func.count()).select_from(ChatMessage).where(
+        ChatMessage.client_msg_id == "fast-1")) == 0
+    assert isinstance(acks["first"]["id"], int)
+    assert isinstance(_send(second, "fast-1", "快")["id"], int)  # sent again: now taken
+
+
 def test_an_unforeseen_failure_is_logged_with_its_traceback_and_answered(app, site, monkeypatch, caplog):
     def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ARG001
         raise RuntimeError("disk on fire")

@@ -8,6 +8,8 @@ Rules:
   event and the ack carry ``retry_after`` (seconds); nothing was written (the transaction is
   rolled back), so the client may send the same payload again (a message's ``client_msg_id``
   keeps a resend idempotent).
+- At most ``Admission.limit()`` events are in progress per process; past that an event is refused
+  at once as busy (``retry_after``), before it waits for a database connection.
 - Any other exception is logged with its traceback, the transaction rolled back, and the sender
   gets an ``error`` event and an error ack: an event is never answered by silence.
 """
@@ -15,9 +17,10 @@ Rules:
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
-from flask import request
+from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_socketio import SocketIO, emit
 from sqlalchemy.exc import OperationalError
@@ -58,22 +61,64 @@ def _rollback() -> None:
         logger().debug("rollback after a failed socket event failed too", exc_info=True)
 
 
+class Admission:
+    """Events in progress in this process, and the most it takes at once (``CHAT_MAX_INFLIGHT``;
+    0: twice the database pool's size plus overflow). Past that an event is refused at once as
+    busy instead of queueing for a connection: under overload the backlog, and so the wait of
+    every event, stays bounded, and the sender hears within milliseconds when to try again."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.inflight = 0
+
+    @staticmethod
+    def limit() -> int:
+        configured = int(current_app.config.get("CHAT_MAX_INFLIGHT") or 0)
+        if configured > 0:
+            return configured
+        options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+        return 2 * (int(options.get("pool_size", 5)) + int(options.get("max_overflow", 10)))
+
+    def enter(self) -> bool:
+        limit = self.limit()
+        with self._lock:
+            if self.inflight >= limit:
+                return False
+            self.inflight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self.inflight -= 1
+
+
+admission = Admission()
+
+
+def _busy(event: str) -> dict:
+    return refusal(event, str(_l("The server is busy. Please try again in a moment.")), retry_after=BUSY_RETRY_SECONDS)
+
+
 def guarded(event: str, handler: Callable) -> Callable:
-    """*handler* wrapped in the error contract above (for every event but connect and disconnect)."""
+    """*handler* wrapped in the error contract above (for every event but connect and disconnect),
+    admitted only while fewer than ``Admission.limit()`` events are in progress."""
 
     def run(*data):  # noqa: ANN002, ANN202
+        if not admission.enter():
+            return _busy(event)
         try:
             return handler(*data)
         except (PoolTimeout, OperationalError) as exc:
             _rollback()
             logger().warning("socket event %r refused, the database is busy or unreachable: %s", event,
-                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-            return refusal(event, str(_l("The server is busy. Please try again in a moment.")),
-                           retry_after=BUSY_RETRY_SECONDS)
+                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return _busy(event)
         except Exception:  # noqa: BLE001 - the contract: logged with its traceback, answered with an error
             _rollback()
             logger().exception("socket event %r failed", event)
             return refusal(event, str(_l("Something went wrong. Please try again.")))
+        finally:
+            admission.leave()
 
     return run
 

@@ -572,7 +572,7 @@
         setTimeout(function () {
           var waiting = state.outbox.some(function (o) { return o.client_msg_id === item.client_msg_id; });
           if (waiting && state.socket && state.socket.connected && state.ready) emitMessage(item);
-        }, Math.max(1, ack.retry_after) * 1000);
+        }, (Math.max(1, ack.retry_after) + Math.random()) * 1000); // spread: refused widgets do not all come back at once
       } else if (ack && ack.error) {
         // refused (too long, blocked...): resending would not help
         dropFromOutbox(item.client_msg_id);
