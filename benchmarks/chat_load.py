@@ -37,6 +37,7 @@ import base64
 import json
 import math
 import os
+import random
 import re
 import socket
 import statistics
@@ -464,7 +465,7 @@ class Load:
                     phase.acked.setdefault(cid, time.monotonic())
                 elif isinstance(ack, dict) and isinstance(ack.get("retry_after"), int | float):
                     phase.refused += 1
-                    loop.call_later(ack["retry_after"], resend)
+                    loop.call_later(ack["retry_after"] + random.random(), resend)  # as the widget: spread
                 else:
                     phase.failed += 1
 
