@@ -554,9 +554,11 @@ async def measure(server: Server, args: argparse.Namespace) -> list[dict]:
                 clock, mine = time.monotonic(), _own_cpu()
                 phase = await load.run_phase(rate, args.seconds, tag)
                 wall = time.monotonic() - clock
-                cpu_used = (server.cpu_seconds() - cpu) / wall * 100
-                row = summarise(phase, args.seconds, cpu_used, server.statements() - statements,
+                cpu_seconds = server.cpu_seconds() - cpu
+                row = summarise(phase, args.seconds, cpu_seconds / wall * 100, server.statements() - statements,
                                 count_stored(server, tag))
+                # server CPU per message: less sensitive than rates to what else the machine runs
+                row["cpu_ms_per_message"] = cpu_seconds * 1000 / max(1, len(phase.due))
                 row["generator_cpu"] = (_own_cpu() - mine) / wall * 100
                 runs.append(row)
                 print(f"  {server.kind} {rate:>5}/s run {run + 1}: " + format_row(row), flush=True)
@@ -569,7 +571,8 @@ async def measure(server: Server, args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-SPREAD = ("delivered_rate", "p50", "p95", "p99", "max", "ack_p50", "ack_p99", "cpu", "sql_per_message")
+SPREAD = ("delivered_rate", "p50", "p95", "p99", "max", "ack_p50", "ack_p99", "cpu", "sql_per_message",
+          "cpu_ms_per_message")
 SUMS = ("sent", "refused", "failed", "lost", "retrying", "duplicates")
 
 
@@ -592,7 +595,8 @@ def format_spread(row: dict) -> str:
 
     stored = "" if row["stored"] is None else f", stored {row['stored']} of {row['sent']}"
     return (f"delivered {three('delivered_rate')}/s; p50 {three('p50', 1)}, p99 {three('p99', 1)},"
-            f" max {three('max', 1)} ms; ack p99 {three('ack_p99', 1)} ms; CPU {three('cpu')} %;"
+            f" max {three('max', 1)} ms; ack p99 {three('ack_p99', 1)} ms; CPU {three('cpu')} %"
+            f" ({three('cpu_ms_per_message', 2)} ms a message);"
             f" SQL/msg {three('sql_per_message', 2)}; refused {row['refused']}, lost {row['lost']},"
             f" still retrying {row['retrying']}, duplicated {row['duplicates']}{stored}")
 
@@ -611,6 +615,7 @@ def format_row(row: dict) -> str:
             f" refused {row['refused']} (still retrying {row['retrying']}) failed {row['failed']} lost {row['lost']}"
             f" dup {row['duplicates']}{stored},"
             f" SQL/msg {row['sql_per_message']:.2f}, CPU {row['cpu']:.0f} %"
+            f" = {row['cpu_ms_per_message']:.2f} ms a message"
             f" (load generator {row['generator_cpu']:.0f} %)")
 
 
