@@ -440,7 +440,12 @@ class Load:
 
         async def one(n: int, client: SocketClient) -> None:
             async with gate:
-                await client.call("message", {"client_msg_id": f"open-{n}", "text": "你好"}, timeout=120)
+                for _ in range(30):  # a refusal with retry_after is sent again, as the widget's outbox does
+                    ack = await client.call("message", {"client_msg_id": f"open-{n}", "text": "你好"}, timeout=120)
+                    if isinstance(ack, dict) and isinstance(ack.get("id"), int):
+                        return
+                    await asyncio.sleep(float((ack or {}).get("retry_after") or 2) + random.random())
+                raise SystemExit(f"visitor {n} could not open a chat: {ack}")
 
         await asyncio.gather(*[one(n, c) for n, c in enumerate(self.visitors)])
         deadline = time.monotonic() + 300
