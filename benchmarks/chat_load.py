@@ -470,7 +470,9 @@ class Load:
                     phase.acked.setdefault(cid, time.monotonic())
                 elif isinstance(ack, dict) and isinstance(ack.get("retry_after"), int | float):
                     phase.refused += 1
-                    loop.call_later(ack["retry_after"] + random.random(), resend)  # as the widget: spread
+                    tries[0] += 1  # as the widget: the wait doubles with each refusal, plus a random second
+                    wait = min(30, max(1, ack["retry_after"]) * 2 ** (tries[0] - 1))
+                    loop.call_later(wait + random.random(), resend)
                 else:
                     phase.failed += 1
 
@@ -479,6 +481,7 @@ class Load:
                 visitor.emit("message", payload, acked)
 
             payload = {"client_msg_id": cid, "text": f"load {k}"}
+            tries = [0]
             phase.due[cid] = due
             resend()
 
