@@ -25,7 +25,9 @@ from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_q
 
 ORIGIN = "http://127.0.0.1:5001"
 MESSAGE_STATEMENTS = 3  # the open conversation (with an earlier resend), the insert, the conversation's update
-OPENING_STATEMENTS = 7  # + the visitor, the new conversation, the site (its welcome), the welcome's insert
+# no open conversation, an earlier message of this id in a closed one, the visitor, the new
+# conversation, the site (its welcome), the welcome's insert, the message's insert
+OPENING_STATEMENTS = 7
 
 
 @pytest.fixture
