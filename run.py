@@ -59,6 +59,24 @@ def configure_logging() -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # request lines of the threading server
 
 
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit (each chat connection is a
+    socket; a soft limit of 1024 is common); returns the limit now in force."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ValueError, OSError):
+        return soft
+    return wanted
+
+
 def check_port_free(host: str, port: int) -> None:
     """Raise ``StartError`` when *host*:*port* cannot be listened on. A plain bind (no
     SO_REUSEPORT) fails while another server listens there, even one that shares its port, so a
@@ -117,7 +135,8 @@ def server_options() -> dict:
     upgraded to a websocket is closed when the websocket ends. What is left on it then is
     websocket frames (the client's close frame), which the servers' keep-alive loop would read as
     the next HTTP request and log as an error ("Invalid HTTP method", "Bad request syntax") at
-    every websocket disconnect. (eventlet's server does not read on.)"""
+    every websocket disconnect (eventlet's server does not read on). eventlet's server accepts at
+    most 1024 connections at once unless told otherwise: ``MAX_CONNECTIONS`` (default 20,000)."""
     if ASYNC_MODE == "gevent":
         from gevent.pywsgi import WSGIHandler
 
@@ -138,6 +157,8 @@ def server_options() -> dict:
                 super().run_wsgi()
 
         return {"request_handler": ClosingWerkzeugHandler}
+    if ASYNC_MODE == "eventlet":
+        return {"max_size": int(os.environ.get("MAX_CONNECTIONS", "20000"))}
     return {}
 
 
@@ -190,6 +211,7 @@ def main() -> None:
     if ASYNC_MODE not in ASYNC_MODES:
         sys.exit(f"cannot start: ASYNC_MODE is {ASYNC_MODE!r}; it is one of {', '.join(ASYNC_MODES)}")
     patch_for_async_mode()
+    raise_open_file_limit()
     configure_logging()
     parser = argparse.ArgumentParser(description="Bookkeeping Desk server")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))

@@ -25,7 +25,17 @@ Environment variables (all optional):
                             Blocks and the place lookup still use the full address while connecting.
 ``CHAT_SWEEP_SECONDS``      how often each server process looks for offers that timed out and chats that
                             need the no-answer auto reply (default 2).
-``CHAT_VISITOR_RATE``       socket events a visitor may send, ``limits`` syntax (default ``30 per 10 second``).
+``CHAT_VISITOR_RATE``       socket events a visitor may send, ``limits`` syntax (default ``30 per 10 second``);
+                            counted in Redis when ``REDIS_URL`` is set, else per process.
+``CHAT_FANOUT_SECONDS``     how long queue, presence and visitor-list updates are held to be sent once (default 0.1).
+``CHAT_MAX_INFLIGHT``       socket events one process handles at once; past that an event is refused at once as
+                            busy with ``retry_after`` (default 0: twice the pool's size plus overflow).
+``DB_POOL_SIZE``, ``DB_POOL_OVERFLOW``, ``DB_POOL_TIMEOUT``
+                            the database connection pool: connections kept, extra ones allowed, and seconds a
+                            request waits for one before it is refused as busy (a chat message is then refused
+                            with ``retry_after`` and the widget sends it again). Defaults depend on
+                            ``ASYNC_MODE``: gevent/eventlet 10 + 20 and 5 s (one process serves many chats on
+                            few threads of the database), threading 10 + 20 and 10 s.
 ``CHAT_UPLOAD_MAX_MB``      largest file sent in a chat, in MiB (default 10).
 ``CHAT_RETENTION_DAYS``     days after which ``flask --app app chat-retention`` truncates visitor addresses and
                             anonymises closed chats of unidentified visitors (default 180).
@@ -37,6 +47,8 @@ Environment variables (all optional):
 ``REPORTS_WORKERS``         local PDF worker processes when there is no Redis (default 2).
 ``DEMO_SITE_KEY``           the site key of the demo chat site (generated when unset).
 ``DEMO_HOST_PORT``          port of the demo host page that embeds the widget (default 5001; 0: none).
+``MAX_CONNECTIONS``         connections one server process accepts at once under eventlet (default 20000; read
+                            by run.py: eventlet's own default is 1024; gevent and threading have no cap).
 """
 
 from __future__ import annotations
@@ -75,6 +87,23 @@ def _new_fernet_key() -> str:
     return Fernet.generate_key().decode()
 
 
+def engine_options(async_mode: str, url: str | None = None) -> dict:
+    """SQLAlchemy engine options for the async mode (``DB_POOL_*`` override them).
+
+    Under gevent or eventlet every socket event runs on the one hub, so a few database connections
+    serve many chats; a request that cannot get one within ``DB_POOL_TIMEOUT`` is refused as busy
+    (the client retries) instead of queueing without bound. Threading runs a thread per request.
+    The pool bounds one process's connections: keep processes × (size + overflow) below the
+    database's ``max_connections``."""
+    if url in ("sqlite://", "sqlite:///:memory:"):  # one connection per thread, no queue pool
+        return {"pool_pre_ping": True}
+    green = async_mode in ("gevent", "eventlet")
+    return {"pool_pre_ping": True,
+            "pool_size": int(os.environ.get("DB_POOL_SIZE", "10")),
+            "max_overflow": int(os.environ.get("DB_POOL_OVERFLOW", "20")),
+            "pool_timeout": float(os.environ.get("DB_POOL_TIMEOUT", "5" if green else "10"))}
+
+
 def build_config(overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment plus *overrides*."""
     overrides = dict(overrides or {})
@@ -92,7 +121,8 @@ def build_config(overrides: dict | None = None) -> dict:
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
         or f"sqlite:///{instance / 'bookkeeping.db'}",
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(os.environ.get("ASYNC_MODE", "gevent"),
+                                                    os.environ.get("DATABASE_URL")),
         "REDIS_URL": redis_url,
         "SOCKETIO_MESSAGE_QUEUE": os.environ.get("SOCKETIO_MESSAGE_QUEUE") or redis_url,
         "ASYNC_MODE": os.environ.get("ASYNC_MODE", "gevent"),
@@ -151,6 +181,8 @@ def build_config(overrides: dict | None = None) -> dict:
         # --- live chat ------------------------------------------------------------------
         "CHAT_SWEEP_SECONDS": float(os.environ.get("CHAT_SWEEP_SECONDS", "2")),
         "CHAT_VISITOR_RATE": os.environ.get("CHAT_VISITOR_RATE", "30 per 10 second"),
+        "CHAT_FANOUT_SECONDS": float(os.environ.get("CHAT_FANOUT_SECONDS", "0.1")),
+        "CHAT_MAX_INFLIGHT": int(os.environ.get("CHAT_MAX_INFLIGHT", "0")),
         "CHAT_UPLOAD_DIR": str(instance / "chat-files"),
         "CHAT_UPLOAD_MAX_BYTES": int(float(os.environ.get("CHAT_UPLOAD_MAX_MB", "10")) * 1024 * 1024),
         "CHAT_RETENTION_DAYS": int(os.environ.get("CHAT_RETENTION_DAYS", "180")),

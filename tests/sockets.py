@@ -24,6 +24,16 @@ def _without_message_queue(app):
         _init_socketio(app)
 
 
+@pytest.fixture(autouse=True)
+def _fanout_settled(_fresh_database):
+    """Work deferred after an ack (routing a new chat) and held updates finish before the
+    database is reset for the next test, so that none of it writes into the next test."""
+    from app.sockets.fanout import fanout
+
+    yield
+    assert fanout.idle(10), "deferred chat work still running 10 s after the test"
+
+
 class FreshSocketClient(SocketIOTestClient):
     """Each socket event runs in its own application context, as on a server (pytest-flask keeps
     one pushed for the whole test; sharing its ``g`` would leak the signed-in user between calls)."""

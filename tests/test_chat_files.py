@@ -31,7 +31,7 @@ from app.models.chat import (
 from app.services import chat_files, chat_sites
 from app.services.users import create_user
 from tests.conftest import PASSWORD
-from tests.sockets import FreshSocketClient, _without_message_queue, received  # noqa: F401
+from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64

@@ -31,10 +31,10 @@ from app.models.chat import (
     SenderType,
     Visitor,
 )
-from app.services import chat, chat_sites, chat_sweep, presence, queueing, routing
+from app.services import chat, chat_post, chat_sites, chat_sweep, presence, queueing, routing
 from app.services.errors import AccessDenied, Conflict, ValidationFailed
 from app.sockets.rooms import agent_room, conversation_room, site_agents_room, site_visitors_room, visitor_room
-from tests.sockets import FreshSocketClient, _without_message_queue, received  # noqa: F401
+from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
 
@@ -77,10 +77,10 @@ def _open(site, text="你好", url=None, agent=None, route=True) -> tuple[Conver
     visitor = Visitor(site_id=site.id, uid=chat_sites.new_visitor_uid(), online=True)
     db.session.add(visitor)
     db.session.commit()
-    message, _ = chat.post_visitor_message(db.session, visitor.id, "m-1", text, entry_url=url,
-                                           requested_agent_id=agent.id if agent else None)
-    emits = routing.after_visitor_message(db.session, message) if route else []
-    return db.session.get(Conversation, message.conversation_id), emits
+    posted = chat_post.post_visitor_message(db.session, visitor.id, "m-1", text, entry_url=url,
+                                       requested_agent_id=agent.id if agent else None)
+    emits = routing.after_visitor_message(db.session, posted.message_id) if route else []
+    return db.session.get(Conversation, posted.conversation_id), emits
 
 
 def _fresh(model, id_):
@@ -318,7 +318,7 @@ def test_the_welcome_text_and_the_agents_greeting_are_sent_once(site, make_agent
     conversation, emits = _open(site)
     assert [p["text"] for p in _to(emits, "message", visitor_room(conversation.visitor_id))] == [
         "欢迎咨询，我们马上为您服务"]
-    again, _ = chat.post_visitor_message(db.session, conversation.visitor_id, "m-2", "还在吗")
+    again = chat_post.post_visitor_message(db.session, conversation.visitor_id, "m-2", "还在吗").message_id
     routing.after_visitor_message(db.session, again)
     chat.accept(db.session, agent, conversation.id)
     emits = routing.after_accept(db.session, _fresh(Conversation, conversation.id))
@@ -353,7 +353,7 @@ def test_a_visitor_cannot_use_the_reserved_system_message_ids(site):
     db.session.add(visitor)
     db.session.commit()
     with pytest.raises(ValidationFailed):
-        chat.post_visitor_message(db.session, visitor.id, "sys:welcome", "hi")
+        chat_post.post_visitor_message(db.session, visitor.id, "sys:welcome", "hi")
 
 
 # --- status and presence ----------------------------------------------------------------------
@@ -511,6 +511,8 @@ def test_decline_over_the_socket_and_a_bad_status(app, site, make_agent, login_a
     console = _console(app, login_as)
     widget = _visitor(app, site)
     ack = widget.emit("message", {"client_msg_id": "v1", "text": "hi"}, namespace="/visitor", callback=True)
+    # the chat is routed right after the ack: the agent declines the offer once it arrived
+    assert [o["conversation_id"] for o in received(console, "chat_offer", "/agent", 5)] == [ack["conversation_id"]]
     assert console.emit("decline", {"conversation_id": ack["conversation_id"]}, namespace="/agent",
                         callback=True) == {"ok": True}
     assert _fresh(Conversation, ack["conversation_id"]).status == ConversationStatus.queued
@@ -557,7 +559,8 @@ def test_a_new_console_tab_joins_the_rooms_of_the_agents_open_chats(app, site, m
     conversation, _ = _open(site)
     chat.accept(db.session, agent, conversation.id)
     console = _console(app, login_as)  # neither accepts nor resumes: joined on connecting
-    message, _ = chat.post_visitor_message(db.session, conversation.visitor_id, "m-2", "还在吗")
+    message = db.session.get(ChatMessage, chat_post.post_visitor_message(
+        db.session, conversation.visitor_id, "m-2", "还在吗").message_id)
     socketio.emit("message", chat.message_payload(message), to=conversation_room(conversation.id), namespace="/agent")
     assert [m["text"] for m in received(console, "message", "/agent", 2)] == ["还在吗"]
 

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from app.extensions import db, socketio
 from app.models.chat import AgentProfile, ChatBlock, ChatMessage, ChatSite, Conversation, ConversationStatus, Visitor
 from app.services import chat_sites
+from app.sockets.fanout import fanout
 from tests.factories import make_client, make_contact
-from tests.sockets import FreshSocketClient, _without_message_queue, received  # noqa: F401
+from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
 
@@ -211,7 +212,9 @@ def test_agent_chat_limit(app, site, agent_profile, login_as):
         visitor = _visitor(app, site)
         ids.append(visitor.emit("message", {"client_msg_id": f"v{n}", "text": "hi"}, namespace="/visitor",
                                 callback=True)["conversation_id"])
-    # the online agent was offered the first two chats only: the third waits for a free slot
+    # the online agent was offered the first two chats only (routed right after each ack): the
+    # third waits for a free slot
+    assert fanout.idle()
     assert sorted(o["conversation_id"] for o in _events(agent, "chat_offer", "/agent")) == ids[:2]
     assert "messages" in agent.emit("accept", {"conversation_id": ids[0]}, namespace="/agent", callback=True)
     assert "messages" in agent.emit("accept", {"conversation_id": ids[1]}, namespace="/agent", callback=True)

@@ -27,8 +27,9 @@ from app.models.chat import (
 )
 from app.models.security import AuditLog
 from app.services import chat_sites
+from app.sockets.fanout import fanout
 from tests.conftest import PASSWORD
-from tests.sockets import FreshSocketClient, _without_message_queue, received  # noqa: F401
+from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
 
@@ -137,8 +138,10 @@ def _served_chat(app, site, owner, text="你好，想咨询代账"):
     """A visitor's chat accepted by the *owner* console; returns (visitor client, conversation id)."""
     visitor = _visitor(app, site)
     ack = _send(visitor, "message", {"client_msg_id": "v1", "text": text}, "/visitor")
+    assert fanout.idle()  # the chat was routed (right after the ack) before the owner takes it
     accepted = _send(owner, "accept", {"conversation_id": ack["conversation_id"]})
     assert "messages" in accepted, accepted
+    assert fanout.idle()
     _clear(visitor, "/visitor")
     _clear(owner, "/agent")
     return visitor, ack["conversation_id"]

@@ -28,7 +28,7 @@ from app.services import chat_sites, chat_tools
 from app.services.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from app.services.users import create_user
 from tests.conftest import PASSWORD
-from tests.sockets import FreshSocketClient, _without_message_queue, received  # noqa: F401
+from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
 NOW = datetime(2026, 11, 23, 8, 0, 0)

@@ -14,7 +14,7 @@ from app.models.base import utcnow
 from app.models.chat import AgentGroup, AgentProfile, ChatSite, PageView, Visitor
 from app.services import chat_sites, tracking
 from app.services.errors import NotFound
-from tests.sockets import FreshSocketClient, _without_message_queue, received  # noqa: F401
+from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 " \

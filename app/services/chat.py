@@ -70,13 +70,6 @@ class VisitorSession:
     returning: bool
 
 
-def _clip(value: object, length: int) -> str | None:
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    return value[:length] or None
-
-
 def connect_visitor(session: Session, *, secret_key: str, site_key: object, origin: str | None,
                     token: object = None, ip: str | None = None, user_id: object = None, user_hash: object = None,
                     now: datetime | None = None) -> VisitorSession:
@@ -177,47 +170,6 @@ def _store(session: Session, conversation: Conversation, sender_type: SenderType
             raise
         return existing, False
     return message, True
-
-
-def post_visitor_message(session: Session, visitor_id: int, client_msg_id: object,
-                         text: object, *, entry_url: object = None,
-                         requested_agent_id: object = None) -> tuple[ChatMessage, bool]:
-    """Store a visitor's message in their open conversation (opening one when needed).
-
-    A new conversation records the page it started on (*entry_url*, else the visitor's current
-    page) and the agent the visitor asked for (*requested_agent_id*, 指定客服: kept only when it
-    names an active agent), both used by routing. Returns ``(message, created)``; a resend of a
-    stored ``client_msg_id`` returns the stored message with ``created`` False. Raises
-    ``ValidationFailed``, ``NotFound``.
-    """
-    client_msg_id, text = validate_message(client_msg_id, text)
-    visitor = session.get(Visitor, visitor_id)
-    if visitor is None:
-        raise NotFound({"visitor": [str(_l("No such visitor."))]})
-    # A resend may arrive after the conversation was closed: look it up among all of theirs first.
-    earlier = session.scalar(select(ChatMessage).join(Conversation).where(
-        Conversation.visitor_id == visitor.id, ChatMessage.client_msg_id == client_msg_id,
-        ChatMessage.sender_type == SenderType.visitor))
-    if earlier is not None:
-        return earlier, False
-    conversation = open_conversation(session, visitor)
-    now = utcnow()
-    if conversation is None:
-        requested = session.get(AgentProfile, requested_agent_id) if isinstance(requested_agent_id, int) \
-            and not isinstance(requested_agent_id, bool) else None
-        conversation = Conversation(
-            site_id=visitor.site_id, visitor_id=visitor.id, status=ConversationStatus.queued, queued_at=now,
-            entry_url=_clip(entry_url, MAX_URL) or visitor.current_url,
-            requested_agent_id=requested.id if requested is not None and requested.active else None)
-        session.add(conversation)
-        session.flush()
-        if visitor.site.welcome_text:  # the welcome comes first in the transcript (committed with the message)
-            session.add(ChatMessage(conversation_id=conversation.id, sender_type=SenderType.system,
-                                    client_msg_id=SYSTEM_PREFIX + WELCOME_KEY, text=visitor.site.welcome_text,
-                                    created_at=now))
-            session.flush()
-    conversation.last_visitor_message_at = now
-    return _store(session, conversation, SenderType.visitor, client_msg_id, text)
 
 
 def welcome_message(session: Session, conversation_id: int) -> ChatMessage | None:

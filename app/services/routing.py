@@ -253,12 +253,23 @@ def route(session: Session, conversation_id: int, now: datetime | None = None,
 def drain(session: Session, site_id: int, now: datetime | None = None, include_ip: bool = False) -> list[Emit]:
     """Offer the site's queued conversations, first in first out, while agents are available."""
     now = now or utcnow()
-    waiting = list(session.scalars(select(Conversation.id).where(
+    waiting = session.execute(select(Conversation.id, Conversation.group_id, Conversation.requested_agent_id).where(
         Conversation.site_id == site_id, Conversation.status == ConversationStatus.queued)
-        .order_by(Conversation.queued_at, Conversation.id).limit(DRAIN_LIMIT)))
+        .order_by(Conversation.queued_at, Conversation.id).limit(DRAIN_LIMIT)).all()
     emits: list[Emit] = []
-    for conversation_id in waiting:
-        emits += route(session, conversation_id, now, include_ip)
+    # Once nobody of a group was free, its later chats wait too (unless they asked for an agent):
+    # a long queue costs one look per group and pass, not one per waiting chat. A chat without a
+    # group gets one while it is routed, unless its site has none (then the site is its "group").
+    grouped_site = session.scalar(select(exists().where(AgentGroup.site_id == site_id)))
+    full: set[int | None] = set()
+    for conversation_id, group_id, requested in waiting:
+        known = group_id is not None or not grouped_site
+        if known and requested is None and group_id in full:
+            continue
+        offered = route(session, conversation_id, now, include_ip)
+        if not offered and known and requested is None:
+            full.add(group_id)
+        emits += offered
     return emits
 
 
@@ -355,11 +366,50 @@ def message_emits(conversation: Conversation, message: ChatMessage) -> list[Emit
             Emit("message", payload, conversation_room(conversation.id), "/agent")]
 
 
-def after_visitor_message(session: Session, message: ChatMessage, now: datetime | None = None,
-                          include_ip: bool = False) -> list[Emit]:
-    """After a visitor's new message: when it opened the conversation, the welcome message and
-    the queue; a queued conversation is (re)offered."""
+def queue_position(session: Session, conversation: Conversation) -> int:
+    """The position (1 = next) of a queued conversation in its group's first-in-first-out queue."""
+    same_group = Conversation.group_id == conversation.group_id if conversation.group_id is not None \
+        else Conversation.group_id.is_(None)
+    ahead = session.scalar(select(func.count()).select_from(Conversation).where(
+        Conversation.site_id == conversation.site_id, Conversation.status == ConversationStatus.queued, same_group,
+        or_(Conversation.queued_at < conversation.queued_at,
+            and_(Conversation.queued_at == conversation.queued_at, Conversation.id < conversation.id))))
+    return int(ahead or 0) + 1
+
+
+def joined_queue_emits(session: Session, conversation: Conversation, now: datetime | None = None) -> list[Emit]:
+    """A conversation that was just queued, or offered straight away: only its own visitor and the
+    site's agents hear of it. A chat joins the queue at its end, so nobody else's position or wait
+    changes and the other waiting visitors are not told (``queue_emits`` is for changes that move
+    the queue)."""
     now = now or utcnow()
+    agents = site_agents_room(conversation.site_id)
+    if conversation.status != ConversationStatus.queued:
+        return [Emit("queue", {"conversation_id": conversation.id, "position": 0, "eta_seconds": 0},
+                     visitor_room(conversation.visitor_id), "/visitor"),
+                Emit("queue_update", {"conversation_id": conversation.id, "status": conversation.status.value,
+                                      "position": None}, agents, "/agent")]
+    position = queue_position(session, conversation)
+    eta = queueing.estimate_wait(position, mean_handle_seconds(session, conversation.site_id, now),
+                                 chat_slots(session, conversation.site_id, conversation.group_id, now))
+    session.commit()  # ends the read transaction
+    return [Emit("queue", {"conversation_id": conversation.id, "position": position, "eta_seconds": eta},
+                 visitor_room(conversation.visitor_id), "/visitor"),
+            Emit("queue_update", {"conversation_id": conversation.id, "status": "queued", "position": position},
+                 agents, "/agent")]
+
+
+def after_visitor_message(session: Session, message: ChatMessage | int, now: datetime | None = None,
+                          include_ip: bool = False) -> list[Emit]:
+    """After a visitor's new message in a new or queued conversation (the socket layer runs this
+    after the ack; a message in an offered or active conversation needs none of it): the welcome
+    when the message opened the conversation; a queued conversation is offered to the best
+    available agent; ``chat_request`` to the site's agents while the chat is new or still queued;
+    and the chat's own queue events (``joined_queue_emits``)."""
+    now = now or utcnow()
+    message = session.get(ChatMessage, message) if isinstance(message, int) else message
+    if message is None:
+        return []
     conversation = session.get(Conversation, message.conversation_id)
     emits: list[Emit] = []
     first = session.scalar(select(func.min(ChatMessage.id)).where(
@@ -371,13 +421,23 @@ def after_visitor_message(session: Session, message: ChatMessage, now: datetime 
             emits += message_emits(conversation, welcome)
     offered = route(session, conversation.id, now, include_ip)
     emits += offered
-    if opened or offered:
+    session.refresh(conversation)
+    if opened or conversation.status == ConversationStatus.queued:
+        emits.append(Emit("chat_request", {"conversation_id": conversation.id},
+                          site_agents_room(conversation.site_id), "/agent"))
+    if opened:
+        emits += joined_queue_emits(session, conversation, now)
+    elif offered:  # it left the queue from its place: the ones behind it move up
         emits += queue_emits(session, conversation.site_id, now, changed=[conversation.id])
+    session.commit()
     return emits
 
 
-def after_accept(session: Session, conversation: Conversation, now: datetime | None = None) -> list[Emit]:
-    """After an agent accepted: their greeting (once) and the queue."""
+def after_accept(session: Session, conversation: Conversation, now: datetime | None = None,
+                 from_queue: bool = True) -> list[Emit]:
+    """After an agent accepted: their greeting (once) and the queue. A chat taken from the queue
+    moves the ones behind it (every queued visitor is told); an accepted offer was out of the queue
+    already, so only its own visitor and the site's agents hear of it (*from_queue* False)."""
     now = now or utcnow()
     emits: list[Emit] = []
     agent = conversation.agent
@@ -385,6 +445,8 @@ def after_accept(session: Session, conversation: Conversation, now: datetime | N
         greeting = chat.store_system_message(session, conversation, f"greeting:{agent.id}", agent.greeting)
         if greeting is not None:
             emits += message_emits(conversation, greeting)
+    if not from_queue:
+        return emits + joined_queue_emits(session, conversation, now)
     return emits + queue_emits(session, conversation.site_id, now, changed=[conversation.id])
 
 

@@ -21,8 +21,8 @@ def register_namespaces(socketio: SocketIO) -> None:
 
 def deliver(emits: Iterable) -> None:
     """Send the events a service returned (``app.services.routing.Emit``: event, payload, room,
-    namespace), in order. Works in a handler, a view or the background sweep alike."""
-    from app.extensions import socketio
+    namespace), in order; state updates (queue, presence, visitor list) are coalesced per tick
+    (``app.sockets.fanout``). Works in a handler, a view or the background sweep alike."""
+    from app.sockets.fanout import fanout
 
-    for item in emits:
-        socketio.emit(item.event, item.payload, to=item.to, namespace=item.namespace)
+    fanout.send(emits)

@@ -11,6 +11,8 @@ Events out: ``chat_offer``, ``offer_withdrawn``, ``queue_update``, ``agent_statu
 
 from __future__ import annotations
 
+import time
+
 from flask import current_app, g, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -21,9 +23,11 @@ from app.models.chat import AgentProfile, Conversation
 from app.security import CHAT, SUPERVISE
 from app.services import chat, chat_sites, presence, routing
 from app.services.errors import AccessDenied, DomainError
+from app.services.routing import SEEN_REFRESH_SECONDS
 from app.sockets import deliver
 from app.sockets.agent_team import TeamEvents
 from app.sockets.agent_tools import ToolEvents
+from app.sockets.guard import connect_guarded, dispatch, guarded
 from app.sockets.rooms import (
     AGENT_KEY,
     SUPERVISORS_ROOM,
@@ -35,6 +39,8 @@ from app.sockets.rooms import (
     user_room,
     visitor_room,
 )
+
+TOUCHED_KEY = "desk.presence_touched"  # request.environ: when this tab last refreshed the presence
 
 
 def _tz() -> str:
@@ -52,8 +58,10 @@ def _refused(message: str) -> ConnectionRefusedError:
 
 class AgentNamespace(TeamEvents, ToolEvents, Namespace):
     def trigger_event(self, event, *args):  # noqa: ANN001, ANN002, ANN201
-        """Every event of a console tab also refreshes the agent's presence (``last_seen_at``)."""
-        if event in ("connect", "disconnect"):
+        """Every event of a console tab also refreshes the agent's presence (``last_seen_at``, at
+        most one write per ``SEEN_REFRESH_SECONDS`` and tab: the tab remembers when it last did).
+        Unforeseen failures follow ``app.sockets.guard``."""
+        if event in ("connect", "disconnect"):  # (python-socketio logs a failed disconnect with its traceback)
             return super().trigger_event(event, *args)
         handler = getattr(self, "on_" + (event or ""), None)
         if handler is None:
@@ -61,18 +69,23 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
 
         def present(*data):  # noqa: ANN002, ANN202
             agent_id = request.environ.get(AGENT_KEY)
-            if agent_id:
+            now = time.monotonic()
+            if agent_id and now - request.environ.get(TOUCHED_KEY, -1e9) >= SEEN_REFRESH_SECONDS:
                 presence.touch(db.session, agent_id)
+                request.environ[TOUCHED_KEY] = now
             return handler(*data)
 
-        return self.socketio._handle_event(present, event, self.namespace, *args)  # noqa: SLF001
+        return dispatch(self.socketio, guarded(event, present), event, self.namespace, *args)
 
     def _agent(self) -> AgentProfile | None:
         """The connection's agent profile while it is active (an Admin may deactivate it mid-shift)."""
         agent = db.session.get(AgentProfile, request.environ.get(AGENT_KEY) or 0)
         return agent if agent is not None and agent.active else None
 
-    def on_connect(self, auth=None):  # noqa: ANN001, ANN201, ARG002
+    def on_connect(self, auth=None):  # noqa: ANN001, ANN201
+        return connect_guarded(self._connect, lambda message, data: ConnectionRefusedError(message, data))(auth)
+
+    def _connect(self, auth=None):  # noqa: ANN001, ANN202, ARG002
         if not chat_sites.same_origin(request.headers.get("Origin"), request.host):
             raise _refused("cross-origin connection refused")
         g.user = current_user._get_current_object()  # what FAB's before_request would set for a page
@@ -96,6 +109,7 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
             join_room(site_agents_room(site_id))
         join_room(agent_room(agent.id))
         deliver(presence.agent_connected(db.session, agent, tz=_tz(), include_ip=_include_ip()))
+        request.environ[TOUCHED_KEY] = time.monotonic()
         return None
 
     def on_disconnect(self, reason=None) -> None:  # noqa: ANN001, ARG002
@@ -130,14 +144,17 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
 
     def on_accept(self, data=None):  # noqa: ANN001, ANN201
         data = data if isinstance(data, dict) else {}
+        cid = data.get("conversation_id")
+        before = db.session.get(Conversation, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
+        from_queue = before is None or before.status == chat.ConversationStatus.queued
         try:
-            conversation = chat.accept(db.session, self._agent(), data.get("conversation_id"))
+            conversation = chat.accept(db.session, self._agent(), cid)
         except DomainError as exc:
             return self._fail("accept", exc)
         join_room(conversation_room(conversation.id))
         socketio.emit("agent_joined", {"conversation_id": conversation.id, "name": conversation.agent.display_name},
                       to=visitor_room(conversation.visitor_id), namespace="/visitor")
-        deliver(routing.after_accept(db.session, conversation))
+        deliver(routing.after_accept(db.session, conversation, from_queue=from_queue))
         messages = chat.conversation_messages_after(db.session, conversation.id)
         return {"conversation_id": conversation.id, "messages": [chat.message_payload(m) for m in messages]}
 

@@ -46,5 +46,8 @@ def start_sweeper(app: Flask) -> bool:
     if app.extensions.get(_STARTED):
         return False
     app.extensions[_STARTED] = True
+    from app.sockets.fanout import fanout
+
+    fanout.tick = max(float(app.config.get("CHAT_FANOUT_SECONDS", 0.1)), 0.01)
     socketio.start_background_task(_loop, app)
     return True

@@ -4,7 +4,8 @@ Connect with ``auth={"site_key", "visitor_token"?, "user_id"?, "user_hash"?, "la
 "agent"?, "url"?}``; the server answers ``session {visitor_id, visitor_token, conversation_id, returning,
 site, online}`` and later ``availability {online}``, ``queue {conversation_id, position, eta_seconds}``.
 Every event counts against the visitor's rate (``CHAT_VISITOR_RATE``); over it, the event gets an
-``error`` and does nothing. Events in:
+``error`` with ``retry_after`` and does nothing (so does an event the busy database could not take,
+``app.sockets.guard``). Events in:
 ``message {client_msg_id, text}`` (ack ``{id, client_msg_id, created_at}``), ``typing {draft}``,
 ``resume {last_message_id}``, ``rate {score, comment}``, ``close``, ``page_view {url, title, referrer,
 screen?}`` (ack ``{page_view_id}``), ``heartbeat {}`` (ack ``{page_view_id, seconds}``). Events out: ``message``,
@@ -13,20 +14,18 @@ screen?}`` (ack ``{page_view_id}``), ``heartbeat {}`` (ack ``{page_view_id, seco
 
 from __future__ import annotations
 
-import logging
-
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
-from limits import parse
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from app.extensions import db, socketio
 from app.models.base import utcnow
-from app.services import chat, presence, routing, tracking
+from app.services import chat, chat_post, presence, routing, tracking
 from app.services.errors import DomainError
 from app.sockets import deliver
+from app.sockets.fanout import fanout
+from app.sockets.guard import connect_guarded, dispatch, guarded, refusal
+from app.sockets.ratelimit import visitor_rate
 from app.sockets.rooms import (
     PAGE_VIEW_KEY,
     SITE_KEY,
@@ -43,29 +42,20 @@ from app.sockets.visitor_tools import VisitorToolEvents
 VISITOR_UID_KEY = "desk.visitor_uid"  # request.environ: the rate limit's key
 REQUESTED_AGENT_KEY = "desk.requested_agent_id"  # auth "agent": 指定客服, used when a chat opens
 ENTRY_URL_KEY = "desk.entry_url"  # auth "url": the page the widget was opened on
-_limiters: dict[str, MovingWindowRateLimiter] = {}  # per storage URI; the counters live in the storage
-
-
-def _limiter(uri: str) -> MovingWindowRateLimiter:
-    if uri not in _limiters:
-        _limiters[uri] = MovingWindowRateLimiter(storage_from_string(uri))
-    return _limiters[uri]
 
 
 def visitor_allowed(site_id: int, uid: str) -> bool:
     """Count one event of a visitor against ``CHAT_VISITOR_RATE`` (``limits`` syntax, e.g. ``30 per
-    10 second``; empty: no limit) in ``RATELIMIT_STORAGE_URI`` (memory:// or Redis, shared by the
-    processes); False when over the limit. A store that cannot be reached lets the event through
-    (logged)."""
+    10 second``; empty: no limit), see ``app.sockets.ratelimit``; False when over the limit."""
     rate = (current_app.config.get("CHAT_VISITOR_RATE") or "").strip()
     if not rate:
         return True
-    try:
-        limiter = _limiter(current_app.config.get("RATELIMIT_STORAGE_URI") or "memory://")
-        return limiter.hit(parse(rate), "chat-visitor", str(site_id), uid)
-    except Exception:  # noqa: BLE001 - a broken limit store or setting must not stop the chat
-        logging.getLogger(__name__).exception("visitor rate limit unavailable")
-        return True
+    return visitor_rate(rate, current_app.config.get("RATELIMIT_STORAGE_URI") or "memory://").hit(str(site_id), uid)
+
+
+def _retry_after() -> int:
+    rate = (current_app.config.get("CHAT_VISITOR_RATE") or "").strip()
+    return visitor_rate(rate, current_app.config.get("RATELIMIT_STORAGE_URI") or "memory://").retry_after
 
 
 def site_settings(site: chat.ChatSite) -> dict:
@@ -78,8 +68,9 @@ def site_settings(site: chat.ChatSite) -> dict:
 class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
     def trigger_event(self, event, *args):  # noqa: ANN001, ANN002, ANN201
         """Every event but connecting and disconnecting counts against the visitor's rate limit; over
-        it, the event gets an ``error`` (and an error ack) and nothing is stored."""
-        if event in ("connect", "disconnect"):
+        it, the event gets an ``error`` (and an error ack) with ``retry_after`` and nothing is
+        stored. Unforeseen failures follow ``app.sockets.guard``."""
+        if event in ("connect", "disconnect"):  # (python-socketio logs a failed disconnect with its traceback)
             return super().trigger_event(event, *args)
         handler = getattr(self, "on_" + (event or ""), None)
         if handler is None:
@@ -88,12 +79,11 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         def limited(*data):  # noqa: ANN002, ANN202
             uid = request.environ.get(VISITOR_UID_KEY)
             if uid is not None and not visitor_allowed(request.environ[SITE_KEY], uid):
-                message = str(_l("You are sending too fast. Please wait a moment and try again."))
-                emit("error", {"event": event, "message": message, "errors": {"_": [message]}})
-                return {"error": message, "errors": {"_": [message]}}
+                return refusal(event, str(_l("You are sending too fast. Please wait a moment and try again.")),
+                               retry_after=_retry_after())
             return handler(*data)
 
-        return self.socketio._handle_event(limited, event, self.namespace, *args)  # noqa: SLF001
+        return dispatch(self.socketio, guarded(event, limited), event, self.namespace, *args)
 
     def _visitor_id(self) -> int | None:
         return request.environ.get(VISITOR_KEY)
@@ -102,6 +92,9 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         deliver(emits)
 
     def on_connect(self, auth=None):  # noqa: ANN001, ANN201
+        return connect_guarded(self._connect, ConnectionRefusedError)(auth)
+
+    def _connect(self, auth=None):  # noqa: ANN001, ANN202
         auth = auth if isinstance(auth, dict) else {}
         try:
             admitted = chat.connect_visitor(
@@ -132,10 +125,9 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
                          "conversation_id": conversation.id if conversation else None,
                          "returning": admitted.returning, "site": site_settings(admitted.site), "online": online})
         if conversation is not None and conversation.status == chat.ConversationStatus.queued:
-            mine = [e for e in routing.queue_emits(db.session, admitted.site.id)
-                    if e.event == "queue" and e.payload["conversation_id"] == conversation.id]
-            for item in mine:
-                emit(item.event, item.payload)
+            for item in routing.joined_queue_emits(db.session, conversation):
+                if item.event == "queue":
+                    emit(item.event, item.payload)
         return None
 
     def on_disconnect(self, reason=None) -> None:  # noqa: ANN001, ARG002
@@ -144,10 +136,14 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
             chat.disconnect_visitor(db.session, visitor_id)
 
     def on_message(self, data=None):  # noqa: ANN001, ANN201
+        """Stored (and committed) first; then the ack, with the conversation's agents and the
+        visitor's other tabs told at once; routing and queue notices of a new or queued chat run
+        after the ack (``fanout.defer``). Other agents of the site hear nothing of a message in a
+        chat that is already offered or taken."""
         data = data if isinstance(data, dict) else {}
         visitor_id = self._visitor_id()
         try:
-            message, created = chat.post_visitor_message(
+            posted = chat_post.post_visitor_message(
                 db.session, visitor_id, data.get("client_msg_id"), data.get("text"),
                 entry_url=request.environ.get(ENTRY_URL_KEY),
                 requested_agent_id=request.environ.get(REQUESTED_AGENT_KEY))
@@ -155,18 +151,16 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
             db.session.rollback()
             emit("error", error_payload("message", exc))
             return {"error": exc.message, "errors": exc.errors}
-        payload = chat.message_payload(message)
-        if created:
-            # Stored first; now everyone else hears of it (the visitor's other tabs and the agents).
+        payload = posted.payload
+        if posted.created:
             socketio.emit("message", payload, to=visitor_room(visitor_id), namespace="/visitor",
                           skip_sid=request.sid)
-            socketio.emit("message", payload, to=conversation_room(message.conversation_id), namespace="/agent")
-            socketio.emit("chat_request", {"conversation_id": message.conversation_id},
-                          to=site_agents_room(request.environ[SITE_KEY]), namespace="/agent")
-            self._deliver(routing.after_visitor_message(
-                db.session, message, include_ip=not current_app.config.get("TRACKING_TRUNCATE_IP", True)))
-        return {"id": message.id, "client_msg_id": message.client_msg_id, "created_at": payload["created_at"],
-                "conversation_id": message.conversation_id}
+            socketio.emit("message", payload, to=conversation_room(posted.conversation_id), namespace="/agent")
+            if posted.opened or posted.status == chat.ConversationStatus.queued:
+                fanout.defer(current_app._get_current_object(), routing.after_visitor_message,  # noqa: SLF001
+                             payload["id"], None, not current_app.config.get("TRACKING_TRUNCATE_IP", True))
+        return {"id": payload["id"], "client_msg_id": payload["client_msg_id"], "created_at": payload["created_at"],
+                "conversation_id": posted.conversation_id}
 
     def on_typing(self, data=None):  # noqa: ANN001, ANN201
         draft = data.get("draft") if isinstance(data, dict) else None
@@ -224,7 +218,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         request.environ[PAGE_VIEW_KEY] = view.id  # this tab's page: its heartbeats credit it
         payload = tracking.visitor_payload(db.session.get(chat.Visitor, visitor_id),
                                            include_ip=not current_app.config.get("TRACKING_TRUNCATE_IP", True))
-        socketio.emit("visitor_update", payload, to=site_agents_room(request.environ[SITE_KEY]), namespace="/agent")
+        deliver([routing.Emit("visitor_update", payload, site_agents_room(request.environ[SITE_KEY]), "/agent")])
         self._after_tracking(view.id)
         return {"page_view_id": view.id}
 

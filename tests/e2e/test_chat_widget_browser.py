@@ -212,6 +212,25 @@ def test_visitor_chats_with_an_agent_resumes_after_reload_and_delivers_what_was_
     assert not [p for p in watch.problems() if p.startswith("page error")]
 
 
+def test_messages_sent_faster_than_the_limit_wait_in_the_outbox_and_all_arrive_once(
+        visitor: Callable[..., Any], agent: Agent, live_server: Any) -> None:
+    from playwright.sync_api import expect
+
+    tab = visitor()
+    tab.locator(f"{WIDGET} .launcher").click(timeout=WAIT * 1000)
+    run = uuid.uuid4().hex[:6]
+    words = [f"连发第{n}条 {run}" for n in range(1, 36)]
+    for text_ in words:  # 35 messages within a few seconds: over the limit of 30 events per 10 s
+        _send(tab, text_)
+    # Refused ones carry retry_after: they stay in the outbox, are sent again, and all get stored.
+    for text_ in words:
+        expect(_settled(tab, text_)).to_have_count(1, timeout=60_000)
+    assert [_stored(live_server, text_) for text_ in words] == [1] * 35
+    assert tab.locator(f"{WIDGET} .msg.failed").count() == 0
+    assert tab.evaluate("Object.keys(localStorage).filter(k => k.endsWith(':outbox'))"
+                        ".map(k => JSON.parse(localStorage[k]).length)") == [0]
+
+
 def test_a_page_on_an_origin_the_site_does_not_allow_shows_no_widget(visitor: Callable[..., Any],
                                                                       site_key: str) -> None:
     tab = visitor("other")

@@ -549,6 +549,8 @@
     save("outbox", state.outbox);
   }
 
+  var refusals = {}; // client_msg_id -> times refused with retry_after
+
   function emitMessage(item) {
     state.socket.emit("message", { client_msg_id: item.client_msg_id, text: item.text }, function (ack) {
       if (ack && typeof ack.id === "number") {
@@ -566,6 +568,17 @@
           settle(item.client_msg_id, { id: ack.id, created_at: ack.created_at });
         }
         refreshMode();
+      } else if (ack && ack.error && typeof ack.retry_after === "number") {
+        // the server was busy (or we sent too fast) and stored nothing: the message stays in the
+        // outbox and goes again when the server said it may (a reconnect resends it too). Each
+        // refusal of the same message doubles the wait (at most 30 s), plus up to a second at
+        // random: an overloaded server is not flooded by every widget coming back at once.
+        refusals[item.client_msg_id] = (refusals[item.client_msg_id] || 0) + 1;
+        var wait = Math.min(30, Math.max(1, ack.retry_after) * Math.pow(2, refusals[item.client_msg_id] - 1));
+        setTimeout(function () {
+          var waiting = state.outbox.some(function (o) { return o.client_msg_id === item.client_msg_id; });
+          if (waiting && state.socket && state.socket.connected && state.ready) emitMessage(item);
+        }, (wait + Math.random()) * 1000);
       } else if (ack && ack.error) {
         // refused (too long, blocked...): resending would not help
         dropFromOutbox(item.client_msg_id);

@@ -1,0 +1,161 @@
+"""A visitor's message: the chat's per-message path (see ``app.services.chat`` for the rules of
+conversations and messages).
+
+Rules:
+- A message is stored (and committed) before it is acknowledged; ``client_msg_id`` makes a resend
+  return the stored message, in any conversation of the visitor (closed ones too).
+- In an open conversation the path is three statements and a commit, none of them repeated
+  lookups: the open conversation read together with an earlier message of the same
+  ``client_msg_id``, the insert, and the conversation's ``last_visitor_message_at``. The
+  statements are built once (SQLAlchemy Core): building them, and the ORM's work around them,
+  cost more Python time per message than running them.
+- The first message opens a queued conversation (seven statements with the site's welcome).
+Errors: ``ValidationFailed`` (bad payload), ``NotFound`` (no such visitor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.models.base import utcnow
+from app.models.chat import AgentProfile, ChatMessage, Conversation, ConversationStatus, SenderType, Visitor
+from app.services.chat import (
+    MAX_URL,
+    OPEN,
+    SYSTEM_PREFIX,
+    WELCOME_KEY,
+    message_payload,
+    validate_message,
+)
+from app.services.errors import NotFound
+from app.services.timefmt import utc_iso
+
+
+def _clip(value: object, length: int) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value[:length] or None
+
+
+@dataclass
+class PostedMessage:
+    """What storing a visitor's message gave: its payload (the stored message's for a resend, then
+    ``created`` is False), built without reading anything back, and its conversation's status."""
+
+    created: bool
+    payload: dict
+    status: ConversationStatus
+    opened: bool  # this message opened the conversation
+
+    @property
+    def message_id(self) -> int:
+        return self.payload["id"]
+
+    @property
+    def conversation_id(self) -> int:
+        return self.payload["conversation_id"]
+
+
+def _earlier_visitor_message():  # noqa: ANN202 - a SELECT with the parameters visitor_id, client_msg_id
+    message, theirs = ChatMessage.__table__.c, Conversation.__table__.alias("theirs")
+    return select(message.id).select_from(ChatMessage.__table__.join(
+        theirs, theirs.c.id == message.conversation_id)).where(
+        theirs.c.visitor_id == bindparam("visitor_id"), message.client_msg_id == bindparam("client_msg_id"),
+        message.sender_type == SenderType.visitor.value).limit(1)
+
+
+# Built once, in SQLAlchemy Core: building a statement, and the ORM's work around it, cost more
+# Python time than running it on a warm connection.
+_CONVERSATION = Conversation.__table__.c
+_EARLIER = _earlier_visitor_message()
+_OPEN_AND_EARLIER = select(_CONVERSATION.id, _CONVERSATION.status, _earlier_visitor_message().scalar_subquery()).where(
+    _CONVERSATION.visitor_id == bindparam("visitor_id"), _CONVERSATION.status.in_([s.value for s in OPEN])).order_by(
+    _CONVERSATION.id.desc()).limit(1)
+_INSERT_MESSAGE = insert(ChatMessage.__table__).returning(ChatMessage.__table__.c.id)
+_TOUCH_CONVERSATION = update(Conversation.__table__).where(_CONVERSATION.id == bindparam("conversation_id")).values(
+    last_visitor_message_at=bindparam("now"))
+
+
+def _stored(session: Session, message_id: int, status: ConversationStatus) -> PostedMessage:
+    posted = PostedMessage(False, message_payload(session.get(ChatMessage, message_id)), status, False)
+    session.commit()  # ends the read transaction
+    return posted
+
+
+def post_visitor_message(session: Session, visitor_id: int, client_msg_id: object,
+                         text: object, *, entry_url: object = None,
+                         requested_agent_id: object = None) -> PostedMessage:
+    """Store a visitor's message in their open conversation (opening one when needed). Commits.
+
+    The path of a message in an open conversation is three statements and a commit: the open
+    conversation read together with an earlier message of this visitor with this
+    ``client_msg_id``, the message's insert and the conversation's ``last_visitor_message_at``.
+    A new conversation records the page it started on (*entry_url*, else the visitor's current
+    page) and the agent the visitor asked for (*requested_agent_id*, 指定客服: kept only when it
+    names an active agent), both used by routing; the site's welcome text is stored first. A
+    resend of a stored ``client_msg_id`` (in any conversation of the visitor, closed ones too)
+    returns the stored message with ``created`` False. Raises ``ValidationFailed``, ``NotFound``.
+    """
+    client_msg_id, text = validate_message(client_msg_id, text)
+    keys = {"visitor_id": visitor_id, "client_msg_id": client_msg_id}
+    row = session.execute(_OPEN_AND_EARLIER, keys).first()
+    now = utcnow()
+    opened = row is None
+    if row is not None:
+        conversation_id, status, earlier = row
+        status = ConversationStatus(status)
+        if earlier is not None:
+            return _stored(session, earlier, status)
+    else:
+        # A resend may arrive after the conversation was closed: look among all of theirs first.
+        earlier = session.scalar(_EARLIER, keys)
+        if earlier is not None:
+            return _stored(session, earlier, ConversationStatus.closed)
+        conversation = _open_conversation(session, visitor_id, now, entry_url, requested_agent_id)
+        conversation_id, status = conversation.id, conversation.status
+    try:
+        message_id = session.execute(_INSERT_MESSAGE, {
+            "conversation_id": conversation_id, "sender_type": SenderType.visitor.value, "client_msg_id": client_msg_id,
+            "text": text, "created_at": now}).scalar_one()
+        if not opened:
+            session.execute(_TOUCH_CONVERSATION, {"conversation_id": conversation_id, "now": now})
+        session.commit()
+    except IntegrityError:  # the same resend arrived twice at once: the other one was stored
+        session.rollback()
+        earlier = session.scalar(_EARLIER, keys)
+        if earlier is None:
+            raise
+        return _stored(session, earlier, status)
+    payload = {"id": message_id, "conversation_id": conversation_id, "sender_type": SenderType.visitor.value,
+               "sender_name": None, "text": text, "client_msg_id": client_msg_id, "created_at": utc_iso(now)}
+    return PostedMessage(True, payload, status, opened)
+
+
+def _open_conversation(session: Session, visitor_id: int, now: datetime, entry_url: object,
+                       requested_agent_id: object) -> Conversation:
+    """A new queued conversation of the visitor, with the site's welcome stored first (flushed, not
+    committed). Raises ``NotFound`` for an unknown visitor."""
+    visitor = session.get(Visitor, visitor_id)
+    if visitor is None:
+        raise NotFound({"visitor": [str(_l("No such visitor."))]})
+    requested = session.get(AgentProfile, requested_agent_id) if isinstance(requested_agent_id, int) \
+        and not isinstance(requested_agent_id, bool) else None
+    conversation = Conversation(
+        site_id=visitor.site_id, visitor_id=visitor.id, status=ConversationStatus.queued, queued_at=now,
+        last_visitor_message_at=now, entry_url=_clip(entry_url, MAX_URL) or visitor.current_url,
+        requested_agent_id=requested.id if requested is not None and requested.active else None)
+    session.add(conversation)
+    session.flush()
+    if visitor.site.welcome_text:  # the welcome comes first in the transcript (committed with the message)
+        session.add(ChatMessage(conversation_id=conversation.id, sender_type=SenderType.system,
+                                client_msg_id=SYSTEM_PREFIX + WELCOME_KEY, text=visitor.site.welcome_text,
+                                created_at=now))
+        session.flush()
+    return conversation

@@ -1,0 +1,717 @@
+"""Chat load benchmark: visitors and agents as Socket.IO clients against the desk and, in the same
+run, against a bare python-socketio relay (``benchmarks/chat_relay.py``, no database).
+
+Every client is a raw Engine.IO 4 / Socket.IO 5 websocket (asyncio, framing done here) in this one
+process; everything is on the loopback interface, bounded in count and time, and stops by itself.
+
+1. The script starts the server (the desk through ``benchmarks/chat_server.py``, which counts the
+   SQL statements; or the relay) on a free port, in ``--async-mode``.
+2. Setup (not measured): ``--agents`` agents sign in and connect; ``--visitors`` visitors connect
+   and each opens a chat with one message; agents accept every offer (the relay maps visitor i to
+   agent i mod n instead). The desk's database is made afresh for the run (SQLite file, or the
+   PostgreSQL database of ``--database-url``, dropped and re-created — give it a scratch one).
+3. For each offered rate (``--rates``), for ``--seconds``: open loop — message k is due at
+   t0 + k/rate, sent by visitor k mod visitors whether or not earlier ones were answered; latency
+   is counted from when it was due (no coordinated omission). A message refused with
+   ``retry_after`` is sent again after it, as the widget's outbox does.
+4. Reported per rate: the delivered rate (agent receipts over the time from the first due time to
+   the last receipt), p50/p95/p99/max visitor→agent latency and ack latency, refused (retried),
+   lost (acknowledged and never delivered, or never answered at all, 15 s after the phase; refused ones
+   still retrying then are counted apart), duplicated
+   deliveries, rows stored (the desk), SQL statements per message (the whole server, sweep
+   included) and the server's CPU (percent of one core, user + system).
+
+``--idle N`` instead connects N idle widget connections (no messages) and reports the server's
+resident memory per connection, for the desk and the relay.
+
+    .venv/bin/python benchmarks/chat_load.py --rates 100,250,500,1000 --seconds 10
+    .venv/bin/python benchmarks/chat_load.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/<scratch>
+    .venv/bin/python benchmarks/chat_load.py --idle 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import math
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ORIGIN = "http://127.0.0.1:5001"
+PASSWORD = "Bench-Pass-2026xy"  # noqa: S105 - throwaway users of a scratch database
+START_SECONDS = 180
+GRACE_SECONDS = 15
+CONNECT_AT_ONCE = 20
+MAX_CLIENTS = 20000
+
+
+# --- a minimal Socket.IO client over one websocket ----------------------------------------------
+
+
+class SocketClient:
+    """One Engine.IO websocket with one Socket.IO namespace. The websocket framing is done here:
+    client frames carry a zero masking key (the key is the client's choice; a zero key leaves the
+    payload as is), which keeps the load generator's cost per frame far below the server's."""
+
+    def __init__(self, namespace: str, on_event=None) -> None:  # noqa: ANN001
+        self.namespace = namespace
+        self.on_event = on_event or (lambda name, payload: None)
+        self.acks: dict[int, asyncio.Future] = {}
+        self.ack_callbacks: dict[int, object] = {}
+        self.next_id = 0
+        self.connected = asyncio.Event()
+        self.refused: object = None
+        self.writer: asyncio.StreamWriter | None = None
+        self._partial = bytearray()
+
+    async def connect(self, port: int, auth: dict, headers: list[tuple[bytes, bytes]], timeout: float = 60) -> None:
+        reader, self.writer = await asyncio.open_connection("127.0.0.1", port, limit=2**22)
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = ["GET /socket.io/?EIO=4&transport=websocket HTTP/1.1", f"Host: 127.0.0.1:{port}",
+                 "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
+                 "Sec-WebSocket-Version: 13", *[f"{k.decode()}: {v.decode()}" for k, v in headers]]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self._auth = auth
+        self._reader_task = asyncio.get_running_loop().create_task(self._read(reader))
+        await asyncio.wait_for(self.connected.wait(), timeout)
+        if self.refused is not None:
+            raise ConnectionError(f"{self.namespace} refused: {self.refused}")
+
+    def _frame(self, opcode: int, payload: bytes) -> bytes:
+        size = len(payload)
+        if size < 126:
+            head = bytes((0x80 | opcode, 0x80 | size))
+        elif size < 65536:
+            head = bytes((0x80 | opcode, 0x80 | 126)) + size.to_bytes(2, "big")
+        else:
+            head = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
+        return head + b"\0\0\0\0" + payload
+
+    def _send_text(self, text: str) -> None:
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.write(self._frame(0x1, text.encode()))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            status = await reader.readuntil(b"\r\n\r\n")
+            if b" 101 " not in status.split(b"\r\n", 1)[0]:
+                self.refused = status.split(b"\r\n", 1)[0].decode(errors="replace")
+                return
+            while True:
+                first, second = await reader.readexactly(2)
+                size = second & 0x7F
+                if size == 126:
+                    size = int.from_bytes(await reader.readexactly(2), "big")
+                elif size == 127:
+                    size = int.from_bytes(await reader.readexactly(8), "big")
+                payload = await reader.readexactly(size) if size else b""
+                opcode = first & 0x0F
+                if opcode in (0x0, 0x1):
+                    self._partial += payload
+                    if first & 0x80:
+                        self._packet(self._partial.decode())
+                        self._partial = bytearray()
+                elif opcode == 0x9:  # ping
+                    self.writer.write(self._frame(0xA, payload))
+                elif opcode == 0x8:  # close
+                    return
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if not self.connected.is_set():
+                self.refused = self.refused or "closed"
+                self.connected.set()
+
+    def _packet(self, text: str) -> None:
+        kind = text[:1]
+        if kind == "0":  # engine.io open: join the namespace
+            self._send_text(f"40{self.namespace},{json.dumps(self._auth)}")
+        elif kind == "2":  # ping
+            self._send_text("3")
+        elif kind == "4":
+            self._socketio(text[1:])
+
+    def _socketio(self, text: str) -> None:
+        kind, rest = text[:1], text[1:]
+        if rest.startswith("/"):
+            _, _, rest = rest.partition(",")
+        match = re.match(r"\d+", rest)
+        ack_id = int(match.group()) if match else None
+        body = rest[match.end():] if match else rest
+        if kind == "0":
+            self.connected.set()
+        elif kind == "4":
+            self.refused = body
+            self.connected.set()
+        elif kind == "2":
+            name, *args = json.loads(body)
+            self.on_event(name, args[0] if args else None)
+        elif kind == "3" and ack_id is not None:
+            args = json.loads(body)
+            callback = self.ack_callbacks.pop(ack_id, None)
+            if callback is not None:
+                callback(args[0] if args else None)
+            future = self.acks.pop(ack_id, None)
+            if future is not None and not future.done():
+                future.set_result(args[0] if args else None)
+
+    def emit(self, name: str, payload: object, callback=None) -> None:  # noqa: ANN001
+        """Send an event; *callback(ack)* is called with the ack when one is asked for."""
+        if callback is None:
+            self._send_text(f"42{self.namespace},{json.dumps([name, payload])}")
+            return
+        self.next_id += 1
+        self.ack_callbacks[self.next_id] = callback
+        self._send_text(f"42{self.namespace},{self.next_id}{json.dumps([name, payload])}")
+
+    async def call(self, name: str, payload: object, timeout: float = 60) -> object:
+        self.next_id += 1
+        future = asyncio.get_running_loop().create_future()
+        self.acks[self.next_id] = future
+        self._send_text(f"42{self.namespace},{self.next_id}{json.dumps([name, payload])}")
+        return await asyncio.wait_for(future, timeout)
+
+    def close(self) -> None:
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.close()
+        if getattr(self, "_reader_task", None) is not None:
+            self._reader_task.cancel()
+
+
+# --- servers ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    kind: str
+    proc: subprocess.Popen
+    port: int
+    stats: Path | None = None
+    database_url: str | None = None
+    site_key: str | None = None
+    env: dict = field(default_factory=dict)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def statements(self) -> int:
+        if self.stats is None:
+            return 0
+        time.sleep(0.6)  # the counter is written every 0.25 s
+        try:
+            return int(self.stats.read_text() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _wait_ready(proc: subprocess.Popen, port: int, path: str, log: Path) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5):  # noqa: S310 - loopback
+                return
+        except OSError as exc:
+            if getattr(exc, "code", None):  # an HTTP answer: the server is up
+                return
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"the server did not answer in {START_SECONDS} s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
+def start_relay(mode: str, tmp: Path) -> Server:
+    port = free_port()
+    log = tmp / f"relay-{mode}.log"
+    env = {**os.environ, "ASYNC_MODE": mode}
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "chat_relay.py"), "--port", str(port)],  # noqa: S603
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    _wait_ready(proc, port, "/socket.io/?EIO=4&transport=polling", log)
+    return Server("relay", proc, port)
+
+
+SEED = """
+import sys
+from app import create_app
+from app.extensions import db
+from app.models.chat import AgentProfile, AgentStatus, ChatSite
+from app.services import chat_sites
+from app.services.bootstrap import prepare_database
+from app.services.users import create_user
+
+agents, max_chats, password, origin = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+app = create_app()
+with app.app_context():
+    prepare_database(app)
+    site = chat_sites.prepare_new_site(ChatSite(name="Load", allowed_origins=origin, auto_reply_seconds=0))
+    db.session.add(site)
+    db.session.commit()
+    for n in range(agents):
+        user = create_user(app, f"load-agent-{n}", password, ["Agent"], first_name=f"load{n}")
+        db.session.add(AgentProfile(user_id=user.id, display_name=f"load{n}", max_chats=max_chats,
+                                    status=AgentStatus.online))
+    db.session.commit()
+    print(site.site_key)
+"""
+
+
+def _fresh_database(url: str | None, tmp: Path) -> str:
+    if not url:
+        return f"sqlite:///{tmp / 'load.db'}"
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    assert re.fullmatch(r"[A-Za-z0-9_]+", parsed.database or ""), parsed.database
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+    return url
+
+
+def start_desk(mode: str, tmp: Path, database_url: str | None, agents: int, visitors: int,
+               extra_env: dict) -> Server:
+    url = _fresh_database(database_url, tmp)
+    port = free_port()
+    instance = tmp / f"instance-{mode}"
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SOCKETIO_MESSAGE_QUEUE")}
+    env.update({"DATABASE_URL": url, "INSTANCE_PATH": str(instance), "DEMO_HOST_PORT": "0", "ASYNC_MODE": mode,
+                "AUTH_RATE_LIMITED": "false", "MFA_REQUIRED_ROLES": "", "REPORTS_WORKERS": "1",
+                "PYTHONUNBUFFERED": "1", **extra_env})
+    command = [sys.executable, "-c", SEED, str(agents), str(math.ceil(visitors / agents) + 5), PASSWORD, ORIGIN]
+    seeded = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)  # noqa: S603
+    if seeded.returncode != 0:
+        raise SystemExit(f"seeding failed:\n{seeded.stderr[-3000:]}")
+    site_key = seeded.stdout.strip().splitlines()[-1]
+    stats = tmp / f"statements-{mode}"
+    env["BENCH_STATS"] = str(stats)
+    log = tmp / f"desk-{mode}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "chat_server.py"),  # noqa: S603
+                                 "--port", str(port),
+                                 "--no-demo"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    _wait_ready(proc, port, "/health", log)
+    return Server("desk", proc, port, stats, url, site_key, env)
+
+
+def sign_in(port: int, username: str) -> str:
+    import requests
+
+    http = requests.Session()
+    page = http.get(f"http://127.0.0.1:{port}/login/", timeout=60)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+    answer = http.post(f"http://127.0.0.1:{port}/login/", data={
+        "username": username, "password": PASSWORD, "csrf_token": token.group(1) if token else ""}, timeout=60)
+    if "/login" in answer.url:
+        raise SystemExit(f"{username} could not sign in")
+    return "; ".join(f"{c.name}={c.value}" for c in http.cookies)
+
+
+# --- the load -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    rate: int
+    due: dict[str, float] = field(default_factory=dict)
+    acked: dict[str, float] = field(default_factory=dict)
+    delivered: dict[str, float] = field(default_factory=dict)
+    duplicates: int = 0
+    refused: int = 0
+    failed: int = 0
+    waiting: set[str] = field(default_factory=set)  # sent (or resent), not answered yet
+    sent_until: float = 0.0
+
+
+class Load:
+    def __init__(self, server: Server, visitors: int, agents: int) -> None:
+        self.server = server
+        self.n_visitors, self.n_agents = visitors, agents
+        self.visitors: list[SocketClient] = []
+        self.agents: list[SocketClient] = []
+        self.phase: Phase | None = None
+        self.accepted = 0
+        self.offers = 0
+
+    def _agent_event(self, agent: SocketClient):  # noqa: ANN202
+        def on_event(name: str, payload: object) -> None:
+            if name == "message" and isinstance(payload, dict) and self.phase is not None:
+                cid = payload.get("client_msg_id") or ""
+                if cid in self.phase.due:
+                    if cid in self.phase.delivered:
+                        self.phase.duplicates += 1
+                    else:
+                        self.phase.delivered[cid] = time.monotonic()
+            elif name == "chat_offer" and isinstance(payload, dict):
+                self.offers += 1
+                agent.emit("accept", {"conversation_id": payload["conversation_id"]}, self._accepted)
+        return on_event
+
+    def _accepted(self, ack: object) -> None:
+        if isinstance(ack, dict) and ack.get("conversation_id"):
+            self.accepted += 1
+
+    async def connect(self) -> None:
+        port = self.server.port
+        desk = self.server.kind == "desk"
+        if desk:
+            loop = asyncio.get_running_loop()
+            cookies = await asyncio.gather(*[loop.run_in_executor(None, sign_in, port, f"load-agent-{n}")
+                                             for n in range(self.n_agents)])
+        for n in range(self.n_agents):
+            agent = SocketClient("/agent")
+            agent.on_event = self._agent_event(agent)
+            headers = [(b"cookie", cookies[n].encode())] if desk else []
+            auth = {} if desk else {"bench_agent": n, "agents": self.n_agents, "visitors": self.n_visitors}
+            await agent.connect(port, auth, headers)
+            self.agents.append(agent)
+        if desk:  # the console pings every 30 s: an agent not heard from for 90 s is no longer present
+            for agent in self.agents:
+                await agent.call("status", {"status": "online"})
+            self._pinger = asyncio.get_running_loop().create_task(self._ping_agents())
+        gate = asyncio.Semaphore(CONNECT_AT_ONCE)
+
+        async def one(n: int) -> SocketClient:
+            async with gate:
+                auth = {"site_key": self.server.site_key} if desk else {"bench": n}
+                for _ in range(20):  # a refusal with retry_after is tried again, as the widget reconnects
+                    client = SocketClient("/visitor")
+                    try:
+                        await client.connect(port, auth, [(b"origin", ORIGIN.encode())])
+                        return client
+                    except ConnectionError as exc:
+                        client.close()
+                        if "retry_after" not in str(exc):
+                            raise
+                        await asyncio.sleep(2)
+                raise ConnectionError("a visitor was refused 20 times")
+
+        self.visitors = list(await asyncio.gather(*[one(n) for n in range(self.n_visitors)]))
+
+    async def _ping_agents(self) -> None:
+        while True:
+            await asyncio.sleep(20)
+            for agent in self.agents:
+                agent.emit("ping", {})
+
+    async def open_chats(self) -> None:
+        """Each visitor opens a chat; the desk's agents accept their offers (not measured)."""
+        if self.server.kind != "desk":
+            return
+        gate = asyncio.Semaphore(CONNECT_AT_ONCE)
+
+        async def one(n: int, client: SocketClient) -> None:
+            async with gate:
+                for _ in range(30):  # a refusal with retry_after is sent again, as the widget's outbox does
+                    ack = await client.call("message", {"client_msg_id": f"open-{n}", "text": "你好"}, timeout=120)
+                    if isinstance(ack, dict) and isinstance(ack.get("id"), int):
+                        return
+                    await asyncio.sleep(float((ack or {}).get("retry_after") or 2) + random.random())
+                raise SystemExit(f"visitor {n} could not open a chat: {ack}")
+
+        await asyncio.gather(*[one(n, c) for n, c in enumerate(self.visitors)])
+        deadline = time.monotonic() + 300
+        while self.accepted < self.n_visitors and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        if self.accepted < self.n_visitors:
+            raise SystemExit(f"only {self.accepted} of {self.n_visitors} chats were accepted in 300 s")
+
+    async def run_phase(self, rate: int, seconds: float, tag: str) -> Phase:
+        phase = Phase(rate)
+        self.phase = phase
+        total = int(rate * seconds)
+        loop = asyncio.get_running_loop()
+
+        def send(k: int, due: float) -> None:
+            cid = f"{tag}-{k}"
+            visitor = self.visitors[k % len(self.visitors)]
+
+            def acked(ack: object) -> None:
+                phase.waiting.discard(cid)
+                if isinstance(ack, dict) and isinstance(ack.get("id"), int):
+                    phase.acked.setdefault(cid, time.monotonic())
+                elif isinstance(ack, dict) and isinstance(ack.get("retry_after"), int | float):
+                    phase.refused += 1
+                    tries[0] += 1  # as the widget: the wait doubles with each refusal, plus a random second
+                    wait = min(30, max(1, ack["retry_after"]) * 2 ** (tries[0] - 1))
+                    loop.call_later(wait + random.random(), resend)
+                else:
+                    phase.failed += 1
+
+            def resend() -> None:
+                phase.waiting.add(cid)
+                visitor.emit("message", payload, acked)
+
+            payload = {"client_msg_id": cid, "text": f"load {k}"}
+            tries = [0]
+            phase.due[cid] = due
+            resend()
+
+        start = time.monotonic() + 0.05
+        for k in range(total):
+            due = start + k / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            send(k, due)
+        phase.sent_until = time.monotonic()
+        deadline = time.monotonic() + GRACE_SECONDS
+        while time.monotonic() < deadline and (len(phase.delivered) < total or len(phase.acked) < total):
+            await asyncio.sleep(0.1)
+        self.phase = None
+        return phase
+
+    def close(self) -> None:
+        if getattr(self, "_pinger", None) is not None:
+            self._pinger.cancel()
+        for client in self.visitors + self.agents:
+            client.close()
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+def summarise(phase: Phase, seconds: float, cpu: float, statements: int, stored: int | None) -> dict:
+    start = min(phase.due.values())
+    latencies = [(phase.delivered[c] - phase.due[c]) * 1000 for c in phase.delivered]
+    acks = [(phase.acked[c] - phase.due[c]) * 1000 for c in phase.acked]
+    last = max(phase.delivered.values(), default=start)
+    # lost: stored (acked) but never delivered, or never answered at all (no ack, no error);
+    # retrying: refused with retry_after and not stored yet when the grace period ended
+    lost = sum(1 for c in phase.acked if c not in phase.delivered) + len(phase.waiting)
+    retrying = sum(1 for c in phase.due if c not in phase.acked and c not in phase.waiting)
+    return {"offered": phase.rate, "sent": len(phase.due),
+            "delivered_rate": len(phase.delivered) / max(seconds, last - start),
+            "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
+            "max": max(latencies, default=math.nan), "ack_p50": percentile(acks, 50),
+            "ack_p99": percentile(acks, 99), "refused": phase.refused, "failed": phase.failed, "lost": lost,
+            "retrying": retrying,
+            "duplicates": phase.duplicates, "stored": stored,
+            "sql_per_message": statements / len(phase.due) if phase.due else 0, "cpu": cpu}
+
+
+def count_stored(server: Server, tag: str) -> int | None:
+    if server.kind != "desk":
+        return None
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(server.database_url)
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM chat_message WHERE client_msg_id LIKE :p"),
+                             {"p": f"{tag}-%"}).scalar()
+    engine.dispose()
+    return int(count or 0)
+
+
+async def measure(server: Server, args: argparse.Namespace) -> list[dict]:
+    load = Load(server, args.visitors, args.agents)
+    began = time.monotonic()
+    await load.connect()
+    await load.open_chats()
+    print(f"  {server.kind}: {args.visitors} visitors and {args.agents} agents ready in "
+          f"{time.monotonic() - began:.1f} s (server RSS {server.rss_mib():.0f} MiB)", flush=True)
+    rows = []
+    try:
+        for rate in args.rates:
+            runs = []
+            for run in range(args.repeat):
+                tag = f"r{rate}-{run}"
+                statements, cpu = server.statements(), server.cpu_seconds()
+                clock, mine = time.monotonic(), _own_cpu()
+                phase = await load.run_phase(rate, args.seconds, tag)
+                wall = time.monotonic() - clock
+                cpu_seconds = server.cpu_seconds() - cpu
+                row = summarise(phase, args.seconds, cpu_seconds / wall * 100, server.statements() - statements,
+                                count_stored(server, tag))
+                # server CPU per message: less sensitive than rates to what else the machine runs
+                row["cpu_ms_per_message"] = cpu_seconds * 1000 / max(1, len(phase.due))
+                row["generator_cpu"] = (_own_cpu() - mine) / wall * 100
+                runs.append(row)
+                print(f"  {server.kind} {rate:>5}/s run {run + 1}: " + format_row(row), flush=True)
+            rows.append(spread(runs))
+            if args.repeat > 1:
+                print(f"  {server.kind} {rate:>5}/s over {args.repeat} runs (min / median / max): "
+                      + format_spread(rows[-1]), flush=True)
+    finally:
+        load.close()
+    return rows
+
+
+SPREAD = ("delivered_rate", "p50", "p95", "p99", "max", "ack_p50", "ack_p99", "cpu", "sql_per_message",
+          "cpu_ms_per_message")
+SUMS = ("sent", "refused", "failed", "lost", "retrying", "duplicates")
+
+
+def spread(runs: list[dict]) -> dict:
+    """Runs of one rate: min, median and max of each figure; counts summed over the runs."""
+    row = {"offered": runs[0]["offered"], "runs": len(runs)}
+    for key in SPREAD:
+        values = [r[key] for r in runs]
+        row[key] = (min(values), statistics.median(values), max(values))
+    for key in SUMS:
+        row[key] = sum(r[key] for r in runs)
+    stored = [r["stored"] for r in runs]
+    row["stored"] = None if None in stored else sum(stored)
+    return row
+
+
+def format_spread(row: dict) -> str:
+    def three(key: str, digits: int = 0) -> str:
+        return " / ".join(f"{v:.{digits}f}" for v in row[key])
+
+    stored = "" if row["stored"] is None else f", stored {row['stored']} of {row['sent']}"
+    return (f"delivered {three('delivered_rate')}/s; p50 {three('p50', 1)}, p99 {three('p99', 1)},"
+            f" max {three('max', 1)} ms; ack p99 {three('ack_p99', 1)} ms; CPU {three('cpu')} %"
+            f" ({three('cpu_ms_per_message', 2)} ms a message);"
+            f" SQL/msg {three('sql_per_message', 2)}; refused {row['refused']}, lost {row['lost']},"
+            f" still retrying {row['retrying']}, duplicated {row['duplicates']}{stored}")
+
+
+def _own_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def format_row(row: dict) -> str:
+    stored = "" if row["stored"] is None else f" stored {row['stored']}"
+    return (f"delivered {row['delivered_rate']:.0f}/s, p50 {row['p50']:.1f} p95 {row['p95']:.1f} "
+            f"p99 {row['p99']:.1f} max {row['max']:.1f} ms, ack p50 {row['ack_p50']:.1f} p99 {row['ack_p99']:.1f} ms,"
+            f" refused {row['refused']} (still retrying {row['retrying']}) failed {row['failed']} lost {row['lost']}"
+            f" dup {row['duplicates']}{stored},"
+            f" SQL/msg {row['sql_per_message']:.2f}, CPU {row['cpu']:.0f} %"
+            f" = {row['cpu_ms_per_message']:.2f} ms a message"
+            f" (load generator {row['generator_cpu']:.0f} %)")
+
+
+async def idle_connections(server: Server, count: int) -> dict:
+    before = server.rss_mib()
+    gate = asyncio.Semaphore(CONNECT_AT_ONCE)
+    clients: list[SocketClient] = []
+    failures: list[str] = []
+
+    async def one(n: int) -> None:
+        async with gate:
+            client = SocketClient("/visitor")
+            auth = {"site_key": server.site_key} if server.kind == "desk" else {"bench": n}
+            try:
+                await client.connect(server.port, auth, [(b"origin", ORIGIN.encode())], timeout=120)
+                clients.append(client)
+            except (TimeoutError, ConnectionError, OSError) as exc:
+                failures.append(str(exc))
+                client.close()
+
+    began = time.monotonic()
+    await asyncio.gather(*[one(n) for n in range(count)])
+    took = time.monotonic() - began
+    await asyncio.sleep(2)
+    after = server.rss_mib()
+    for client in clients:
+        client.close()
+    return {"connected": len(clients), "failed": len(failures), "first_failure": failures[:1], "seconds": took,
+            "rss_before": before, "rss_after": after,
+            "kib_per_connection": (after - before) * 1024 / max(1, len(clients))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Chat load benchmark (see the module docstring).")
+    parser.add_argument("--target", choices=["both", "desk", "relay"], default="both")
+    parser.add_argument("--async-mode", default=os.environ.get("ASYNC_MODE", "gevent"),
+                        choices=["gevent", "eventlet", "threading"])
+    parser.add_argument("--database-url", default=None, help="PostgreSQL scratch database (dropped and re-created)")
+    parser.add_argument("--visitors", type=int, default=1000)
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--rates", default="100,250,500,1000")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--repeat", type=int, default=5, help="runs per rate (min / median / max reported)")
+    parser.add_argument("--idle", type=int, default=0, help="only connect this many idle widgets and report memory")
+    parser.add_argument("--keep-logs", default=None, help="copy the servers' logs into this folder")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the desk server (repeatable)")
+    args = parser.parse_args()
+    args.rates = [int(r) for r in args.rates.split(",") if r]
+    if not (0 < args.visitors <= MAX_CLIENTS and 0 < args.agents <= 500 and args.idle <= MAX_CLIENTS
+            and all(0 < r <= 5000 for r in args.rates) and 0 < args.seconds <= 60 and 0 < args.repeat <= 10):
+        raise SystemExit("out of bounds: at most 20,000 clients, 5,000 msg/s and 60 s per rate")
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    print(f"chat load: {args.async_mode}, database {'PostgreSQL' if args.database_url else 'SQLite'}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    results: dict[str, list[dict] | dict] = {}
+    with tempfile.TemporaryDirectory(prefix="chat-load-") as folder:
+        tmp = Path(folder)
+        for target in (["relay", "desk"] if args.target == "both" else [args.target]):
+            server = start_relay(args.async_mode, tmp) if target == "relay" else start_desk(
+                args.async_mode, tmp, args.database_url, args.agents, args.visitors, extra_env)
+            try:
+                if args.idle:
+                    results[target] = asyncio.run(idle_connections(server, args.idle))
+                    print(f"  {target}: {results[target]}", flush=True)
+                else:
+                    results[target] = asyncio.run(measure(server, args))
+            finally:
+                server.stop()
+                if args.keep_logs:
+                    import shutil
+
+                    Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
+                    for log in tmp.glob("*.log"):
+                        shutil.copy(log, Path(args.keep_logs) / log.name)
+    if not args.idle and len(results) == 2:
+        print("desk / relay delivered throughput:")
+        for desk, relay in zip(results["desk"], results["relay"], strict=True):
+            ratio = desk["delivered_rate"][1] / relay["delivered_rate"][1] * 100
+            print(f"  {desk['offered']:>5}/s offered (medians): {desk['delivered_rate'][1]:.0f} / "
+                  f"{relay['delivered_rate'][1]:.0f} = {ratio:.0f} %;"
+                  f" p99 {desk['p99'][1]:.1f} / {relay['p99'][1]:.1f} ms")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(json.dumps({"async_mode": args.async_mode, "results": results}, default=str))
+
+
+if __name__ == "__main__":
+    main()
