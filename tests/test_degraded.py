@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from app import _init_socketio, create_app
 from app.extensions import db
+from app.sockets.ratelimit import VisitorRate
 from app.sockets.queue import DeskRedisManager
 from tests.conftest import PASSWORD, make_test_config
 
@@ -76,6 +77,22 @@ def test_sign_in_works_while_the_limiter_storage_is_down_and_still_limits(limite
     assert attempts[4] == 429  # ... until the limit (5 per minute) counted in memory is reached
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "in-memory" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_the_visitor_rate_limit_counts_in_memory_while_its_storage_is_down(caplog):
+    now = [0.0]
+    rate = VisitorRate("3 per 10 second", CLOSED_PORT_REDIS, clock=lambda: now[0])
+
+    with caplog.at_level(logging.WARNING, logger="app.sockets.ratelimit"):
+        first = [rate.hit("1", "visitor-a") for _ in range(4)]
+        other = rate.hit("1", "visitor-b")
+        now[0] = 30.0  # later windows: the storage is tried again, and still counted here
+        later = [rate.hit("1", "visitor-a") for _ in range(4)]
+
+    assert first == [True, True, True, False] and other is True  # still limited, per visitor
+    assert later == [True, True, True, False]
+    warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].exc_info is None  # one line per outage, no traceback
 
 
 # --- the message queue -------------------------------------------------------------------------

@@ -9,7 +9,9 @@ Rules:
   counts its own visitors in memory (two dictionaries swapped at each window's end: no timer, no
   walk over the keys — ``limits``' memory storage expires keys with a timer that walks every key
   each 10 ms, which cost a busy chat server a fifth of its CPU).
-- A store that cannot be reached lets the event through (logged): the chat goes on.
+- A shared store that cannot be reached does not stop the chat: the process counts in memory
+  (one warning when the store goes away, one when it answers again; it is tried again every
+  ``RETRY_SECONDS``), as the sign-in limiter does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 2.0
+STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}  # a stalled Redis must not stall events
 
 
 class LocalWindowCounter:
@@ -62,11 +67,14 @@ class LocalWindowCounter:
 class VisitorRate:
     """``CHAT_VISITOR_RATE`` (``limits`` syntax) over a storage URI, see the module rules."""
 
-    def __init__(self, rate: str, storage_uri: str) -> None:
+    def __init__(self, rate: str, storage_uri: str, clock=time.monotonic) -> None:  # noqa: ANN001
         self.item: RateLimitItem = parse(rate)
         self.shared = not storage_uri.startswith("memory://")
-        self._local = LocalWindowCounter()
-        self._limiter = SlidingWindowCounterRateLimiter(storage_from_string(storage_uri)) if self.shared else None
+        self._clock = clock
+        self._local = LocalWindowCounter(clock)
+        self._limiter = SlidingWindowCounterRateLimiter(
+            storage_from_string(storage_uri, **STORAGE_OPTIONS)) if self.shared else None
+        self._down_until: float | None = None  # while the shared store is down: when to try it again
 
     @property
     def retry_after(self) -> int:
@@ -75,13 +83,20 @@ class VisitorRate:
 
     def hit(self, *key: str) -> bool:
         """Count one event of the visitor named by *key*; False when over the limit."""
-        try:
-            if self._limiter is not None:
-                return self._limiter.hit(self.item, "chat-visitor", *key)
-            return self._local.hit(":".join(key), self.item.amount, self.item.get_expiry())
-        except Exception:  # noqa: BLE001 - a broken limit store must not stop the chat
-            log.exception("visitor rate limit unavailable")
-            return True
+        if self._limiter is not None and (self._down_until is None or self._clock() >= self._down_until):
+            try:
+                allowed = self._limiter.hit(self.item, "chat-visitor", *key)
+            except Exception as exc:  # noqa: BLE001 - any failure: count in this process for a while
+                if self._down_until is None:
+                    log.warning("visitor rate limit storage unreachable (%s): counting in this process "
+                                "until it answers again", exc)
+                self._down_until = self._clock() + RETRY_SECONDS
+            else:
+                if self._down_until is not None:
+                    log.warning("visitor rate limit storage reachable again")
+                    self._down_until = None
+                return allowed
+        return self._local.hit(":".join(key), self.item.amount, self.item.get_expiry())
 
 
 _rates: dict[tuple[str, str], VisitorRate] = {}  # per (rate, storage URI); the counters live in the storage
