@@ -135,6 +135,34 @@ def _fresh_database(app, tmp_path):
 
 
 @pytest.fixture
+def second_app(app, tmp_path):
+    """``second_app(**config)``: another application for settings the suite's one does not have,
+    on the same database and field key unless *config* says otherwise. Afterwards its engine is
+    disposed and the Socket.IO server, which every ``create_app`` rebinds, serves the suite's
+    application again (a second app with a message queue would otherwise break the socket tests
+    that follow)."""
+    from app import _init_socketio
+
+    made = []
+
+    def _make(**overrides):
+        config = {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                  "FIELD_ENCRYPTION_KEY": app.config["FIELD_ENCRYPTION_KEY"], **overrides}
+        application = create_app(make_test_config(tmp_path / f"second-{len(made)}", **config))
+        application.test_client_class = FreshContextClient
+        made.append(application)
+        return application
+
+    yield _make
+    for application in made:
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    if made:
+        _init_socketio(app)
+
+
+@pytest.fixture
 def session(app):
     """The SQLAlchemy session (inside the app context pytest-flask pushes)."""
     return db.session

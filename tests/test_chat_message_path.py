@@ -13,14 +13,12 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, func, select
 
-from app import _init_socketio, create_app
 from app.extensions import db, socketio
 from app.models.base import utcnow
 from app.models.chat import AgentProfile, AgentStatus, ChatMessage, ChatSite, Conversation, ConversationStatus
 from app.services import chat_post, chat_sites
 from app.sockets.fanout import fanout
 from app.sockets.ratelimit import LocalWindowCounter
-from tests.conftest import make_test_config
 from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
@@ -172,18 +170,13 @@ def test_a_new_chat_tells_only_its_own_visitor_its_place_in_the_queue(app, site,
 
 
 @pytest.fixture
-def small_pool_app(app, _session_tmp):
+def small_pool_app(second_app):
     """A second application on the same database whose pool holds one connection and gives up
-    waiting for it after 0.2 s (the session's application takes the socket server back after)."""
-    busy = create_app(make_test_config(_session_tmp, SOCKETIO_MESSAGE_QUEUE=None, CHAT_VISITOR_RATE="",
-                                       SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0,
-                                                                  "pool_timeout": 0.2}))
+    waiting for it after 0.2 s."""
+    busy = second_app(SOCKETIO_MESSAGE_QUEUE=None, CHAT_VISITOR_RATE="",
+                      SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2})
     yield busy
     assert fanout.idle(10)
-    with busy.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    _init_socketio(app)
 
 
 def test_a_saturated_pool_refuses_a_message_with_a_retryable_error_and_stores_nothing(site, small_pool_app):

@@ -25,11 +25,9 @@ import redis
 import socketio
 from sqlalchemy.engine import make_url
 
-from app import _init_socketio, create_app
-from app.extensions import db
-from app.sockets.ratelimit import VisitorRate
 from app.sockets.queue import DeskRedisManager
-from tests.conftest import PASSWORD, make_test_config
+from app.sockets.ratelimit import VisitorRate
+from tests.conftest import PASSWORD
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 CLOSED_PORT_REDIS = "redis://127.0.0.1:1/0"
@@ -51,17 +49,10 @@ def _until(condition: Callable[[], object], timeout: float = WAIT) -> object:
 
 
 @pytest.fixture
-def limited(app, tmp_path):
+def limited(second_app):
     """The application with sign-ins rate limited in a Redis that is down (same database)."""
-    application = create_app(make_test_config(
-        tmp_path, SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"], AUTH_RATE_LIMITED=True,
-        RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=CLOSED_PORT_REDIS, REDIS_URL=None,
-        SOCKETIO_MESSAGE_QUEUE=None))
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    _init_socketio(app)  # the Socket.IO singleton serves the suite's application again
+    return second_app(AUTH_RATE_LIMITED=True, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI=CLOSED_PORT_REDIS,
+                      REDIS_URL=None, SOCKETIO_MESSAGE_QUEUE=None)
 
 
 def test_sign_in_works_while_the_limiter_storage_is_down_and_still_limits(limited, caplog):

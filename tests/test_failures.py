@@ -19,9 +19,8 @@ import pytest
 from flask_jwt_extended import create_access_token
 from sqlalchemy.exc import OperationalError
 
-from app import create_app
 from app.extensions import db
-from tests.conftest import PASSWORD, make_test_config
+from tests.conftest import PASSWORD
 from tests.factories import make_client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,15 +139,10 @@ def test_the_migration_step_leaves_the_loggers_enabled(tmp_path):
 
 
 @pytest.fixture
-def unreachable(tmp_path):
+def unreachable(second_app):
     """An application whose database cannot be reached (a closed port)."""
-    application = create_app(make_test_config(tmp_path, SQLALCHEMY_DATABASE_URI=UNREACHABLE_DATABASE,
-                                              SOCKETIO_MESSAGE_QUEUE=None, REDIS_URL=None,
-                                              RATELIMIT_STORAGE_URI="memory://", PROPAGATE_EXCEPTIONS=False))
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return second_app(SQLALCHEMY_DATABASE_URI=UNREACHABLE_DATABASE, SOCKETIO_MESSAGE_QUEUE=None, REDIS_URL=None,
+                      RATELIMIT_STORAGE_URI="memory://", PROPAGATE_EXCEPTIONS=False)
 
 
 def test_api_calls_answer_json_503_while_the_database_is_unreachable(unreachable, caplog):

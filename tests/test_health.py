@@ -12,9 +12,7 @@ import os
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from app import create_app
 from app.extensions import db
-from tests.conftest import make_test_config
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
@@ -86,16 +84,10 @@ def test_health_is_503_when_the_database_fails(app, monkeypatch):
 
 
 @pytest.mark.parametrize("redis_url", [None, UNREACHABLE_REDIS])
-def test_health_is_503_when_the_database_is_unreachable(app, tmp_path, redis_url):
-    application = create_app(make_test_config(
-        tmp_path, SQLALCHEMY_DATABASE_URI=UNREACHABLE_DATABASE, SOCKETIO_MESSAGE_QUEUE=redis_url,
-        REDIS_URL=redis_url, RATELIMIT_STORAGE_URI=redis_url or "memory://"))
-    try:
-        response = application.test_client().get("/health")
-    finally:
-        with application.app_context():
-            db.session.remove()
-            db.engine.dispose()
+def test_health_is_503_when_the_database_is_unreachable(second_app, redis_url):
+    application = second_app(SQLALCHEMY_DATABASE_URI=UNREACHABLE_DATABASE, SOCKETIO_MESSAGE_QUEUE=redis_url,
+                             REDIS_URL=redis_url, RATELIMIT_STORAGE_URI=redis_url or "memory://")
+    response = application.test_client().get("/health")
 
     assert response.status_code == 503
     expected = {"status": "error", "db": "error"}

@@ -13,8 +13,6 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from app import create_app
-from app.extensions import db
 from app.models.ledger import (
     Account,
     LedgerBook,
@@ -30,7 +28,7 @@ from app.models.security import AuditLog
 from app.services import books
 from app.services import vouchers as svc
 from app.views.ledger_screens_print import amount_in_words
-from tests.conftest import PASSWORD, FreshContextClient, make_test_config
+from tests.conftest import PASSWORD
 from tests.factories import make_books, make_client, make_voucher
 
 
@@ -568,16 +566,9 @@ def test_amount_in_words_refuses_non_amounts(bad):
 
 
 @pytest.fixture
-def csrf_app(app, tmp_path):
+def csrf_app(second_app):
     """A second application on the same database with CSRF protection switched on."""
-    application = create_app(make_test_config(
-        tmp_path, WTF_CSRF_ENABLED=True, SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-        FIELD_ENCRYPTION_KEY=app.config["FIELD_ENCRYPTION_KEY"], BABEL_DEFAULT_LOCALE="en"))
-    application.test_client_class = FreshContextClient
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return second_app(WTF_CSRF_ENABLED=True, BABEL_DEFAULT_LOCALE="en")
 
 
 def _token(page: str) -> str:

@@ -8,11 +8,9 @@ import pyotp
 import pytest
 from sqlalchemy import func, select
 
-from app import create_app
-from app.extensions import db
 from app.models.crm import Client
 from app.models.security import AuditLog
-from tests.conftest import PASSWORD, FreshContextClient, make_test_config
+from tests.conftest import PASSWORD
 from tests.factories import credit_code, make_client
 
 SCRIPT_TAG = re.compile(r"<script\b[^>]*>", re.I)
@@ -114,16 +112,9 @@ def test_each_response_gets_its_own_nonce(login_as):
 
 
 @pytest.fixture
-def csrf_app(app, tmp_path):
+def csrf_app(second_app):
     """A second application on the same database with CSRF protection switched on."""
-    application = create_app(make_test_config(
-        tmp_path, WTF_CSRF_ENABLED=True, SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-        FIELD_ENCRYPTION_KEY=app.config["FIELD_ENCRYPTION_KEY"]))
-    application.test_client_class = FreshContextClient
-    yield application
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    return second_app(WTF_CSRF_ENABLED=True)
 
 
 def _token(page) -> str:

@@ -10,13 +10,11 @@ import pytest
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import func, select
 
-from app import create_app
-from app.extensions import db
 from app.models.security import AuditLog
 from app.services import mfa
 from app.services.errors import ValidationFailed
 from app.services.users import create_user
-from tests.conftest import PASSWORD, FreshContextClient, make_test_config
+from tests.conftest import PASSWORD
 
 COMPLEXITY = "Must have at least two capital letters, one special character, two digits"
 
@@ -93,20 +91,13 @@ def test_the_session_cookie_lasts_as_long_as_the_idle_limit(app, login_as):
 
 
 @pytest.fixture
-def limited_app(app, tmp_path):
+def limited_app(second_app):
     """A second application on the same database with login rate limiting switched on."""
-    application = create_app(make_test_config(
-        tmp_path, AUTH_RATE_LIMITED=True, RATELIMIT_ENABLED=True, AUTH_RATE_LIMIT="3 per minute",
-        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-        FIELD_ENCRYPTION_KEY=app.config["FIELD_ENCRYPTION_KEY"]))
-    application.test_client_class = FreshContextClient
+    application = second_app(AUTH_RATE_LIMITED=True, RATELIMIT_ENABLED=True, AUTH_RATE_LIMIT="3 per minute")
     limiter = application.appbuilder.sm.limiter
     limiter.reset()  # the storage may be a Redis shared with earlier runs
     yield application
     limiter.reset()
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 def _client(application, ip: str):
