@@ -273,8 +273,6 @@ def test_every_page_of_a_role_runs_at_most_20_statements_and_lists_do_not_grow_w
     assert not growing, f"{role}: statements with 3 rows vs 30 rows: {growing}"
 
 
-@pytest.mark.xfail(strict=True, reason="app.services.chat_console.agents loads each agent's groups "
-                                       "with a statement of its own (needs selectinload(AgentProfile.groups))")
 def test_the_agent_console_loads_the_agents_in_a_constant_number_of_statements(app, login_as, world):
     client = login_as(G)
     few = statements_of(client, "/chat/console/")

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, and_, case, cast, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.models.base import utcnow
 from app.models.chat import (
@@ -228,6 +228,7 @@ def agents(session: Session, site_ids: list[int], who: Viewer) -> list[dict]:
             .group_by(Conversation.agent_id).subquery())
     rows = session.execute(
         select(AgentProfile, func.coalesce(load.c.load, 0))
+        .options(selectinload(AgentProfile.groups))  # shown per agent: one statement for all, not one each
         .outerjoin(load, load.c.agent_id == AgentProfile.id)
         .where(AgentProfile.active.is_(True), or_(AgentProfile.id.in_(in_sites), AgentProfile.id.not_in(grouped)))
         .order_by(case((AgentProfile.status == AgentStatus.online, 0), (AgentProfile.status == AgentStatus.away, 1),
