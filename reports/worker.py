@@ -34,6 +34,7 @@ import importlib
 import os
 import pickle
 import resource
+import select
 import signal
 import socket
 import struct
@@ -188,7 +189,14 @@ def serve(listener: socket.socket, key: bytes, parent: int) -> None:
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the server's terminal is the server's
     while True:
-        conn, _address = listener.accept()
+        # The listening socket may be non-blocking (the flag belongs to the socket, shared with a
+        # server under gevent or eventlet): wait until it is readable, and lose races calmly.
+        select.select([listener], [], [])
+        try:
+            conn, _address = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            continue  # another worker took that connection
+        conn.setblocking(True)
         with conn:
             if not _peer_is_us(conn):
                 continue
