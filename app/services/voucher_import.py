@@ -18,7 +18,10 @@ Rules:
   parts unpack to more than the unpacked limit, raises ``ImportTooLarge`` (HTTP 413); more data
   rows or columns than allowed raise ``ImportFailed`` (422). The file is parsed into plain rows
   of text in a worker process (``reports.sheets`` through ``app.workers``): a hostile file costs
-  the web server neither time nor memory. Validation and writing stay here, in one transaction.
+  the web server neither time nor memory. Validation and writing stay here, in one transaction;
+  validation yields to the server's other work between vouchers, and the write phase takes the
+  voucher numbers once per month and word and keeps the session small, so that it holds the
+  database's write lock as briefly as it can (on SQLite other writers wait for it).
 
 Entry points: ``read_rows`` (the file → rows; no database: call it before opening a transaction,
 as it waits for a worker), ``import_rows`` (rows → vouchers; commits) and ``import_vouchers``
@@ -35,7 +38,8 @@ from dataclasses import dataclass, field
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from app.models.ledger import LedgerBook, Voucher, VoucherKind, VoucherState
+from app.extensions import socketio
+from app.models.ledger import LedgerBook, Voucher, VoucherKind, VoucherState, VoucherWord
 from app.services import books
 from app.services.accounting import period_of
 from app.services.errors import DomainError, ValidationFailed
@@ -279,6 +283,9 @@ def _validate(session: Session, book: LedgerBook, rows: list[tuple[int, dict[str
     errors: list[RowError] = []
     planned: list[VoucherInput] = []
     for group in _groups(rows, errors):
+        # Only reads so far (no write lock, no open snapshot on SQLite): let the server's other
+        # requests and chat sockets run between two vouchers of a long file.
+        socketio.sleep(0)
         data = _voucher_data(group, errors)
         problems: dict[str, list[str]] = {}
         try:
@@ -328,18 +335,24 @@ def _import(session: Session, book_id: int, rows: list[tuple[int, dict[str, str]
     book = session.get(LedgerBook, book_id)
     planned = _validate(session, book, rows)
     lock_book(session, book.id)
+    numbers: dict[tuple[int, VoucherWord], int] = {}  # under the book's lock: taken once, then counted on
     saved: list[Voucher] = []
     for item in planned:
         period = period_of(item.day)
+        key = (period, item.word)
+        numbers[key] = numbers[key] + 1 if key in numbers else next_number(session, book.id, period, item.word)
         voucher = Voucher(book_id=book.id, client_id=book.client_id, maker_id=user_id, state=VoucherState.draft,
                           kind=VoucherKind.normal, period=period, word=item.word, date=item.day,
-                          summary=item.summary, attachments=item.attachments,
-                          number=next_number(session, book.id, period, item.word))
+                          summary=item.summary, attachments=item.attachments, number=numbers[key])
         session.add(voucher)
         write_lines(session, voucher, item.lines)
         session.flush()
+        # Written: out of the session, so that each later flush does not walk every voucher so far
+        # (a flush looks at every object the session holds: 1,000 vouchers cost seconds, not ms).
+        session.expunge(voucher)
         saved.append(voucher)
     session.commit()
+    session.add_all(saved)  # back in the session (committed, nothing to write) for their lazy relations
     return saved
 
 
