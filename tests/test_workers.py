@@ -146,3 +146,11 @@ def test_closing_the_pool_ends_its_workers():
     _wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2])
     with pytest.raises(workers.WorkersUnavailable):
         running.call("ping")
+
+
+def test_a_password_is_checked_in_a_worker(pool):
+    from werkzeug.security import generate_password_hash
+
+    stored = generate_password_hash("Right-Pass-2026", method="scrypt")
+    assert pool.call("password.check", stored, "Right-Pass-2026", queue_wait=120) is True
+    assert pool.call("password.check", stored, "wrong") is False
