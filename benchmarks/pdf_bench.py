@@ -185,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
             ledger_html, ledger_style = render_html(ledger), ledger.style()
         rows.append(("statement, 1 page: raw WeasyPrint, one process",
                      timed(lambda: pdf.html_to_pdf(page_html, page_style), args.repeat)))
+        rows.append(("statement, 1 page: the same HTML through a local worker",
+                     timed(lambda: jobs.render(page_html, page_style), args.repeat)))
         if has_wk:
             rows.append(("statement, 1 page: wkhtmltopdf", timed(wkhtmltopdf(page_html, False, folder), args.repeat)))
 
