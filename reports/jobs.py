@@ -29,6 +29,7 @@ planned), ``pages`` (when done), ``error``.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from typing import Any
@@ -201,9 +202,21 @@ def run_local(pool: workers.Pool, store: RedisStore | FileStore, job_id: str, ht
                 results[index] = data
                 store.job_progress(job_id, 1, pages)
 
-        runners = [socketio.start_background_task(runner) for _ in range(min(len(htmls), pool.size))]
-        for task in runners:
-            task.join()
+        # Wait for the runners with a semaphore each releases: under eventlet the object that
+        # start_background_task returns joins at once when its green thread has not started yet.
+        finished = threading.Semaphore(0)
+
+        def run_then_release() -> None:
+            try:
+                runner()
+            finally:
+                finished.release()
+
+        count = min(len(htmls), pool.size)
+        for _ in range(count):
+            socketio.start_background_task(run_then_release)
+        for _ in range(count):
+            finished.acquire()
         if failures:
             raise failures[0]
         with pool.background_slot():

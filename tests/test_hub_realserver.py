@@ -124,22 +124,31 @@ def _fresh_database() -> Iterator[None]:
     yield
 
 
+def _env(tmp: Path, database_url: str, **values: str) -> dict[str, str]:
+    return server_env(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=PASSWORD,
+                      PYTHONUNBUFFERED="1", DEMO_HOST_PORT="0", MFA_REQUIRED_ROLES="",
+                      AUTH_RATE_LIMIT="100 per minute", **values)  # sign-ins here are not what is tested
+
+
+def _launch(tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int, Path]:
+    port, log = _free_port(), tmp / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return proc, port, log
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("hub")
     database_url, admin = _database(tmp)
-    env = server_env(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=PASSWORD,
-                     PYTHONUNBUFFERED="1", DEMO_HOST_PORT="0", MFA_REQUIRED_ROLES="",
-                     AUTH_RATE_LIMIT="100 per minute")  # sign-ins here are not what is tested
+    env = _env(tmp, database_url)
     redis_url = os.environ.get("TEST_REDIS_URL")
     if redis_url:
         env["REDIS_URL"] = redis_url
     engine = create_engine(database_url)
-    port, log = _free_port(), tmp / "server.log"
     helpers: list[subprocess.Popen] = []
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc, port, log = _launch(tmp, env)
     try:
         _wait_ready(proc, log, port)
         site_key = re.search(r"demo chat site key: (\S+)", log.read_text()).group(1)
@@ -337,3 +346,41 @@ def test_hostile_imports_are_refused_and_the_server_stays_small(server: Server) 
     print(f"server peak memory grew by {grown_mb:.1f} MB")
     assert grown_mb < 64  # parsing in the server process itself would add hundreds of MB
     assert server.scalar("SELECT count(*) FROM ledger_voucher") == vouchers
+
+
+@pytest.fixture(scope="module")
+def eventlet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The same server in the other green mode, eventlet, on SQLite and without Redis (so that
+    large PDFs go through its own local workers)."""
+    tmp = tmp_path_factory.mktemp("hub-eventlet")
+    database_url = f"sqlite:///{tmp / 'hub.db'}"
+    proc, port, log = _launch(tmp, _env(tmp, database_url, ASYNC_MODE="eventlet"))
+    engine = create_engine(database_url)
+    try:
+        _wait_ready(proc, log, port)
+        yield Server(f"http://127.0.0.1:{port}", proc, engine, "", tmp)
+    finally:
+        _stop(proc)
+        engine.dispose()
+
+
+def test_under_eventlet_a_large_pdf_job_finishes_while_health_answers(eventlet_server: Server) -> None:
+    today = date.today()
+    manager = sign_in(eventlet_server.url, "manager")
+    client_id = eventlet_server.scalar("SELECT min(client_id) FROM ledger_book")
+    started = manager.get(f"{eventlet_server.url}/reports/vouchers.pdf?client_id={client_id}&from={today.year}-01"
+                          f"&to={today:%Y-%m}", headers={"Accept": "application/json"}, timeout=60)
+    assert started.status_code == 202, started.text[:300]
+    job_url = eventlet_server.url + started.json()["job_url"]
+    deadline = time.monotonic() + JOB_SECONDS
+    while (state := manager.get(job_url, timeout=WAIT * 3).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, state
+        assert requests.get(f"{eventlet_server.url}/health", timeout=WAIT).status_code == 200
+        time.sleep(0.5)
+    assert state["status"] == "done", state
+    assert state["chunks_done"] == state["chunks_total"] > 1
+    document = manager.get(eventlet_server.url + state["download_url"], timeout=60)
+    assert len(PdfReader(io.BytesIO(document.content)).pages) == state["pages"]
+    small = manager.get(f"{eventlet_server.url}/reports/trial-balance.pdf?client_id={client_id}&period={today:%Y-%m}",
+                        timeout=60)
+    assert small.status_code == 200 and small.content.startswith(b"%PDF")
