@@ -18,6 +18,8 @@ from tests.test_reports_pdf import url
 
 book, checker, maker = ledger_books.book, ledger_books.checker, ledger_books.maker  # fixtures
 LEDGER = dict(account_code="1001", **{"from": "2026-01", "to": "2026-02"})
+ROWS = [["2026-03-05", "记", "1", "收到现金", "1001", "10.00", "", ""],
+        ["2026-03-05", "记", "1", "收到现金", "5001", "", "10.00", ""]]
 
 
 @pytest.fixture
@@ -91,3 +93,31 @@ def test_a_small_pdf_with_no_worker_able_to_render_is_a_503(app, book, manager, 
             "The PDF could not be made right now: the report workers are busy or stopped. Try again shortly."]}
     finally:
         broken.close()
+
+
+def test_requests_waiting_for_a_worker_hold_no_database_connection(app, book, manager, monkeypatch, api_token):
+    from app.extensions import db
+    from app.services import voucher_import
+    from reports import jobs
+    from tests.test_voucher_import import csv_bytes
+
+    held: dict[str, int] = {}
+    render, read_rows = jobs.render, voucher_import.read_rows
+
+    def render_noting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        held["pdf"] = db.engine.pool.checkedout()
+        return render(*args, **kwargs)
+
+    def read_rows_noting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        held["import"] = db.engine.pool.checkedout()
+        return read_rows(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "render", render_noting)
+    monkeypatch.setattr(voucher_import, "read_rows", read_rows_noting)
+    client_id, token = book.client_id, api_token("accountant")
+    db.session.remove()  # the test's own session holds nothing either
+    assert manager.get(url("trial-balance", client_id=client_id, period="2026-01")).status_code == 200
+    upload = app.test_client().post("/api/v1/voucher/import", headers=token, content_type="multipart/form-data",
+                                    data={"client_id": str(client_id), "file": (io.BytesIO(csv_bytes(ROWS)), "v.csv")})
+    assert upload.status_code == 201, upload.json
+    assert held == {"pdf": 0, "import": 0}

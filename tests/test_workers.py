@@ -9,6 +9,8 @@ import signal
 import socket
 import stat
 import struct
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -42,6 +44,14 @@ def _wait_for(check, timeout: float = 60.0) -> None:  # noqa: ANN001
     while not check():
         assert time.monotonic() < deadline, "gave up waiting"
         time.sleep(0.1)
+
+
+def _gone(pid: int) -> bool:
+    """The process has ended (reaped, or a zombie waiting for its parent to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 def test_a_pdf_is_rendered_by_a_worker_process(pool):
@@ -143,7 +153,7 @@ def test_closing_the_pool_ends_its_workers():
     running = workers.Pool(1, task_seconds=60)
     pid = running.call("ping", queue_wait=120)
     running.close()
-    _wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2])
+    _wait_for(lambda: _gone(pid))
     with pytest.raises(workers.WorkersUnavailable):
         running.call("ping")
 
@@ -154,3 +164,18 @@ def test_a_password_is_checked_in_a_worker(pool):
     stored = generate_password_hash("Right-Pass-2026", method="scrypt")
     assert pool.call("password.check", stored, "Right-Pass-2026", queue_wait=120) is True
     assert pool.call("password.check", stored, "wrong") is False
+
+
+def test_workers_end_when_the_server_process_is_killed(tmp_path):
+    """A server killed outright (no clean-up) leaves no worker behind."""
+    script = ("import time\nfrom app import workers\npool = workers.Pool(2, 60)\n"
+              "pool.call('ping', queue_wait=120)\nprint(*pool.pids(), flush=True)\ntime.sleep(600)\n")
+    server = subprocess.Popen([sys.executable, "-c", script], cwd=Path(workers.__file__).parents[1],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in server.stdout.readline().split()]
+        assert len(pids) == 2 and all(Path(f"/proc/{p}").exists() for p in pids)
+    finally:
+        server.kill()
+        server.wait()
+    _wait_for(lambda: all(_gone(p) for p in pids), timeout=30)
