@@ -5,8 +5,9 @@ Builds the demo data (``seed_demo``: users, clients, a year of books) in a tempo
 database (or ``--database-url``), then times each request through the Flask test client, in one
 process. On SQLite every statement blocks the process, so each figure is how long the server's
 other users would wait behind that request (on PostgreSQL the database waits are cooperative and
-only the Python part blocks). The PDF of a document is not in these figures: it is made in a
-worker process (``benchmarks/pdf_bench.py``).
+only the Python part blocks). For the PDF downloads, the rendering itself is done by a worker
+process (``benchmarks/pdf_bench.py``): their CPU column is what the request still costs the
+server (the SQL, the templates, the hand-over).
 
 Prints min / median / max milliseconds of ``--repeat`` runs after one warm-up, the median CPU
 time of this process (what blocks the hub even on PostgreSQL) and the load average; asserts
@@ -37,6 +38,7 @@ from app.extensions import db  # noqa: E402
 from app.models.ledger import LedgerBook, Voucher, VoucherLine  # noqa: E402
 from app.services.bootstrap import prepare_database  # noqa: E402
 from app.services.demo import seed_demo  # noqa: E402
+from reports import jobs  # noqa: E402
 
 PASSWORD = "Bench-Pass-2026xy"  # noqa: S105 - the demo users of a temporary database
 
@@ -107,12 +109,26 @@ def main(argv: list[str] | None = None) -> None:
                 ("balance sheet", f"/ledger/reports/balance-sheet?client_id={client_id}&period={last}"),
                 ("income statement", f"/ledger/reports/income-statement?client_id={client_id}&period={last}")):
             rows.append((f"{name}: GET", timed(page(url), args.repeat)))
+
+        def pdf(url: str, status: int) -> Callable[[], None]:
+            def get() -> None:
+                response = web.get(url, headers={"Accept": "application/json"})
+                assert response.status_code == status, (url, response.status_code)
+            return get
+
+        with app.app_context():
+            jobs.warm_pool()
+        rows.append(("trial balance PDF, the whole year: GET (rendered in a worker)",
+                     timed(pdf(f"/reports/trial-balance.pdf?{query}", 200), args.repeat)))
+        rows.append(("vouchers PDF, the whole year: GET until the 202 (chunks' HTML)",
+                     timed(pdf(f"/reports/vouchers.pdf?{query}", 202), args.repeat)))
         print(f"demo books of client {client_id}: {lines} voucher lines, {first} to {last}")
         print(f"{'measurement':<64} {'p50 ms':>9} {'min ms':>9} {'max ms':>9} {'CPU p50':>9}")
         for name, (times, cpu) in rows:
             print(f"{name:<64} {statistics.median(times):>9.1f} {min(times):>9.1f} {max(times):>9.1f} "
                   f"{statistics.median(cpu):>9.1f}")
         print(f"load average (1 min) before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+        jobs.shutdown_pool()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
