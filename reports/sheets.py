@@ -9,9 +9,10 @@ Before any cell is parsed:
 - XLSX: the file must be a zip archive of at most ``MAX_MEMBERS`` parts whose declared sizes add
   up to at most *max_unpacked* bytes (Python's zip reader never inflates a part beyond its
   declared size, so this bounds what the parser can be fed: a 300 KB "zip bomb" whose cells
-  inflate to 300 MB is refused here); no XML part may declare a DTD (entity expansion has no
-  place in a workbook); the first sheet's declared dimension (``<dimension ref="A1:XFD1048576">``)
-  may not exceed the row and column limits. Then the sheet is streamed (openpyxl read-only) and
+  inflate to 300 MB is refused here); no XML part may contain a DTD (entity expansion has no
+  place in a workbook; each part is scanned, within the unpacked limit); the first sheet's
+  declared dimension (``<dimension ref="A1:XFD1048576">``) may not exceed the row and column
+  limits. Then the sheet is streamed (openpyxl read-only) and
   refused at the first row or column past a limit, so a sheet without a dimension is bounded too.
 - CSV: UTF-8 (a BOM is allowed), streamed row by row and refused at the first row or column
   past a limit.
@@ -99,6 +100,20 @@ def read_csv(data: bytes, max_rows: int, max_columns: int) -> list[list[str]]:
     return rows.rows
 
 
+def _declares_dtd(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bool:
+    """Whether the part holds a document type declaration anywhere (read in blocks, so that a
+    long comment before it does not hide it)."""
+    overlap = max(len(mark) for mark in _DTD_MARKS)
+    tail = b""
+    with archive.open(member) as part:
+        while block := part.read(1 << 20):
+            window = tail + block
+            if any(mark in window for mark in _DTD_MARKS):
+                return True
+            tail = window[-overlap:]
+    return False
+
+
 def _check_archive(data: bytes, max_unpacked: int) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -106,11 +121,8 @@ def _check_archive(data: bytes, max_unpacked: int) -> None:
             if len(members) > MAX_MEMBERS or sum(m.file_size for m in members) > max_unpacked:
                 raise SheetRefused("unpacked_too_large", max_unpacked)
             for member in members:
-                if member.filename.endswith((".xml", ".rels", ".vml")):
-                    with archive.open(member) as part:
-                        start = part.read(4096)
-                    if any(mark in start for mark in _DTD_MARKS):
-                        raise SheetRefused("not_xlsx")
+                if member.filename.endswith((".xml", ".rels", ".vml")) and _declares_dtd(archive, member):
+                    raise SheetRefused("not_xlsx")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError):
         raise SheetRefused("not_xlsx") from None
 

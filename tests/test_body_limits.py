@@ -6,11 +6,17 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from sqlalchemy import func, select
 
 from app.models.ledger import Voucher
 
 TOO_LARGE = "The request is too large: send a smaller file."
+
+
+@pytest.fixture(autouse=True)
+def _english(app):
+    app.config["BABEL_DEFAULT_LOCALE"] = "en"
 
 
 def _vouchers(session) -> int:
@@ -56,3 +62,10 @@ def test_a_body_within_the_limit_still_reaches_the_view(app, api_token):
     app.config["MAX_CONTENT_LENGTH"] = 4096
     response = app.test_client().post("/api/v1/voucher/", json={"client_id": "x"}, headers=api_token("accountant"))
     assert response.status_code in (400, 404, 422)  # the view's own answer about the content
+
+
+def test_the_413_page_speaks_the_users_language(app, client):
+    app.config.update(MAX_CONTENT_LENGTH=4096, BABEL_DEFAULT_LOCALE="zh_CN")
+    response = client.post("/login/", data={"username": "manager", "password": "x" * 8000})
+    assert response.status_code == 413
+    assert "请求过大，请发送较小的文件。" in response.get_data(as_text=True)
