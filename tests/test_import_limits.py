@@ -145,3 +145,12 @@ def test_a_header_only_past_the_column_limit_is_refused(app, session, book, api_
     response = _upload(app, api_token("accountant"), book.client_id, data, "v.csv")
     assert response.status_code == 422
     assert response.json["message"] == "The file has more than 40 columns."
+
+
+def test_a_dtd_behind_a_long_comment_is_found_too(app, session, book, api_token):
+    data = _rewrite_sheet(xlsx_bytes(GOOD), lambda xml: (
+        "<!--" + "注释" * 20000 + '--><!DOCTYPE worksheet [<!ENTITY a "aaaaaaaaaa">]>' + xml))
+    response = _upload(app, api_token("accountant"), book.client_id, data, "v.xlsx")
+    assert response.status_code == 422
+    assert response.json["message"] == "The Excel file cannot be read; upload an .xlsx workbook."
+    assert _written(session) == (0, 0)
