@@ -245,7 +245,7 @@ def main() -> None:
                       f"  (answer as agent1 or agent2 at {base}/chat/console/)", flush=True)
     start_sweeper(app)
     with app.app_context():
-        warm_pool()  # the PDF workers start now, not on the first large report
+        warm_pool()  # the worker processes (PDFs, import files) start now, not on the first use
     socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
                  log_output=os.environ.get("ACCESS_LOG", "0") == "1", **server_options())
 

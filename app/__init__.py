@@ -44,6 +44,9 @@ def create_app(config: dict | None = None) -> Flask:
         from app.errors import register_error_handlers
 
         register_error_handlers(app)
+        from app import body_limits
+
+        body_limits.install(app)  # request bodies bounded before anything reads them (413)
         _install_request_hooks(app)
         _init_socketio(app)
         from app.cli import register_cli

@@ -44,7 +44,16 @@ Environment variables (all optional):
                             no TLS; sender ``desk@localhost``).
 ``REPORTS_SYNC_MAX_ROWS``   PDFs with more table rows than this render as a background job (default 400).
 ``REPORTS_CHUNK_ROWS``      rows per chunk of a background PDF, rendered in parallel (default 250).
-``REPORTS_WORKERS``         local PDF worker processes when there is no Redis (default 2).
+``REPORTS_WORKERS``         local worker processes for PDFs and spreadsheet imports (default 3; background PDF jobs
+                            use all but one, so a small PDF or an import never waits behind a large job).
+                            With ``REDIS_URL`` background jobs go to RQ workers instead
+                            (``python -m reports.worker rq``) and the local ones serve the rest.
+``REPORTS_TASK_SECONDS``    time limit of one task in a worker (a PDF, a chunk, the reading of a file; default 300).
+``IMPORT_MAX_MB``           largest voucher import file, in MiB (default 2); a larger request body answers 413.
+``IMPORT_MAX_UNPACKED_MB``  largest total of an XLSX file's parts once unpacked, in MiB (default 20); checked
+                            before anything is parsed (a "zip bomb" answers 413).
+``IMPORT_MAX_ROWS``         most data rows of a voucher import file (default 2000; more: 422).
+``IMPORT_MAX_COLUMNS``      most columns of a voucher import file (default 40; more: 422).
 ``DEMO_SITE_KEY``           the site key of the demo chat site (generated when unset).
 ``DEMO_HOST_PORT``          port of the demo host page that embeds the widget (default 5001; 0: none).
 ``MAX_CONNECTIONS``         connections one server process accepts at once under eventlet (default 20000; read
@@ -196,7 +205,13 @@ def build_config(overrides: dict | None = None) -> dict:
         # --- PDF reports -----------------------------------------------------------------
         "REPORTS_SYNC_MAX_ROWS": int(os.environ.get("REPORTS_SYNC_MAX_ROWS", "400")),
         "REPORTS_CHUNK_ROWS": int(os.environ.get("REPORTS_CHUNK_ROWS", "250")),
-        "REPORTS_WORKERS": int(os.environ.get("REPORTS_WORKERS", "2")),
+        "REPORTS_WORKERS": int(os.environ.get("REPORTS_WORKERS", "3")),
+        "REPORTS_TASK_SECONDS": float(os.environ.get("REPORTS_TASK_SECONDS", "300")),
+        # --- voucher import (bounded before parsing) ---------------------------------------
+        "IMPORT_MAX_BYTES": int(float(os.environ.get("IMPORT_MAX_MB", "2")) * 1024 * 1024),
+        "IMPORT_MAX_UNPACKED_BYTES": int(float(os.environ.get("IMPORT_MAX_UNPACKED_MB", "20")) * 1024 * 1024),
+        "IMPORT_MAX_ROWS": int(os.environ.get("IMPORT_MAX_ROWS", "2000")),
+        "IMPORT_MAX_COLUMNS": int(os.environ.get("IMPORT_MAX_COLUMNS", "40")),
         "DEMO_SITE_KEY": os.environ.get("DEMO_SITE_KEY") or None,
         "DEMO_HOST_PORT": int(os.environ.get("DEMO_HOST_PORT", "5001")),
     }

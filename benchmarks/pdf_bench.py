@@ -4,11 +4,13 @@ Builds, in a temporary SQLite database (or ``--database-url``), one client with 
 account that fits one page and books whose account 1001 has ``--lines`` posted lines (default
 2,000) over six months, all closed. Then times, in the same run:
 
-* the one-page statement through ``GET /reports/statement.pdf`` (the whole request), and raw
-  single-process WeasyPrint and wkhtmltopdf on the same HTML;
+* the one-page statement through ``GET /reports/statement.pdf`` (the whole request: the PDF is
+  rendered by a local worker process while the request waits), and raw single-process
+  WeasyPrint and wkhtmltopdf on the same HTML;
 * the detail ledger of 1001 through ``GET /reports/detail-ledger.pdf`` — a background job whose
-  chunks render in the local process pool — from the request to the finished PDF, and raw
-  single-process WeasyPrint and wkhtmltopdf on the whole document's HTML;
+  chunks render in the local worker processes (``REPORTS_WORKERS``, default 3: background jobs
+  take all but one) — from the request to the finished PDF, and raw single-process WeasyPrint
+  and wkhtmltopdf on the whole document's HTML;
 * the cached repeat of that ledger (a closed period): the whole request.
 
 The detail ledger prints as ruled fixed-width lines (``reports/lines.py``), not as an HTML
@@ -161,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
             prepare_database(app)
             create_user(app, "bench", PASSWORD, ["Manager"], first_name="基准")
             client_id, _book_id = build(args.lines)
+            jobs.warm_pool()  # as run.py does at start: the workers are up before the first request
         web = app.test_client()
         assert web.post("/login/", data={"username": "bench", "password": PASSWORD}).status_code == 302
         statement_url = f"/reports/statement.pdf?client_id={client_id}&from=2026-01&to=2026-06"
@@ -182,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
             ledger_html, ledger_style = render_html(ledger), ledger.style()
         rows.append(("statement, 1 page: raw WeasyPrint, one process",
                      timed(lambda: pdf.html_to_pdf(page_html, page_style), args.repeat)))
+        rows.append(("statement, 1 page: the same HTML through a local worker",
+                     timed(lambda: jobs.render(page_html, page_style), args.repeat)))
         if has_wk:
             rows.append(("statement, 1 page: wkhtmltopdf", timed(wkhtmltopdf(page_html, False, folder), args.repeat)))
 
@@ -200,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         ledger_runs = max(1, args.repeat)
         with app.test_request_context():
             chunk_count = len(split(ledger, ledger.chunk_rows or documents.chunk_rows()).htmls)
-        rows.append((f"detail ledger, {args.lines} lines: GET (job, 2 workers, {chunk_count} chunks merged)",
+        rows.append((f"detail ledger, {args.lines} lines: GET (job, {chunk_count} chunks merged)",
                      timed(ledger_job, ledger_runs)))
         pages = pdf.page_count(pdf.html_to_pdf(ledger_html, ledger_style)[0])
         rows.append((f"detail ledger, {args.lines} lines ({pages} pages): raw WeasyPrint, one process",

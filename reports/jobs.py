@@ -1,43 +1,52 @@
-"""Background renders of large documents: chunks rendered in parallel, merged, numbered.
+"""Where documents are rendered: small ones while the request waits, large ones as background
+jobs (chunks rendered apart, merged, numbered). Never in the web server process itself.
 
-The web process builds the document's HTML in chunks (SQL and Jinja are fast; WeasyPrint's
-layout is the slow part), records a job, and hands the chunks to workers:
+- Small documents: ``render(html, style)`` hands the finished HTML to a local worker
+  (``app.workers``) and waits for the PDF without blocking the server (end the database
+  transaction first).
+- Large documents: ``start(document, ...)`` builds the chunks' HTML (SQL and Jinja are fast;
+  WeasyPrint's layout is the slow part), records a job and hands the chunks over:
 
-- with ``REDIS_URL``: one RQ job per chunk on the queue ``reports`` and a merge job that
-  depends on them all (``rq worker reports`` on any machine sharing Redis runs them; the
-  workers need neither the database nor the application, only this package);
-- without: a local ``ProcessPoolExecutor`` (spawn context, ``REPORTS_WORKERS`` processes, at
-  most 2 by default) whose completion callbacks record progress and submit the merge.
+  - with ``REDIS_URL``: one RQ job per chunk on the queue ``reports`` and a merge job that
+    depends on them all (``python -m reports.worker rq``, or ``rq worker reports``, on any
+    machine sharing Redis runs them; they need neither the database nor the application);
+  - without, or when Redis does not answer (logged as a warning): the local workers, driven by
+    a background task of the server (``socketio.start_background_task``) that waits for each
+    chunk, records the progress and has the merge done. Background chunks take at most all
+    local workers but one (``Pool.background_slot``).
 
 Chunks of a document that plans its pages (the ruled-line ledgers) print their own page
 numbers and are only joined; others are numbered at the merge (``reports.pdf``).
 
 Either way the job record (status, chunks and pages done, error) and the finished PDF live in
-the store (``reports.store``), which the job JSON view reads. Job record fields: ``id``,
-``user_id``, ``title``, ``filename``, ``status`` (queued | running | done | failed),
-``chunks_total``, ``chunks_done``, ``pages_done``, ``pages_total`` (when planned), ``pages``
-(when done), ``error``.
+the store (``reports.store``), which the job JSON view reads; a job started while Redis was down
+lives in the instance folder's file store, where ``job_state`` and ``job_file`` find it too.
+Job record fields: ``id``, ``user_id``, ``title``, ``filename``, ``status`` (queued | running |
+done | failed), ``chunks_total``, ``chunks_done``, ``pages_done``, ``pages_total`` (when
+planned), ``pages`` (when done), ``error``.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
+import logging
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from flask import current_app
 
+from app import workers
+from app.extensions import socketio
 from reports import pdf
 from reports.render import Chunks, Document, split
-from reports.store import STALE_AFTER, FileStore, RedisStore, store_for
+from reports.store import STALE_AFTER, FileStore, RedisStore, finish_job, store_for
+from reports.worker import rq_merge, rq_render_chunk
 
 QUEUE = "reports"
-_POOL: ProcessPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
+SYNC_QUEUE_WAIT = 60.0  # a request waits this long for a free worker before "busy"
+BACKGROUND_QUEUE_WAIT = 3600.0  # a background chunk waits for its slot, then this long at most
+log = logging.getLogger(__name__)
 
 
 def current_store() -> RedisStore | FileStore:
@@ -48,105 +57,73 @@ def current_store() -> RedisStore | FileStore:
     return ext["reports_store"]
 
 
-def _pool() -> ProcessPoolExecutor:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            workers = int(current_app.config.get("REPORTS_WORKERS", 2))
-            _POOL = ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_follow_parent, initargs=(os.getpid(),))
-        return _POOL
+def _file_store() -> FileStore:
+    """The instance folder's store: the store itself without Redis, the fallback with it."""
+    store = current_store()
+    if isinstance(store, FileStore):
+        return store
+    ext = current_app.extensions
+    if "reports_file_store" not in ext:
+        ext["reports_file_store"] = FileStore(current_app.config["INSTANCE_PATH"])
+    return ext["reports_file_store"]
 
 
-def _follow_parent(parent: int) -> None:
-    """In a worker: exit when the web process that started the pool is gone (killed servers
-    must not leave orphan workers behind)."""
+def _redis_errors() -> tuple[type[Exception], ...]:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeout
 
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
+    return RedisConnectionError, RedisTimeout
 
 
-def _warm() -> int:
-    """In a worker: import WeasyPrint, load the fonts and lay out a line, so that the first
-    real chunk does not pay for it."""
-    pdf.html_to_pdf("<!DOCTYPE html><html><body><p>0 汉</p></body></html>", pdf.PageStyle())
-    return 1
+def _redis_answers(store: RedisStore) -> bool:
+    try:
+        store.redis.ping()
+        return True
+    except _redis_errors() as exc:
+        log.warning("Redis does not answer (%s): PDFs render in the local workers", exc)
+        return False
 
 
 def warm_pool() -> None:
-    """Start the local workers now (at server start) rather than on the first job: spawning a
-    worker and importing WeasyPrint costs about a second. Does nothing with ``REDIS_URL`` (RQ
-    workers are separate processes). Needs the application context."""
-    if current_app.config.get("REDIS_URL"):
-        return
-    pool = _pool()
-    for _ in range(max(1, int(current_app.config.get("REPORTS_WORKERS", 2)))):
-        pool.submit(_warm)
+    """Start the local workers now (at server start) rather than on the first PDF or import:
+    starting a worker and importing WeasyPrint costs about a second. They serve small PDFs and
+    imports in every set-up, and background jobs without Redis. Needs the application context."""
+    workers.start()
 
 
 def shutdown_pool() -> None:
-    """Stop the local workers (tests, process exit)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is not None:
-            _POOL.shutdown(wait=True, cancel_futures=True)
-            _POOL = None
+    """Stop the local workers (tests, benchmarks); they start again on the next call."""
+    workers.shutdown()
 
 
-# --- worker functions (no Flask, no database) ----------------------------------------------
+# --- the cache -------------------------------------------------------------------------------
 
 
-def render_chunk(html: str, style: pdf.PageStyle, numbering: pdf.Numbering | None = None) -> tuple[bytes, int]:
-    """One chunk: (pdf, pages); numbered from *numbering* when the document planned its pages,
-    else without page numbers (the merge stamps them)."""
-    return pdf.html_to_pdf(html, style, numbered=numbering is not None, numbering=numbering)
-
-
-def rq_render_chunk(job_id: str, index: int, html: str, style: pdf.PageStyle,
-                    numbering: pdf.Numbering | None = None) -> int:
-    """RQ: render chunk *index* of *job_id*, keep it in Redis and count the progress."""
-    from rq import get_current_job
-
-    store = RedisStore(get_current_job().connection)
-    store.job_update(job_id, status="running")
+def cached(key: str) -> bytes | None:
+    """The cached PDF under *key*, or ``None`` (also when Redis does not answer)."""
     try:
-        data, pages = render_chunk(html, style, numbering)
-    except Exception as exc:  # the merge job will not run: say so now rather than go stale
-        store.job_update(job_id, status="failed", error=str(exc)[:300])
-        raise
-    store.chunk_put(job_id, index, data)
-    store.job_progress(job_id, 1, pages)
-    return pages
+        return current_store().cache_get(key)
+    except _redis_errors() as exc:
+        log.warning("report cache not read: Redis does not answer (%s)", exc)
+        return None
 
 
-def rq_merge(job_id: str, count: int, style: pdf.PageStyle, cache_key: str | None,
-             plan: list[int] | None = None, htmls: list[str] | None = None) -> int:
-    """RQ: merge the chunks of *job_id* (``pdf.merge_chunks``), store (and cache) the PDF."""
-    from rq import get_current_job
-
-    store = RedisStore(get_current_job().connection)
+def keep(key: str, data: bytes) -> None:
+    """Cache *data* under *key* (skipped, with a warning, when Redis does not answer)."""
     try:
-        chunks = [store.chunk_get(job_id, i) for i in range(count)]
-        if any(c is None for c in chunks):
-            raise RuntimeError("a chunk is missing")
-        result = pdf.merge_chunks(chunks, style, plan, htmls)  # type: ignore[arg-type]
-    except Exception as exc:
-        store.job_update(job_id, status="failed", error=str(exc)[:300])
-        raise
-    _finish(store, job_id, result, cache_key)
-    store.chunks_drop(job_id, count)
-    return len(result)
+        current_store().cache_put(key, data)
+    except _redis_errors() as exc:
+        log.warning("report not cached: Redis does not answer (%s)", exc)
 
 
-def _finish(store: RedisStore | FileStore, job_id: str, result: bytes, cache_key: str | None) -> None:
-    store.file_put(job_id, result)
-    if cache_key:
-        store.cache_put(cache_key, result)
-    store.job_update(job_id, status="done", pages=pdf.page_count(result))
+# --- small documents -----------------------------------------------------------------------------
+
+
+def render(html: str, style: pdf.PageStyle) -> bytes:
+    """The PDF of a small document, rendered by a local worker while the caller waits
+    cooperatively. Raises ``app.workers.WorkerError`` when no worker could do it."""
+    data, _pages = workers.call("pdf.render", html, style, queue_wait=SYNC_QUEUE_WAIT)
+    return data
 
 
 # --- starting a job ---------------------------------------------------------------------------
@@ -161,68 +138,126 @@ def start(document: Document, user_id: int | None, chunk_size: int) -> str:
     style = document.style()
     job_id = uuid.uuid4().hex
     store = current_store()
+    use_rq = isinstance(store, RedisStore) and _redis_answers(store)
+    if not use_rq:
+        store = _file_store()
     store.job_create(job_id, {
         "id": job_id, "user_id": user_id, "title": style.metadata.get("Title", document.title),
         "filename": document.filename, "status": "queued", "chunks_total": len(chunks.htmls), "chunks_done": 0,
         "pages_done": 0, "pages_total": sum(chunks.plan) if chunks.plan else None,
         "created_at": time.time(), "updated_at": time.time()})
-    redis_url = current_app.config.get("REDIS_URL")
-    if redis_url:
-        _start_rq(store, job_id, chunks, style, document.cache_key)
+    if use_rq:
+        _start_rq(store, job_id, chunks, style, document.cache_key)  # type: ignore[arg-type]
     else:
         _start_local(store, job_id, chunks, style, document.cache_key)
     return job_id
 
 
-def _start_rq(store: RedisStore | FileStore, job_id: str, chunks: Chunks, style: pdf.PageStyle,
-              cache_key: str | None) -> None:
-    from rq import Queue
+def _start_rq(store: RedisStore, job_id: str, chunks: Chunks, style: pdf.PageStyle, cache_key: str | None) -> None:
+    from rq import Queue, Worker
 
-    queue = Queue(QUEUE, connection=store.redis)  # type: ignore[union-attr]
+    queue = Queue(QUEUE, connection=store.redis)
     parts = [queue.enqueue(rq_render_chunk, job_id, i, html, style, numbering, job_timeout=600, result_ttl=600)
              for i, (html, numbering) in enumerate(zip(chunks.htmls, chunks.numbering(), strict=True))]
     queue.enqueue(rq_merge, job_id, len(chunks.htmls), style, cache_key, chunks.plan, chunks.merge_htmls,
                   depends_on=parts, job_timeout=600, result_ttl=600)
+    if not Worker.count(queue=queue):
+        log.warning("no RQ worker listens on the queue %r: job %s waits until one starts "
+                    "(python -m reports.worker rq)", QUEUE, job_id)
 
 
 def _start_local(store: RedisStore | FileStore, job_id: str, chunks: Chunks, style: pdf.PageStyle,
                  cache_key: str | None) -> None:
-    pool = _pool()
-    count = len(chunks.htmls)
-    results: list[bytes | None] = [None] * count
-    left = [count]
-    lock = threading.Lock()
-
-    def merged(future: Future) -> None:
-        try:
-            _finish(store, job_id, future.result(), cache_key)
-        except Exception as exc:  # noqa: BLE001 - reported in the job, not lost in a thread
-            store.job_update(job_id, status="failed", error=str(exc)[:300])
-
-    def chunk_done(index: int, future: Future) -> None:
-        try:
-            data, pages = future.result()
-        except Exception as exc:  # noqa: BLE001
-            store.job_update(job_id, status="failed", error=str(exc)[:300])
-            return
-        results[index] = data
-        store.job_progress(job_id, 1, pages)
-        with lock:
-            left[0] -= 1
-            last = left[0] == 0
-        if last:
-            pool.submit(pdf.merge_chunks, list(results), style, chunks.plan,  # type: ignore[arg-type]
-                        chunks.merge_htmls).add_done_callback(merged)
-
+    pool = workers.start()
     store.job_update(job_id, status="running")
-    for index, (html, numbering) in enumerate(zip(chunks.htmls, chunks.numbering(), strict=True)):
-        pool.submit(render_chunk, html, style, numbering).add_done_callback(lambda f, i=index: chunk_done(i, f))
+    socketio.start_background_task(run_local, pool, store, job_id, chunks.htmls, chunks.numbering(), style,
+                                   chunks.plan, chunks.merge_htmls, cache_key)
+
+
+def run_local(pool: workers.Pool, store: RedisStore | FileStore, job_id: str, htmls: list[str],
+              numbering: list[pdf.Numbering | None], style: pdf.PageStyle, plan: list[int] | None,
+              merge_htmls: list[str] | None, cache_key: str | None) -> None:
+    """A background task of the server: have every chunk rendered (several at a time, each in
+    a background slot of the pool), count the progress, have them merged, keep the result.
+    Every failure ends in the job record (``failed`` and why), never in a lost thread."""
+    try:
+        results: list[bytes | None] = [None] * len(htmls)
+        todo = list(range(len(htmls)))
+        failures: list[BaseException] = []
+
+        def runner() -> None:
+            while not failures:
+                try:
+                    index = todo.pop(0)
+                except IndexError:
+                    return
+                try:
+                    with pool.background_slot():
+                        data, pages = pool.call("pdf.render", htmls[index], style,
+                                                numbered=numbering[index] is not None, numbering=numbering[index],
+                                                queue_wait=BACKGROUND_QUEUE_WAIT)
+                except BaseException as exc:  # noqa: BLE001 - reported in the job below
+                    failures.append(exc)
+                    return
+                results[index] = data
+                store.job_progress(job_id, 1, pages)
+
+        # Wait for the runners with a semaphore each releases: under eventlet the object that
+        # start_background_task returns joins at once when its green thread has not started yet.
+        finished = threading.Semaphore(0)
+
+        def run_then_release() -> None:
+            try:
+                runner()
+            finally:
+                finished.release()
+
+        count = min(len(htmls), pool.size)
+        for _ in range(count):
+            socketio.start_background_task(run_then_release)
+        for _ in range(count):
+            finished.acquire()
+        if failures:
+            raise failures[0]
+        with pool.background_slot():
+            merged, pages = pool.call("pdf.merge", results, style, plan, merge_htmls, queue_wait=BACKGROUND_QUEUE_WAIT)
+        finish_job(store, job_id, merged, cache_key, pages)
+    except Exception as exc:  # noqa: BLE001 - the job says why it failed
+        log.warning("report job %s failed: %s", job_id, exc)
+        store.job_update(job_id, status="failed", error=str(exc)[:300] or type(exc).__name__)
+
+
+# --- following a job ----------------------------------------------------------------------------
+
+
+def _stores() -> list[RedisStore | FileStore]:
+    store = current_store()
+    return [store] if isinstance(store, FileStore) else [store, _file_store()]
 
 
 def job_state(job_id: str) -> dict[str, Any] | None:
     """The job record, with ``failed`` for a job that stopped making progress."""
-    record = current_store().job_get(job_id)
+    record = None
+    for store in _stores():
+        try:
+            record = store.job_get(job_id)
+        except _redis_errors():
+            continue
+        if record is not None:
+            break
     if record and record.get("status") in ("queued", "running") \
             and time.time() - record.get("updated_at", 0) > STALE_AFTER:
         record["status"], record["error"] = "failed", "no progress"
     return record
+
+
+def job_file(job_id: str) -> bytes | None:
+    """The finished PDF of *job_id*, wherever the job ran."""
+    for store in _stores():
+        try:
+            data = store.file_get(job_id)
+        except _redis_errors():
+            continue
+        if data is not None:
+            return data
+    return None

@@ -1,8 +1,8 @@
 """HTML to PDF with WeasyPrint, and the merge of chunks rendered apart.
 
 This module imports neither Flask nor the application: its functions run in worker processes
-(the local process pool, or ``rq worker`` on another machine) that receive finished HTML and
-page-style parameters and return PDF bytes.
+(the local pool of ``reports.worker``, or RQ workers on any machine) that receive finished HTML
+and page-style parameters and return PDF bytes.
 
 Page numbers ("第 X 页 / 共 Y 页") of a document rendered in chunks:
 
@@ -181,6 +181,12 @@ def merge_chunks(chunks: list[bytes], style: PageStyle, plan: list[int] | None =
     numbers get "第 X 页 / 共 Y 页" stamped on every page from a footer document.
 
     Raises ``ValueError`` when a chunk is off plan and *htmls* are not given."""
+    return merge_counted(chunks, style, plan, htmls)[0]
+
+
+def merge_counted(chunks: list[bytes], style: PageStyle, plan: list[int] | None = None,
+                  htmls: list[str] | None = None) -> tuple[bytes, int]:
+    """``merge_chunks`` and the number of pages of the result."""
     from pypdf import PdfReader, PdfWriter
 
     readers = [PdfReader(io.BytesIO(chunk)) for chunk in chunks]
@@ -199,7 +205,7 @@ def merge_chunks(chunks: list[bytes], style: PageStyle, plan: list[int] | None =
     writer.add_metadata({f"/{key}": value for key, value in style.metadata.items()})
     out = io.BytesIO()
     writer.write(out)
-    return out.getvalue()
+    return out.getvalue(), len(writer.pages)
 
 
 def page_count(pdf: bytes) -> int:

@@ -9,6 +9,7 @@
   print once).
 - A document's ``rows`` can be split into chunks rendered apart (``split``); each chunk is
   a whole HTML document showing the title block first and the closing totals last.
+- The PDF itself is made in a worker process (``reports.jobs``), never here.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from reports.pdf import FONT_FAMILY, Numbering, PageStyle, html_to_pdf, plan_numbering
+from app.extensions import socketio
+from reports.pdf import FONT_FAMILY, Numbering, PageStyle, plan_numbering
 
 HERE = Path(__file__).parent
 CSS_FILE = HERE / "static" / "report.css"
@@ -106,12 +108,6 @@ def render_html(document: Document, rows: list[Any] | None = None, first: bool =
                            **document.context)
 
 
-def render_pdf(document: Document) -> bytes:
-    """Render *document* in this process (the small documents)."""
-    pdf, _pages = html_to_pdf(render_html(document), document.style())
-    return pdf
-
-
 @dataclass
 class Chunks:
     """A document split for rendering apart: the chunks' HTML and, when the document plans its
@@ -143,8 +139,10 @@ def split(document: Document, size: int) -> Chunks:
         count = max(1, round(len(rows) / size))
         size = -(-len(rows) // count)
         parts = [rows[i:i + size] for i in range(0, len(rows), size)]
-    htmls = [render_html(document, part, first=index == 0, last=index == len(parts) - 1)
-             for index, part in enumerate(parts)]
+    htmls = []
+    for index, part in enumerate(parts):
+        htmls.append(render_html(document, part, first=index == 0, last=index == len(parts) - 1))
+        socketio.sleep(0)  # let the server's other requests run between two chunks' templates
     plan = None
     if document.page_plan is not None:
         plan = [document.page_plan(part, index == 0) for index, part in enumerate(parts)]

@@ -170,10 +170,19 @@ class FileStore:
         return self._read(self._path("report_jobs", f"{job_id}.pdf"))
 
 
+def finish_job(store: RedisStore | FileStore, job_id: str, pdf: bytes, cache_key: str | None, pages: int) -> None:
+    """Keep the finished PDF of *job_id* (and cache it under *cache_key*), then mark it done."""
+    store.file_put(job_id, pdf)
+    if cache_key:
+        store.cache_put(cache_key, pdf)
+    store.job_update(job_id, status="done", pages=pages)
+
+
 def store_for(redis_url: str | None, instance_path: str) -> RedisStore | FileStore:
     """Redis when *redis_url* is set, else files under *instance_path*."""
     if redis_url:
         from redis import Redis
 
-        return RedisStore(Redis.from_url(redis_url))
+        # an unreachable Redis fails fast instead of holding the request (see reports.jobs)
+        return RedisStore(Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=10))
     return FileStore(instance_path)

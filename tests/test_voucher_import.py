@@ -204,13 +204,19 @@ def test_missing_and_duplicate_columns_are_named(session, book, maker):
 
 
 def test_size_and_row_limits(session, book, maker):
-    with pytest.raises(ImportFailed) as too_big:
-        importer.import_vouchers(session, book.client_id, "v.csv", csv_bytes(GOOD), maker, max_bytes=100)
+    with pytest.raises(importer.ImportTooLarge) as too_big:
+        importer.import_vouchers(session, book.client_id, "v.csv", csv_bytes(GOOD), maker,
+                                 importer.Limits(max_bytes=100))
     assert _problems(too_big.value) == [(0, "file", "The file is larger than 0 KB.")]
+    assert too_big.value.status_code == 413
     with pytest.raises(ImportFailed) as too_many:
-        importer.import_vouchers(session, book.client_id, "v.xlsx", xlsx_bytes(GOOD), maker, max_rows=4)
+        importer.import_vouchers(session, book.client_id, "v.xlsx", xlsx_bytes(GOOD), maker,
+                                 importer.Limits(max_rows=4))
     assert _problems(too_many.value) == [(0, "file", "The file has more than 4 rows; split it.")]
-    assert len(importer.import_vouchers(session, book.client_id, "v.csv", csv_bytes(GOOD), maker, max_rows=5)) == 2
+    assert too_many.value.status_code == 422
+    assert _written(session) == (0, 0)
+    assert len(importer.import_vouchers(session, book.client_id, "v.csv", csv_bytes(GOOD), maker,
+                                        importer.Limits(max_rows=5))) == 2
 
 
 def test_client_without_books_is_not_found(session, maker):

@@ -13,21 +13,33 @@ Rules:
 - All or nothing: any error raises ``ImportFailed`` listing every problem with its row number
   (the header is row 1) and nothing is written; otherwise all vouchers are saved in one
   transaction as drafts of the importing user.
-- Limits: ``MAX_BYTES`` per file and ``MAX_ROWS`` data rows.
+- Bounded before any work (``Limits``, from ``IMPORT_MAX_MB``, ``IMPORT_MAX_UNPACKED_MB``,
+  ``IMPORT_MAX_ROWS``, ``IMPORT_MAX_COLUMNS``): a file over the byte limit, or a workbook whose
+  parts unpack to more than the unpacked limit, raises ``ImportTooLarge`` (HTTP 413); more data
+  rows or columns than allowed raise ``ImportFailed`` (422). The file is parsed into plain rows
+  of text in a worker process (``reports.sheets`` through ``app.workers``): a hostile file costs
+  the web server neither time nor memory. Validation and writing stay here, in one transaction;
+  validation yields to the server's other work between vouchers, and the write phase takes the
+  voucher numbers once per month and word and keeps the session small, so that it holds the
+  database's write lock as briefly as it can (on SQLite other writers wait for it).
+
+Entry points: ``read_rows`` (the file → rows; no database: call it before opening a transaction,
+as it waits for a worker), ``import_rows`` (rows → vouchers; commits) and ``import_vouchers``
+(both).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from app.models.ledger import LedgerBook, Voucher, VoucherKind, VoucherState
+from app.extensions import socketio
+from app.models.ledger import LedgerBook, Voucher, VoucherKind, VoucherState, VoucherWord
 from app.services import books
 from app.services.accounting import period_of
 from app.services.errors import DomainError, ValidationFailed
@@ -40,10 +52,9 @@ from app.services.vouchers import (
     retrying,
     write_lines,
 )
+from reports.sheets import SheetRefused
 
-MAX_BYTES = 2 * 1024 * 1024
-MAX_ROWS = 2000
-MAX_COLUMNS = 40
+MB = 1024 * 1024
 FORMATS = ("csv", "xlsx")
 
 # canonical field → accepted header spellings (compared lower-case, without spaces)
@@ -64,6 +75,24 @@ TEMPLATE_ROWS = [
     ["2026-01-15", "记", "1", "收到货款", "1001", "1000.00", "", "1"],
     ["2026-01-15", "记", "1", "收到货款", "5001", "", "1000.00", "1"],
 ]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an import file may be: bytes, unpacked bytes (XLSX), data rows, columns."""
+
+    max_bytes: int = 2 * MB
+    max_unpacked: int = 20 * MB
+    max_rows: int = 2000
+    max_columns: int = 40
+
+    @classmethod
+    def from_config(cls, config: dict) -> Limits:
+        """The limits set by ``IMPORT_MAX_*`` (see ``app.config``)."""
+        return cls(max_bytes=int(config.get("IMPORT_MAX_BYTES", cls.max_bytes)),
+                   max_unpacked=int(config.get("IMPORT_MAX_UNPACKED_BYTES", cls.max_unpacked)),
+                   max_rows=int(config.get("IMPORT_MAX_ROWS", cls.max_rows)),
+                   max_columns=int(config.get("IMPORT_MAX_COLUMNS", cls.max_columns)))
 
 
 @dataclass(frozen=True)
@@ -91,6 +120,12 @@ class ImportFailed(ValidationFailed):
         super().__init__({"file": [str(e) for e in self.rows]})
 
 
+class ImportTooLarge(ImportFailed):
+    """The file (or the workbook once unpacked) is over its size limit. Nothing was read."""
+
+    status_code = 413
+
+
 @dataclass
 class _Group:
     key: tuple[str, str]
@@ -99,60 +134,33 @@ class _Group:
 
 # --- reading the file -----------------------------------------------------------------------
 
-
-def _cell(value: object) -> str:
-    """A cell as text: integral floats lose their ``.0`` (Excel stores 1001 as 1001.0), other
-    floats keep their shortest exact form, dates become ISO dates."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value).strip()
+Reader = Callable[[str, bytes, int, int, int], list[list[str]]]
 
 
-def _file_error(message: str) -> ImportFailed:
-    return ImportFailed([RowError(0, "file", message)])
+def _file_error(message: str, kind: type[ImportFailed] = ImportFailed) -> ImportFailed:
+    return kind([RowError(0, "file", message)])
 
 
-def _csv_rows(data: bytes, max_rows: int) -> list[list[str]]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise _file_error(str(_l("The CSV file is not UTF-8 text; save it as \"CSV UTF-8\"."))) from None
-    rows: list[list[str]] = []
-    try:
-        for row in csv.reader(io.StringIO(text, newline="")):
-            rows.append([_cell(v) for v in row[:MAX_COLUMNS]])
-            if len(rows) > max_rows + 1:
-                break
-    except csv.Error:
-        raise _file_error(str(_l("The CSV file cannot be read."))) from None
-    return rows
+def _in_worker(kind: str, data: bytes, max_rows: int, max_columns: int, max_unpacked: int) -> list[list[str]]:
+    from app import workers
+
+    return workers.call("sheet.read", kind, data, max_rows, max_columns, max_unpacked, queue_wait=60.0,
+                        limit=60.0)
 
 
-def _xlsx_rows(data: bytes, max_rows: int) -> list[list[str]]:
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # noqa: BLE001 - any unreadable workbook is the same user error
-        raise _file_error(str(_l("The Excel file cannot be read; upload an .xlsx workbook."))) from None
-    try:
-        sheet = workbook.worksheets[0]
-        rows: list[list[str]] = []
-        for values in sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True):
-            rows.append([_cell(v) for v in values])
-            if len(rows) > max_rows + 1:
-                break
-        return rows
-    finally:
-        workbook.close()
+def _refusal(refused: SheetRefused, limits: Limits) -> ImportFailed:
+    if refused.reason == "not_utf8":
+        return _file_error(str(_l("The CSV file is not UTF-8 text; save it as \"CSV UTF-8\".")))
+    if refused.reason == "csv_unreadable":
+        return _file_error(str(_l("The CSV file cannot be read.")))
+    if refused.reason == "unpacked_too_large":
+        return _file_error(str(_l("The workbook is larger than %(mb)s MB once unpacked; it cannot be read.",
+                                  mb=f"{limits.max_unpacked / MB:g}")), ImportTooLarge)
+    if refused.reason == "too_many_rows":
+        return _file_error(str(_l("The file has more than %(n)d rows; split it.", n=limits.max_rows)))
+    if refused.reason == "too_many_columns":
+        return _file_error(str(_l("The file has more than %(n)d columns.", n=limits.max_columns)))
+    return _file_error(str(_l("The Excel file cannot be read; upload an .xlsx workbook.")))
 
 
 def file_format(filename: str) -> str:
@@ -163,19 +171,26 @@ def file_format(filename: str) -> str:
     return suffix
 
 
-def read_rows(filename: str, data: bytes, max_bytes: int = MAX_BYTES,
-              max_rows: int = MAX_ROWS) -> list[tuple[int, dict[str, str]]]:
+def read_rows(filename: str, data: bytes, limits: Limits | None = None,
+              reader: Reader | None = None) -> list[tuple[int, dict[str, str]]]:
     """The data rows of the file as ``(row number, {field: text})``, blank rows skipped.
 
-    Raises ``ImportFailed`` for a wrong type, an empty or too large file, too many rows, or a
-    header without the required columns.
+    The file is parsed by *reader* (default: a worker process; waits cooperatively, so hold no
+    database transaction). Raises ``ImportTooLarge`` for a file or unpacked workbook over its
+    limit, ``ImportFailed`` for a wrong type, an empty or unreadable file, too many rows or
+    columns, or a header without the required columns, and ``app.workers.WorkerError`` when no
+    worker could read it.
     """
+    limits = limits or Limits()
     kind = file_format(filename)
     if not data:
         raise _file_error(str(_l("The file is empty.")))
-    if len(data) > max_bytes:
-        raise _file_error(str(_l("The file is larger than %(kb)d KB.", kb=max_bytes // 1024)))
-    raw = _csv_rows(data, max_rows) if kind == "csv" else _xlsx_rows(data, max_rows)
+    if len(data) > limits.max_bytes:
+        raise _file_error(str(_l("The file is larger than %(kb)d KB.", kb=limits.max_bytes // 1024)), ImportTooLarge)
+    try:
+        raw = (reader or _in_worker)(kind, data, limits.max_rows + 1, limits.max_columns, limits.max_unpacked)
+    except SheetRefused as refused:
+        raise _refusal(refused, limits) from None
     while raw and not any(raw[0]):
         raw.pop(0)
     if not raw:
@@ -186,8 +201,8 @@ def read_rows(filename: str, data: bytes, max_bytes: int = MAX_BYTES,
         if not any(values):
             continue
         rows.append((number, {name: (values[i] if i < len(values) else "") for name, i in columns.items()}))
-    if len(rows) > max_rows or len(raw) > max_rows + 1:
-        raise _file_error(str(_l("The file has more than %(n)d rows; split it.", n=max_rows)))
+    if len(rows) > limits.max_rows:
+        raise _file_error(str(_l("The file has more than %(n)d rows; split it.", n=limits.max_rows)))
     if not rows:
         raise _file_error(str(_l("The file has a header but no rows.")))
     return rows
@@ -268,6 +283,9 @@ def _validate(session: Session, book: LedgerBook, rows: list[tuple[int, dict[str
     errors: list[RowError] = []
     planned: list[VoucherInput] = []
     for group in _groups(rows, errors):
+        # Only reads so far (no write lock, no open snapshot on SQLite): let the server's other
+        # requests and chat sockets run between two vouchers of a long file.
+        socketio.sleep(0)
         data = _voucher_data(group, errors)
         problems: dict[str, list[str]] = {}
         try:
@@ -288,15 +306,15 @@ def _validate(session: Session, book: LedgerBook, rows: list[tuple[int, dict[str
 # --- importing ------------------------------------------------------------------------------
 
 
-def import_vouchers(session: Session, client_id: int, filename: str, data: bytes, user_id: int | None,
-                    max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS) -> list[Voucher]:
-    """导入凭证: read, validate and save every voucher of the file as a draft, in one transaction.
+def import_rows(session: Session, client_id: int, rows: list[tuple[int, dict[str, str]]],
+                user_id: int | None) -> list[Voucher]:
+    """导入凭证: validate the rows of a file (``read_rows``) against the client's books and save
+    every voucher as a draft, in one transaction.
 
     Raises ``NotFound`` (client without books) and ``ImportFailed`` (any problem, by row); in both
     cases nothing is written. Returns the new vouchers in file order. Commits.
     """
     book = books.get_book(session, client_id)
-    rows = read_rows(filename, data, max_bytes=max_bytes, max_rows=max_rows)
     try:
         return _import(session, book.id, rows, user_id)
     except DomainError:
@@ -304,23 +322,37 @@ def import_vouchers(session: Session, client_id: int, filename: str, data: bytes
         raise
 
 
+def import_vouchers(session: Session, client_id: int, filename: str, data: bytes, user_id: int | None,
+                    limits: Limits | None = None) -> list[Voucher]:
+    """``read_rows`` then ``import_rows``: the file is read (in a worker) before the books are
+    touched. Raises what they raise; nothing is written unless everything passed. Commits."""
+    rows = read_rows(filename, data, limits)
+    return import_rows(session, client_id, rows, user_id)
+
+
 @retrying
 def _import(session: Session, book_id: int, rows: list[tuple[int, dict[str, str]]], user_id: int | None) -> list:
     book = session.get(LedgerBook, book_id)
     planned = _validate(session, book, rows)
     lock_book(session, book.id)
+    numbers: dict[tuple[int, VoucherWord], int] = {}  # under the book's lock: taken once, then counted on
     saved: list[Voucher] = []
     for item in planned:
         period = period_of(item.day)
+        key = (period, item.word)
+        numbers[key] = numbers[key] + 1 if key in numbers else next_number(session, book.id, period, item.word)
         voucher = Voucher(book_id=book.id, client_id=book.client_id, maker_id=user_id, state=VoucherState.draft,
                           kind=VoucherKind.normal, period=period, word=item.word, date=item.day,
-                          summary=item.summary, attachments=item.attachments,
-                          number=next_number(session, book.id, period, item.word))
+                          summary=item.summary, attachments=item.attachments, number=numbers[key])
         session.add(voucher)
         write_lines(session, voucher, item.lines)
         session.flush()
+        # Written: out of the session, so that each later flush does not walk every voucher so far
+        # (a flush looks at every object the session holds: 1,000 vouchers cost seconds, not ms).
+        session.expunge(voucher)
         saved.append(voucher)
     session.commit()
+    session.add_all(saved)  # back in the session (committed, nothing to write) for their lazy relations
     return saved
 
 

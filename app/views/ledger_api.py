@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from flask import Flask, Response, abort, flash, request, send_file
+from flask import Flask, Response, abort, current_app, flash, request, send_file
 from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.api import BaseApi, protect, safe
 from flask_appbuilder.security.decorators import has_access, permission_name
@@ -22,6 +22,7 @@ from flask_wtf.file import FileField, FileRequired
 from marshmallow import Schema, fields
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
+from werkzeug.datastructures import FileStorage
 from wtforms import SelectField
 from wtforms.validators import DataRequired
 
@@ -33,6 +34,7 @@ from app.services import books, periods, vouchers
 from app.services import voucher_import as importer
 from app.services.accounting import money, parse_period, period_label
 from app.services.errors import DomainError, ValidationFailed
+from app.workers import WorkerError
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 25
@@ -605,6 +607,12 @@ class VoucherApi(LedgerApiBase):
                 application/json:
                   schema: {$ref: '#/components/schemas/ImportDone'}
             404: {$ref: '#/components/responses/404'}
+            413:
+              description: "the file (or the workbook once unpacked) is over its size limit; nothing was imported"
+              content:
+                application/json:
+                  schema: {$ref: '#/components/schemas/ImportFailedOut'}
+            503: {description: "no import worker could read the file right now; try again"}
             422:
               description: "every problem by file row; nothing was imported"
               content:
@@ -623,17 +631,18 @@ class VoucherApi(LedgerApiBase):
         if not client_in_scope(client_id):
             return self.response_404()
         try:
-            saved = importer.import_vouchers(db.session, client_id, upload.filename,
-                                             upload.read(importer.MAX_BYTES + 1), current_user_id())
+            saved = _import_upload(client_id, upload)
         except importer.ImportFailed as exc:
-            db.session.rollback()
-            return self._import_failed(exc.rows)
+            return self._import_failed(exc.rows, exc.status_code)
         except DomainError as exc:
             return self.fail(exc)
+        except WorkerError:
+            return self.response(503, message=str(_BUSY), errors=[{"row": 0, "field": "file", "message": str(_BUSY)}])
         return self.response(201, imported=len(saved), vouchers=[_created(v) for v in saved])
 
-    def _import_failed(self, rows: list[importer.RowError]) -> Response:
-        return self.response(422, message="; ".join(str(e) for e in rows), errors=[e.as_dict() for e in rows])
+    def _import_failed(self, rows: list[importer.RowError], status: int = 422) -> Response:
+        db.session.rollback()
+        return self.response(status, message="; ".join(str(e) for e in rows), errors=[e.as_dict() for e in rows])
 
 
 class PeriodApi(LedgerApiBase):
@@ -781,6 +790,20 @@ class PeriodApi(LedgerApiBase):
 
 # --- the import screen ----------------------------------------------------------------------
 
+_BUSY = _l("The file could not be read right now: the import workers are busy or stopped. Try again shortly.")
+
+
+def _import_upload(client_id: int, upload: FileStorage) -> list[Voucher]:
+    """Read the upload (at most the byte limit and one byte more), end the request's transaction
+    while a worker parses it, then validate and save in one transaction. Raises what
+    ``voucher_import.read_rows`` and ``import_rows`` raise."""
+    limits = importer.Limits.from_config(current_app.config)
+    data = upload.read(limits.max_bytes + 1)
+    db.session.rollback()  # nothing held while the worker reads the file
+    rows = importer.read_rows(upload.filename or "", data, limits)
+    return importer.import_rows(db.session, client_id, rows, current_user_id())
+
+
 
 class VoucherImportForm(FlaskForm):
     client_id = SelectField(_l("Client"), coerce=int, validators=[DataRequired()])
@@ -804,27 +827,32 @@ class VoucherImportView(BaseView):
     @expose("/", methods=["GET", "POST"])
     @has_access
     @permission_name("import")
-    def index(self) -> str:
+    def index(self) -> tuple[str, int]:
         form = VoucherImportForm()
         form.client_id.choices = _clients_with_books()
         errors: list[importer.RowError] = []
         imported: list[Voucher] = []
+        status = 200
         if form.validate_on_submit():
-            upload = form.file.data
             try:
-                imported = importer.import_vouchers(db.session, form.client_id.data, upload.filename or "",
-                                                    upload.read(importer.MAX_BYTES + 1), current_user_id())
+                imported = _import_upload(form.client_id.data, form.file.data)
                 flash(str(_l("%(n)d vouchers imported.", n=len(imported))), "success")
             except importer.ImportFailed as exc:
                 db.session.rollback()
-                errors = exc.rows
+                errors, status = exc.rows, exc.status_code
                 flash(str(_l("Nothing was imported: the file has %(n)d problem(s).", n=len(errors))), "danger")
             except DomainError as exc:
                 db.session.rollback()
+                status = exc.status_code
                 flash(exc.message, "danger")
-        return self.render_template("voucher_import.html", form=form, title=_l("Import vouchers"),
-                                    errors=errors, imported=imported, max_kb=importer.MAX_BYTES // 1024,
-                                    max_rows=importer.MAX_ROWS, columns=importer.TEMPLATE_HEADER)
+            except WorkerError:
+                status = 503
+                flash(str(_BUSY), "danger")
+        limits = importer.Limits.from_config(current_app.config)
+        page = self.render_template("voucher_import.html", form=form, title=_l("Import vouchers"),
+                                    errors=errors, imported=imported, max_kb=limits.max_bytes // 1024,
+                                    max_rows=limits.max_rows, columns=importer.TEMPLATE_HEADER)
+        return page, status
 
     @expose("/template", methods=["GET"])
     @has_access

@@ -9,6 +9,7 @@ Browser session or JWT bearer token. Answers:
 - 202 for a document with more rows than ``REPORTS_SYNC_MAX_ROWS``: JSON ``{job_id, job_url}``
   (``Location`` is the job URL) — or, for a browser that asked for HTML, a page with a progress
   bar that polls the job and offers the download;
+- 503 (``Retry-After``) when no report worker could render a small document in time;
 - 400 for a bad parameter (``{"message": {field: [text]}}``), 404 for an unknown document,
   a client outside the user's scope (an accountant sees their own clients only) or a
   conversation the user may not read (an agent: only chats they took part in);
@@ -35,8 +36,9 @@ from app.services import chat
 from app.services.accounting import parse_period
 from app.services.errors import DomainError, NotFound, ValidationFailed
 from app.views.ledger_reports import month_range
+from app.workers import WorkerError
 from reports import documents, jobs
-from reports.render import Document, env, render_pdf
+from reports.render import Document, env, render_html
 
 MAX_MONTHS = 120
 
@@ -104,17 +106,31 @@ class ReportPdfApi(BaseApi):
         return self.response(status, message=exc.errors)
 
     def _deliver(self, document: Document) -> Response:
-        store = jobs.current_store()
         if _weight(document) > documents.sync_limit():
             size = documents.chunk_rows()
             if document.kind == "vouchers":
                 size = max(1, size // 8)
             job_id = jobs.start(document, current_user_id(), size)
             return self._accepted(job_id, document)
-        data = render_pdf(document)
+        html, style = render_html(document), document.style()
+        db.session.rollback()  # everything is read: no transaction (nor pooled connection) while a worker renders
+        try:
+            data = jobs.render(html, style)
+        except WorkerError as exc:
+            self.log_worker_error(exc)
+            response = self.response(503, message={"_": [str(_l(
+                "The PDF could not be made right now: the report workers are busy or stopped. Try again shortly."))]})
+            response.headers["Retry-After"] = "10"
+            return response
         if document.cache_key:
-            store.cache_put(document.cache_key, data)
+            jobs.keep(document.cache_key, data)
         return _pdf(data, document.filename, "miss" if document.cache_key else "off")
+
+    @staticmethod
+    def log_worker_error(exc: WorkerError) -> None:
+        from flask import current_app
+
+        current_app.logger.warning("PDF not rendered: %s: %s", type(exc).__name__, exc)
 
     def _accepted(self, job_id: str, document: Document) -> Response:
         job_url = url_for("ReportPdfApi.job", job_id=job_id)
@@ -154,6 +170,7 @@ class ReportPdfApi(BaseApi):
             200: {description: "the PDF", content: {application/pdf: {}}}
             202: {description: "rendering in the background: job_id, job_url"}
             400: {description: "a bad parameter"}
+            503: {description: "the report workers are busy or stopped; try again"}
             404: {$ref: '#/components/responses/404'}
         """
         if document not in documents.DOCUMENTS:
@@ -169,7 +186,7 @@ class ReportPdfApi(BaseApi):
                 first = end if document in ("balance-sheet", "income-statement") else start
                 extra = account_code if document == "detail-ledger" else ""
                 key = documents.cache_key(db.session, client_id, document, first, end, extra)
-                cached = jobs.current_store().cache_get(key) if key else None
+                cached = jobs.cached(key) if key else None
                 if cached:
                     return _pdf(cached, f"{document}-{client_id}.pdf", "hit")
             built = documents.BUILDERS[document](db.session, client_id, start, end, _user_name(),
@@ -257,7 +274,7 @@ class ReportPdfApi(BaseApi):
             404: {$ref: '#/components/responses/404'}
         """
         record = self._own_job(job_id)
-        data = jobs.current_store().file_get(job_id) if record and record.get("status") == "done" else None
+        data = jobs.job_file(job_id) if record and record.get("status") == "done" else None
         if data is None:
             return self.response(404, message={"job_id": [str(_l("No such file."))]})
         return _pdf(data, record.get("filename") or "report.pdf", "job")  # type: ignore[union-attr]
