@@ -1,15 +1,19 @@
-"""User accounts created outside the admin screens (CLI, demo seed)."""
+"""User accounts created outside the admin screens (CLI, demo seed), and the password check of a sign-in."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import string
 
 from flask import Flask
 from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from flask_appbuilder.validators import default_password_complexity
+from werkzeug.security import check_password_hash
 
 from app.services.errors import ValidationFailed
+
+log = logging.getLogger(__name__)
 
 
 def generate_password(length: int = 16) -> str:
@@ -50,3 +54,22 @@ def create_user(app: Flask, username: str, password: str, role_names: list[str],
     if not user:
         raise ValidationFailed({"username": [f"could not create {username}"]})
     return user
+
+
+def password_matches(stored_hash: str, password: str, in_worker: bool) -> bool:
+    """Whether *password* matches *stored_hash* (werkzeug's check; its default scrypt costs 70-130
+    ms of CPU).
+
+    With *in_worker* (the server runs under gevent or eventlet) the check runs in a worker
+    process: on the server's hub it would hold every other request and chat for that long.
+    Under threading it runs here (the hash releases the GIL, so other threads go on). When no
+    worker can take it (all busy, or none running) it runs here after all, with a warning:
+    signing in matters more than a moment's stall."""
+    if in_worker:
+        from app import workers
+
+        try:
+            return bool(workers.call("password.check", stored_hash, password, queue_wait=5.0, limit=10.0))
+        except workers.WorkerError as exc:
+            log.warning("password checked in the server process: %s", exc)
+    return check_password_hash(stored_hash, password)
