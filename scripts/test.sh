@@ -47,8 +47,10 @@ start_pytest() {
     local envs=()
     while [ "$1" != "--" ]; do envs+=("$1"); shift; done
     shift
+    # Each run gets a temp folder of its own: pytest's default one keeps only the newest three
+    # runs of the user, so runs side by side (or another suite) could delete each other's.
     env -u TEST_DATABASE_URL -u TEST_REDIS_URL ASYNC_MODE=threading "${envs[@]}" \
-        "$PY" -m pytest tests -q --disable-warnings "$@" > "$LOG_DIR/$name.log" 2>&1 &
+        "$PY" -m pytest tests -q --disable-warnings --basetemp="$LOG_DIR/$name-tmp" "$@" > "$LOG_DIR/$name.log" 2>&1 &
     PIDS+=($!)
     NAMES+=("$name")
     echo "started pytest on $name (output follows when it ends)"

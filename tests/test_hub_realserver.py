@@ -17,13 +17,11 @@ import csv
 import io
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,23 +33,16 @@ import requests
 import socketio
 from pypdf import PdfReader
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from tests.servers import server_env
+from tests.servers import drop_database, own_database, server_env, start
 from tests.test_import_limits import zip_bomb
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Hub-Realserver-2026"
 ORIGIN = "http://127.0.0.1:5001"  # the demo site always allows the demo host page
-START_SECONDS = 300  # seeding a year of demo books on a loaded machine takes a while
 WAIT = 10.0
 JOB_SECONDS = 900
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -77,37 +68,6 @@ class Server:
         return int(re.search(rf"^{name}:\s+(\d+) kB", status, re.M).group(1))
 
 
-def _database(tmp: Path) -> tuple[str, Engine | None]:
-    test_url = os.environ.get("TEST_DATABASE_URL", "")
-    if not test_url.startswith("postgresql"):
-        return f"sqlite:///{tmp / 'hub.db'}", None
-    url = make_url(test_url)
-    name = f"{url.database}_hub"
-    assert re.fullmatch(r"[A-Za-z0-9_]+", name), name
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    return url.set(database=name).render_as_string(hide_password=False), admin
-
-
-def _wait_ready(proc: subprocess.Popen, log: Path, port: int) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()}", pytrace=False)
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the server did not answer in {START_SECONDS} s:\n{log.read_text()}", pytrace=False)
-        time.sleep(0.5)
-
-
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -130,47 +90,35 @@ def _env(tmp: Path, database_url: str, **values: str) -> dict[str, str]:
                       AUTH_RATE_LIMIT="100 per minute", **values)  # sign-ins here are not what is tested
 
 
-def _launch(tmp: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int, Path]:
-    port, log = _free_port(), tmp / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    return proc, port, log
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("hub")
-    database_url, admin = _database(tmp)
+    database_url, admin = own_database(tmp, "hub")
     env = _env(tmp, database_url)
     redis_url = os.environ.get("TEST_REDIS_URL")
     if redis_url:
         env["REDIS_URL"] = redis_url
     engine = create_engine(database_url)
     helpers: list[subprocess.Popen] = []
-    proc, port, log = _launch(tmp, env)
     try:
-        _wait_ready(proc, log, port)
-        site_key = re.search(r"demo chat site key: (\S+)", log.read_text()).group(1)
-        if redis_url:
-            from redis import Redis
-            from rq import Queue
+        with start(env, tmp / "server.log") as started:
+            site_key = re.search(r"demo chat site key: (\S+)", started.output()).group(1)
+            if redis_url:
+                from redis import Redis
+                from rq import Queue
 
-            Queue("reports", connection=Redis.from_url(redis_url)).empty()  # nothing left from earlier runs
-            for n in range(2):
-                with (tmp / f"rq-{n}.log").open("w") as out:
-                    helpers.append(subprocess.Popen([sys.executable, "-m", "reports.worker", "rq", "--url", redis_url],
-                                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
-        yield Server(f"http://127.0.0.1:{port}", proc, engine, site_key, tmp, helpers)
+                Queue("reports", connection=Redis.from_url(redis_url)).empty()  # nothing left from earlier runs
+                for n in range(2):
+                    with (tmp / f"rq-{n}.log").open("w") as out:
+                        helpers.append(subprocess.Popen([sys.executable, "-m", "reports.worker", "rq", "--url",
+                                                         redis_url], cwd=ROOT, env=env, stdout=out,
+                                                        stderr=subprocess.STDOUT))
+            yield Server(started.url, started.process, engine, site_key, tmp, helpers)
     finally:
         for helper in helpers:
             _stop(helper)
-        _stop(proc)
         engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(database_url).database}" WITH (FORCE)'))
-            admin.dispose()
+        drop_database(database_url, admin)
 
 
 # --- people -------------------------------------------------------------------------------------
@@ -354,13 +302,11 @@ def eventlet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     large PDFs go through its own local workers)."""
     tmp = tmp_path_factory.mktemp("hub-eventlet")
     database_url = f"sqlite:///{tmp / 'hub.db'}"
-    proc, port, log = _launch(tmp, _env(tmp, database_url, ASYNC_MODE="eventlet"))
     engine = create_engine(database_url)
     try:
-        _wait_ready(proc, log, port)
-        yield Server(f"http://127.0.0.1:{port}", proc, engine, "", tmp)
+        with start(_env(tmp, database_url, ASYNC_MODE="eventlet"), tmp / "server.log") as started:
+            yield Server(started.url, started.process, engine, "", tmp)
     finally:
-        _stop(proc)
         engine.dispose()
 
 
