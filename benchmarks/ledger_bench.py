@@ -18,6 +18,7 @@ the benchmark's rows stay in it). Prints its figures; it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -123,8 +124,8 @@ def build_books(total_lines: int, seed: int) -> tuple[int, int]:
     return client.id, book.id
 
 
-def timed(call: Callable[[], object], repeat: int) -> float:
-    """Median wall time of *call* in seconds, after one warm-up run."""
+def timed(call: Callable[[], object], repeat: int) -> list[float]:
+    """Wall times of *repeat* runs of *call* in seconds, after one warm-up run."""
     call()
     runs = []
     for _ in range(repeat):
@@ -132,7 +133,12 @@ def timed(call: Callable[[], object], repeat: int) -> float:
         began = time.perf_counter()
         call()
         runs.append(time.perf_counter() - began)
-    return statistics.median(runs)
+    return runs
+
+
+def spread(runs: list[float]) -> str:
+    """min / median / max in milliseconds."""
+    return " / ".join(f"{value * 1000:.1f}" for value in (min(runs), statistics.median(runs), max(runs)))
 
 
 def baseline(book_id: int) -> Callable[[], object]:
@@ -173,8 +179,11 @@ def main(argv: list[str] | None = None) -> None:
         client_id, book_id = build_books(args.lines, args.seed)
         count = db.session.scalar(select(func.count()).select_from(VoucherLine).where(VoucherLine.book_id == book_id))
         print(f"built {count:,} posted lines in {time.perf_counter() - began:.1f} s")
-        base = timed(baseline(book_id), args.repeat)
-        print(f"{'bare SQL GROUP BY account':32s} {base * 1000:9.1f} ms")
+        print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; min / median / max of "
+              f"{args.repeat} runs")
+        base_runs = timed(baseline(book_id), args.repeat)
+        base = statistics.median(base_runs)
+        print(f"{'bare SQL GROUP BY account':32s} {spread(base_runs)} ms")
         session = db.session
         for name, call in (
             ("trial_balance 2026-01..2026-12", lambda: ledger_reports.trial_balance(
@@ -184,11 +193,12 @@ def main(argv: list[str] | None = None) -> None:
             ("general_ledger 2026-01..2026-12", lambda: ledger_reports.general_ledger(
                 session, client_id, "2026-01", "2026-12")),
         ):
-            seconds = timed(call, args.repeat)
-            print(f"{name:32s} {seconds * 1000:9.1f} ms  {seconds / base:5.2f}x baseline")
+            runs = timed(call, args.repeat)
+            print(f"{name:32s} {spread(runs)} ms  median {statistics.median(runs) / base:5.2f}x baseline")
         p50, p95 = save_p50(client_id, args.saves, None)
         print(f"{'save_voucher (4 lines)':32s} p50 {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms"
               f"  ({args.saves} saves)")
+        print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         db.session.remove()
         db.engine.dispose()
     shutil.rmtree(folder, ignore_errors=True)

@@ -28,15 +28,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.extensions import db
 
-_log = logging.getLogger(__name__)
-
-
-def logger() -> logging.Logger:
-    """This module's logger, enabled: Alembic's ``fileConfig`` (run by migrations in the same
-    process) disables every logger that existed before it, and an unforeseen error must never go
-    unlogged."""
-    _log.disabled = False
-    return _log
+log = logging.getLogger(__name__)
 
 SESSION_KEY = "desk.cookie_session"  # request.environ: the connection's cookie session, opened once
 BUSY_RETRY_SECONDS = 2  # a refused event is sent again after this long (the widget's outbox obeys it)
@@ -58,7 +50,7 @@ def _rollback() -> None:
     try:
         db.session.rollback()
     except Exception:  # noqa: BLE001 - a dead connection cannot roll back; the pool discards it
-        logger().debug("rollback after a failed socket event failed too", exc_info=True)
+        log.debug("rollback after a failed socket event failed too", exc_info=True)
 
 
 class Admission:
@@ -110,12 +102,12 @@ def guarded(event: str, handler: Callable) -> Callable:
             return handler(*data)
         except (PoolTimeout, OperationalError) as exc:
             _rollback()
-            logger().warning("socket event %r refused, the database is busy or unreachable: %s", event,
+            log.warning("socket event %r refused, the database is busy or unreachable: %s", event,
                              str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return _busy(event)
         except Exception:  # noqa: BLE001 - the contract: logged with its traceback, answered with an error
             _rollback()
-            logger().exception("socket event %r failed", event)
+            log.exception("socket event %r failed", event)
             return refusal(event, str(_l("Something went wrong. Please try again.")))
         finally:
             admission.leave()
@@ -159,14 +151,14 @@ def connect_guarded(handler: Callable, refused: Callable[[str, dict], Exception]
             raise
         except (PoolTimeout, OperationalError) as exc:
             _rollback()
-            logger().warning("socket connect refused, the database is busy or unreachable: %s",
+            log.warning("socket connect refused, the database is busy or unreachable: %s",
                         str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             message = str(_l("The server is busy. Please try again in a moment."))
             raise refused(message, {"event": "connect", "message": message, "errors": {"_": [message]},
                                     "retry_after": BUSY_RETRY_SECONDS}) from None
         except Exception:  # noqa: BLE001 - logged with its traceback, refused with an error
             _rollback()
-            logger().exception("socket connect failed")
+            log.exception("socket connect failed")
             message = str(_l("Something went wrong. Please try again."))
             raise refused(message, {"event": "connect", "message": message, "errors": {"_": [message]}}) from None
 
