@@ -222,6 +222,18 @@ def build_config(overrides: dict | None = None) -> dict:
         cfg["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("connect_args", {}).setdefault(
             "connect_timeout", int(os.environ.get("DB_CONNECT_TIMEOUT", "5")))
     cfg.update(overrides)
+    uri = cfg["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite") and uri not in ("sqlite://", "sqlite:///:memory:"):
+        options = cfg["SQLALCHEMY_ENGINE_OPTIONS"] = dict(cfg["SQLALCHEMY_ENGINE_OPTIONS"])
+        # A writer waits up to SQLITE_BUSY_SECONDS for another one's transaction (a large import)
+        # instead of failing after sqlite3's 5 s; it waits in its own thread (below).
+        options["connect_args"] = {"timeout": float(os.environ.get("SQLITE_BUSY_SECONDS", "30")),
+                                   **options.get("connect_args", {})}
+        if cfg["ASYNC_MODE"] in ("gevent", "eventlet"):
+            # SQLite's calls run in native threads so that they do not hold the hub (app/green_sqlite.py).
+            from app.green_sqlite import dbapi
+
+            options["module"] = dbapi()
 
     secret = os.environ.get("SECRET_KEY") or cfg.get("SECRET_KEY")
     cfg["SECRET_KEY"] = secret or _read_or_create(

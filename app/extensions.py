@@ -6,14 +6,14 @@ application gets its own (``create_app`` builds it; code reaches it as ``current
 
 from __future__ import annotations
 
-import sqlite3
-
 from flask_appbuilder.utils.legacy import get_sqla_class
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+from app.green_sqlite import sqlite_connection
 
 db = get_sqla_class()()
 migrate = Migrate()
@@ -33,8 +33,9 @@ def _sqlite_wal(dbapi_connection, connection_record) -> None:  # noqa: ANN001, A
     chat near 170 messages/s. A crashed or killed server loses nothing it acknowledged; a power
     cut or an operating-system crash may lose the last transactions before a checkpoint. Where
     that matters, run PostgreSQL."""
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
+    connection = sqlite_connection(dbapi_connection)
+    if connection is not None:
+        cursor = connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

@@ -255,6 +255,7 @@ def test_health_and_chat_keep_answering_while_the_largest_pdf_and_an_import_run(
         health.append(time.monotonic() - begin)
         begin = time.monotonic()
         sent = say(guest, f"还在吗？{len(chat)}")
+        assert "id" in sent, sent  # stored and acknowledged, not refused
         desk_events.wait_for(("message",), lambda m, i=sent["id"]: m.get("id") == i)  # the agent got it
         chat.append(time.monotonic() - begin)
         time.sleep(0.3)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import datetime
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from app.models.ledger import Voucher, VoucherLine, VoucherState
+from app.models.security import AuditLog
 from app.services import periods
 from app.services import voucher_import as importer
 from app.services.errors import NotFound
@@ -263,6 +265,15 @@ def test_api_import_answers_201_with_the_vouchers(app, session, book, api_token)
     assert response.json == {"imported": 2, "vouchers": [
         {"id": ids[0], "number": 1, "label": "记-1", "period": "2026-01"},
         {"id": ids[1], "number": 1, "label": "收-1", "period": "2026-01"}]}
+    # Every imported voucher has its audit row, as one saved on the screen has.
+    audit = {row.object_id: row for row in session.scalars(
+        select(AuditLog).where(AuditLog.object_type == "ledger_voucher", AuditLog.action == "create"))}
+    assert sorted(audit) == sorted(str(i) for i in ids)
+    first = audit[str(ids[0])]
+    assert first.username == "accountant" and first.summary == "2026-01 记-1"
+    changes = json.loads(first.changes)
+    assert changes["summary"] == [None, "提取现金"] and changes["total"] == [None, "500.00"]
+    assert changes["state"] == [None, "draft"] and "created_at" not in changes
 
 
 def test_api_import_errors_are_422_by_row_and_nothing_is_written(app, session, book, api_token):

@@ -209,6 +209,25 @@ def _write_audit_rows(session: Session, flush_context) -> None:  # noqa: ANN001
             pending[key] = {"id": result.inserted_primary_key[0], "action": action, "changes": changes}
 
 
+def record_created(session: Session, model: type, rows: list[dict], summaries: list[str]) -> None:
+    """The audit rows of objects of *model* created with bulk inserts (which the ``after_flush``
+    hook does not see): one ``create`` row each, with the same changes the hook would record.
+    *rows* are the inserted values, each with its ``id``; *summaries* their ``str``. Joins the
+    caller's transaction; the caller commits."""
+    if not rows:
+        return
+    ignored, secret = set(model.__audit_ignore__), set(model.__audit_secret__)
+    actor, now = current_actor(), utcnow()
+    session.execute(insert(AuditLog.__table__), [{
+        "created_at": now, "user_id": actor.user_id, "username": actor.username, "ip": actor.ip,
+        "action": "create", "object_type": model.__tablename__, "object_id": str(row["id"]),
+        "summary": summary[:300],
+        "changes": json.dumps({key: [None, SECRET_MARK if key in secret else _plain(value)]
+                               for key, value in row.items() if value is not None and key not in ignored},
+                              ensure_ascii=False, default=str),
+    } for row, summary in zip(rows, summaries, strict=True)])
+
+
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _forget_pending_rows(session: Session) -> None:

@@ -27,13 +27,13 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.crm import Client
-from app.models.ledger import LedgerBook, Voucher, VoucherKind, VoucherLine, VoucherState, VoucherWord
+from app.models.ledger import LedgerBook, VoucherKind, VoucherState, VoucherWord
 from app.services import books as book_svc
 from app.services import periods as period_svc
 from app.services import vouchers as voucher_svc
@@ -266,19 +266,6 @@ def _month_rows(session: Session, book: LedgerBook, data: list[dict], states: li
     return rows
 
 
-def _write_month(session: Session, rows: list[tuple[dict, list[LineInput]]]) -> None:
-    """Insert the vouchers and their lines of one month (two statements). Does not commit."""
-    if not rows:
-        return
-    ids = session.scalars(insert(Voucher).returning(Voucher.id, sort_by_parameter_order=True),
-                          [row for row, _ in rows]).all()
-    session.execute(insert(VoucherLine), [
-        {"voucher_id": voucher_id, "line_no": number, "book_id": row["book_id"], "period": row["period"],
-         "posted": row["state"] == VoucherState.posted, "carry_forward": False, "account_id": line.account.id,
-         "memo": line.memo, "debit": line.debit, "credit": line.credit}
-        for voucher_id, (row, lines) in zip(ids, rows, strict=True) for number, line in enumerate(lines, start=1)])
-
-
 def _seed_book(session: Session, profile: LedgerProfile, client: Client, maker: Actor, checker: Actor,
                today: date) -> LedgerBook:
     start = today.year * 100 + 1
@@ -303,8 +290,8 @@ def _seed_book(session: Session, profile: LedgerProfile, client: Client, maker: 
             data = [{**v, "date": min(v["date"], today.isoformat())} for i, v in enumerate(data)
                     if i < 3 or v["date"] <= today.isoformat()]
         with acting_as(maker):
-            _write_month(session, _month_rows(session, book, data, _voucher_states(len(data), period, today_period),
-                                              maker, checker))
+            states = _voucher_states(len(data), period, today_period)
+            voucher_svc.insert_vouchers(session, _month_rows(session, book, data, states, maker, checker))
             session.commit()
             if period < previous_period(today_period):
                 period_svc.close_period(session, client.id, period_label(period), maker.user_id)

@@ -25,7 +25,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -41,7 +41,7 @@ from app.models.ledger import (
     VoucherState,
     VoucherWord,
 )
-from app.services import books
+from app.services import audit, books
 from app.services.accounting import ZERO, parse_amount, parse_period, period_label, period_of
 from app.services.errors import Conflict, NotFound, PeriodClosed, ValidationFailed
 
@@ -217,6 +217,27 @@ def lock_book(session: Session, book_id: int) -> None:
     SQLite (taken by the first write of the transaction). Call before ``next_number``."""
     session.execute(update(LedgerBook).where(LedgerBook.id == book_id)
                     .values(updated_at=LedgerBook.updated_at).execution_options(synchronize_session=False))
+
+
+def insert_vouchers(session: Session, rows: list[tuple[dict, list[LineInput]]]) -> list[int]:
+    """Insert many checked vouchers with their lines in three statements (vouchers, lines, audit
+    rows) instead of an ORM flush each, and return their ids in order. Each row is the voucher's
+    column values (``total`` included, numbers already taken under ``lock_book``) and its parsed
+    lines. The rules (``parse_voucher``, ``ensure_open``) are the caller's to apply first. Does
+    not commit."""
+    if not rows:
+        return []
+    ids = list(session.scalars(insert(Voucher).returning(Voucher.id, sort_by_parameter_order=True),
+                               [row for row, _ in rows]))
+    session.execute(insert(VoucherLine), [
+        {"voucher_id": voucher_id, "line_no": number, "book_id": row["book_id"], "period": row["period"],
+         "posted": row["state"] == VoucherState.posted, "carry_forward": False, "account_id": line.account.id,
+         "memo": line.memo, "debit": line.debit, "credit": line.credit}
+        for voucher_id, (row, lines) in zip(ids, rows, strict=True) for number, line in enumerate(lines, start=1)])
+    written = [{"id": voucher_id, **row} for voucher_id, (row, _) in zip(ids, rows, strict=True)]
+    audit.record_created(session, Voucher, written, [
+        f"{row['period'] // 100}-{row['period'] % 100:02d} {row['word'].value}-{row['number']}" for row in written])
+    return ids
 
 
 def next_number(session: Session, book_id: int, period: int, word: VoucherWord) -> int:
