@@ -1,5 +1,9 @@
 """Test fixtures: one migrated database per session, reset to a snapshot after every test.
 
+The reset rewrites only the tables the test wrote (every statement of the process is watched),
+those whose row count differs from the snapshot (a write from outside the process), and the
+tables that refer to either (their rows may point at the rows deleted and written again).
+
 The database is SQLite in a temp folder, or PostgreSQL when ``TEST_DATABASE_URL`` is set;
 Redis (rate-limit storage, message queue) is used when ``TEST_REDIS_URL`` is set.
 """
@@ -7,12 +11,14 @@ Redis (rate-limit storage, message queue) is used when ``TEST_REDIS_URL`` is set
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 from flask_appbuilder import Model
-from sqlalchemy import insert, text
+from sqlalchemy import event, func, insert, literal, select, text, union_all
+from sqlalchemy.engine import Engine
 
 from app import create_app
 from app.extensions import db
@@ -104,23 +110,58 @@ def app(_session_tmp):
             snapshot[table.name] = rows
         db.session.commit()
     application.extensions["test_snapshot"] = snapshot
+    _written.clear()
     yield application
     with application.app_context():
         db.session.remove()
         db.engine.dispose()
 
 
+_WRITE = re.compile(r'\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+"?(\w+)"?', re.I)
+_SCHEMA = re.compile(r"\s*(?:TRUNCATE|DROP|ALTER|CREATE)\b", re.I)
+_EVERY_TABLE = "*"
+_written: set[str] = set()
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_writes(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ARG001
+    """Remember which tables the statements of this process write (any engine, any thread)."""
+    head = statement[:300]
+    found = _WRITE.match(head)
+    if found:
+        _written.add(found.group(1))
+    elif _SCHEMA.match(head):
+        _written.add(_EVERY_TABLE)
+
+
+def _tables_to_reset(conn, snapshot: dict, written: set[str]) -> list:
+    tables = Model.metadata.sorted_tables
+    if _EVERY_TABLE in written:
+        return tables
+    counts = conn.execute(union_all(*(select(literal(t.name), func.count()).select_from(t) for t in tables))).all()
+    names = set(written) | {name for name, count in counts if count != len(snapshot.get(name) or ())}
+    grown = True
+    while grown:  # and every table that refers to one of them, at any depth
+        before = len(names)
+        names |= {t.name for t in tables if any(fk.column.table.name in names for fk in t.foreign_keys)}
+        grown = len(names) > before
+    return [t for t in tables if t.name in names]
+
+
 def reset_database(application) -> None:
     snapshot = application.extensions["test_snapshot"]
     with application.app_context():
         db.session.remove()
+        written = set(_written)
         with db.engine.begin() as conn:
-            for table in reversed(Model.metadata.sorted_tables):
+            tables = _tables_to_reset(conn, snapshot, written)
+            for table in reversed(tables):
                 conn.execute(table.delete())
-            for table in Model.metadata.sorted_tables:
+            for table in tables:
                 rows = snapshot.get(table.name)
                 if rows:
                     conn.execute(insert(table), rows)
+        _written.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -68,14 +68,20 @@ class Server:
         return int(re.search(rf"^{name}:\s+(\d+) kB", status, re.M).group(1))
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def _stop_all(procs: list[subprocess.Popen]) -> None:
+    """Stop the RQ workers: a first SIGTERM asks for a warm shutdown (an idle worker may wait for
+    its queue poll to end), a second one, a second later, for a cold one."""
+    for signal_number in range(2):
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=1 if signal_number == 0 else 15)
+            except subprocess.TimeoutExpired:
+                if signal_number:
+                    proc.kill()
+                    proc.wait()
 
 
 @pytest.fixture(autouse=True)
@@ -115,8 +121,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                                                         stderr=subprocess.STDOUT))
             yield Server(started.url, started.process, engine, site_key, tmp, helpers)
     finally:
-        for helper in helpers:
-            _stop(helper)
+        _stop_all(helpers)
         engine.dispose()
         drop_database(database_url, admin)
 
