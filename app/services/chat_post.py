@@ -95,7 +95,7 @@ def _stored(session: Session, message_id: int, status: ConversationStatus) -> Po
 
 def post_visitor_message(session: Session | scoped_session, visitor_id: int, client_msg_id: object,
                          text: object, *, entry_url: object = None,
-                         requested_agent_id: object = None) -> PostedMessage:
+                         requested_agent_id: object = None, engine: Engine | None = None) -> PostedMessage:
     """Store a visitor's message in their open conversation (opening one when needed). Commits.
 
     The path of a message in an open conversation is three statements and a commit: the open
@@ -108,11 +108,12 @@ def post_visitor_message(session: Session | scoped_session, visitor_id: int, cli
     returns the stored message with ``created`` False. When *session* has no transaction in
     progress, a message in an open conversation is stored on a connection of its own (the same
     statements, without the session's bookkeeping); otherwise it is committed with the session's
-    transaction. Raises ``ValidationFailed``, ``NotFound``.
+    transaction. *engine*, the session's engine, spares a scoped session that has not begun
+    in this scope from being made only to be asked. Raises ``ValidationFailed``, ``NotFound``.
     """
     client_msg_id, text = validate_message(client_msg_id, text)
     keys = {"visitor_id": visitor_id, "client_msg_id": client_msg_id}
-    engine = _idle_engine(session)
+    engine = _idle_engine(session, engine)
     if engine is None:
         row = session.execute(_OPEN_AND_EARLIER, keys).first()
     else:
@@ -156,14 +157,18 @@ def post_visitor_message(session: Session | scoped_session, visitor_id: int, cli
     return PostedMessage(True, payload, status, opened)
 
 
-def _idle_engine(session: Session | scoped_session) -> Engine | None:
-    """The engine to post on with a connection of its own: *session*'s, when the session has no
-    transaction in progress (nothing of it to see the message or to be committed with it);
-    None otherwise (the message is posted in the session's transaction)."""
+def _idle_engine(session: Session | scoped_session, engine: Engine | None) -> Engine | None:
+    """The engine to post on with a connection of its own: *session*'s (*engine* when given), when
+    the session has no transaction in progress (nothing of it to see the message or to be
+    committed with it); None otherwise (the message is posted in the session's transaction)."""
     if isinstance(session, scoped_session):
-        session = session()
-    if session.in_transaction():
-        return None
+        if not session.registry.has():  # no session in this scope yet: none in a transaction
+            return engine if engine is not None else _engine_of(session())
+        session = session.registry()
+    return None if session.in_transaction() else (engine if engine is not None else _engine_of(session))
+
+
+def _engine_of(session: Session) -> Engine | None:
     bind = session.get_bind(clause=ChatMessage.__table__)
     return bind if isinstance(bind, Engine) else None
 
