@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event, func, select
+from werkzeug.test import EnvironBuilder
 
 from app.extensions import db, socketio
 from app.models.base import utcnow
@@ -27,6 +28,7 @@ from app.models.chat import (
 from app.services import chat_post, chat_sites
 from app.services.timefmt import utc_iso
 from app.sockets.fanout import fanout
+from app.sockets.guard import MATCH_KEY, EventContext
 from app.sockets.ratelimit import LocalWindowCounter
 from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
@@ -290,3 +292,14 @@ def test_the_rate_limit_allows_the_limit_per_window_and_forgets_old_windows_with
         counter.hit(f"visitor-{n}", 3, 10)
     now[0] = 35.0  # two windows later every one of them is forgotten at once
     assert counter.hit("v", 3, 10) and len(counter) == 1
+
+
+def test_a_socket_events_context_reuses_its_connections_url_match(app):
+    environ = EnvironBuilder(path="/socket.io/", query_string="EIO=4&transport=websocket").get_environ()
+    with app.request_context(dict(environ)) as plain:
+        expected = (plain.request.url_rule, plain.request.view_args, repr(plain.request.routing_exception))
+    for _ in range(2):  # the first event matches and keeps the match; the next one reuses it
+        with EventContext(app, environ) as context:
+            request = context.request
+            assert (request.url_rule, request.view_args, repr(request.routing_exception)) == expected
+        assert MATCH_KEY in environ
