@@ -12,12 +12,23 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event, func, select
+from werkzeug.test import EnvironBuilder
 
 from app.extensions import db, socketio
 from app.models.base import utcnow
-from app.models.chat import AgentProfile, AgentStatus, ChatMessage, ChatSite, Conversation, ConversationStatus
+from app.models.chat import (
+    AgentProfile,
+    AgentStatus,
+    ChatMessage,
+    ChatSite,
+    Conversation,
+    ConversationStatus,
+    Visitor,
+)
 from app.services import chat_post, chat_sites
+from app.services.timefmt import utc_iso
 from app.sockets.fanout import fanout
+from app.sockets.guard import MATCH_KEY, EventContext
 from app.sockets.ratelimit import LocalWindowCounter
 from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
@@ -111,6 +122,34 @@ def test_a_visitor_message_costs_a_fixed_number_of_statements_from_the_first_to_
         assert _send(widget, "m-50", "第50条")["id"] == ack["id"]
     assert db.session.scalar(select(func.count()).select_from(ChatMessage).where(
         ChatMessage.client_msg_id == "m-50")) == 1
+
+
+def test_a_message_is_stored_alike_whether_the_callers_session_is_idle_or_in_a_transaction(app, site):
+    visitor = Visitor(site_id=site.id, uid=chat_sites.new_visitor_uid(), online=True)
+    db.session.add(visitor)
+    db.session.commit()
+    visitor_id = visitor.id
+    first = chat_post.post_visitor_message(db.session, visitor_id, "t-1", "第一条")
+    assert first.opened and not db.session().in_transaction()
+    with statements_of_this_thread(db.engine) as seen:  # an idle session: a connection of its own
+        idle = chat_post.post_visitor_message(db.session, visitor_id, "t-2", "第二条")
+    assert len(seen) == MESSAGE_STATEMENTS and idle.created and not idle.opened
+    assert utc_iso(db.session.get(Conversation, first.conversation_id).last_visitor_message_at) == \
+        idle.payload["created_at"]
+    assert db.session().in_transaction()  # the read above began one: the message is committed with it
+    with statements_of_this_thread(db.engine) as seen:
+        busy = chat_post.post_visitor_message(db.session, visitor_id, "t-3", "第三条")
+    assert len(seen) == MESSAGE_STATEMENTS and busy.created and not db.session().in_transaction()
+    assert utc_iso(db.session.get(Conversation, first.conversation_id).last_visitor_message_at) == \
+        busy.payload["created_at"]
+    for posted in (idle, busy):  # a resend returns the stored message, from an idle session or not
+        again = chat_post.post_visitor_message(db.session, visitor_id, posted.payload["client_msg_id"], "x")
+        assert not again.created and again.payload == posted.payload
+        db.session.get(Conversation, first.conversation_id)
+    db.session.rollback()
+    assert list(db.session.scalars(select(ChatMessage.text).where(
+        ChatMessage.conversation_id == first.conversation_id).order_by(ChatMessage.id))) == [
+        "欢迎咨询", "第一条", "第二条", "第三条"]
 
 
 def test_only_the_conversations_agents_hear_its_messages_and_only_new_or_queued_chats_reach_the_site(
@@ -253,3 +292,14 @@ def test_the_rate_limit_allows_the_limit_per_window_and_forgets_old_windows_with
         counter.hit(f"visitor-{n}", 3, 10)
     now[0] = 35.0  # two windows later every one of them is forgotten at once
     assert counter.hit("v", 3, 10) and len(counter) == 1
+
+
+def test_a_socket_events_context_reuses_its_connections_url_match(app):
+    environ = EnvironBuilder(path="/socket.io/", query_string="EIO=4&transport=websocket").get_environ()
+    with app.request_context(dict(environ)) as plain:
+        expected = (plain.request.url_rule, plain.request.view_args, repr(plain.request.routing_exception))
+    for _ in range(2):  # the first event matches and keeps the match; the next one reuses it
+        with EventContext(app, environ) as context:
+            request = context.request
+            assert (request.url_rule, request.view_args, repr(request.routing_exception)) == expected
+        assert MATCH_KEY in environ

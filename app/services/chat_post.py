@@ -8,7 +8,9 @@ Rules:
   lookups: the open conversation read together with an earlier message of the same
   ``client_msg_id``, the insert, and the conversation's ``last_visitor_message_at``. The
   statements are built once (SQLAlchemy Core): building them, and the ORM's work around them,
-  cost more Python time per message than running them.
+  cost more Python time per message than running them. When the caller's session has no
+  transaction in progress (a socket event's case) they run on a connection of their own, without
+  the session's transaction bookkeeping; otherwise in the session's transaction.
 - The first message opens a queued conversation (seven statements with the site's welcome).
 Errors: ``ValidationFailed`` (bad payload), ``NotFound`` (no such visitor).
 """
@@ -19,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from app.models.base import utcnow
 from app.models.chat import AgentProfile, ChatMessage, Conversation, ConversationStatus, SenderType, Visitor
@@ -75,9 +77,11 @@ def _earlier_visitor_message():  # noqa: ANN202 - a SELECT with the parameters v
 # Python time than running it on a warm connection.
 _CONVERSATION = Conversation.__table__.c
 _EARLIER = _earlier_visitor_message()
+# The open statuses as plain parameters (``status = ? OR …``), not an expanding ``IN``, which is
+# rendered anew at every execution.
 _OPEN_AND_EARLIER = select(_CONVERSATION.id, _CONVERSATION.status, _earlier_visitor_message().scalar_subquery()).where(
-    _CONVERSATION.visitor_id == bindparam("visitor_id"), _CONVERSATION.status.in_([s.value for s in OPEN])).order_by(
-    _CONVERSATION.id.desc()).limit(1)
+    _CONVERSATION.visitor_id == bindparam("visitor_id"),
+    or_(*[_CONVERSATION.status == s.value for s in OPEN])).order_by(_CONVERSATION.id.desc()).limit(1)
 _INSERT_MESSAGE = insert(ChatMessage.__table__).returning(ChatMessage.__table__.c.id)
 _TOUCH_CONVERSATION = update(Conversation.__table__).where(_CONVERSATION.id == bindparam("conversation_id")).values(
     last_visitor_message_at=bindparam("now"))
@@ -89,9 +93,9 @@ def _stored(session: Session, message_id: int, status: ConversationStatus) -> Po
     return posted
 
 
-def post_visitor_message(session: Session, visitor_id: int, client_msg_id: object,
+def post_visitor_message(session: Session | scoped_session, visitor_id: int, client_msg_id: object,
                          text: object, *, entry_url: object = None,
-                         requested_agent_id: object = None) -> PostedMessage:
+                         requested_agent_id: object = None, engine: Engine | None = None) -> PostedMessage:
     """Store a visitor's message in their open conversation (opening one when needed). Commits.
 
     The path of a message in an open conversation is three statements and a commit: the open
@@ -101,11 +105,26 @@ def post_visitor_message(session: Session, visitor_id: int, client_msg_id: objec
     page) and the agent the visitor asked for (*requested_agent_id*, 指定客服: kept only when it
     names an active agent), both used by routing; the site's welcome text is stored first. A
     resend of a stored ``client_msg_id`` (in any conversation of the visitor, closed ones too)
-    returns the stored message with ``created`` False. Raises ``ValidationFailed``, ``NotFound``.
+    returns the stored message with ``created`` False. When *session* has no transaction in
+    progress, a message in an open conversation is stored on a connection of its own (the same
+    statements, without the session's bookkeeping); otherwise it is committed with the session's
+    transaction. *engine*, the session's engine, spares a scoped session that has not begun
+    in this scope from being made only to be asked. Raises ``ValidationFailed``, ``NotFound``.
     """
     client_msg_id, text = validate_message(client_msg_id, text)
     keys = {"visitor_id": visitor_id, "client_msg_id": client_msg_id}
-    row = session.execute(_OPEN_AND_EARLIER, keys).first()
+    engine = _idle_engine(session, engine)
+    if engine is None:
+        row = session.execute(_OPEN_AND_EARLIER, keys).first()
+    else:
+        with engine.connect() as connection:
+            row = connection.execute(_OPEN_AND_EARLIER, keys).first()
+            if row is not None and row[2] is None:
+                posted = _insert_in_open(connection, row[0], ConversationStatus(row[1]), client_msg_id, text, keys)
+                if isinstance(posted, PostedMessage):
+                    return posted
+                row = (row[0], row[1], posted)  # the same resend, stored by another event at once
+        # (a resend, or a message that opens a conversation: in the session, as below)
     now = utcnow()
     opened = row is None
     if row is not None:
@@ -136,6 +155,45 @@ def post_visitor_message(session: Session, visitor_id: int, client_msg_id: objec
     payload = {"id": message_id, "conversation_id": conversation_id, "sender_type": SenderType.visitor.value,
                "sender_name": None, "text": text, "client_msg_id": client_msg_id, "created_at": utc_iso(now)}
     return PostedMessage(True, payload, status, opened)
+
+
+def _idle_engine(session: Session | scoped_session, engine: Engine | None) -> Engine | None:
+    """The engine to post on with a connection of its own: *session*'s (*engine* when given), when
+    the session has no transaction in progress (nothing of it to see the message or to be
+    committed with it); None otherwise (the message is posted in the session's transaction)."""
+    if isinstance(session, scoped_session):
+        if not session.registry.has():  # no session in this scope yet: none in a transaction
+            return engine if engine is not None else _engine_of(session())
+        session = session.registry()
+    return None if session.in_transaction() else (engine if engine is not None else _engine_of(session))
+
+
+def _engine_of(session: Session) -> Engine | None:
+    bind = session.get_bind(clause=ChatMessage.__table__)
+    return bind if isinstance(bind, Engine) else None
+
+
+def _insert_in_open(connection: Connection, conversation_id: int, status: ConversationStatus, client_msg_id: str,
+                    text: str, keys: dict) -> PostedMessage | int:
+    """Store the message in its open conversation on *connection* and commit (two statements).
+    When the same resend arrived twice at once and the other one was stored: rolled back, and
+    the stored message's id is returned instead."""
+    now = utcnow()
+    try:
+        message_id = connection.execute(_INSERT_MESSAGE, {
+            "conversation_id": conversation_id, "sender_type": SenderType.visitor.value,
+            "client_msg_id": client_msg_id, "text": text, "created_at": now}).scalar_one()
+        connection.execute(_TOUCH_CONVERSATION, {"conversation_id": conversation_id, "now": now})
+        connection.commit()
+    except IntegrityError:
+        connection.rollback()
+        earlier = connection.scalar(_EARLIER, keys)
+        if earlier is None:
+            raise
+        return earlier
+    payload = {"id": message_id, "conversation_id": conversation_id, "sender_type": SenderType.visitor.value,
+               "sender_name": None, "text": text, "client_msg_id": client_msg_id, "created_at": utc_iso(now)}
+    return PostedMessage(True, payload, status, False)
 
 
 def _open_conversation(session: Session, visitor_id: int, now: datetime, entry_url: object,

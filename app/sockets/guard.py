@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 
 from flask import current_app, request
+from flask.ctx import RequestContext
 from flask_babel import lazy_gettext as _l
 from flask_socketio import SocketIO, emit
 from sqlalchemy.exc import OperationalError
@@ -31,6 +32,7 @@ from app.extensions import db
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "desk.cookie_session"  # request.environ: the connection's cookie session, opened once
+MATCH_KEY = "desk.url_match"  # request.environ: the connection's URL matched against the routes, once
 BUSY_RETRY_SECONDS = 2  # a refused event is sent again after this long (the widget's outbox obeys it)
 
 
@@ -115,17 +117,36 @@ def guarded(event: str, handler: Callable) -> Callable:
     return run
 
 
+class EventContext(RequestContext):
+    """A socket event's request context. The URL of a connection's events is the one it connected
+    with, so it is matched against the application's routes once per connection (Flask's
+    ``match_request`` hook) and the match reused by its later events: matching it again cost
+    about as much as the rest of the context."""
+
+    def match_request(self) -> None:
+        """Set the request's ``url_rule``, ``view_args`` and ``routing_exception`` as the
+        connection's first event matched them."""
+        request, environ = self.request, self.request.environ
+        matched = environ.get(MATCH_KEY)
+        if matched is None:
+            super().match_request()
+            environ[MATCH_KEY] = (request.url_rule, request.view_args, request.routing_exception)
+        else:
+            request.url_rule, request.view_args, request.routing_exception = matched
+
+
 def dispatch(socketio: SocketIO, handler: Callable, event: str, namespace: str, sid: str, *data: object) -> object:
     """Run an event's *handler* in a request context over the connection's environ, as
     Flask-SocketIO's ``_handle_event`` does, without its saving of the cookie session after every
     event: with ``manage_session=False`` and cookie sessions that save builds a response nobody
     receives (a socket event cannot set a cookie) and cost a busy chat server ~8 % of its CPU.
     Flask's private ``RequestContext._session`` is the one hook for a session opened earlier.
-    (Server-side sessions would need it: this application keeps Flask's cookie sessions.)"""
+    (Server-side sessions would need it: this application keeps Flask's cookie sessions.) The
+    connection's URL is matched against the routes once (``EventContext``)."""
     environ = socketio.server.get_environ(sid, namespace=namespace)
     if not environ:  # no record of this client: ignored, as Flask-SocketIO does
         return "", 400
-    context = environ["flask.app"].request_context(environ)
+    context = EventContext(environ["flask.app"], environ)
     # The cookie session is opened once per connection and kept: a socket event cannot change the
     # cookie, so it is the one the connection came with (Flask-SocketIO's own rule for
     # manage_session=False), and opening it again cost ~10 % of the server's time per event.

@@ -146,7 +146,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
             posted = chat_post.post_visitor_message(
                 db.session, visitor_id, data.get("client_msg_id"), data.get("text"),
                 entry_url=request.environ.get(ENTRY_URL_KEY),
-                requested_agent_id=request.environ.get(REQUESTED_AGENT_KEY))
+                requested_agent_id=request.environ.get(REQUESTED_AGENT_KEY), engine=db.engine)
         except DomainError as exc:
             db.session.rollback()
             emit("error", error_payload("message", exc))
