@@ -207,6 +207,23 @@ def print_banner(app, base: str, seeded: dict | None) -> None:  # noqa: ANN001
         print(f"  two-factor authentication is required at first sign-in for: {', '.join(mfa_roles)}", flush=True)
 
 
+# Seconds between the server's start and the start of its worker processes.
+WARM_DELAY_SECONDS = 1.0
+
+
+def warm_pool_soon(app) -> None:  # noqa: ANN001
+    """Start the worker processes (PDFs, import files, sign-in hashes) a moment after the server
+    starts to listen rather than on their first use, and not before it listens: each worker
+    imports WeasyPrint (about a second of CPU), which on two cores would delay the server's first
+    answers. A call that comes earlier starts the pool itself."""
+    from app.extensions import socketio
+    from reports.jobs import warm_pool
+
+    socketio.sleep(WARM_DELAY_SECONDS)
+    with app.app_context():
+        warm_pool()
+
+
 def main() -> None:
     if ASYNC_MODE not in ASYNC_MODES:
         sys.exit(f"cannot start: ASYNC_MODE is {ASYNC_MODE!r}; it is one of {', '.join(ASYNC_MODES)}")
@@ -231,7 +248,6 @@ def main() -> None:
     from app.demo_host import browser_host, make_demo_host
     from app.extensions import socketio
     from app.sockets.sweeper import start_sweeper
-    from reports.jobs import warm_pool
 
     base = f"http://{args.host}:{args.port}"
     print_banner(app, base, seeded)
@@ -244,8 +260,7 @@ def main() -> None:
                 print(f"  demo website with the chat widget: http://{browser_host(args.host)}:{demo_port}/"
                       f"  (answer as agent1 or agent2 at {base}/chat/console/)", flush=True)
     start_sweeper(app)
-    with app.app_context():
-        warm_pool()  # the worker processes (PDFs, import files) start now, not on the first use
+    socketio.start_background_task(warm_pool_soon, app)
     socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
                  log_output=os.environ.get("ACCESS_LOG", "0") == "1", **server_options())
 
