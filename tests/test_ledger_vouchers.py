@@ -138,6 +138,22 @@ def test_the_maker_cannot_review_their_own_voucher(session, book, maker):
     assert (voucher.state, voucher.reviewer_id) == (VoucherState.draft, None)
 
 
+def test_whoever_last_changed_a_draft_is_its_maker_and_cannot_review_it(session, book, maker, checker, user_id):
+    """Four eyes: a manager who rewrites an accountant's draft becomes its maker, so he cannot
+    review (and then post) what he wrote himself; someone else can."""
+    manager = user_id("manager")
+    voucher = make_voucher(book, maker, amount="10.00")
+    vouchers.save_voucher(session, book.client_id, voucher_data(amount="99999.00"), manager, voucher_id=voucher.id)
+    session.expire_all()
+    assert (voucher.maker_id, voucher.total) == (manager, Decimal("99999.00"))
+    with pytest.raises(Conflict, match="制单人"):
+        vouchers.review_voucher(session, voucher.id, manager)
+    session.expire_all()
+    assert (voucher.state, voucher.reviewer_id) == (VoucherState.draft, None)
+    reviewed = vouchers.review_voucher(session, voucher.id, checker)
+    assert (reviewed.state, reviewed.reviewer_id, reviewed.maker_id) == (VoucherState.reviewed, checker, manager)
+
+
 def test_review_unreview_then_post(session, book, maker, checker):
     voucher = make_voucher(book, maker)
     vouchers.review_voucher(session, voucher.id, checker)

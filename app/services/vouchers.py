@@ -282,7 +282,8 @@ def write_lines(session: Session, voucher: Voucher, lines: list[LineInput], carr
 @retrying
 def save_voucher(session: Session, client_id: int, data: dict, user_id: int | None,
                  voucher_id: int | None = None) -> Voucher:
-    """Create a voucher (or replace draft *voucher_id*) from *data*:
+    """Create a voucher, or replace draft *voucher_id* (whoever last changed a draft is its maker:
+    *user_id* becomes it, for the four-eyes rule of ``review_voucher``), from *data*:
     ``{"date", "word", "summary", "attachments", "lines": [{"account_code", "debit", "credit", "memo"}]}``.
 
     Raises ``NotFound`` (client without books, unknown voucher), ``ValidationFailed`` /
@@ -315,8 +316,12 @@ def save_voucher(session: Session, client_id: int, data: dict, user_id: int | No
         voucher = Voucher(book_id=book.id, client_id=client_id, maker_id=user_id, state=VoucherState.draft,
                           kind=VoucherKind.normal, number=next_number(session, book.id, period, word))
         session.add(voucher)
-    elif (voucher.period, voucher.word) != (period, word):
-        voucher.number = next_number(session, book.id, period, word)  # the old number becomes a gap
+    else:
+        # Four eyes: whoever last changed a draft is its maker, so the one who rewrote it cannot
+        # also review (and post) it.
+        voucher.maker_id = user_id
+        if (voucher.period, voucher.word) != (period, word):
+            voucher.number = next_number(session, book.id, period, word)  # the old number becomes a gap
     voucher.period, voucher.word, voucher.date = period, word, day
     voucher.summary, voucher.attachments = summary, attachments
     write_lines(session, voucher, lines)
