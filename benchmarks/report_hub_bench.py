@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from tests.servers import empty_postgres, free_port, sign_in  # noqa: E402 - after the path
+
 PASSWORD = "Bench-Pass-2026xy"  # noqa: S105 - the demo users of a throw-away database
 REPORTS = (("trial balance, 12 months", "/api/v1/reports/trial-balance?client_id={c}&from=2026-01&to=2026-12"),
            ("general ledger, 12 months", "/api/v1/reports/general-ledger?client_id={c}&from=2026-01&to=2026-12"))
@@ -52,16 +54,6 @@ def _build(url: str, folder: Path, lines: int) -> int:
     return client_id
 
 
-def _empty_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
 def _spread(values: list[float]) -> str:
     return " / ".join(f"{v * 1000:,.0f}" for v in (min(values), statistics.median(values), max(values)))
 
@@ -79,12 +71,11 @@ def main(argv: list[str] | None = None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="report-hub-"))
     url = args.database_url or f"sqlite:///{folder / 'books.db'}"
     if args.database_url:
-        _empty_postgres(url)
+        empty_postgres(url)
     began = time.perf_counter()
     client_id = _build(url, folder, args.lines)
     print(f"built {args.lines:,} posted lines in {time.perf_counter() - began:.1f} s ({url.split(':')[0]})")
 
-    from tests.servers import free_port, sign_in
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SOCKETIO_MESSAGE_QUEUE", "ASYNC_MODE")}

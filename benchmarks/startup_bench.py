@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,13 +34,11 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import empty_postgres, free_port  # noqa: E402 - after the path
+
 TIMEOUT = 600.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _answers(url: str) -> bool:
@@ -50,16 +47,6 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _empty_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -71,7 +58,7 @@ def _cpu_seconds(pid: int) -> float:
 def time_start(env: dict[str, str], log: Path) -> tuple[float, float]:
     """Seconds from starting ``run.py`` until ``/health`` answers 200, and the CPU seconds the
     server used until then; the server is then stopped."""
-    port = _free_port()
+    port = free_port()
     with log.open("a") as out:
         began = time.perf_counter()
         process = subprocess.Popen([sys.executable, "run.py", "--host", "127.0.0.1", "--port", str(port)],  # noqa: S603
@@ -114,7 +101,7 @@ def main() -> None:
             folder.mkdir()
             database = args.database_url or f"sqlite:///{folder / 'desk.db'}"
             if args.database_url:
-                _empty_postgres(args.database_url)
+                empty_postgres(args.database_url)
             env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SOCKETIO_MESSAGE_QUEUE")}
             env.update(ASYNC_MODE=args.mode, INSTANCE_PATH=str(folder / "instance"), DATABASE_URL=database,
                        DEMO_HOST_PORT="0", DEMO_PASSWORD="Bench-Pass-2026xy", PYTHONUNBUFFERED="1")  # noqa: S106 - demo

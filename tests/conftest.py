@@ -17,14 +17,17 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from flask_appbuilder import Model
-from sqlalchemy import event, func, insert, literal, select, text, union_all
+from sqlalchemy import event, func, insert, literal, select, union_all
 from sqlalchemy.engine import Engine
 
 from app import create_app
 from app.extensions import db
 from app.services.bootstrap import prepare_database
 from app.services.users import create_user
-from tests.servers import demo_server  # noqa: F401 - the shared real server, a session fixture
+from tests.servers import (
+    demo_server,  # noqa: F401 - the shared real server, a session fixture
+    empty_postgres,
+)
 
 PASSWORD = "Test-Pass-2026xy"
 ROLE_USERS = {
@@ -39,16 +42,6 @@ ROLE_USERS = {
 
 def _database_url(tmp: Path) -> str:
     return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp / 'test.db'}"
-
-
-def _clean_postgres(url: str) -> None:
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
 
 
 def make_test_config(tmp: Path, **overrides) -> dict:
@@ -97,7 +90,7 @@ def _session_tmp(tmp_path_factory) -> Path:
 def app(_session_tmp):
     url = _database_url(_session_tmp)
     if url.startswith("postgresql"):
-        _clean_postgres(url)
+        empty_postgres(url)
     application = create_app(make_test_config(_session_tmp))
     application.test_client_class = FreshContextClient
     with application.app_context():

@@ -51,6 +51,15 @@ def server_env(**values: str) -> dict[str, str]:
     return env
 
 
+def empty_postgres(url: str) -> None:
+    """Empty a PostgreSQL scratch database: drop and re-create its ``public`` schema."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
