@@ -24,6 +24,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -49,6 +50,57 @@ def server_env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SERVER_OWN}
     env.update(values)
     return env
+
+
+class Events:
+    """Every event a python-socketio client received, by name, with waiting."""
+
+    def __init__(self) -> None:
+        self._seen: list[tuple[str, object]] = []
+        self._lock = threading.Condition()
+
+    def add(self, name: str, payload: object) -> None:
+        with self._lock:
+            self._seen.append((name, payload))
+            self._lock.notify_all()
+
+    def wait_for(self, names: str | tuple[str, ...], match=lambda payload: True,  # noqa: ANN001
+                 timeout: float = 10.0) -> object:
+        """The first event received of *names* (one name or several) whose payload *match*es,
+        waiting up to *timeout* seconds for it; ``AssertionError`` naming the latest events if none."""
+        names = (names,) if isinstance(names, str) else names
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                for seen, payload in self._seen:
+                    if seen in names and match(payload):
+                        return payload
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {names} event in {timeout} s; got {[n for n, _ in self._seen][-20:]}")
+                self._lock.wait(left)
+
+    def all(self, name: str) -> list:
+        with self._lock:
+            return [payload for seen, payload in self._seen if seen == name]
+
+
+def events_client(namespace: str, events: Events) -> Any:
+    """A python-socketio client (no reconnection) whose events on *namespace*, a refusal
+    (``connect_error``) included, go to *events*."""
+    import socketio
+
+    client = socketio.Client(reconnection=False)
+
+    @client.on("*", namespace=namespace)
+    def _any(name, *args):  # noqa: ANN001, ANN202
+        events.add(name, args[0] if args else None)
+
+    @client.on("connect_error", namespace=namespace)  # not a "*" event: a refused connection's reason
+    def _refused(data=None):  # noqa: ANN001, ANN202
+        events.add("connect_error", data)
+
+    return client
 
 
 def empty_postgres(url: str) -> None:

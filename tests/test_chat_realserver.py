@@ -16,8 +16,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +27,7 @@ import socketio
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from tests.servers import Server, drop_database, own_database, server_env, start
+from tests.servers import Events, Server, drop_database, events_client, own_database, server_env, start
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Realserver-Pass-2026"
@@ -106,64 +104,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         drop_database(database_url, admin)
 
 
-class Events:
-    """Every event a python-socketio client received, by name, with waiting."""
-
-    def __init__(self) -> None:
-        self._seen: list[tuple[str, object]] = []
-        self._lock = threading.Condition()
-
-    def add(self, name: str, payload: object) -> None:
-        with self._lock:
-            self._seen.append((name, payload))
-            self._lock.notify_all()
-
-    def wait_for(self, name: str, match=lambda payload: True, timeout: float = WAIT) -> object:  # noqa: ANN001
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                for seen, payload in self._seen:
-                    if seen == name and match(payload):
-                        return payload
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"no {name!r} event in {timeout} s; got {[n for n, _ in self._seen]}")
-                self._lock.wait(left)
-
-    def wait_for_any(self, names: tuple[str, ...], match=lambda payload: True,  # noqa: ANN001
-                     timeout: float = WAIT) -> object:
-        deadline = time.monotonic() + timeout
-        while True:
-            for name in names:
-                found = [p for p in self.all(name) if match(p)]
-                if found:
-                    return found[0]
-            if time.monotonic() > deadline:
-                raise AssertionError(f"none of {names} in {timeout} s; got {[n for n, _ in self._seen]}")
-            time.sleep(0.05)
-
-    def all(self, name: str) -> list:
-        with self._lock:
-            return [payload for seen, payload in self._seen if seen == name]
-
-
-def _client(namespace: str, events: Events) -> socketio.Client:
-    client = socketio.Client(reconnection=False)
-
-    @client.on("*", namespace=namespace)
-    def _any(name, *args):  # noqa: ANN001, ANN202
-        events.add(name, args[0] if args else None)
-
-    @client.on("connect_error", namespace=namespace)
-    def _refused(data=None):  # noqa: ANN001, ANN202
-        events.add("connect_error", data)
-
-    return client
-
-
 def visitor(url: str, site_key: str, origin: str = ORIGIN, **auth: object) -> tuple[socketio.Client, Events]:
     events = Events()
-    client = _client("/visitor", events)
+    client = events_client("/visitor", events)
     try:
         # (long-polling: the websocket-client library would add an Origin header of its own)
         client.connect(url, namespaces=["/visitor"], headers={"Origin": origin},
@@ -193,7 +136,7 @@ def _cookie(url: str, username: str) -> str:
 def agent(url: str, username: str) -> tuple[socketio.Client, Events]:
     cookie = _cookie(url, username)
     events = Events()
-    client = _client("/agent", events)
+    client = events_client("/agent", events)
     client.connect(url, namespaces=["/agent"], headers={"Cookie": cookie}, transports=["websocket"],
                    wait_timeout=WAIT)
     client.emit("status", {"status": "online"}, namespace="/agent")  # available for offers
@@ -255,7 +198,7 @@ def test_visitor_and_agent_on_different_processes_talk_through_the_queue(servers
     sent = _message(client, "跨进程的问题")
     conversation_id = sent["conversation_id"]
     # Server B hears of the new chat from server A: an offer to this agent or a request to the site's agents.
-    desk_events.wait_for_any(("chat_offer", "chat_request"), lambda p: p.get("conversation_id") == conversation_id)
+    desk_events.wait_for(("chat_offer", "chat_request"), lambda p: p.get("conversation_id") == conversation_id)
     accepted = desk.call("accept", {"conversation_id": conversation_id}, namespace="/agent", timeout=WAIT)
     assert accepted.get("conversation_id") == conversation_id, accepted
     events.wait_for("agent_joined", lambda p: p["conversation_id"] == conversation_id)
@@ -279,7 +222,7 @@ def test_a_chat_transferred_across_processes_is_answered_and_rated(servers: Serv
     conversation_id = _message(client, "想换个客服")["conversation_id"]
     # Whoever the router offers the chat to takes it (both hear of it: the offer or the request).
     for _name, (_, heard) in agents.items():
-        heard.wait_for_any(("chat_offer", "chat_request"), lambda p: p.get("conversation_id") == conversation_id)
+        heard.wait_for(("chat_offer", "chat_request"), lambda p: p.get("conversation_id") == conversation_id)
     offered = [name for name, (_, heard) in agents.items()
                if any(p.get("conversation_id") == conversation_id for p in heard.all("chat_offer"))]
     owner = offered[0] if offered else "agent1"

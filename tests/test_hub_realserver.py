@@ -35,7 +35,7 @@ from pypdf import PdfReader
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from tests.servers import drop_database, own_database, server_env, start
+from tests.servers import Events, drop_database, events_client, own_database, server_env, start
 from tests.test_import_limits import zip_bomb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,44 +139,9 @@ def sign_in(url: str, username: str) -> requests.Session:
     return http
 
 
-class Events:
-    """Every event a python-socketio client received, with waiting."""
-
-    def __init__(self) -> None:
-        self._seen: list[tuple[str, object]] = []
-        self._lock = threading.Condition()
-
-    def add(self, name: str, payload: object) -> None:
-        with self._lock:
-            self._seen.append((name, payload))
-            self._lock.notify_all()
-
-    def wait_for(self, names: tuple[str, ...], match=lambda payload: True, timeout: float = WAIT) -> object:  # noqa: ANN001
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                for seen, payload in self._seen:
-                    if seen in names and match(payload):
-                        return payload
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"no {names} event in {timeout} s; got {[n for n, _ in self._seen][-20:]}")
-                self._lock.wait(left)
-
-
-def _socket(namespace: str, events: Events) -> socketio.Client:
-    client = socketio.Client(reconnection=False)
-
-    @client.on("*", namespace=namespace)
-    def _any(name, *args):  # noqa: ANN001, ANN202
-        events.add(name, args[0] if args else None)
-
-    return client
-
-
 def visitor(url: str, site_key: str) -> tuple[socketio.Client, Events]:
     events = Events()
-    client = _socket("/visitor", events)
+    client = events_client("/visitor", events)
     client.connect(url, namespaces=["/visitor"], headers={"Origin": ORIGIN}, auth={"site_key": site_key},
                    transports=["polling"], wait_timeout=WAIT)
     return client, events
@@ -184,7 +149,7 @@ def visitor(url: str, site_key: str) -> tuple[socketio.Client, Events]:
 
 def agent(url: str, http: requests.Session) -> tuple[socketio.Client, Events]:
     events = Events()
-    client = _socket("/agent", events)
+    client = events_client("/agent", events)
     cookie = "; ".join(f"{c.name}={c.value}" for c in http.cookies)
     client.connect(url, namespaces=["/agent"], headers={"Cookie": cookie}, transports=["websocket"],
                    wait_timeout=WAIT)
