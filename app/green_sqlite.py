@@ -27,6 +27,7 @@ are opened with ``check_same_thread=False``. Errors raised by SQLite reach the c
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import sys
 import time
@@ -96,7 +97,7 @@ HUB_BUDGET = 0.02
 # SQLite virtual-machine steps between two looks at the clock while a read runs on the hub.
 PROGRESS_STEPS = 2000
 _READS = ("SELECT", "WITH", "PRAGMA", "EXPLAIN")
-_WRITES_INSIDE = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+_WRITE_INSIDE = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 
 
 def _is_read(sql: str) -> bool:
@@ -105,7 +106,7 @@ def _is_read(sql: str) -> bool:
         return False
     # A common table expression in front of a write is a write (interrupting one would roll back
     # the transaction).
-    return not head.startswith("WITH") or not any(word in sql.upper() for word in _WRITES_INSIDE)
+    return not head.startswith("WITH") or not _WRITE_INSIDE.search(sql)
 
 
 def _code(exc: sqlite3.Error) -> int:

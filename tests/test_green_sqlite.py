@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.config import build_config
-from app.green_sqlite import GreenConnection, connect, sqlite_connection
+from app.green_sqlite import GreenConnection, _is_read, connect, sqlite_connection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,3 +102,18 @@ def test_only_green_sqlite_files_use_the_wrapper(mode: str, uri: str, green: boo
     if green:
         assert module.connect is connect
         assert module.IntegrityError is sqlite3.IntegrityError
+
+
+@pytest.mark.parametrize(("sql", "read"), [
+    ("SELECT id FROM ledger_voucher", True),
+    ("  select updated_at FROM ledger_voucher", True),
+    ("WITH recent AS (SELECT id, updated_at FROM ledger_voucher) SELECT * FROM recent", True),
+    ("PRAGMA journal_mode", True),
+    ("WITH gone AS (SELECT id FROM ledger_voucher) DELETE FROM ledger_voucher_line", False),
+    ("INSERT INTO chat_message (id) VALUES (1)", False),
+    ("UPDATE ledger_book SET updated_at = updated_at", False),
+])
+def test_only_reads_may_be_interrupted_and_run_again(sql: str, read: bool) -> None:
+    """A read may be stopped past its budget and run again in a thread; a write (interrupting one
+    would roll back its transaction), a common table expression in front of one included, never."""
+    assert _is_read(sql) is read

@@ -158,6 +158,11 @@ class Period(Model):
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
 
 
+def voucher_title(period: int, word: VoucherWord, number: int) -> str:
+    """How a voucher names itself (``str``, audit summaries): 2026-03 记-3."""
+    return f"{period // 100}-{period % 100:02d} {word.value}-{number}"
+
+
 class Voucher(Audited, Timestamps, Model):
     """记账凭证: numbered per book, period and word; draft → reviewed → posted."""
 
@@ -210,7 +215,7 @@ class Voucher(Audited, Timestamps, Model):
         return f"{self.word.value}-{self.number}"
 
     def __repr__(self) -> str:
-        return f"{self.period // 100}-{self.period % 100:02d} {self.label}"
+        return voucher_title(self.period, self.word, self.number)
 
 
 class VoucherLine(Model):

@@ -40,6 +40,7 @@ from app.models.ledger import (
     VoucherLine,
     VoucherState,
     VoucherWord,
+    voucher_title,
 )
 from app.services import audit, books
 from app.services.accounting import ZERO, parse_amount, parse_period, period_label, period_of
@@ -235,8 +236,8 @@ def insert_vouchers(session: Session, rows: list[tuple[dict, list[LineInput]]]) 
          "memo": line.memo, "debit": line.debit, "credit": line.credit}
         for voucher_id, (row, lines) in zip(ids, rows, strict=True) for number, line in enumerate(lines, start=1)])
     written = [{"id": voucher_id, **row} for voucher_id, (row, _) in zip(ids, rows, strict=True)]
-    audit.record_created(session, Voucher, written, [
-        f"{row['period'] // 100}-{row['period'] % 100:02d} {row['word'].value}-{row['number']}" for row in written])
+    audit.record_created(session, Voucher, written,
+                         [voucher_title(row["period"], row["word"], row["number"]) for row in written])
     return ids
 
 
