@@ -62,6 +62,7 @@ def test_accountant_creates_a_draft_and_reads_it_back(client, session, book, api
         "date": "2026-01-15", "word": "记", "number": 1, "label": "记-1", "summary": "收到货款", "attachments": 2,
         "total": "1234.50", "state": "draft", "kind": "normal", "reversal_of": None, "maker": "accountant",
         "reviewer": None, "poster": None, "reviewed_at": None, "posted_at": None,
+        "version": 1, "reviewed_version": None, "made_by_system": False,
         "lines": [
             {"line_no": 1, "account_code": "1001", "account_name": "库存现金", "debit": "1234.50",
              "credit": "0.00", "memo": None},

@@ -97,6 +97,16 @@ def test_carry_forward_clears_profit_and_loss_to_3103(session, book, people):
     assert row.summary == "结账测试有限公司 2026-11"
 
 
+def test_the_carry_forward_is_made_by_the_system_and_reviewed_by_the_person_who_closed(session, book, people):
+    _post(book, people, day="2026-11-05", amount="1000.00", debit_code="1002", credit_code="5001")
+    carry = periods.close_period(session, book.client_id, "2026-11", people[0]).carry_forward
+    session.expire_all()
+    carry = session.get(Voucher, carry.id)
+    assert carry.made_by_system
+    assert (carry.maker_id, carry.reviewer_id, carry.poster_id) == (None, people[0], people[0])
+    assert carry.reviewed_version == carry.version == 1
+
+
 def test_a_month_without_profit_and_loss_closes_without_a_voucher(session, book, people):
     _post(book, people, day="2026-11-05", debit_code="1002", credit_code="1001")
     assert periods.close_period(session, book.client_id, "2026-11", people[1]).carry_forward is None

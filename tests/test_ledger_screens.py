@@ -25,7 +25,7 @@ from app.models.ledger import (
     VoucherState,
 )
 from app.models.security import AuditLog
-from app.services import books
+from app.services import books, periods
 from app.services import vouchers as svc
 from app.views.ledger_screens_print import amount_in_words
 from tests.conftest import PASSWORD
@@ -285,6 +285,48 @@ def test_a_draft_is_edited_through_the_form(session, login_as, book, user_id):
     session.expire_all()
     assert (voucher.summary, voucher.total, voucher.number) == ("改过", Decimal("250.00"), 1)
     assert count(session, Voucher) == 1
+
+
+def test_an_edit_form_opened_before_someone_else_saved_is_refused(session, login_as, book, user_id):
+    voucher = make_voucher(book, user_id("accountant"), amount="10.00")
+    browser = login_as("accountant")
+    form = text(browser.get(f"/ledger/vouchers/edit/{voucher.id}"))
+    assert 'name="version" value="1"' in form
+    svc.save_voucher(session, book.client_id, {
+        "date": "2026-01-15", "summary": "经理改过", "lines": [
+            {"account_code": "1001", "debit": "20.00"}, {"account_code": "5001", "credit": "20.00"}]},
+        user_id("manager"), voucher_id=voucher.id)
+
+    page = text(browser.post(f"/ledger/vouchers/edit/{voucher.id}", data=entry(book.client_id, [
+        ("", "1001", "250.00", ""), ("", "5001", "", "250.00")], summary="会计改过", version="1")))
+
+    assert "was changed by someone else since you opened it (version 1, now 2)" in page
+    session.expire_all()
+    assert (voucher.summary, voucher.total, voucher.version) == ("经理改过", Decimal("20.00"), 2)
+
+
+def test_a_review_from_a_page_showing_an_older_version_is_refused(session, login_as, book, user_id):
+    voucher = make_voucher(book, user_id("accountant"), amount="10.00")
+    reviewer = login_as("reviewer")
+    assert 'name="version" value="1"' in text(reviewer.get(f"/ledger/vouchers/show/{voucher.id}"))
+    svc.save_voucher(session, book.client_id, {
+        "date": "2026-01-15", "summary": "改成大额", "lines": [
+            {"account_code": "1001", "debit": "99999.00"}, {"account_code": "5001", "credit": "99999.00"}]},
+        user_id("accountant"), voucher_id=voucher.id)
+
+    page = text(reviewer.post(f"/ledger/vouchers/review/{voucher.id}", data={"version": "1"}, follow_redirects=True))
+
+    assert "was changed by someone else" in page
+    session.expire_all()
+    assert voucher.state == VoucherState.draft
+
+
+def test_the_carry_forward_shows_the_system_as_its_maker(session, login_as, book, user_id):
+    balanced_opening(session, book)
+    make_voucher(book, user_id("accountant"), state="posted", reviewer_id=user_id("reviewer"))
+    carry = periods.close_period(session, book.client_id, "2026-01", user_id("manager")).carry_forward
+    page = text(login_as("manager").get(f"/ledger/vouchers/show/{carry.id}"))
+    assert "Maker:</strong> System (generated)" in page
 
 
 # --- review, post, reverse ------------------------------------------------------------------

@@ -37,7 +37,7 @@ from app.models.ledger import (
 from app.services import audit, books
 from app.services.accounting import ZERO, last_day_of, parse_period, period_label, previous_period
 from app.services.errors import Conflict, ValidationFailed
-from app.services.vouchers import LineInput, is_closed, lock_book, next_number, number_gaps, write_lines
+from app.services.vouchers import LineInput, is_closed, lock_book, next_number, number_gaps, retrying, write_lines
 
 PROFIT_CODE = "3103"  # 本年利润
 DISTRIBUTION_CODE = "3104"  # 利润分配
@@ -143,8 +143,12 @@ def _carry_forward_lines(session: Session, book_id: int, period: int) -> list[Li
     return lines
 
 
+@retrying
 def close_period(session: Session, client_id: int, period: object, user_id: int | None) -> CloseResult:
     """结账: check the preconditions, post the carry-forward voucher, mark *period* closed.
+
+    The carry-forward voucher is made by the system (no maker) and reviewed and posted by
+    *user_id*. Everything after the period's parsing runs under the books lock.
 
     Raises ``ValidationFailed`` (bad period, before the books start), ``Conflict`` (already closed,
     or preconditions unmet: the message lists each). Commits.
@@ -154,12 +158,14 @@ def close_period(session: Session, client_id: int, period: object, user_id: int 
     if month < book.start_period:
         raise ValidationFailed({"period": [str(_l("The books start in %(start)s.",
                                                   start=period_label(book.start_period)))]})
+    # The checks below run under the books lock: no voucher can be saved, edited or un-posted in
+    # the month between "everything is posted" and the month being closed.
+    lock_book(session, book.id)
     if is_closed(session, book.id, month):
         raise Conflict({"period": [str(_l("The period %(period)s is already closed.", period=period_label(month)))]})
     problems = close_problems(session, book, month)
     if problems:
         raise Conflict({"period": problems})
-    lock_book(session, book.id)
     lines = _carry_forward_lines(session, book.id, month)
     voucher = None
     if lines:
@@ -170,8 +176,9 @@ def close_period(session: Session, client_id: int, period: object, user_id: int 
             number=next_number(session, book.id, month, VoucherWord.zhuan),
             date=max(last_day_of(month), last_day) if last_day else last_day_of(month),
             summary=str(_l("Carry forward profit and loss of %(period)s", period=period_label(month))),
-            attachments=0, state=VoucherState.posted, kind=VoucherKind.carry_forward,
-            maker_id=user_id, reviewer_id=user_id, reviewed_at=utcnow(), poster_id=user_id, posted_at=utcnow())
+            attachments=0, state=VoucherState.posted, kind=VoucherKind.carry_forward, version=1, reviewed_version=1,
+            # Made by the system; the person who closes the month reviews and posts it.
+            maker_id=None, reviewer_id=user_id, reviewed_at=utcnow(), poster_id=user_id, posted_at=utcnow())
         session.add(voucher)
         write_lines(session, voucher, lines, carry_forward=True)
     row = session.scalar(select(Period).where(Period.book_id == book.id, Period.period == month))
@@ -186,6 +193,7 @@ def close_period(session: Session, client_id: int, period: object, user_id: int 
     return CloseResult(month, voucher)
 
 
+@retrying
 def reopen_period(session: Session, client_id: int, period: object, user_id: int | None) -> int:  # noqa: ARG001
     """反结账: reopen the latest closed month and delete its carry-forward voucher.
 
@@ -194,6 +202,7 @@ def reopen_period(session: Session, client_id: int, period: object, user_id: int
     """
     book = books.get_book(session, client_id)
     month = parse_period(period)
+    lock_book(session, book.id)
     if not is_closed(session, book.id, month):
         raise Conflict({"period": [str(_l("The period %(period)s is not closed.", period=period_label(month)))]})
     latest = latest_closed(session, book.id)

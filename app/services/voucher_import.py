@@ -308,16 +308,17 @@ def _validate(session: Session, book: LedgerBook, rows: list[tuple[int, dict[str
 
 
 def import_rows(session: Session, client_id: int, rows: list[tuple[int, dict[str, str]]],
-                user_id: int | None) -> list[Voucher]:
+                user_id: int | None, before_commit: Callable[[list[Voucher]], None] | None = None) -> list[Voucher]:
     """导入凭证: validate the rows of a file (``read_rows``) against the client's books and save
     every voucher as a draft, in one transaction.
 
     Raises ``NotFound`` (client without books) and ``ImportFailed`` (any problem, by row); in both
-    cases nothing is written. Returns the new vouchers in file order. Commits.
+    cases nothing is written. Returns the new vouchers in file order. *before_commit* runs with
+    them inside the transaction (to store the answer of an idempotent request). Commits.
     """
     book = books.get_book(session, client_id)
     try:
-        return _import(session, book.id, rows, user_id)
+        return _import(session, book.id, rows, user_id, before_commit)
     except DomainError:
         session.rollback()
         raise
@@ -332,7 +333,8 @@ def import_vouchers(session: Session, client_id: int, filename: str, data: bytes
 
 
 @retrying
-def _import(session: Session, book_id: int, rows: list[tuple[int, dict[str, str]]], user_id: int | None) -> list:
+def _import(session: Session, book_id: int, rows: list[tuple[int, dict[str, str]]], user_id: int | None,
+            before_commit: Callable[[list[Voucher]], None] | None = None) -> list:
     book = session.get(LedgerBook, book_id)
     planned = _validate(session, book, rows)
     lock_book(session, book.id)
@@ -350,9 +352,12 @@ def _import(session: Session, book_id: int, rows: list[tuple[int, dict[str, str]
     # A few statements for the whole file, not an ORM flush a voucher: the write lock (the whole
     # database on SQLite) is held for milliseconds, not seconds.
     ids = insert_vouchers(session, written)
-    session.commit()
     by_id = {voucher.id: voucher for voucher in session.scalars(select(Voucher).where(Voucher.id.in_(ids)))}
-    return [by_id[voucher_id] for voucher_id in ids]
+    saved = [by_id[voucher_id] for voucher_id in ids]
+    if before_commit is not None:
+        before_commit(saved)
+    session.commit()
+    return saved
 
 
 # --- template -------------------------------------------------------------------------------

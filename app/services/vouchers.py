@@ -9,17 +9,23 @@ Rules:
 - The number is sequential per books, period and word, from 1, assigned on save under a lock on
   the books row (and a unique constraint as the last line of defence), so concurrent saves never
   share a number. Deleting a draft leaves a gap; ``renumber_vouchers`` (整理凭证) closes gaps.
-- States: draft → reviewed → posted. The reviewer must not be the maker (制单人 ≠ 审核人);
-  un-review is allowed until posted; posting needs balanced opening balances. Posted vouchers
-  are immutable: ``reverse_voucher`` creates a draft with negated amounts referring to the
-  original, which is then reviewed and posted like any other.
+- States: draft → reviewed → posted. The reviewer must not be the maker (制单人 ≠ 审核人), and
+  whoever last changed a draft is its maker; un-review is allowed until posted; posting needs
+  balanced opening balances. Posted vouchers are immutable: ``reverse_voucher`` creates a draft
+  with negated amounts referring to the original, which is then reviewed and posted like any other.
+- Every change of a draft's content raises its ``version``; a review approves one version
+  (``reviewed_version``) and only that version is posted. A caller that names the version it
+  showed (``expected_version``) is refused with ``Conflict`` when the voucher changed since.
 - Nothing changes in a closed period (``PeriodClosed``).
+- Every write takes the books lock first and only then reads the voucher and the period it
+  checks, so a check cannot be overtaken by a concurrent edit, review or close (``lock_book``).
 Every function commits its own transaction.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -228,6 +234,9 @@ def insert_vouchers(session: Session, rows: list[tuple[dict, list[LineInput]]]) 
     not commit."""
     if not rows:
         return []
+    for row, _ in rows:  # the first version, approved as it is when inserted reviewed or posted
+        row.setdefault("version", 1)
+        row.setdefault("reviewed_version", row["version"] if row["state"] != VoucherState.draft else None)
     ids = list(session.scalars(insert(Voucher).returning(Voucher.id, sort_by_parameter_order=True),
                                [row for row, _ in rows]))
     session.execute(insert(VoucherLine), [
@@ -249,8 +258,10 @@ def next_number(session: Session, book_id: int, period: int, word: VoucherWord) 
 
 
 def retrying(work):  # noqa: ANN001, ANN202
-    """Run *work* (which commits) again when a concurrent save took the number or held the lock
-    (rolled back first); any other error is raised at once."""
+    """An entry point that writes the books: run *work* (which commits) again when a concurrent
+    save took the number or held the lock; any other error is raised at once. Whatever *work*
+    raises, its transaction is rolled back first, so a refusal writes nothing and releases the
+    books lock it took."""
     def run(session: Session, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         for attempt in range(SAVE_ATTEMPTS):
             try:
@@ -262,6 +273,9 @@ def retrying(work):  # noqa: ANN001, ANN202
                 if not transient or attempt == SAVE_ATTEMPTS - 1:
                     raise
                 time.sleep(0.01 * (attempt + 1))
+            except BaseException:
+                session.rollback()
+                raise
         raise AssertionError("unreachable")
     run.__name__ = work.__name__
     run.__doc__ = work.__doc__
@@ -282,14 +296,17 @@ def write_lines(session: Session, voucher: Voucher, lines: list[LineInput], carr
 
 @retrying
 def save_voucher(session: Session, client_id: int, data: dict, user_id: int | None,
-                 voucher_id: int | None = None) -> Voucher:
+                 voucher_id: int | None = None, before_commit: Callable[[Voucher], None] | None = None) -> Voucher:
     """Create a voucher, or replace draft *voucher_id* (whoever last changed a draft is its maker:
     *user_id* becomes it, for the four-eyes rule of ``review_voucher``), from *data*:
     ``{"date", "word", "summary", "attachments", "lines": [{"account_code", "debit", "credit", "memo"}]}``.
 
-    Raises ``NotFound`` (client without books, unknown voucher), ``ValidationFailed`` /
-    ``UnbalancedVoucher`` (bad input), ``PeriodClosed`` and ``Conflict`` (the voucher is no longer a
-    draft). Returns the saved voucher with its number.
+    An edit may name the version it started from (``"version"``); it is refused with ``Conflict``
+    when the voucher changed since. *before_commit* runs with the saved voucher inside its
+    transaction (to store the answer of an idempotent request). Raises ``NotFound`` (client
+    without books, unknown voucher), ``ValidationFailed`` / ``UnbalancedVoucher`` (bad input),
+    ``PeriodClosed`` and ``Conflict`` (the voucher is no longer a draft, or changed).
+    Returns the saved voucher with its number.
     """
     if not isinstance(data, dict):
         raise ValidationFailed({"_": [str(_l("The voucher must be a JSON object."))]})
@@ -302,31 +319,37 @@ def save_voucher(session: Session, client_id: int, data: dict, user_id: int | No
                                               parsed.lines)
     assert day is not None and word is not None  # no errors: both parsed
     period = period_of(day)
+    expected = parse_version(data.get("version")) if voucher_id is not None else None
+    lock_book(session, book.id)
+    # Under the lock: the period and the voucher are read as the last writer left them.
     ensure_open(session, book, period)
     voucher = None
     if voucher_id is not None:
-        voucher = _voucher(session, voucher_id, client_id)
+        voucher = _fresh_voucher(session, voucher_id, client_id)
         if voucher.state != VoucherState.draft:
             raise Conflict({"_": [str(_l("Only a draft can be edited; un-review it first. Posted vouchers are "
                                          "corrected by a reversal."))]})
         if voucher.kind != VoucherKind.normal:
             raise Conflict({"_": [str(_l("A generated voucher cannot be edited."))]})
+        _check_version(voucher, expected)
         ensure_open(session, book, voucher.period)
-    lock_book(session, book.id)
     if voucher is None:
         voucher = Voucher(book_id=book.id, client_id=client_id, maker_id=user_id, state=VoucherState.draft,
-                          kind=VoucherKind.normal, number=next_number(session, book.id, period, word))
+                          kind=VoucherKind.normal, number=next_number(session, book.id, period, word), version=1)
         session.add(voucher)
     else:
         # Four eyes: whoever last changed a draft is its maker, so the one who rewrote it cannot
         # also review (and post) it.
         voucher.maker_id = user_id
+        voucher.version += 1
         if (voucher.period, voucher.word) != (period, word):
             voucher.number = next_number(session, book.id, period, word)  # the old number becomes a gap
     voucher.period, voucher.word, voucher.date = period, word, day
     voucher.summary, voucher.attachments = summary, attachments
     write_lines(session, voucher, lines)
     session.flush()
+    if before_commit is not None:
+        before_commit(voucher)
     session.commit()
     return voucher
 
@@ -338,6 +361,48 @@ def _voucher(session: Session, voucher_id: int, client_id: int | None = None) ->
     return voucher
 
 
+def _fresh_voucher(session: Session, voucher_id: int, client_id: int | None = None) -> Voucher:
+    """The voucher as committed now (its lines too), not as this session saw it earlier: call
+    under the books lock."""
+    voucher = session.get(Voucher, voucher_id, populate_existing=True)
+    if voucher is None or (client_id is not None and voucher.client_id != client_id):
+        raise NotFound({"voucher": [str(_l("No such voucher."))]})
+    return voucher
+
+
+def _locked_voucher(session: Session, voucher_id: int) -> Voucher:
+    """Take the lock of the voucher's books, then read the voucher afresh. Raises ``NotFound``."""
+    book_id = session.scalar(select(Voucher.book_id).where(Voucher.id == voucher_id))
+    if book_id is None:
+        raise NotFound({"voucher": [str(_l("No such voucher."))]})
+    lock_book(session, book_id)
+    return _fresh_voucher(session, voucher_id)
+
+
+def parse_version(value: object) -> int | None:
+    """The version a caller says it saw: absent (``None`` or ``""``) or a whole number from 1.
+    Raises ``ValidationFailed``."""
+    if value is None or value == "":
+        return None
+    text = value if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif text is not None and text.isascii() and text.isdigit() and len(text) <= 9:
+        number = int(text)
+    else:
+        number = 0
+    if not 1 <= number <= 2**31 - 1:
+        raise ValidationFailed({"version": [str(_l("The version is a whole number from 1."))]})
+    return number
+
+
+def _check_version(voucher: Voucher, expected: int | None) -> None:
+    if expected is not None and expected != voucher.version:
+        raise Conflict({"version": [str(_l(
+            "Voucher %(label)s was changed by someone else since you opened it (version %(seen)d, now "
+            "%(now)d); reload it and check again.", label=voucher.label, seen=expected, now=voucher.version))]})
+
+
 def get_voucher(session: Session, voucher_id: int) -> Voucher:
     """The voucher with its lines; raises ``NotFound``."""
     return _voucher(session, voucher_id)
@@ -346,39 +411,53 @@ def get_voucher(session: Session, voucher_id: int) -> Voucher:
 # --- review and posting ---------------------------------------------------------------------
 
 
-def _open_voucher(session: Session, voucher_id: int) -> Voucher:
-    voucher = _voucher(session, voucher_id)
+def _open_voucher(session: Session, voucher_id: int, expected_version: int | None = None) -> Voucher:
+    """The voucher read under its books' lock, in an open period, at the version the caller saw."""
+    voucher = _locked_voucher(session, voucher_id)
     ensure_open(session, voucher.book, voucher.period, field="_")
+    _check_version(voucher, expected_version)
     return voucher
 
 
-def review_voucher(session: Session, voucher_id: int, user_id: int) -> Voucher:
-    """审核: draft → reviewed by *user_id*, who must not be the maker. Raises ``Conflict``."""
-    voucher = _open_voucher(session, voucher_id)
+@retrying
+def review_voucher(session: Session, voucher_id: int, user_id: int, expected_version: int | None = None) -> Voucher:
+    """审核: draft → reviewed by *user_id*, who must not be the maker; the review approves the
+    voucher's current version (or *expected_version*, which must still be it). Raises
+    ``Conflict``."""
+    voucher = _open_voucher(session, voucher_id, expected_version)
     if voucher.state != VoucherState.draft:
         raise Conflict({"_": [str(_l("Voucher %(label)s is not a draft.", label=voucher.label))]})
     if voucher.maker_id == user_id:
         raise Conflict({"_": [str(_l("The maker of a voucher cannot review it (制单人 ≠ 审核人)."))]})
     voucher.state, voucher.reviewer_id, voucher.reviewed_at = VoucherState.reviewed, user_id, utcnow()
+    voucher.reviewed_version = voucher.version
     session.commit()
     return voucher
 
 
-def unreview_voucher(session: Session, voucher_id: int, user_id: int) -> Voucher:  # noqa: ARG001
+@retrying
+def unreview_voucher(session: Session, voucher_id: int, user_id: int,  # noqa: ARG001
+                     expected_version: int | None = None) -> Voucher:
     """反审核: reviewed → draft, until the voucher is posted. Raises ``Conflict``."""
-    voucher = _open_voucher(session, voucher_id)
+    voucher = _open_voucher(session, voucher_id, expected_version)
     if voucher.state != VoucherState.reviewed:
         raise Conflict({"_": [str(_l("Only a reviewed voucher that is not posted can be un-reviewed."))]})
     voucher.state, voucher.reviewer_id, voucher.reviewed_at = VoucherState.draft, None, None
+    voucher.reviewed_version = None
     session.commit()
     return voucher
 
 
-def post_voucher(session: Session, voucher_id: int, user_id: int) -> Voucher:
-    """记账: reviewed → posted; the opening balances must balance. Raises ``Conflict``."""
-    voucher = _open_voucher(session, voucher_id)
+@retrying
+def post_voucher(session: Session, voucher_id: int, user_id: int, expected_version: int | None = None) -> Voucher:
+    """记账: reviewed → posted, only at the version its review approved; the opening balances
+    must balance. Raises ``Conflict``."""
+    voucher = _open_voucher(session, voucher_id, expected_version)
     if voucher.state != VoucherState.reviewed:
         raise Conflict({"_": [str(_l("Only a reviewed voucher can be posted."))]})
+    if voucher.reviewed_version != voucher.version:
+        raise Conflict({"_": [str(_l("Voucher %(label)s changed after its review; it needs a new review.",
+                                     label=voucher.label))]})
     check = books.opening_check(session, voucher.book_id)
     if not check.balanced:
         raise Conflict({"_": [str(_l("The opening balances do not balance (debit %(debit)s, credit %(credit)s); "
@@ -396,30 +475,25 @@ def reverse_voucher(session: Session, voucher_id: int, user_id: int | None, on_d
     """红字冲销: a new draft voucher with the original's lines negated, dated *on_date* (default:
     the original's date, which must then be in an open period). Only a posted, ordinary voucher that
     has not been reversed yet can be reversed. Raises ``Conflict``, ``PeriodClosed``."""
-    original = _voucher(session, voucher_id)
+    day = parse_date(on_date) if on_date not in (None, "") else None
+    original = _locked_voucher(session, voucher_id)
     if original.state != VoucherState.posted:
         raise Conflict({"_": [str(_l("Only a posted voucher is reversed; a draft is edited or deleted."))]})
     if original.kind != VoucherKind.normal:
         raise Conflict({"_": [str(_l("This voucher cannot be reversed."))]})
     if session.scalar(select(exists().where(Voucher.reversal_of_id == original.id))):
         raise Conflict({"_": [str(_l("Voucher %(label)s has already been reversed.", label=original.label))]})
-    day = parse_date(on_date) if on_date not in (None, "") else original.date
+    day = day or original.date
     period = period_of(day)
     ensure_open(session, original.book, period)
     lines = [LineInput(line.account, -line.debit, -line.credit, line.memo) for line in original.lines]
-    label = original.label
-    lock_book(session, original.book_id)
-    # Checked again under the lock: a concurrent reversal may have committed since the check above.
-    if session.scalar(select(exists().where(Voucher.reversal_of_id == original.id))):
-        session.rollback()
-        raise Conflict({"_": [str(_l("Voucher %(label)s has already been reversed.", label=label))]})
     reversal = Voucher(
         book_id=original.book_id, client_id=original.client_id, period=period, word=original.word, date=day,
         number=next_number(session, original.book_id, period, original.word),
         summary=str(_l("Reversal of %(period)s %(label)s: %(summary)s", period=period_label(original.period),
                        label=original.label, summary=original.summary))[:200],
         attachments=0, state=VoucherState.draft, kind=VoucherKind.reversal, reversal_of_id=original.id,
-        maker_id=user_id)
+        maker_id=user_id, version=1)
     session.add(reversal)
     write_lines(session, reversal, lines)
     session.flush()
@@ -430,9 +504,11 @@ def reverse_voucher(session: Session, voucher_id: int, user_id: int | None, on_d
 # --- deleting and renumbering ---------------------------------------------------------------
 
 
-def delete_voucher(session: Session, voucher_id: int) -> None:
-    """Delete a draft; its number becomes a gap. Raises ``Conflict`` for reviewed or posted ones."""
-    voucher = _open_voucher(session, voucher_id)
+@retrying
+def delete_voucher(session: Session, voucher_id: int, expected_version: int | None = None) -> None:
+    """Delete a draft; its number becomes a gap. Raises ``Conflict`` for reviewed or posted ones
+    (or when it changed since *expected_version*)."""
+    voucher = _open_voucher(session, voucher_id, expected_version)
     if voucher.state != VoucherState.draft:
         raise Conflict({"_": [str(_l("Only a draft can be deleted."))]})
     session.delete(voucher)
@@ -454,13 +530,14 @@ def number_gaps(session: Session, book_id: int, period: int) -> dict[VoucherWord
     return gaps
 
 
+@retrying
 def renumber_vouchers(session: Session, client_id: int, period: object) -> int:
     """整理凭证: close the number gaps of an open period, keeping the order; returns how many
     vouchers got a new number. Raises ``PeriodClosed``."""
     book = books.get_book(session, client_id)
     month = parse_period(period)
-    ensure_open(session, book, month, field="period")
     lock_book(session, book.id)
+    ensure_open(session, book, month, field="period")
     changed = 0
     offset = 1_000_000
     for word in VoucherWord:

@@ -9,7 +9,9 @@ input, 404, 409 closed period or wrong state). Money travels as strings. JWT or 
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections.abc import Callable
 from datetime import datetime
 
 from flask import Flask, Response, abort, current_app, flash, request, send_file
@@ -30,7 +32,7 @@ from app.extensions import db
 from app.models.crm import Client
 from app.models.ledger import LedgerBook, Period, PeriodStatus, Voucher, VoucherKind, VoucherState, VoucherWord
 from app.permissions import client_in_scope, current_user_id, scoped_accountant_id
-from app.services import books, periods, vouchers
+from app.services import books, idempotency, periods, vouchers
 from app.services import voucher_import as importer
 from app.services.accounting import money, parse_period, period_label
 from app.services.errors import DomainError, ValidationFailed
@@ -58,6 +60,13 @@ class VoucherIn(Schema):
     summary = fields.String(required=True)
     attachments = fields.Integer(metadata={"description": "number of attached documents, default 0"})
     lines = fields.List(fields.Nested(VoucherLineIn), required=True)
+    version = fields.Integer(metadata={"description": "PUT: the version this edit starts from; refused with 409 "
+                                                      "when the voucher changed since"})
+
+
+class VersionIn(Schema):
+    version = fields.Integer(metadata={"description": "the version the caller saw; refused with 409 when the "
+                                                      "voucher changed since (optional)"})
 
 
 class VoucherLineOut(Schema):
@@ -89,6 +98,9 @@ class VoucherSummaryOut(Schema):
     poster = fields.String(allow_none=True)
     reviewed_at = fields.String(allow_none=True, metadata={"description": "UTC, ISO 8601"})
     posted_at = fields.String(allow_none=True)
+    version = fields.Integer(metadata={"description": "grows on every change of the content"})
+    reviewed_version = fields.Integer(allow_none=True, metadata={"description": "the version the review approved"})
+    made_by_system = fields.Boolean(metadata={"description": "generated (carry-forward): no maker"})
 
 
 class VoucherOut(VoucherSummaryOut):
@@ -158,7 +170,8 @@ class PeriodList(Schema):
     result = fields.List(fields.Nested(ClosedPeriod))
 
 
-SCHEMAS = (VoucherLineIn, VoucherIn, VoucherLineOut, VoucherSummaryOut, VoucherOut, VoucherCreated, VoucherPage,
+SCHEMAS = (VoucherLineIn, VoucherIn, VersionIn, VoucherLineOut, VoucherSummaryOut, VoucherOut, VoucherCreated,
+           VoucherPage,
            LedgerError, ImportRowError, ImportFailedOut, ImportDone, PeriodIn, PeriodOut, ClosedPeriod, PeriodList)
 
 
@@ -183,6 +196,8 @@ def voucher_summary(voucher: Voucher) -> dict:
         "kind": voucher.kind.value, "reversal_of": voucher.reversal_of_id, "maker": _username(voucher.maker),
         "reviewer": _username(voucher.reviewer), "poster": _username(voucher.poster),
         "reviewed_at": _utc(voucher.reviewed_at), "posted_at": _utc(voucher.posted_at),
+        "version": voucher.version, "reviewed_version": voucher.reviewed_version,
+        "made_by_system": voucher.made_by_system,
     }
 
 
@@ -227,6 +242,37 @@ class LedgerApiBase(BaseApi):
 
     def not_an_object(self) -> Response:
         return self.invalid({"_": [str(_l("The request body must be a JSON object."))]})
+
+    def once(self, scope: str, content: object,
+             work: Callable[[Callable[[int, dict], None] | None], tuple[int, dict]],
+             failed: Callable[[DomainError], Response] | None = None) -> Response:
+        """Answer a POST that may carry an ``Idempotency-Key``: a retry gets the stored answer of
+        the first request, with ``Idempotent-Replayed: true``. *work* gets the function that stores
+        its answer inside its transaction (``None`` without a key) and returns (status, body); a
+        domain error becomes ``failed(error)`` (default ``fail``)."""
+        try:
+            request_key = idempotency.keyed(current_user_id(), request.headers.get(idempotency.HEADER), scope,
+                                            content)
+            stored = idempotency.replay(db.session, request_key) if request_key is not None else None
+            if stored is None:
+                store = (lambda status, body: idempotency.remember(db.session, request_key, status, body)) \
+                    if request_key is not None else None
+                status, body = work(store)
+                return self.response(status, **body)
+        except idempotency.Replayed as done:
+            stored = done.status, done.body
+        except DomainError as exc:
+            return (failed or self.fail)(exc)
+        response = self.response(stored[0], **stored[1])
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+
+    def expected_version(self) -> int | None:
+        """The ``version`` of an optional JSON body; raises ``ValidationFailed``."""
+        data = self.body() if request.get_data() else {}
+        if data is None:
+            raise ValidationFailed({"_": [str(_l("The request body must be a JSON object."))]})
+        return vouchers.parse_version(data.get("version"))
 
 
 class VoucherApi(LedgerApiBase):
@@ -358,6 +404,10 @@ class VoucherApi(LedgerApiBase):
         """Create a draft voucher; it gets the next number of its period and word
         ---
         post:
+          parameters:
+          - {in: header, name: Idempotency-Key, required: false, schema: {type: string, maxLength: 255},
+             description: "a retry with the same key returns the first answer (header Idempotent-Replayed: true) and
+               creates nothing; the same key with another request is refused with 422"}
           requestBody:
             required: true
             content:
@@ -389,11 +439,13 @@ class VoucherApi(LedgerApiBase):
             return self.invalid(errors)
         if not client_in_scope(client_id):
             return self.response_404()
-        try:
-            voucher = vouchers.save_voucher(db.session, client_id, data, current_user_id())
-        except DomainError as exc:
-            return self.fail(exc)
-        return self.response(201, **_created(voucher))
+
+        def create(store: Callable[[int, dict], None] | None) -> tuple[int, dict]:
+            voucher = vouchers.save_voucher(db.session, client_id, data, current_user_id(), before_commit=(
+                (lambda saved: store(201, _created(saved))) if store else None))
+            return 201, _created(voucher)
+
+        return self.once("voucher.create", data, create)
 
     @expose("/<int:pk>", methods=["PUT"])
     @protect()
@@ -450,6 +502,10 @@ class VoucherApi(LedgerApiBase):
         delete:
           parameters:
           - {in: path, name: pk, schema: {type: integer}}
+          requestBody:
+            content:
+              application/json:
+                schema: {$ref: '#/components/schemas/VersionIn'}
           responses:
             200: {description: "deleted"}
             404: {$ref: '#/components/responses/404'}
@@ -461,17 +517,19 @@ class VoucherApi(LedgerApiBase):
         if self._voucher(pk) is None:
             return self.response_404()
         try:
-            vouchers.delete_voucher(db.session, pk)
+            vouchers.delete_voucher(db.session, pk, self.expected_version())
         except DomainError as exc:
             return self.fail(exc)
         return self.response(200, message="OK")
 
     def _transition(self, pk: int, action, status: int = 200) -> Response:  # noqa: ANN001
+        """Run ``action(voucher, expected_version)`` on a voucher in scope; the version comes from
+        the optional JSON body ``{"version": n}``."""
         voucher = self._voucher(pk)
         if voucher is None:
             return self.response_404()
         try:
-            result = action(voucher)
+            result = action(voucher, self.expected_version())
         except DomainError as exc:
             return self.fail(exc)
         return self.response(status, **voucher_json(result))
@@ -486,6 +544,10 @@ class VoucherApi(LedgerApiBase):
         post:
           parameters:
           - {in: path, name: pk, schema: {type: integer}}
+          requestBody:
+            content:
+              application/json:
+                schema: {$ref: '#/components/schemas/VersionIn'}
           responses:
             200:
               content:
@@ -498,7 +560,8 @@ class VoucherApi(LedgerApiBase):
                 application/json:
                   schema: {$ref: '#/components/schemas/LedgerError'}
         """
-        return self._transition(pk, lambda v: vouchers.review_voucher(db.session, v.id, current_user_id()))
+        return self._transition(pk, lambda v, version: vouchers.review_voucher(
+            db.session, v.id, current_user_id(), version))
 
     @expose("/<int:pk>/unreview", methods=["POST"])
     @protect()
@@ -510,6 +573,10 @@ class VoucherApi(LedgerApiBase):
         post:
           parameters:
           - {in: path, name: pk, schema: {type: integer}}
+          requestBody:
+            content:
+              application/json:
+                schema: {$ref: '#/components/schemas/VersionIn'}
           responses:
             200:
               content:
@@ -521,7 +588,8 @@ class VoucherApi(LedgerApiBase):
                 application/json:
                   schema: {$ref: '#/components/schemas/LedgerError'}
         """
-        return self._transition(pk, lambda v: vouchers.unreview_voucher(db.session, v.id, current_user_id()))
+        return self._transition(pk, lambda v, version: vouchers.unreview_voucher(
+            db.session, v.id, current_user_id(), version))
 
     @expose("/<int:pk>/post", methods=["POST"])
     @protect()
@@ -533,6 +601,10 @@ class VoucherApi(LedgerApiBase):
         post:
           parameters:
           - {in: path, name: pk, schema: {type: integer}}
+          requestBody:
+            content:
+              application/json:
+                schema: {$ref: '#/components/schemas/VersionIn'}
           responses:
             200:
               content:
@@ -544,7 +616,8 @@ class VoucherApi(LedgerApiBase):
                 application/json:
                   schema: {$ref: '#/components/schemas/LedgerError'}
         """
-        return self._transition(pk, lambda v: vouchers.post_voucher(db.session, v.id, current_user_id()))
+        return self._transition(pk, lambda v, version: vouchers.post_voucher(
+            db.session, v.id, current_user_id(), version))
 
     @expose("/<int:pk>/reverse", methods=["POST"])
     @protect()
@@ -581,7 +654,7 @@ class VoucherApi(LedgerApiBase):
         data = self.body() if request.get_data() else {}
         if data is None:
             return self.not_an_object()
-        return self._transition(pk, lambda v: vouchers.reverse_voucher(
+        return self._transition(pk, lambda v, _version: vouchers.reverse_voucher(
             db.session, v.id, current_user_id(), data.get("date")), status=201)
 
     @expose("/import", methods=["POST"])
@@ -592,6 +665,10 @@ class VoucherApi(LedgerApiBase):
         """Import draft vouchers from a CSV or XLSX file, all or nothing
         ---
         post:
+          parameters:
+          - {in: header, name: Idempotency-Key, required: false, schema: {type: string, maxLength: 255},
+             description: "a retry with the same key returns the first answer (header Idempotent-Replayed: true) and
+               creates nothing; the same key with another request is refused with 422"}
           requestBody:
             required: true
             content:
@@ -630,15 +707,27 @@ class VoucherApi(LedgerApiBase):
             return self._import_failed(errors)
         if not client_in_scope(client_id):
             return self.response_404()
-        try:
-            saved = _import_upload(client_id, upload)
-        except importer.ImportFailed as exc:
-            return self._import_failed(exc.rows, exc.status_code)
-        except DomainError as exc:
+        filename, data, limits = _read_upload(upload)
+        content = {"client_id": client_id, "filename": filename,
+                   "file_sha256": hashlib.sha256(data).hexdigest()}
+
+        def imported(store: Callable[[int, dict], None] | None) -> tuple[int, dict]:
+            def answer(saved: list[Voucher]) -> dict:
+                return {"imported": len(saved), "vouchers": [_created(v) for v in saved]}
+
+            saved = _import_upload(client_id, filename, data, limits, before_commit=(
+                (lambda saved: store(201, answer(saved))) if store else None))
+            return 201, answer(saved)
+
+        def failed(exc: DomainError) -> Response:
+            if isinstance(exc, importer.ImportFailed):
+                return self._import_failed(exc.rows, exc.status_code)
             return self.fail(exc)
+
+        try:
+            return self.once("voucher.import", content, imported, failed)
         except WorkerError:
             return self.response(503, message=str(_BUSY), errors=[{"row": 0, "field": "file", "message": str(_BUSY)}])
-        return self.response(201, imported=len(saved), vouchers=[_created(v) for v in saved])
 
     def _import_failed(self, rows: list[importer.RowError], status: int = 422) -> Response:
         db.session.rollback()
@@ -793,15 +882,19 @@ class PeriodApi(LedgerApiBase):
 _BUSY = _l("The file could not be read right now: the import workers are busy or stopped. Try again shortly.")
 
 
-def _import_upload(client_id: int, upload: FileStorage) -> list[Voucher]:
-    """Read the upload (at most the byte limit and one byte more), end the request's transaction
-    while a worker parses it, then validate and save in one transaction. Raises what
+def _import_upload(client_id: int, filename: str, data: bytes, limits: importer.Limits,
+                   before_commit: Callable[[list[Voucher]], None] | None = None) -> list[Voucher]:
+    """End the request's transaction while a worker parses the file (read up to the byte limit
+    and one byte more), then validate and save in one transaction. Raises what
     ``voucher_import.read_rows`` and ``import_rows`` raise."""
-    limits = importer.Limits.from_config(current_app.config)
-    data = upload.read(limits.max_bytes + 1)
     db.session.rollback()  # nothing held while the worker reads the file
-    rows = importer.read_rows(upload.filename or "", data, limits)
-    return importer.import_rows(db.session, client_id, rows, current_user_id())
+    rows = importer.read_rows(filename, data, limits)
+    return importer.import_rows(db.session, client_id, rows, current_user_id(), before_commit)
+
+
+def _read_upload(upload: FileStorage) -> tuple[str, bytes, importer.Limits]:
+    limits = importer.Limits.from_config(current_app.config)
+    return upload.filename or "", upload.read(limits.max_bytes + 1), limits
 
 
 
@@ -835,7 +928,7 @@ class VoucherImportView(BaseView):
         status = 200
         if form.validate_on_submit():
             try:
-                imported = _import_upload(form.client_id.data, form.file.data)
+                imported = _import_upload(form.client_id.data, *_read_upload(form.file.data))
                 flash(str(_l("%(n)d vouchers imported.", n=len(imported))), "success")
             except importer.ImportFailed as exc:
                 db.session.rollback()

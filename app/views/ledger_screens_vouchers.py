@@ -245,6 +245,8 @@ class VoucherModelView(DeskModelView):
 
     def _save(self, book: LedgerBook, voucher: Voucher | None = None):  # noqa: ANN202
         _, data, typed = form_data()
+        if voucher is not None:
+            data["version"] = request.form.get("version", "")
         try:
             saved = svc.save_voucher(db.session, book.client_id, data, current_user_id(),
                                      voucher_id=voucher.id if voucher else None)
@@ -285,7 +287,7 @@ class VoucherModelView(DeskModelView):
                          "by a reversal.")), "warning")
             return redirect(url_for("VoucherModelView.show", pk=pk))
         data = {"date": voucher.date.isoformat(), "word": voucher.word.value, "summary": voucher.summary,
-                "attachments": str(voucher.attachments),
+                "attachments": str(voucher.attachments), "version": str(voucher.version),
                 "lines": [{"account_code": line.account.code, "debit": str(line.debit) if line.debit else "",
                            "credit": str(line.credit) if line.credit else "", "memo": line.memo or ""}
                           for line in voucher.lines]}
@@ -308,9 +310,11 @@ class VoucherModelView(DeskModelView):
                                     debit=voucher_totals(voucher)[0], credit=voucher_totals(voucher)[1])
 
     def _transition(self, pk: int, operation, done):  # noqa: ANN001, ANN202
+        """``operation(session, pk, user, version)`` with the version the page showed."""
         scoped_voucher(pk)
         try:
-            voucher = operation(db.session, pk, current_user_id())
+            version = svc.parse_version(request.form.get("version"))
+            voucher = operation(db.session, pk, current_user_id(), version)
             flash(str(done), "success")
             return redirect(url_for("VoucherModelView.show", pk=voucher.id))
         except DomainError as exc:
@@ -341,7 +345,7 @@ class VoucherModelView(DeskModelView):
     def reverse(self, pk: int):  # noqa: ANN201
         """红字冲销: a draft reversal dated the day given (blank: the original's date)."""
         day = request.form.get("date", "")
-        return self._transition(pk, lambda session, voucher_id, user: svc.reverse_voucher(
+        return self._transition(pk, lambda session, voucher_id, user, _version: svc.reverse_voucher(
             session, voucher_id, user, on_date=day), _l("Reversal created as a draft."))
 
     @expose("/delete/<int:pk>", methods=["POST"])
@@ -350,7 +354,7 @@ class VoucherModelView(DeskModelView):
         voucher = scoped_voucher(pk)
         label = f"{period_label(voucher.period)} {voucher.label}"
         try:
-            svc.delete_voucher(db.session, pk)
+            svc.delete_voucher(db.session, pk, svc.parse_version(request.form.get("version")))
         except DomainError as exc:
             flash_refusal(exc)
             return redirect(url_for("VoucherModelView.show", pk=pk))
