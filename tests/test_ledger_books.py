@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models.ledger import Account, AccountCategory, Direction, LedgerBook, OpeningBalance, VoucherLine
+from app.models.security import AuditLog
 from app.services import books
 from app.services.books import CHART_CSV
 from app.services.errors import Conflict, NotFound, ValidationFailed
@@ -121,6 +122,40 @@ def test_disable_only_without_balance_or_active_children(session, user_id):
         books.set_account_active(session, sub.id, True)
     session.expire_all()
     assert (cash.active, sub.active, sub.parent.active) == (True, False, False)
+
+
+def test_a_page_of_opening_balances_is_saved_all_or_nothing(session, user_id):
+    book = make_books()
+    books.set_opening_balance(session, book.id, "1001", debit="10.00")
+    books.set_account_active(session, books.account_by_code(session, book.id, "1012").id, False)
+    audit_rows = session.scalar(select(func.count()).select_from(AuditLog))
+
+    with pytest.raises(ValidationFailed) as refused:
+        books.set_opening_balances(session, book.id, {
+            "1001": ("500.00", ""), "3001": ("", "500.00"), "1002": ("1.005", ""), "1012": ("5", ""),
+            "9999": ("1", ""), "1122": ("1", "1")})
+
+    assert refused.value.errors == {
+        "1002.debit": ["At most two decimal places."], "1012.account_code": ["This account is disabled."],
+        "9999.account_code": ["No account with this code."],
+        "1122.credit": ["Enter a debit or a credit, not both."]}
+    session.expire_all()
+    assert books.opening_check(session, book.id).debit == Decimal("10.00")  # not even the good rows
+    assert session.scalar(select(func.count()).select_from(AuditLog)) == audit_rows
+
+    assert books.set_opening_balances(session, book.id, {
+        "1001": ("500.00", ""), "3001": ("", "500.00"), "1012": ("", "")}) == 2  # 1012 unchanged
+    assert books.opening_check(session, book.id).balanced
+
+
+def test_unchanged_opening_rows_pass_once_a_voucher_is_posted_but_a_change_is_refused(session, user_id):
+    book = make_books()
+    books.set_opening_balances(session, book.id, {"1001": ("100", ""), "3001": ("", "100")})
+    make_voucher(book, user_id("accountant"), state="posted", reviewer_id=user_id("reviewer"))
+    assert books.set_opening_balances(session, book.id, {"1001": ("100.00", ""), "3001": ("", "100")}) == 0
+    with pytest.raises(Conflict, match="once a voucher has been posted"):
+        books.set_opening_balances(session, book.id, {"1001": ("200", ""), "3001": ("", "200")})
+    assert books.opening_check(session, book.id).debit == Decimal("100.00")
 
 
 def test_opening_balances_one_side_on_leaves_and_the_balance_check(session):

@@ -111,7 +111,8 @@ def _has_entries(session: Session, account_id: int) -> bool:
                          (OpeningBalance.debit != 0) | (OpeningBalance.credit != 0)))))
 
 
-def _any_posted(session: Session, book_id: int) -> bool:
+def opening_locked(session: Session, book_id: int) -> bool:
+    """Opening balances are fixed once a voucher of the books is posted."""
     return bool(session.scalar(select(exists().where(
         Voucher.book_id == book_id, Voucher.state == VoucherState.posted))))
 
@@ -232,36 +233,92 @@ def delete_account(session: Session, account_id: int) -> None:
 # --- opening balances -----------------------------------------------------------------------
 
 
+def lock_book(session: Session, book_id: int) -> None:
+    """Serialise the writers of one set of books (voucher numbers, voucher states, closes, opening
+    balances): a row lock on PostgreSQL, the write lock on SQLite (taken by the first write of the
+    transaction). Reads made after it see what every other writer committed."""
+    session.execute(update(LedgerBook).where(LedgerBook.id == book_id)
+                    .values(updated_at=LedgerBook.updated_at).execution_options(synchronize_session=False))
+
+
 def set_opening_balance(session: Session, book_id: int, account_code: str, debit: object = None,
                         credit: object = None) -> OpeningBalance | None:
     """Set the opening balance of leaf account *account_code*: a debit or a credit (or neither,
-    which clears it). Refused once a voucher of the book is posted (``Conflict``), for a
-    non-leaf or disabled account, both sides, or a bad amount (``ValidationFailed``). Commits."""
-    account = account_by_code(session, book_id, account_code)
-    if account is None:
+    which clears it). Refused once a voucher of the book is posted (``Conflict``), for an unknown
+    account (``NotFound``), a non-leaf or disabled account, both sides, or a bad amount
+    (``ValidationFailed``, by field). Commits."""
+    if account_by_code(session, book_id, account_code) is None:
         raise NotFound({"account_code": [str(_l("No account with this code."))]})
-    if _any_posted(session, book_id):
+    try:
+        set_opening_balances(session, book_id, {account_code: (debit, credit)})
+    except ValidationFailed as exc:
+        raise type(exc)({field.partition(".")[2]: messages for field, messages in exc.errors.items()}) from None
+    return session.scalar(select(OpeningBalance).join(Account).where(
+        OpeningBalance.book_id == book_id, Account.code == str(account_code).strip()))
+
+
+def set_opening_balances(session: Session, book_id: int, amounts: dict[str, tuple[object, object]]) -> int:
+    """Set several opening balances at once, all or nothing: *amounts* maps a leaf account's code
+    to its (debit, credit), one of them blank or zero (both blank clears the balance). Rows equal
+    to what is stored are left alone.
+
+    Every refused row is reported in one ``ValidationFailed`` under ``"<code>.<field>"``
+    (``1001.debit``, ``1122.account_code``); a change once a voucher of the book is posted raises
+    ``Conflict`` (``"_"``). Either way nothing is written. The check runs under the books lock, so
+    no voucher is posted in between. Returns how many balances changed. Commits once.
+    """
+    errors: dict[str, list[str]] = {}
+    codes = [str(code).strip() for code in amounts]
+    accounts = {a.code: a for a in session.scalars(select(Account).where(
+        Account.book_id == book_id, Account.code.in_(codes)))}
+    lock_book(session, book_id)
+    stored = {row.account_id: row for row in session.scalars(
+        select(OpeningBalance).where(OpeningBalance.book_id == book_id))}
+    changes: list[tuple[Account, Decimal, Decimal]] = []
+    for code, (debit, credit) in amounts.items():
+        code = str(code).strip()
+        account = accounts.get(code)
+        if account is None:
+            errors[f"{code}.account_code"] = [str(_l("No account with this code."))]
+            continue
+        if not account.is_leaf:
+            errors[f"{code}.account_code"] = [str(_l("Only accounts without sub-accounts take amounts."))]
+            continue
+        parsed = {}
+        for side, value in (("debit", debit), ("credit", credit)):
+            try:
+                parsed[side] = parse_amount(value, f"{code}.{side}")
+            except ValidationFailed as exc:
+                errors.update(exc.errors)
+        if len(parsed) < 2:
+            continue
+        if parsed["debit"] and parsed["credit"]:
+            errors[f"{code}.credit"] = [str(_l("Enter a debit or a credit, not both."))]
+            continue
+        row = stored.get(account.id)
+        if (row.debit if row else ZERO, row.credit if row else ZERO) == (parsed["debit"], parsed["credit"]):
+            continue
+        if not account.active:
+            errors[f"{code}.account_code"] = [str(_l("This account is disabled."))]
+            continue
+        changes.append((account, parsed["debit"], parsed["credit"]))
+    if (changes or errors) and opening_locked(session, book_id):
+        session.rollback()
         raise Conflict({"_": [str(_l("Opening balances cannot change once a voucher has been posted."))]})
-    if not account.is_leaf:
-        raise ValidationFailed({"account_code": [str(_l("Only accounts without sub-accounts take amounts."))]})
-    if not account.active:
-        raise ValidationFailed({"account_code": [str(_l("This account is disabled."))]})
-    debit_amount = parse_amount(debit, "debit")
-    credit_amount = parse_amount(credit, "credit")
-    if debit_amount and credit_amount:
-        raise ValidationFailed({"credit": [str(_l("Enter a debit or a credit, not both."))]})
-    row = session.scalar(select(OpeningBalance).where(OpeningBalance.account_id == account.id))
-    if not debit_amount and not credit_amount:
-        if row is not None:
+    if errors:
+        session.rollback()
+        raise ValidationFailed(errors)
+    for account, debit_amount, credit_amount in changes:
+        row = stored.get(account.id)
+        if not debit_amount and not credit_amount:
             session.delete(row)
-        session.commit()
-        return None
-    if row is None:
-        row = OpeningBalance(book_id=book_id, account_id=account.id)
-        session.add(row)
-    row.debit, row.credit = debit_amount, credit_amount
+            continue
+        if row is None:
+            row = OpeningBalance(book_id=book_id, account_id=account.id)
+            session.add(row)
+        row.debit, row.credit = debit_amount, credit_amount
     session.commit()
-    return row
+    return len(changes)
 
 
 @dataclass(frozen=True)

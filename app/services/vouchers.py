@@ -50,6 +50,7 @@ from app.models.ledger import (
 )
 from app.services import audit, books
 from app.services.accounting import ZERO, parse_amount, parse_period, period_label, period_of
+from app.services.books import lock_book
 from app.services.errors import Conflict, NotFound, PeriodClosed, ValidationFailed
 
 MAX_LINES = 200
@@ -217,13 +218,6 @@ def ensure_open(session: Session, book: LedgerBook, period: int, field: str = "d
 
 
 # --- saving ---------------------------------------------------------------------------------
-
-
-def lock_book(session: Session, book_id: int) -> None:
-    """Serialise numbering within one set of books: a row lock on PostgreSQL, the write lock on
-    SQLite (taken by the first write of the transaction). Call before ``next_number``."""
-    session.execute(update(LedgerBook).where(LedgerBook.id == book_id)
-                    .values(updated_at=LedgerBook.updated_at).execution_options(synchronize_session=False))
 
 
 def insert_vouchers(session: Session, rows: list[tuple[dict, list[LineInput]]]) -> list[int]:

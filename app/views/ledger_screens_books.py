@@ -19,10 +19,10 @@ from sqlalchemy import exists, func, select
 
 from app.extensions import db
 from app.models.crm import Client
-from app.models.ledger import Account, LedgerBook, OpeningBalance, Period, PeriodStatus, Voucher, VoucherState
+from app.models.ledger import Account, LedgerBook, OpeningBalance, Period, PeriodStatus, Voucher
 from app.permissions import client_in_scope, scoped_accountant_id
 from app.services import books, periods, vouchers
-from app.services.accounting import next_period, parse_amount, period_label, period_of
+from app.services.accounting import next_period, period_label, period_of
 from app.services.errors import DomainError, NotFound
 from app.views.ledger_screens_common import (
     books_in_scope,
@@ -236,8 +236,7 @@ class OpeningBalanceView(_PerBookView):
             debit = (values or {}).get(f"debit_{account.code}", str(row.debit) if row and row.debit else "")
             credit = (values or {}).get(f"credit_{account.code}", str(row.credit) if row and row.credit else "")
             rows.append({"account": account, "debit": debit, "credit": credit})
-        locked = bool(db.session.scalar(select(exists().where(
-            Voucher.book_id == book.id, Voucher.state == VoucherState.posted))))
+        locked = books.opening_locked(db.session, book.id)
         return self.render_template("ledger/opening.html", book=book, pk=pk, rows=rows, errors=errors or {},
                                     check=books.opening_check(db.session, book.id), locked=locked,
                                     can_edit=self._can("can_edit") and not locked,
@@ -255,82 +254,25 @@ class OpeningBalanceView(_PerBookView):
     @has_access
     @permission_name("edit")
     def save(self, pk: int):  # noqa: ANN201
-        """Save every changed row through ``books.set_opening_balance``; a refused row is shown
-        with its message and nothing of the page is kept (the changes are all or nothing)."""
+        """Save the page's rows through ``books.set_opening_balances``: all or nothing; a refused
+        row is shown with its message and the typed values are kept."""
         book = scoped_book(pk)
-        leaves = list(db.session.scalars(select(Account).where(
-            Account.book_id == book.id, Account.is_leaf.is_(True)).order_by(Account.code)))
-        saved = {row.account_id: row for row in db.session.scalars(
-            select(OpeningBalance).where(OpeningBalance.book_id == book.id))}
-        changes = []
-        for account in leaves:
-            debit = request.form.get(f"debit_{account.code}")
-            credit = request.form.get(f"credit_{account.code}")
-            if debit is None and credit is None:
-                continue
-            row = saved.get(account.id)
-            old = (str(row.debit) if row and row.debit else "", str(row.credit) if row and row.credit else "")
-            if (_norm(debit), _norm(credit)) != (_norm(old[0]), _norm(old[1])):
-                changes.append((account, debit or "", credit or "", old))
-        errors = _precheck(book, changes)
-        if errors:
+        leaves = db.session.scalars(select(Account.code).where(
+            Account.book_id == book.id, Account.is_leaf.is_(True)).order_by(Account.code))
+        amounts = {code: (request.form.get(f"debit_{code}") or "", request.form.get(f"credit_{code}") or "")
+                   for code in leaves if f"debit_{code}" in request.form or f"credit_{code}" in request.form}
+        try:
+            changed = books.set_opening_balances(db.session, book.id, amounts)
+        except DomainError as exc:
+            errors: dict[str, list[str]] = {}
+            for field, messages in field_errors(exc).items():
+                code, _, name = field.partition(".")
+                key = "_" if field == "_" else f"{name}_{code}" if name in ("debit", "credit") else f"row_{code}"
+                errors.setdefault(key, []).extend(messages)
             flash(str(_l("The opening balances were not saved; see the marked rows.")), "danger")
             return self._render(book, pk, values=request.form, errors=errors)
-        done = []
-        for account, debit, credit, old in changes:
-            try:
-                books.set_opening_balance(db.session, book.id, account.code, debit, credit)
-                done.append((account, old))
-            except DomainError as exc:
-                db.session.rollback()
-                _row_errors(errors, account.code, exc.errors)
-        if errors:
-            # Each call commits on its own: a refusal the check above could not foresee (a voucher
-            # posted meanwhile) puts back the rows saved before it.
-            for account, (debit, credit) in reversed(done):
-                books.set_opening_balance(db.session, book.id, account.code, debit, credit)
-            flash(str(_l("The opening balances were not saved; see the marked rows.")), "danger")
-            return self._render(book, pk, values=request.form, errors=errors)
-        flash(str(_l("%(n)d opening balance(s) saved.", n=len(done))), "success")
+        flash(str(_l("%(n)d opening balance(s) saved.", n=changed)), "success")
         return redirect(url_for("OpeningBalanceView.list", pk=pk))
-
-
-def _row_errors(errors: dict[str, list[str]], code: str, refusal: dict[str, list[str]]) -> None:
-    for field, messages in refusal.items():
-        key = "_" if field == "_" else f"{field}_{code}" if field in ("debit", "credit") else f"row_{code}"
-        errors.setdefault(key, []).extend(messages)
-
-
-def _precheck(book: LedgerBook, changes: list) -> dict[str, list[str]]:
-    """The refusals ``books.set_opening_balance`` would give, found before anything is written,
-    so that a page with one bad row writes nothing (not even a save and its undo)."""
-    errors: dict[str, list[str]] = {}
-    if changes and db.session.scalar(select(exists().where(
-            Voucher.book_id == book.id, Voucher.state == VoucherState.posted))):
-        return {"_": [str(_l("Opening balances cannot change once a voucher has been posted."))]}
-    for account, debit, credit, _old in changes:
-        refusal: dict[str, list[str]] = {}
-        amounts = {}
-        for side, value in (("debit", debit), ("credit", credit)):
-            try:
-                amounts[side] = parse_amount(value, side)
-            except DomainError as exc:
-                refusal.update(exc.errors)
-        if not refusal and amounts["debit"] and amounts["credit"]:
-            refusal["credit"] = [str(_l("Enter a debit or a credit, not both."))]
-        if not account.active:
-            refusal["account_code"] = [str(_l("This account is disabled."))]
-        _row_errors(errors, account.code, refusal)
-    return errors
-
-
-def _norm(value: str | None) -> str:
-    text = (value or "").strip().replace(",", "")
-    try:
-        amount = Decimal(text) if text else Decimal(0)
-    except ArithmeticError:
-        return text
-    return str(amount.quantize(Decimal("0.01"))) if amount.is_finite() else text
 
 
 # --- 结账 ----------------------------------------------------------------------------------
