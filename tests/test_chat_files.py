@@ -19,6 +19,7 @@ from app.models.chat import (
     AgentProfile,
     AgentStatus,
     ChatAttachment,
+    ChatBlock,
     ChatMessage,
     ChatSite,
     Conversation,
@@ -221,6 +222,15 @@ def test_a_visitor_upload_needs_the_sites_origin_and_a_genuine_token(chat, case)
     else:
         response = chat.app.test_client().post("/chat/files", headers={"Origin": ORIGIN}, data={
             "site_key": "nope", "visitor_token": chat.token, "file": (io.BytesIO(PNG), "a.png")})
+    assert response.status_code == 403
+    assert _count(ChatAttachment) == 0
+
+
+def test_a_blocked_visitor_cannot_upload_either(chat):
+    """The widget's connection and its uploads are admitted by one rule: a block stops both."""
+    db.session.add(ChatBlock(site_id=chat.site.id, visitor_uid=chat.visitor.uid, reason="spam"))
+    db.session.commit()
+    response = chat.visitor_upload()
     assert response.status_code == 403
     assert _count(ChatAttachment) == 0
 

@@ -70,6 +70,35 @@ class VisitorSession:
     returning: bool
 
 
+def admit_visitor(session: Session, *, secret_key: str, site_key: object, origin: str | None, token: object,
+                  ip: str | None, now: datetime | None = None) -> tuple[ChatSite, str | None]:
+    """The rule for every request a visitor makes (socket connection, file upload): the site key
+    names an active site, the page's Origin is one the site allows, and neither the visitor (by
+    the uid its signed token carries) nor the address is blocked. Returns the site and the uid
+    (``None`` for a new visitor or a token that does not verify). Raises ``AccessDenied``."""
+    site = session.scalar(select(ChatSite).where(ChatSite.site_key == site_key)) \
+        if isinstance(site_key, str) and 0 < len(site_key) <= 40 else None
+    if site is None or not site.active:
+        raise AccessDenied({"site_key": [str(_l("Unknown site key."))]})
+    if not chat_sites.origin_allowed(site, origin):
+        raise AccessDenied({"origin": [str(_l("This website may not use the chat."))]})
+    uid = chat_sites.visitor_uid_from_token(secret_key, site.site_key, token if isinstance(token, str) else None)
+    if chat_sites.is_blocked(session, site.id, uid, ip, now or utcnow()):
+        raise AccessDenied({"_": [str(_l("You cannot use the chat."))]})
+    return site, uid
+
+
+def known_visitor(session: Session, *, secret_key: str, site_key: object, origin: str | None, token: object,
+                  ip: str | None) -> Visitor:
+    """The visitor a request with a widget token comes from, admitted by ``admit_visitor``; the
+    visitor must already exist (a connection creates it). Raises ``AccessDenied``."""
+    site, uid = admit_visitor(session, secret_key=secret_key, site_key=site_key, origin=origin, token=token, ip=ip)
+    visitor = session.scalar(select(Visitor).where(Visitor.site_id == site.id, Visitor.uid == uid)) if uid else None
+    if visitor is None:
+        raise AccessDenied({"visitor_token": [str(_l("You cannot use the chat."))]})
+    return visitor
+
+
 def connect_visitor(session: Session, *, secret_key: str, site_key: object, origin: str | None,
                     token: object = None, ip: str | None = None, user_id: object = None, user_hash: object = None,
                     now: datetime | None = None) -> VisitorSession:
@@ -81,15 +110,8 @@ def connect_visitor(session: Session, *, secret_key: str, site_key: object, orig
     a user id with a wrong hash.
     """
     now = now or utcnow()
-    site = session.scalar(select(ChatSite).where(ChatSite.site_key == site_key)) \
-        if isinstance(site_key, str) and 0 < len(site_key) <= 40 else None
-    if site is None or not site.active:
-        raise AccessDenied({"site_key": [str(_l("Unknown site key."))]})
-    if not chat_sites.origin_allowed(site, origin):
-        raise AccessDenied({"origin": [str(_l("This website may not use the chat."))]})
-    uid = chat_sites.visitor_uid_from_token(secret_key, site.site_key, token if isinstance(token, str) else None)
-    if chat_sites.is_blocked(session, site.id, uid, ip, now):
-        raise AccessDenied({"_": [str(_l("You cannot use the chat."))]})
+    site, uid = admit_visitor(session, secret_key=secret_key, site_key=site_key, origin=origin, token=token, ip=ip,
+                              now=now)
     verified = chat_sites.verify_identity(site, user_id, user_hash)
     visitor = session.scalar(select(Visitor).where(Visitor.site_id == site.id, Visitor.uid == uid)) if uid else None
     returning = visitor is not None

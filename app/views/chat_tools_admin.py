@@ -26,8 +26,7 @@ from wtforms import ValidationError as FormValidationError
 from wtforms.validators import NumberRange, Optional
 
 from app.extensions import csrf, db, socketio
-from app.models.base import utcnow
-from app.models.chat import CannedReply, ChatSite, InvitationRule, Visitor
+from app.models.chat import CannedReply, ChatSite, InvitationRule
 from app.permissions import current_user_id
 from app.security import CHAT, SUPERVISE
 from app.services import chat, chat_files, chat_sites, chat_tools
@@ -218,17 +217,14 @@ def _fan_out(message) -> dict:  # noqa: ANN001
 
 def _visitor_upload() -> Response:
     origin = request.headers.get("Origin")
-    site_key = request.form.get("site_key")
-    site = db.session.scalar(select(ChatSite).where(ChatSite.site_key == site_key)) \
-        if site_key and len(site_key) <= 40 else None
-    if site is None or not site.active or not chat_sites.origin_allowed(site, origin):
-        return _error(AccessDenied({"site_key": [str(_l("This website may not use the chat."))]}))
-    uid = chat_sites.visitor_uid_from_token(current_app.config["SECRET_KEY"], site.site_key,
-                                            request.form.get("visitor_token"))
-    visitor = db.session.scalar(select(Visitor).where(Visitor.site_id == site.id, Visitor.uid == uid)) \
-        if uid else None
-    if visitor is None or chat_sites.is_blocked(db.session, site.id, uid, request.remote_addr, utcnow()):
-        return _error(AccessDenied({"visitor_token": [str(_l("You cannot use the chat."))]}), origin)
+    try:
+        visitor = chat.known_visitor(db.session, secret_key=current_app.config["SECRET_KEY"],
+                                     site_key=request.form.get("site_key"), origin=origin,
+                                     token=request.form.get("visitor_token"), ip=request.remote_addr)
+    except AccessDenied as exc:
+        # A page of a site that may use the chat hears why; any other page hears nothing (no CORS).
+        return _error(exc, origin if "origin" not in exc.errors and "site_key" not in exc.errors else None)
+    site, uid = visitor.site, visitor.uid
     if not visitor_allowed(site.id, uid):  # an upload counts like a socket event against the visitor's rate
         return _cors(jsonify(message=str(_l("Too many requests: please wait a moment.")), errors={}), origin), 429
     upload = request.files.get("file")
