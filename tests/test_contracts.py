@@ -172,6 +172,22 @@ def test_screen_add_contract_validates_dates_and_fee(login_as, session):
     assert [ch.to_status for ch in created.changes] == ["draft"]
 
 
+def test_screen_and_api_refuse_editing_a_live_contract_by_one_rule(login_as, api_token, app, session):
+    app.config["BABEL_DEFAULT_LOCALE"] = "en"
+    contract = make_contract(make_client(), status=S.active)
+    fields = {"client": contract.client_id, "number": contract.number, "service_type": "bookkeeping",
+              "monthly_fee": "1.00", "billing_cycle": "monthly", "start_date": "2026-01-01", "end_date": "2026-12-31"}
+    page = login_as("manager").post(f"/contractmodelview/edit/{contract.id}", data=fields,
+                                    follow_redirects=True).get_data(as_text=True)
+    api = app.test_client().put(f"/api/v1/contract/{contract.id}", headers=api_token("manager"),
+                                json={"monthly_fee": "1.00"})
+    message = "Only draft contracts are edited directly; use Change to amend a live contract."
+    assert message in page
+    assert api.status_code == 409 and api.json["message"] == {"status": [message]}
+    session.expire_all()
+    assert session.get(Contract, contract.id).monthly_fee == Decimal("500.00")
+
+
 def test_contract_page_shows_balance_and_allowed_actions(login_as, session):
     contract = make_contract(make_client(), status=S.active)
     svc.bill_contract(session, contract, date(2026, 2, 1))

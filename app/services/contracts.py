@@ -84,6 +84,52 @@ def validate_contract(contract: Contract) -> None:
         raise ValidationFailed(errors)
 
 
+def prepare_new_contract(session: Session, contract: Contract) -> None:
+    """A new contract, before it is saved (screen and API): it starts as a draft with a number no
+    other contract has and valid fields, and its history begins. Raises ``ValidationFailed``."""
+    contract.status = S.draft
+    _check_number(session, contract)
+    validate_contract(contract)
+    record_creation(contract)
+
+
+def prepare_contract_edit(session: Session, contract: Contract) -> None:
+    """An edited contract, before it is saved: only a draft is edited directly (a live one is
+    amended by a change, which keeps its history). Raises ``TransitionNotAllowed`` (409) and
+    ``ValidationFailed``."""
+    if contract.status != S.draft:
+        raise TransitionNotAllowed({"status": [str(_l(
+            "Only draft contracts are edited directly; use Change to amend a live contract."))]})
+    _check_number(session, contract)
+    validate_contract(contract)
+
+
+def check_contract_deletable(contract: Contract) -> None:
+    """Only a draft contract is deleted (a live one is terminated). Raises ``TransitionNotAllowed``."""
+    if contract.status != S.draft:
+        raise TransitionNotAllowed({"status": [str(_l("Only draft contracts can be deleted."))]})
+
+
+def _check_number(session: Session, contract: Contract) -> None:
+    with session.no_autoflush:
+        clash = session.scalar(select(Contract.id).where(Contract.number == contract.number,
+                                                         Contract.id != (contract.id or -1)))
+    if clash is not None:
+        raise ValidationFailed({"number": [str(_l("This contract number is already used."))]})
+
+
+def check_payment_allowed(session: Session, payment: Payment) -> None:
+    """A payment (new or edited, before it is saved) belongs to a contract that is not a draft.
+    Raises ``ValidationFailed``."""
+    contract = payment.contract or (session.get(Contract, payment.contract_id) if payment.contract_id else None)
+    _check_takes_payments(contract)
+
+
+def _check_takes_payments(contract: Contract | None) -> None:
+    if contract is not None and contract.status == S.draft:
+        raise ValidationFailed({"contract": [str(_l("A draft contract cannot take payments."))]})
+
+
 def _history(contract: Contract, from_status: S | None, to_status: S, reason: str | None,
              details: dict | None = None) -> None:
     actor = current_actor()
@@ -273,8 +319,7 @@ def record_payment(session: Session, contract: Contract, amount: object, receive
                    note: str | None = None) -> Payment:
     """Record money received against a contract; amount is a positive string/Decimal."""
     value = parse_money(amount, "amount", allow_zero=False)
-    if contract.status == S.draft:
-        raise ValidationFailed({"contract": [str(_l("A draft contract cannot take payments."))]})
+    _check_takes_payments(contract)
     payment = Payment(contract_id=contract.id, amount=value, received_on=received_on,
                       method=method, reference=reference, note=note)
     session.add(payment)

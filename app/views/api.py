@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models.contracts import Contract
-from app.models.contracts import ContractStatus as S
 from app.models.crm import Client
 from app.models.documents import Document
 from app.permissions import client_in_scope, current_user_id, scoped_accountant_id, sees_sensitive
@@ -173,22 +172,15 @@ class ContractApi(DeskApi):
     validators_columns = {"monthly_fee": _money_string}
 
     def pre_add(self, item: Contract) -> None:
-        _unique(Contract, "number", item, str(_l("This contract number is already used.")))
         if not client_in_scope(item.client_id or getattr(item.client, "id", None)):
             raise DomainError({"client": [str(_l("No such client."))]})
-        item.status = S.draft
-        contract_svc.validate_contract(item)
-        contract_svc.record_creation(item)
+        contract_svc.prepare_new_contract(db.session, item)
 
     def pre_update(self, item: Contract) -> None:
-        if item.status != S.draft:
-            _conflict(str(_l("Only draft contracts are edited directly; use Change to amend a live contract.")))
-        _unique(Contract, "number", item, str(_l("This contract number is already used.")))
-        contract_svc.validate_contract(item)
+        contract_svc.prepare_contract_edit(db.session, item)
 
     def pre_delete(self, item: Contract) -> None:
-        if item.status != S.draft:
-            _conflict(str(_l("Only draft contracts can be deleted.")))
+        contract_svc.check_contract_deletable(item)
 
     @expose("/<int:pk>/transition", methods=["POST"])
     @protect()
@@ -279,12 +271,6 @@ def _unique(model, column: str, item, message: str) -> None:  # noqa: ANN001
         clash = db.session.scalar(select(model.id).where(getattr(model, column) == value, model.id != (item.id or -1)))
     if clash is not None:
         raise DomainError({column: [message]})
-
-
-def _conflict(message: str) -> None:
-    from app.services.errors import TransitionNotAllowed
-
-    raise TransitionNotAllowed({"status": [message]})
 
 
 DOCUMENT_COLUMNS = ["id", "client.id", "client.name", "contract.id", "period", "doc_type", "title",

@@ -108,9 +108,7 @@ class PaymentModelView(DeskModelView):
     edit_title = _l("Edit payment")
 
     def pre_add(self, item) -> None:  # noqa: ANN001
-        contract = item.contract or db.session.get(Contract, item.contract_id)
-        if contract is not None and contract.status == S.draft:
-            raise DomainError({"contract": [str(_l("A draft contract cannot take payments."))]})
+        svc.check_payment_allowed(db.session, item)
 
     pre_update = pre_add
 
@@ -167,20 +165,14 @@ class ContractModelView(DeskModelView):
 
     def pre_add(self, item) -> None:  # noqa: ANN001
         self.require_scope(target_id(item, "client"))
-        item.status = S.draft
-        svc.validate_contract(item)
-        svc.record_creation(item)
+        svc.prepare_new_contract(db.session, item)
 
     def pre_update(self, item) -> None:  # noqa: ANN001
-        if item.status != S.draft:
-            raise DomainError({"status": [str(_l(
-                "Only draft contracts are edited directly; use Change to amend a live contract."))]})
         self.require_scope(target_id(item, "client"))
-        svc.validate_contract(item)
+        svc.prepare_contract_edit(db.session, item)
 
     def pre_delete(self, item) -> None:  # noqa: ANN001
-        if item.status != S.draft:
-            raise DomainError({"status": [str(_l("Only draft contracts can be deleted."))]})
+        svc.check_contract_deletable(item)
 
     def render_template(self, template, **kwargs):  # noqa: ANN001, ANN003, ANN201
         if template == self.show_template and "pk" in kwargs:
