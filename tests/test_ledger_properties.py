@@ -4,7 +4,9 @@ For any balanced opening balances and any balanced, posted vouchers over leaf ac
 and the credit-normal contra accounts included), once the months are closed (the December close
 moves the year's profit to 3104): the trial balance balances, the balance sheet's line 30 (资产总计)
 equals line 53 (负债和所有者权益总计) in both columns, and the change of 未分配利润 over the year is
-the income statement's net profit for the year.
+the income statement's net profit for the year. Before each close the month's balance sheet
+already ties, counting the profit not yet carried forward, and the close changes none of its
+figures (also when the month before is still open).
 Each example opens books for a new client, so examples never see each other's data; the test's
 data is rolled back afterwards like every test's.
 """
@@ -65,13 +67,19 @@ def test_closed_books_always_balance(app, session, user_id, opening, entries):
         saved = vouchers.save_voucher(session, book.client_id, data, maker)
         vouchers.review_voucher(session, saved.id, checker)
         vouchers.post_voucher(session, saved.id, checker)
+    both_open = reports.balance_sheet(session, book.client_id, "2026-12")
     for month in ("2026-11", "2026-12"):
+        open_sheet = reports.balance_sheet(session, book.client_id, month)
+        assert open_sheet.value(30, 0) == open_sheet.value(53, 0)
+        assert open_sheet.value(30, 1) == open_sheet.value(53, 1)
         periods.close_period(session, book.client_id, month, maker)
         trial = reports.trial_balance(session, book.client_id, "2026-11", month)
         assert trial.balanced, trial.totals
         sheet = reports.balance_sheet(session, book.client_id, month)
         assert sheet.value(30, 0) == sheet.value(53, 0)
         assert sheet.value(30, 1) == sheet.value(53, 1)
+        assert [(ln.first, ln.second) for ln in sheet.lines] == [(ln.first, ln.second) for ln in open_sheet.lines]
+    assert [(ln.first, ln.second) for ln in sheet.lines] == [(ln.first, ln.second) for ln in both_open.lines]
     income = reports.income_statement(session, book.client_id, "2026-12")
     assert sheet.value(51, 0) - sheet.value(51, 1) == income.value(32, 1)
     assert reports.trial_balance(session, book.client_id, "2026-12", "2026-12", level=1).rows[0].code == "1001"

@@ -21,7 +21,7 @@ from app.models.contracts import ContractStatus
 from app.services import contracts as contract_svc
 from app.services import periods
 from tests import test_ledger_reports as ledger_books
-from tests.factories import make_client, make_contract
+from tests.factories import make_books, make_client, make_contract, make_voucher
 
 book, checker, maker = ledger_books.book, ledger_books.checker, ledger_books.maker  # fixtures
 
@@ -141,6 +141,46 @@ def test_balance_sheet_and_income_statement_in_the_official_layouts(app, book, m
     for ln in inc["lines"]:
         if ln["period"] is not None:
             assert f"{ln['item']} {ln['line']} {ln['ytd']} {ln['period']}" in text
+
+
+def test_balance_sheet_pdf_of_an_open_month_ties_and_prints_the_note(app, book, manager, maker, checker):
+    make_voucher(book, maker, state="posted", reviewer_id=checker, day="2026-03-05", amount="12345.67")
+    bs = manager.get(f"/api/v1/reports/balance-sheet?client_id={book.client_id}&period=2026-03").json
+    note = bs["unclosed_profit"]["end"]["note"]
+    assert note == "含未结转损益 12,345.67（本月尚未结账）"
+    _, pages = pdf_text(manager.get(url("balance-sheet", client_id=book.client_id, period="2026-03")))
+    assert len(pages) == 1  # still one landscape page
+    text = plain(" ".join(pages))
+    with app.test_request_context():
+        column = gettext("End of period")
+    assert f"{column}: {plain(note)}" in text
+    lines = {ln["line"]: ln for ln in bs["lines"]}
+    assert lines[30]["end"] == lines[53]["end"] == "98595.67"  # 86,250 + 12,345.67
+    for n in (30, 52, 53):
+        assert f"{lines[n]['item']} {n} {lines[n]['end']} {lines[n]['year_start']}" in text
+    assert f"未分配利润 51 {lines[51]['end']}* {lines[51]['year_start']}" in text  # 27145.67, marked
+    closed = plain(" ".join(pdf_text(manager.get(url("balance-sheet", client_id=book.client_id,
+                                                        period="2026-02")))[1]))
+    assert "含未结转损益" not in closed and "未分配利润 51 14800.00 0.00" in closed
+
+
+def test_balance_sheet_pdf_prints_a_note_for_each_column_on_one_page(app, session, manager, maker, checker):
+    from app.services import books
+
+    accountant = app.appbuilder.sm.find_user(username="accountant")
+    december = make_books(make_client(accountant=accountant, name="年末测试有限公司"), start="2026-12")
+    books.set_opening_balance(session, december.id, "1001", debit="10000")
+    books.set_opening_balance(session, december.id, "3001", credit="10000")
+    make_voucher(december, maker, state="posted", reviewer_id=checker, day="2026-12-10", amount="1000.00")
+    _, pages = pdf_text(manager.get(url("balance-sheet", client_id=december.client_id, period="2027-01")))
+    assert len(pages) == 1  # two notes and the signatures still fit the landscape page
+    text = plain(" ".join(pages))
+    with app.test_request_context():
+        end, start = gettext("End of period"), gettext("Start of year")
+    assert f"{end}: 含未结转损益 1000.00（2026-12 至本月尚未结账）" in text
+    assert f"{start}: 含未结转损益 1000.00（2026-12 尚未结账）" in text
+    assert "未分配利润 51 1000.00* 1000.00*" in text
+    assert "资产总计 30 11000.00 11000.00" in text and "总计 53 11000.00 11000.00" in text
 
 
 def test_vouchers_pdf_prints_each_voucher_with_amount_in_words_and_signatures(app, book, manager):

@@ -10,7 +10,14 @@ Rules:
 - The statements' formulas are read from ``app/data/accounting/*_small_business.csv``; their words
   are ``bal``, ``debit_balances``, ``credit_balances``, ``net_credit``, ``net_debit``, ``Ln``,
   ``detail`` (blank) and ``0`` (blank). The income statement leaves out the carry-forward voucher
-  lines (结转损益). The balance sheet is never forced to balance.
+  lines (结转损益).
+- The balance sheet counts the profit not yet carried forward (未结转损益) where the close would
+  put it: the posted profit-and-loss lines of every month not yet closed, up to the month shown
+  (and up to the December before its year for the start-of-year column), are added to 3103 本年利润,
+  so they appear in the line whose formula reads 3103 (未分配利润) with a note giving the amount.
+  Closed months are a run from the first month of the books (a month closes only after the one
+  before it), so a closed month has nothing left to count: its carry-forward is already posted.
+  Nothing else is adjusted; the sheet is never forced to balance.
 - Errors: ``NotFound`` for an unknown client or a client without books; ``ValidationFailed`` (naming
   the parameter) for a bad period, a range whose end is before its start, a period before the books
   start, or an unknown account code.
@@ -31,8 +38,8 @@ from sqlalchemy.orm import Session
 
 from app.models.crm import Client
 from app.models.ledger import Account, Direction, LedgerBook, OpeningBalance, Voucher, VoucherLine, VoucherState
-from app.services import books
-from app.services.accounting import ZERO, next_period, parse_period, period_label, year_start
+from app.services import books, periods
+from app.services.accounting import ZERO, next_period, parse_period, period_label, previous_period, year_start
 from app.services.errors import NotFound, ValidationFailed
 
 BALANCE_SHEET_CSV = books.DATA / "balance_sheet_small_business.csv"
@@ -434,11 +441,45 @@ class StatementLine:
     second: Decimal | None  # balance sheet: start of the year; income statement: year to date
 
 
+@dataclass(frozen=True)
+class UnclosedProfit:
+    """The profit not yet carried forward (未结转损益) that one balance-sheet column counts in
+    *line* (未分配利润): the posted profit-and-loss lines of the months *from_period* to
+    *to_period*, none of them closed. *amount* is a profit, a loss is negative; *shown* is the
+    statement's month."""
+
+    line: int
+    amount: Decimal
+    from_period: int
+    to_period: int
+    shown: int
+
+    @property
+    def note(self) -> str:
+        """``含未结转损益 12,345.67（本月尚未结账）`` in the current language."""
+        amount = f"{self.amount:,}"
+        start, end = period_label(self.from_period), period_label(self.to_period)
+        if self.to_period == self.shown:
+            if self.from_period == self.to_period:
+                return str(_l("Includes profit not yet carried forward of %(amount)s (this month is not closed yet)",
+                              amount=amount))
+            return str(_l("Includes profit not yet carried forward of %(amount)s (%(start)s to this month are not "
+                          "closed yet)", amount=amount, start=start))
+        if self.from_period == self.to_period:
+            return str(_l("Includes profit not yet carried forward of %(amount)s (%(period)s is not closed yet)",
+                          amount=amount, period=start))
+        return str(_l("Includes profit not yet carried forward of %(amount)s (%(start)s to %(end)s are not closed "
+                      "yet)", amount=amount, start=start, end=end))
+
+
 @dataclass
 class Statement:
     client_id: int
     period: int
     lines: list[StatementLine]
+    # Balance sheet: the profit not yet carried forward in the end-of-period and start-of-year
+    # columns (None where every month counted is closed).
+    unclosed: tuple[UnclosedProfit | None, UnclosedProfit | None] = (None, None)
 
     def value(self, line: int, column: int = 0) -> Decimal | None:
         row = next(r for r in self.lines if r.line == line)
@@ -465,10 +506,38 @@ def _balance_words(accounts: list[Account], nets: dict[int, Decimal]):  # noqa: 
     return word_value
 
 
+def _profit_line(lines: tuple[FormulaLine, ...]) -> int | None:
+    """The statement line whose formula reads the profit account 3103 (本年利润): 未分配利润."""
+    return next((ln.line for ln in lines for term in ln.terms or ()
+                 if term.word in ("bal", "debit_balances", "credit_balances")
+                 and periods.PROFIT_CODE.startswith(term.arg)), None)
+
+
+def _unclosed_profit(session: Session, book: LedgerBook, month: int) -> tuple[int, Decimal, Decimal]:
+    """The first month not closed, and the debit-minus-credit of the posted profit-and-loss lines
+    of the months not closed: before the year of *month*, and up to *month* (one SQL sum)."""
+    latest = periods.latest_closed(session, book.id)
+    first_open = next_period(latest) if latest else book.start_period
+    if first_open > month:
+        return first_open, ZERO, ZERO
+    amount = VoucherLine.debit - VoucherLine.credit
+    pl_accounts = select(Account.id).where(
+        Account.book_id == book.id, Account.category.in_(periods.PL_CATEGORIES)).scalar_subquery()
+    before, total = session.execute(
+        select(_sum_if(VoucherLine.period < year_start(month), amount), func.coalesce(func.sum(amount), 0))
+        .where(*_posted(book.id), VoucherLine.account_id.in_(pl_accounts),
+               VoucherLine.period >= first_open, VoucherLine.period <= month)).one()
+    return first_open, _dec(before), _dec(total)
+
+
 def balance_sheet(session: Session, client_id: int, period: object) -> Statement:
     """资产负债表 (会小企01表) at the end of *period*, with the balances at the start of its year
-    (the books' opening balances when they start that year). Raises ``NotFound`` and
-    ``ValidationFailed``."""
+    (the books' opening balances when they start that year).
+
+    The profit of the months not yet closed (未结转损益), up to *period* for the end column and up
+    to the December before for the start-of-year column, counts in 未分配利润 as the close would
+    carry it to 3103, and the statement's ``unclosed`` says how much and for which months; a
+    closed month has none. Raises ``NotFound`` and ``ValidationFailed``."""
     book = get_books(session, client_id)
     month = _period(book, period, "period")
     amount = VoucherLine.debit - VoucherLine.credit
@@ -482,10 +551,22 @@ def balance_sheet(session: Session, client_id: int, period: object) -> Statement
         end[account_id] = end.get(account_id, ZERO) + _dec(net)
     accounts = _accounts(session, book.id)
     lines = statement_lines(str(BALANCE_SHEET_CSV))
+    unclosed: list[UnclosedProfit | None] = [None, None]
+    first_open, open_before, open_total = _unclosed_profit(session, book, month)
+    profit = next((a for a in accounts if a.code == periods.PROFIT_CODE), None)
+    line = _profit_line(lines)
+    if first_open <= month and profit is not None and line is not None:
+        # Move the open months' profit-and-loss balance onto 3103, as their closes will.
+        end[profit.id] = end.get(profit.id, ZERO) + open_total
+        unclosed[0] = UnclosedProfit(line, ZERO - open_total, first_open, month, month)
+        if first_open < year_start(month):
+            begin[profit.id] = begin.get(profit.id, ZERO) + open_before
+            last_year = previous_period(year_start(month))
+            unclosed[1] = UnclosedProfit(line, ZERO - open_before, first_open, last_year, month)
     at_end = _evaluate(lines, _balance_words(accounts, end))
     at_start = _evaluate(lines, _balance_words(accounts, begin))
     return Statement(client_id, month, [StatementLine(ln.line, ln.item, at_end[ln.line], at_start[ln.line])
-                                        for ln in lines])
+                                        for ln in lines], (unclosed[0], unclosed[1]))
 
 
 def income_statement(session: Session, client_id: int, period: object) -> Statement:

@@ -131,6 +131,21 @@ def statement_json(report: svc.Statement, first: str, second: str) -> dict:
                       for ln in report.lines]}
 
 
+def _unclosed_json(part: svc.UnclosedProfit | None) -> dict | None:
+    if part is None:
+        return None
+    return {"line": part.line, "amount": money(part.amount), "from": period_label(part.from_period),
+            "to": period_label(part.to_period), "note": part.note}
+
+
+def balance_sheet_json(report: svc.Statement) -> dict:
+    """The statement's lines, and ``unclosed_profit``: per column, the profit not yet carried
+    forward that its 未分配利润 line holds (``null`` where every month counted is closed)."""
+    end, start = report.unclosed
+    return {**statement_json(report, "end", "year_start"),
+            "unclosed_profit": {"end": _unclosed_json(end), "year_start": _unclosed_json(start)}}
+
+
 def _general_ledger(args, client_id: int) -> tuple[int, int, list[svc.GeneralLedgerAccount]]:  # noqa: ANN001
     start, end = month_range(args)
     accounts = svc.general_ledger(db.session, client_id, start, end, hide_zero=_flag(args, "hide_zero", True))
@@ -241,13 +256,13 @@ class LedgerReportApi(BaseApi):
           - {in: query, name: client_id, required: true, schema: {type: integer}}
           - {in: query, name: period, required: true, schema: {type: string}}
           responses:
-            200: {description: "lines with end and year_start amounts"}
+            200: {description: "lines with end and year_start amounts; unclosed_profit per column or null"}
             404: {$ref: '#/components/responses/404'}
             422: {$ref: '#/components/responses/422'}
         """
         def build(args) -> dict:  # noqa: ANN001
             client_id = _client_id(args)
-            return statement_json(svc.balance_sheet(db.session, client_id, _period(args)), "end", "year_start")
+            return balance_sheet_json(svc.balance_sheet(db.session, client_id, _period(args)))
         return self._answer(build)
 
     @expose("/income-statement", methods=["GET"])
