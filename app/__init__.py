@@ -26,6 +26,9 @@ def create_app(config: dict | None = None) -> Flask:
     cfg = build_config(config)
     app = Flask(__name__, instance_path=cfg["INSTANCE_PATH"], instance_relative_config=False)
     app.config.update(cfg)
+    from app import request_input
+
+    request_input.install(app)  # strict ids in URLs, bounded JSON, no NUL characters: before any route
     if not (config or {}).get("PERMANENT_SESSION_LIFETIME"):
         app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
     _compile_catalogs()

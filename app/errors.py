@@ -11,6 +11,12 @@ Rules:
   traceback ``@safe`` logs before it lets go of an exception). A bug that happens to raise a
   database error (a missing table, bad SQL) stays a 500 with its traceback.
 - Any other 500 on the API answers JSON too, so API clients get one shape of error.
+- A refusal is one shape on the JSON faces (``/api/``, ``/reports/``, ``/chat/``, and requests
+  that ask for JSON): ``{"message": text, "errors": {field: [text, ...]}}`` with the status of
+  the refusal — a domain error's own (``app/services/errors.py``: 404, 409, 422 ...) or an HTTP
+  error's (400, 404, 405, 413 ...). A domain error that reaches a view's caller rolls the
+  session back first: nothing of a refused request is written. That holds inside
+  Flask-AppBuilder's ``@safe`` too, which would otherwise answer 500 for any exception.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ import sys
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.services.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +59,38 @@ def database_unavailable(error: BaseException) -> bool:
     return True
 
 
+JSON_PREFIXES = ("/api/", "/reports/", "/chat/")
+
+
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    return request.path.startswith(JSON_PREFIXES) or request.accept_mimetypes.best == "application/json"
+
+
+def refusal_body(error: DomainError | HTTPException) -> tuple[dict, int]:
+    """The JSON body and status of a refused request (see the module docstring)."""
+    if isinstance(error, DomainError):
+        return {"message": error.message, "errors": error.errors}, error.status_code
+    code = error.code or 400
+    text = error.description
+    if not text or text == type(error).description:  # werkzeug's English default
+        text = str(_HTTP_MESSAGES.get(code, error.name))
+    return {"message": text, "errors": {}}, code
+
+
+def refused(error: DomainError | HTTPException) -> Response:
+    """The refusal as JSON, after rolling back whatever the request's session holds."""
+    if isinstance(error, DomainError):
+        from app.extensions import db
+
+        db.session.rollback()
+    body, status = refusal_body(error)
+    response = jsonify(body)
+    response.status_code = status
+    if isinstance(error, HTTPException):
+        for name, value in error.get_headers():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+    return response
 
 
 def unavailable_response(as_json: bool | None = None) -> Response:
@@ -92,10 +131,28 @@ def register_error_handlers(app: Flask) -> None:
     def _internal_error(error: InternalServerError):  # noqa: ANN202
         # Flask has logged the original exception with its traceback before calling this.
         if _wants_json():
-            return jsonify(message=_("Internal server error")), 500
+            return jsonify(message=_("Internal server error"), errors={}), 500
         return error
 
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):  # noqa: ANN202
+        if isinstance(error, InternalServerError) or not _wants_json() or error.code is None or error.code < 400:
+            return error
+        return refused(error)
+
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError):  # noqa: ANN202
+        if _wants_json():
+            return refused(error)
+        from app.extensions import db
+
+        db.session.rollback()
+        page = current_app.jinja_env.get_template("errors/refused.html").render(
+            message=error.message, lang="zh-CN" if str(get_locale()) == "zh_CN" else "en", status=error.status_code)
+        return Response(page, status=error.status_code, mimetype="text/html")
+
     _answer_503_from_safe_apis()
+    _one_error_shape_for_apis()
 
 
 def _answer_503_from_safe_apis() -> None:
@@ -112,7 +169,96 @@ def _answer_503_from_safe_apis() -> None:
         error = sys.exc_info()[1]  # called from @safe's except block: the exception it caught
         if error is not None and database_unavailable(error):
             return unavailable_response(as_json=True)
+        if isinstance(error, DomainError | HTTPException) and not isinstance(error, InternalServerError):
+            return refused(error)
         return original(self, message=message)
 
     response_500.desk_unavailable_aware = True
     BaseApi.response_500 = response_500
+
+
+# Flask-AppBuilder's fixed English texts of its API answers, and ours.
+_FAB_MESSAGES = {
+    "Not authorized": _l("Sign in first: the request has no valid credentials."),
+    "Forbidden": _l("You may not do this."),
+    "Not found": _l("Not found."),
+    "Arguments are not correct": _l("The request is not valid."),
+    "Could not process entity": _l("The request is not valid."),
+    "Fatal error": _l("Internal server error"),
+    "Internal error": _l("Internal server error"),
+}
+# werkzeug's English descriptions of the usual HTTP errors.
+_HTTP_MESSAGES = {
+    400: _l("The request is not valid."),
+    401: _l("Sign in first: the request has no valid credentials."),
+    403: _l("You may not do this."),
+    404: _l("Not found."),
+    405: _l("This method is not allowed here."),
+    413: _l("The request is too large."),
+    415: _l("This content type is not accepted here."),
+}
+
+
+def _flatten(messages: object, prefix: str = "") -> dict[str, list[str]]:
+    """Marshmallow's nested errors (``{"lines": {0: {"debit": [...]}}}``) as ``{"lines[0].debit": [...]}``."""
+    if isinstance(messages, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            name = f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}" if prefix else str(key)
+            flat.update(_flatten(value, name))
+        return flat
+    if isinstance(messages, list | tuple) and all(not isinstance(m, dict | list) for m in messages):
+        return {prefix or "_": [str(m) for m in messages]}
+    if isinstance(messages, list | tuple):
+        flat = {}
+        for index, value in enumerate(messages):
+            flat.update(_flatten(value, f"{prefix}[{index}]"))
+        return flat
+    return {prefix or "_": [str(messages)]}
+
+
+def _one_error_shape_for_apis() -> None:
+    """Every error answer of every Flask-AppBuilder API is ``{"message": text, "errors": {field:
+    [text]}}``: a message given as a dict of field errors (marshmallow's) becomes ``errors``, and
+    Flask-AppBuilder's fixed English texts are translated."""
+    from flask_appbuilder.api import BaseApi
+
+    original = BaseApi.response
+    if getattr(original, "desk_one_shape", False):
+        return
+
+    def response(code: int, **kwargs: object) -> Response:
+        if code >= 400 and set(kwargs) <= {"message", "errors", "msg"}:
+            message = kwargs.get("message", kwargs.pop("msg", None))
+            errors = kwargs.get("errors")
+            if isinstance(message, dict | list):
+                errors = {**_flatten(message), **(errors or {})}
+                message = "; ".join(m for msgs in errors.values() for m in msgs)
+            elif isinstance(message, str) and message in _FAB_MESSAGES:
+                message = str(_FAB_MESSAGES[message])
+            kwargs = {"message": str(message) if message is not None else str(_HTTP_MESSAGES.get(code, "")),
+                      "errors": errors or {}}
+        return original(code, **kwargs)
+
+    response.desk_one_shape = True
+    BaseApi.response = staticmethod(response)
+    BaseApi.responses = {code: {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+                         for code, description in ERROR_RESPONSES.items()}
+
+
+# The OpenAPI description of every error answer.
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["message", "errors"],
+    "properties": {
+        "message": {"type": "string", "description": "what went wrong, in the user's language"},
+        "errors": {"type": "object", "description": "messages by field (\"_\": the whole request)",
+                   "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    },
+}
+ERROR_RESPONSES = {
+    "400": "Bad request", "401": "Not signed in, or the token is not valid", "403": "Forbidden",
+    "404": "Not found (or outside the user's scope)", "409": "Conflicts with the current state",
+    "413": "The request body is too large", "422": "Invalid input; errors name the fields",
+    "429": "Too many requests", "500": "Internal server error", "503": "The database is unavailable; try again",
+}

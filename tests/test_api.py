@@ -38,7 +38,7 @@ def test_bad_credit_code_is_422_naming_the_field(app, api_token, session):
     response = app.test_client().post("/api/v1/client/", headers=api_token("manager"), json={
         "name": "坏代码公司", "credit_code": "91350100M000100Y44", "taxpayer_type": "general", "status": "active"})
     assert response.status_code == 422
-    assert "credit_code" in response.json["message"]
+    assert "credit_code" in response.json["errors"]
     assert _count(session, Client) == before
 
 
@@ -73,10 +73,10 @@ def test_contract_fee_must_be_a_string_with_two_decimals(app, api_token, session
     headers = api_token("manager")
     assert c.post("/api/v1/contract/", headers=headers, json={**body, "monthly_fee": 500.5}).status_code == 422
     bad = c.post("/api/v1/contract/", headers=headers, json={**body, "monthly_fee": "500.555"})
-    assert bad.status_code == 422 and "monthly_fee" in bad.json["message"]
+    assert bad.status_code == 422 and "monthly_fee" in bad.json["errors"]
     dates = c.post("/api/v1/contract/", headers=headers, json={**body, "monthly_fee": "500.00",
                                                                 "end_date": "2025-01-01"})
-    assert dates.status_code == 422 and "end_date" in dates.json["message"]
+    assert dates.status_code == 422 and "end_date" in dates.json["errors"]
     assert _count(session, Contract) == 0
     ok = c.post("/api/v1/contract/", headers=headers, json={**body, "monthly_fee": "500.50"})
     assert ok.status_code == 201, ok.json
@@ -92,7 +92,7 @@ def test_contract_transitions_over_api(app, api_token, session):
     assert c.post(url, headers=headers, json={"action": "terminate", "reason": "x"}).status_code == 409
     assert c.post(url, headers=headers, json={"action": "activate"}).json["status"] == "active"
     no_reason = c.post(url, headers=headers, json={"action": "terminate"})
-    assert no_reason.status_code == 422 and "reason" in no_reason.json["message"]
+    assert no_reason.status_code == 422 and "reason" in no_reason.json["errors"]
     changed = c.post(url, headers=headers, json={"action": "change", "reason": "调价",
                                                  "changes": {"monthly_fee": "720.00"}})
     assert changed.json["status"] == "changed"
@@ -119,9 +119,9 @@ def test_duplicate_credit_code_and_contract_number_are_422_naming_the_field(app,
     headers = api_token("manager")
     dup = c.post("/api/v1/client/", headers=headers, json={
         "name": "重复", "credit_code": existing.credit_code, "taxpayer_type": "general", "status": "active"})
-    assert dup.status_code == 422 and "credit_code" in dup.json["message"]
+    assert dup.status_code == 422 and "credit_code" in dup.json["errors"]
     dup = c.post("/api/v1/contract/", headers=headers, json={
         "client": existing.id, "number": contract.number, "service_type": "bookkeeping", "monthly_fee": "1.00",
         "billing_cycle": "monthly", "start_date": "2026-01-01", "end_date": "2026-12-31"})
-    assert dup.status_code == 422 and "number" in dup.json["message"]
+    assert dup.status_code == 422 and "number" in dup.json["errors"]
     assert _count(session, Client) == 1 and _count(session, Contract) == 1

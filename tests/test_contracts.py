@@ -183,7 +183,7 @@ def test_screen_and_api_refuse_editing_a_live_contract_by_one_rule(login_as, api
                                 json={"monthly_fee": "1.00"})
     message = "Only draft contracts are edited directly; use Change to amend a live contract."
     assert message in page
-    assert api.status_code == 409 and api.json["message"] == {"status": [message]}
+    assert api.status_code == 409 and api.json == {"message": message, "errors": {"status": [message]}}
     session.expire_all()
     assert session.get(Contract, contract.id).monthly_fee == Decimal("500.00")
 

@@ -333,7 +333,7 @@ def test_api_upload_of_a_bad_file_is_422_naming_file_and_stores_nothing(app, ses
     response = _api_upload(app, api_token("manager"), make_client().id, filename, data)
 
     assert response.status_code == 422
-    assert list(response.json["message"]) == ["file"]
+    assert list(response.json["errors"]) == ["file"]
     assert _documents(session) == 0 and _files(app) == []
 
 
@@ -342,7 +342,7 @@ def test_api_upload_without_a_file_is_422_naming_file(app, session, api_token):
                                       data={"client_id": str(make_client().id), "doc_type": "invoice"},
                                       content_type="multipart/form-data")
     assert response.status_code == 422
-    assert "file" in response.json["message"]
+    assert "file" in response.json["errors"]
     assert _documents(session) == 0
 
 
@@ -390,7 +390,7 @@ def test_api_upload_with_a_contract_of_another_client_is_422_and_stores_nothing(
                            contract_id=other_contract.id)
 
     assert response.status_code == 422
-    assert list(response.json["message"]) == ["contract_id"]
+    assert list(response.json["errors"]) == ["contract_id"]
     assert _documents(session) == 0 and _files(app) == []
 
 
@@ -398,5 +398,5 @@ def test_api_upload_with_a_bad_period_is_422_and_stores_nothing(app, session, ap
     response = _api_upload(app, api_token("manager"), make_client().id, "scan.pdf", PDF, period="2026-13")
 
     assert response.status_code == 422
-    assert list(response.json["message"]) == ["period"]
+    assert list(response.json["errors"]) == ["period"]
     assert _documents(session) == 0 and _files(app) == []

@@ -258,7 +258,7 @@ def test_hostile_imports_are_refused_and_the_server_stays_small(server: Server) 
         answer = manager.post(f"{server.url}/api/v1/voucher/import", data={"client_id": str(client_id)},
                               files={"file": (name, data)}, timeout=120)
         assert answer.status_code == status, answer.text[:300]
-        assert answer.json()["errors"][0]["row"] == 0
+        assert answer.json()["rows"][0]["row"] == 0
         assert requests.get(f"{server.url}/health", timeout=WAIT).status_code == 200
         print(f"\n{name}: {len(data) // 1024} KB refused with {status} in {time.monotonic() - began:.2f} s")
     grown_mb = (server.memory_kb("VmHWM") - peak_before) / 1024

@@ -60,7 +60,7 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(app, session, book, api_tok
     assert len(bomb) < 200 * 1024  # small on the wire
     response = _upload(app, api_token("accountant"), book.client_id, bomb, "bomb.xlsx")
     assert response.status_code == 413, response.json
-    assert response.json["errors"] == [{
+    assert response.json["rows"] == [{
         "row": 0, "field": "file", "message": "The workbook is larger than 4 MB once unpacked; it cannot be read."}]
     assert _written(session) == (0, 0)
 
@@ -75,7 +75,7 @@ def test_a_sheet_claiming_a_huge_dimension_is_refused_before_its_rows_are_read(a
                                                                  xml))
     response = _upload(app, api_token("accountant"), book.client_id, data, "v.xlsx")
     assert response.status_code == 422
-    assert response.json["errors"] == [{"row": 0, "field": "file", "message": message}]
+    assert response.json["rows"] == [{"row": 0, "field": "file", "message": message}]
     assert _written(session) == (0, 0)
 
 
@@ -105,7 +105,7 @@ def test_a_csv_with_a_million_columns_is_refused(app, session, book, api_token):
     assert len(data) < app.config["IMPORT_MAX_BYTES"]
     response = _upload(app, api_token("accountant"), book.client_id, data, "v.csv")
     assert response.status_code == 422
-    assert response.json["errors"] == [{"row": 0, "field": "file", "message": "The file has more than 40 columns."}]
+    assert response.json["rows"] == [{"row": 0, "field": "file", "message": "The file has more than 40 columns."}]
     assert _written(session) == (0, 0)
 
 
@@ -122,7 +122,7 @@ def test_a_file_over_the_byte_limit_is_413_and_a_larger_body_is_refused_unread(a
     just_over = csv_bytes(filler)[:1025]
     response = _upload(app, api_token("accountant"), book.client_id, just_over, "v.csv")
     assert response.status_code == 413
-    assert response.json["errors"] == [{"row": 0, "field": "file", "message": "The file is larger than 1 KB."}]
+    assert response.json["rows"] == [{"row": 0, "field": "file", "message": "The file is larger than 1 KB."}]
     huge = _upload(app, api_token("accountant"), book.client_id, b"x" * (512 * 1024), "v.csv")
     assert huge.status_code == 413 and huge.is_json
     assert huge.json["message"] == "The request is too large: send a smaller file."

@@ -281,7 +281,7 @@ def test_api_import_errors_are_422_by_row_and_nothing_is_written(app, session, b
     rows[3][4] = "9999"
     response = _upload(app, api_token("accountant"), book.client_id, csv_bytes(rows))
     assert response.status_code == 422
-    assert response.json["errors"] == [{"row": 5, "field": "account_code",
+    assert response.json["rows"] == [{"row": 5, "field": "account_code",
                                         "message": "No account 9999 in these books."}]
     assert response.json["message"] == "Row 5 (account_code): No account 9999 in these books."
     assert _written(session) == (0, 0)
@@ -290,7 +290,7 @@ def test_api_import_errors_are_422_by_row_and_nothing_is_written(app, session, b
 def test_api_import_needs_a_client_and_a_file(app, session, book, api_token):
     response = _upload(app, api_token("manager"), "", None)
     assert response.status_code == 422
-    assert response.json["errors"] == [
+    assert response.json["rows"] == [
         {"row": 0, "field": "client_id", "message": "Give the client's id (a whole number)."},
         {"row": 0, "field": "file", "message": "Choose a file to import."}]
     assert _written(session) == (0, 0)

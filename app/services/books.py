@@ -38,6 +38,7 @@ from app.models.ledger import (
 )
 from app.services.accounting import ZERO, parse_amount, parse_period
 from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.inputs import ascii_digits
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "accounting"
 CHART_CSV = DATA / "chart_of_accounts_small_business.csv"
@@ -129,7 +130,7 @@ def add_sub_account(session: Session, book_id: int, parent_code: str, code: str,
     if parent is None:
         raise NotFound({"parent_code": [str(_l("No account with this code."))]})
     errors: dict[str, list[str]] = {}
-    if not (code.isdigit() and len(code) == len(parent.code) + 2 and code.startswith(parent.code)):
+    if not (ascii_digits(code) and len(code) == len(parent.code) + 2 and code.startswith(parent.code)):
         errors["code"] = [str(_l("A sub-account's code is its parent's code followed by two digits (e.g. "
                                  "%(example)s).", example=parent.code + "01"))]
     elif code.endswith("00"):

@@ -44,6 +44,7 @@ from app.models.chat import (
 )
 from app.services import chat, chat_sites
 from app.services.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from app.services.inputs import parse_id
 
 
 @dataclass(frozen=True)
@@ -218,9 +219,8 @@ def post_agent_file(session: Session, upload_dir: str, max_bytes: int, agent: Ag
     """
     if agent is None or not agent.active:
         raise AccessDenied({"_": [str(_l("You have no active agent profile."))]})
-    if isinstance(conversation_id, str) and conversation_id.strip().isdigit():
-        conversation_id = int(conversation_id.strip())
-    if not isinstance(conversation_id, int) or isinstance(conversation_id, bool):
+    conversation_id = parse_id(conversation_id)
+    if conversation_id is None:
         raise ValidationFailed({"conversation_id": [str(_l("conversation_id is a whole number."))]})
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from app.services.inputs import ascii_digits
+
 # GB 32100-2015: the 31 characters allowed in a unified social credit code, in value order.
 CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -54,7 +56,7 @@ def id_number_error(number: str | None) -> str | None:
     number = (number or "").strip().upper()
     if not number:
         return None
-    if len(number) != 18 or not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+    if len(number) != 18 or not ascii_digits(number[:17]) or not (ascii_digits(number[17]) or number[17] == "X"):
         return str(_l("An ID number has 17 digits followed by a digit or X."))
     total = sum(int(d) * w for d, w in zip(number[:17], ID_WEIGHTS, strict=True))
     if ID_CHECK[total % 11] != number[17]:

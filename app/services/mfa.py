@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.security import MFARecoveryCode, UserMFA
+from app.services.inputs import ascii_digits
 
 RECOVERY_CODE_COUNT = 10
 STEP = 30
@@ -78,7 +79,7 @@ def provisioning_uri(secret: str, username: str, issuer: str) -> str:
 
 def _match_counter(secret: str, code: str, now: float | None = None) -> int | None:
     code = (code or "").strip().replace(" ", "")
-    if not code.isdigit() or len(code) != 6:
+    if not ascii_digits(code) or len(code) != 6:
         return None
     totp = pyotp.TOTP(secret)
     current = int((now or time.time()) // STEP)

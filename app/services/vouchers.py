@@ -52,6 +52,7 @@ from app.services import audit, books
 from app.services.accounting import ZERO, parse_amount, parse_period, period_label, period_of
 from app.services.books import lock_book
 from app.services.errors import Conflict, NotFound, PeriodClosed, ValidationFailed
+from app.services.inputs import parse_count
 
 MAX_LINES = 200
 MAX_ATTACHMENTS = 9999
@@ -121,15 +122,12 @@ def _parse_header(data: dict, errors: dict[str, list[str]]) -> tuple[date | None
         errors["summary"] = [str(_l("A voucher needs a summary (摘要)."))]
     elif len(summary) > 200:
         errors["summary"] = [str(_l("At most %(n)d characters.", n=200))]
-    attachments = data.get("attachments", 0)
-    if attachments in (None, ""):
-        attachments = 0
-    if isinstance(attachments, bool) or not str(attachments).strip().isdigit() \
-            or int(str(attachments).strip()) > MAX_ATTACHMENTS:
+    attachments = parse_count(data.get("attachments"), 0, MAX_ATTACHMENTS)
+    if attachments is None:
         errors["attachments"] = [str(_l("The number of attachments is a whole number from 0 to %(n)d.",
                                         n=MAX_ATTACHMENTS))]
         attachments = 0
-    return day, word, summary, int(str(attachments).strip() or 0)
+    return day, word, summary, attachments
 
 
 def parse_voucher(session: Session, book_id: int, data: dict, errors: dict[str, list[str]]) -> VoucherInput:

@@ -24,6 +24,7 @@ from app.services import contracts as contract_svc
 from app.services import documents as document_svc
 from app.services.clients import credit_code_error, id_number_error, mask
 from app.services.errors import DomainError, ValidationFailed
+from app.services.inputs import parse_id
 from app.views.common import scope_filters
 
 
@@ -323,15 +324,15 @@ class DocumentApi(DeskApi):
             return self.response_422(message={"file": ["Missing file."]})
         form = request.form
         errors = {}
-        client_id = form.get("client_id", "")
-        if not client_id.isdigit():
+        client_id = parse_id(form.get("client_id", ""))
+        if client_id is None:
             errors["client_id"] = ["Missing or not a number."]
         contract_id = form.get("contract_id") or None
-        if contract_id is not None and not contract_id.isdigit():
+        if contract_id is not None and parse_id(contract_id) is None:
             errors["contract_id"] = ["Not a number."]
         if errors:
             return self.response_422(message=errors)
-        if not client_in_scope(int(client_id)):
+        if not client_in_scope(client_id):
             return self.response_404()
         try:
             document = document_svc.store_document(

@@ -33,6 +33,7 @@ from app.permissions import current_user_id
 from app.security import SUPERVISE
 from app.services import chat, chat_inbox, tracking
 from app.services.errors import DomainError
+from app.services.inputs import parse_count, parse_id
 from app.views.common import DeskModelView, EagerInterface, format_datetime
 
 CATEGORY = dict(category="Live chat", category_label=_l("Live chat"), category_icon="fa-comments")
@@ -145,7 +146,7 @@ class LeaveMessageModelView(DeskModelView):
         self._message(pk)
         try:
             if request.form.get("user_id"):
-                user_id = int(request.form["user_id"]) if request.form["user_id"].isdigit() else -1
+                user_id = parse_id(request.form["user_id"]) or -1
                 chat_inbox.assign_leave_message(db.session, pk, user_id,
                                                 current_app.config.get("AUTH_ROLE_ADMIN", "Admin"))
             if request.form.get("status"):
@@ -223,10 +224,11 @@ def _int_arg(name: str, low: int | None = None, high: int | None = None) -> int 
     raw = (request.args.get(name) or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or (low is not None and int(raw) < low) or (high is not None and int(raw) > high):
+    number = parse_count(raw, 0)
+    if number is None or (low is not None and number < low) or (high is not None and number > high):
         flash(str(_l("Ignored a filter that is not valid: %(name)s.", name=name)), "warning")
         return None
-    return int(raw)
+    return number
 
 
 def _date_arg(name: str) -> date | None:

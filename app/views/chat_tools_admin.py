@@ -31,6 +31,7 @@ from app.permissions import current_user_id
 from app.security import CHAT, SUPERVISE
 from app.services import chat, chat_files, chat_sites, chat_tools
 from app.services.errors import AccessDenied, DomainError, ValidationFailed
+from app.services.inputs import parse_id
 from app.sockets.rooms import conversation_room, visitor_room
 from app.sockets.visitor import visitor_allowed
 from app.views.chat_admin import CATEGORY
@@ -253,7 +254,7 @@ def _agent_upload() -> Response:
     errors = {}
     if upload is None:
         errors["file"] = [str(_l("Choose a file to send."))]
-    if not conversation_id or not conversation_id.strip().isdigit():
+    if parse_id(conversation_id) is None:
         errors["conversation_id"] = [str(_l("conversation_id is a whole number."))]
     if errors:
         return _error(ValidationFailed(errors))

@@ -21,6 +21,7 @@ from app.permissions import current_user_id, scoped_accountant_id
 from app.services import documents as svc
 from app.services.audit import record_event
 from app.services.errors import DomainError
+from app.services.inputs import parse_id
 from app.views.common import DeskModelView, EagerInterface, format_datetime, get_or_404, scope_filters, target_id
 from app.views.labels import ENUM_LABELS, LabelledEnumField, enum_formatter
 
@@ -104,8 +105,8 @@ class DocumentModelView(DeskModelView):
         form.client_id.choices = _client_choices()
         form.contract_id.choices = _contract_choices()
         form.doc_type.choices = [(k.value, v) for k, v in ENUM_LABELS[DocumentType].items()]
-        if request.method == "GET" and request.args.get("client_id", "").isdigit():
-            form.client_id.data = int(request.args["client_id"])
+        if request.method == "GET" and parse_id(request.args.get("client_id")) is not None:
+            form.client_id.data = parse_id(request.args["client_id"])
         if form.validate_on_submit():
             upload = form.file.data
             try:

@@ -36,9 +36,12 @@ from app.services import books, idempotency, periods, vouchers
 from app.services import voucher_import as importer
 from app.services.accounting import money, parse_period, period_label
 from app.services.errors import DomainError, ValidationFailed
+from app.services.inputs import ascii_digits, parse_count, parse_id
 from app.workers import WorkerError
 
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 1_000_000
+NO_CLIENT = 0  # an id no client can have: answered like an unknown client (404)
 DEFAULT_PAGE_SIZE = 25
 
 
@@ -135,7 +138,9 @@ class ImportRowError(Schema):
 
 class ImportFailedOut(Schema):
     message = fields.String()
-    errors = fields.List(fields.Nested(ImportRowError))
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                         metadata={"example": {"rows[5].account_code": ["No account 9999 in these books."]}})
+    rows = fields.List(fields.Nested(ImportRowError))
 
 
 class ImportDone(Schema):
@@ -216,10 +221,14 @@ def _created(voucher: Voucher) -> dict:
 
 
 def _client_id(value: object, errors: dict[str, list[str]]) -> int | None:
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+    """A client id from a body or query; a number out of range is no client (``NO_CLIENT``)."""
+    client_id = parse_id(value)
+    if client_id is None:
+        if isinstance(value, int) and not isinstance(value, bool) or isinstance(value, str) \
+                and ascii_digits(value.strip()):
+            return NO_CLIENT
         errors["client_id"] = [str(_l("Give the client's id (a whole number)."))]
-        return None
-    return int(value)
+    return client_id
 
 
 class LedgerApiBase(BaseApi):
@@ -357,14 +366,14 @@ class VoucherApi(LedgerApiBase):
                 errors["state"] = [str(_l("The state is one of draft, reviewed, posted."))]
             else:
                 stmt = stmt.where(Voucher.state == VoucherState(args["state"]))
-        page, page_size = args.get("page", "0"), args.get("page_size", str(DEFAULT_PAGE_SIZE))
-        if not page.isdigit():
-            errors["page"] = [str(_l("The page is a whole number from 0."))]
-        if not page_size.isdigit() or not 1 <= int(page_size) <= MAX_PAGE_SIZE:
+        page_no = parse_count(args.get("page"), 0, MAX_PAGE)
+        size = parse_count(args.get("page_size"), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        if page_no is None:
+            errors["page"] = [str(_l("The page is a whole number from 0 to %(n)d.", n=MAX_PAGE))]
+        if not size:
             errors["page_size"] = [str(_l("The page size is a whole number from 1 to %(n)d.", n=MAX_PAGE_SIZE))]
         if errors:
             return self.invalid(errors)
-        page_no, size = int(page), int(page_size)
         count = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
         rows = db.session.scalars(
             stmt.options(selectinload(Voucher.client), selectinload(Voucher.maker), selectinload(Voucher.reviewer),
@@ -727,11 +736,17 @@ class VoucherApi(LedgerApiBase):
         try:
             return self.once("voucher.import", content, imported, failed)
         except WorkerError:
-            return self.response(503, message=str(_BUSY), errors=[{"row": 0, "field": "file", "message": str(_BUSY)}])
+            return self._import_failed([importer.RowError(0, "file", str(_BUSY))], 503)
 
     def _import_failed(self, rows: list[importer.RowError], status: int = 422) -> Response:
+        """The refusal in the API's one shape (``errors`` by ``rows[<file row>].<field>``; row 0 is
+        the whole file), with the same problems as a list under ``rows``."""
         db.session.rollback()
-        return self.response(status, message="; ".join(str(e) for e in rows), errors=[e.as_dict() for e in rows])
+        errors: dict[str, list[str]] = {}
+        for error in rows:
+            errors.setdefault(f"rows[{error.row}].{error.field}", []).append(error.message)
+        return self.response(status, message="; ".join(str(e) for e in rows), errors=errors,
+                             rows=[e.as_dict() for e in rows])
 
 
 class PeriodApi(LedgerApiBase):

@@ -24,6 +24,7 @@ from app.permissions import client_in_scope, scoped_accountant_id
 from app.services import ledger_reports as svc
 from app.services.accounting import money, parse_period, period_label, year_start
 from app.services.errors import DomainError, NotFound, ValidationFailed
+from app.services.inputs import ascii_digits, parse_count, parse_id
 
 TRUE = ("1", "true", "yes", "on")
 
@@ -36,10 +37,10 @@ def _client_id(args) -> int:  # noqa: ANN001
     raw = (args.get("client_id") or "").strip()
     if not raw:
         raise ValidationFailed({"client_id": [str(_l("Choose a client."))]})
-    if not raw.isdigit() or len(raw) > 18:
+    client_id = parse_id(raw)
+    if client_id is None and not ascii_digits(raw):
         raise ValidationFailed({"client_id": [str(_l("The client id is a whole number."))]})
-    client_id = int(raw)
-    if not client_in_scope(client_id):
+    if client_id is None or not client_in_scope(client_id):
         raise NotFound({"client_id": [str(_l("No such client."))]})
     return client_id
 
@@ -70,9 +71,10 @@ def _level(args) -> int | None:  # noqa: ANN001
     raw = args.get("level", "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= 9:
+    level = parse_count(raw, 0, 9)
+    if not level:
         raise ValidationFailed({"level": [str(_l("The level is a whole number from 1 to 9."))]})
-    return int(raw)
+    return level
 
 
 def _flag(args, name: str, default: bool) -> bool:  # noqa: ANN001

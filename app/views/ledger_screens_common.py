@@ -11,17 +11,12 @@ from app.models.crm import Client
 from app.models.ledger import LedgerBook, Voucher
 from app.permissions import client_in_scope, scoped_accountant_id
 from app.services.errors import DomainError
+from app.services.inputs import parse_id
 
 LEDGER_MENU = dict(category="Ledger", category_label=_l("Ledger"), category_icon="fa-book")
-MAX_ID = 2**31 - 1  # primary keys are 32-bit integers; a larger number is no row, not a database error
-
-
 def row_id(value: object) -> int | None:
     """A primary key typed in a URL or form (``"12"`` or ``12``), or ``None`` for anything else."""
-    text = str(value if value is not None else "").strip()
-    if not text.isdigit() or len(text) > 10 or not 1 <= int(text) <= MAX_ID:
-        return None
-    return int(text)
+    return parse_id(value)
 
 
 def scoped_book(client_id: int) -> LedgerBook:

@@ -35,6 +35,7 @@ from app.permissions import client_in_scope, current_user_id, sees_all_clients
 from app.services import chat
 from app.services.accounting import parse_period
 from app.services.errors import DomainError, NotFound, ValidationFailed
+from app.services.inputs import ascii_digits, parse_id
 from app.views.ledger_reports import month_range
 from app.workers import WorkerError
 from reports import documents, jobs
@@ -54,11 +55,12 @@ def _client_id(args) -> int:  # noqa: ANN001
     raw = (args.get("client_id") or "").strip()
     if not raw:
         raise ValidationFailed({"client_id": [str(_l("Choose a client."))]})
-    if not raw.isdigit() or len(raw) > 18:
+    client_id = parse_id(raw)
+    if client_id is None and not ascii_digits(raw):
         raise ValidationFailed({"client_id": [str(_l("The client id is a whole number."))]})
-    if not client_in_scope(int(raw)):
+    if client_id is None or not client_in_scope(client_id):
         raise NotFound({"client_id": [str(_l("No such client."))]})
-    return int(raw)
+    return client_id
 
 
 def _months(args) -> tuple[int, int]:  # noqa: ANN001
