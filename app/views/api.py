@@ -54,6 +54,26 @@ class DeskApi(ModelRestApi):
     money_fields: tuple[str, ...] = ()
     base_filters = scope_filters()
 
+    # FAB's PUT and DELETE take any text as the id: a number no row can have would reach the
+    # database (a server error) and a GET with it would answer 405. Ids are integers here.
+    @expose("/<int:pk>", methods=["PUT"])
+    @protect()
+    @safe
+    @permission_name("put")
+    def put(self, pk: int):  # noqa: ANN201
+        return self.put_headless(pk)
+
+    put.__doc__ = ModelRestApi.put.__doc__
+
+    @expose("/<int:pk>", methods=["DELETE"])
+    @protect()
+    @safe
+    @permission_name("delete")
+    def delete(self, pk: int):  # noqa: ANN201
+        return self.delete_headless(pk)
+
+    delete.__doc__ = ModelRestApi.delete.__doc__
+
     def _money_errors(self) -> dict[str, list[str]]:
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
