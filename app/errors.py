@@ -153,6 +153,7 @@ def register_error_handlers(app: Flask) -> None:
 
     _answer_503_from_safe_apis()
     _one_error_shape_for_apis()
+    _token_refusals_are_401(app)
 
 
 def _answer_503_from_safe_apis() -> None:
@@ -262,3 +263,22 @@ ERROR_RESPONSES = {
     "413": "The request body is too large", "422": "Invalid input; errors name the fields",
     "429": "Too many requests", "500": "Internal server error", "503": "The database is unavailable; try again",
 }
+
+
+def _token_refusals_are_401(app: Flask) -> None:
+    """A bearer token that is missing, malformed, forged or expired is a 401 in the one error shape
+    (Flask-JWT-Extended answers 422 for a token it cannot decode, and ``{"msg"}``)."""
+    manager = app.extensions.get("flask-jwt-extended")
+    if manager is None:
+        return
+
+    def unauthorized(_reason: object = None, *_args: object) -> Response:
+        text = str(_l("Sign in first: the request has no valid credentials."))
+        response = jsonify(message=text, errors={"Authorization": [text]})
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+
+    manager.unauthorized_loader(unauthorized)
+    manager.invalid_token_loader(unauthorized)
+    manager.expired_token_loader(unauthorized)

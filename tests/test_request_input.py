@@ -132,3 +132,11 @@ def test_fab_field_errors_are_moved_under_errors(client, api_token):
     assert response.status_code == 422
     _one_shape(response)
     assert "status" in response.json["errors"]
+
+
+@pytest.mark.parametrize("authorization", ["Bearer abc.def.ghi", "Bearer x", "Basic YWRtaW46eA==", None])
+def test_a_missing_or_invalid_token_is_401_in_the_one_shape(client, authorization):
+    response = client.get("/api/v1/voucher/", headers={"Authorization": authorization} if authorization else {})
+    assert response.status_code == 401
+    _one_shape(response)
+    assert "Authorization" in response.json["errors"]
