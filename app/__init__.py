@@ -47,6 +47,9 @@ def create_app(config: dict | None = None) -> Flask:
         from app.errors import register_error_handlers
 
         register_error_handlers(app)
+        from app import openapi
+
+        openapi.install(app)  # the API document says what the API answers
         from app import body_limits
 
         body_limits.install(app)  # request bodies bounded before anything reads them (413)

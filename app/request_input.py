@@ -86,11 +86,11 @@ def _nul_field() -> str | None:
         return "_"
     for source in (request.args, request.form):
         for key, value in source.items(multi=True):
-            if "\x00" in key or "\x00" in value:
-                return key.replace("\x00", "")
+            if any(isinstance(text, str) and "\x00" in text for text in (key, value)):
+                return str(key).replace("\x00", "")
     for key, upload in request.files.items(multi=True):
-        if "\x00" in (upload.filename or ""):
-            return key
+        if "\x00" in str(key) or "\x00" in (upload.filename or ""):
+            return str(key).replace("\x00", "")
     if request.is_json:
         try:
             data = request.get_json(silent=True)

@@ -65,6 +65,12 @@ class DeskApi(ModelRestApi):
 
     put.__doc__ = ModelRestApi.put.__doc__
 
+    def _get_field_info(self, field, filter_rel_field, page=None, page_size=None):  # noqa: ANN001, ANN202
+        info = super()._get_field_info(field, filter_rel_field, page=page, page_size=page_size)
+        if not self.description_columns.get(field.name):
+            info["description"] = ""  # FAB asks gettext for "", which is the catalog's header
+        return info
+
     @expose("/<int:pk>", methods=["DELETE"])
     @protect()
     @safe
