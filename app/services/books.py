@@ -10,7 +10,8 @@ Rules:
   first-level accounts of the standard chart cannot be deleted at all (disable them instead).
   An account with a balance or with active sub-accounts cannot be disabled.
 - Opening balances belong to the start month and can be changed until the first voucher is
-  posted; posting needs them balanced (total debit = total credit).
+  posted; posting needs them balanced (total debit = total credit). Each side's total is an
+  amount too (at most 9,999,999,999,999,999.99).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from app.models.ledger import (
     VoucherLine,
     VoucherState,
 )
-from app.services.accounting import ZERO, parse_amount, parse_period
+from app.services.accounting import ZERO, check_total, exact_sums, parse_amount, parse_period
 from app.services.errors import Conflict, NotFound, ValidationFailed
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "accounting"
@@ -181,6 +182,7 @@ def _account(session: Session, account_id: int) -> Account:
     return account
 
 
+@exact_sums
 def account_balance(session: Session, account: Account) -> Decimal:
     """Debit-minus-credit of the account and its sub-accounts: opening plus all posted lines."""
     like = account.code + "%"
@@ -236,7 +238,9 @@ def set_opening_balance(session: Session, book_id: int, account_code: str, debit
                         credit: object = None) -> OpeningBalance | None:
     """Set the opening balance of leaf account *account_code*: a debit or a credit (or neither,
     which clears it). Refused once a voucher of the book is posted (``Conflict``), for a
-    non-leaf or disabled account, both sides, or a bad amount (``ValidationFailed``). Commits."""
+    non-leaf or disabled account, both sides, a bad amount, or an amount that would take the
+    book's total opening debit (or credit) past the largest amount, 9,999,999,999,999,999.99
+    (``ValidationFailed``; the trial balance's opening totals stay amounts). Commits."""
     account = account_by_code(session, book_id, account_code)
     if account is None:
         raise NotFound({"account_code": [str(_l("No account with this code."))]})
@@ -250,6 +254,11 @@ def set_opening_balance(session: Session, book_id: int, account_code: str, debit
     credit_amount = parse_amount(credit, "credit")
     if debit_amount and credit_amount:
         raise ValidationFailed({"credit": [str(_l("Enter a debit or a credit, not both."))]})
+    others_debit, others_credit = session.execute(
+        select(func.coalesce(func.sum(OpeningBalance.debit), 0), func.coalesce(func.sum(OpeningBalance.credit), 0))
+        .where(OpeningBalance.book_id == book_id, OpeningBalance.account_id != account.id)).one()
+    check_total(others_debit + debit_amount, "debit")
+    check_total(others_credit + credit_amount, "credit")
     row = session.scalar(select(OpeningBalance).where(OpeningBalance.account_id == account.id))
     if not debit_amount and not credit_amount:
         if row is not None:

@@ -326,11 +326,11 @@ def _precheck(book: LedgerBook, changes: list) -> dict[str, list[str]]:
 
 def _norm(value: str | None) -> str:
     text = (value or "").strip().replace(",", "")
-    try:
+    try:  # quantizing 1e30 overflows the decimal context: such text is compared as typed
         amount = Decimal(text) if text else Decimal(0)
+        return str(amount.quantize(Decimal("0.01"))) if amount.is_finite() else text
     except ArithmeticError:
         return text
-    return str(amount.quantize(Decimal("0.01"))) if amount.is_finite() else text
 
 
 # --- 结账 ----------------------------------------------------------------------------------
