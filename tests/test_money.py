@@ -309,3 +309,17 @@ def test_the_migration_turns_stored_yuan_into_cents_and_back(app, session):
         read = [connection.execute(select(Contract.monthly_fee).where(Contract.id == i)).scalar() for i in ids]
         assert read == fees
         connection.rollback()
+
+
+# --- list filters -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["abc", "1e30", "NaN", "-10000000000000000"])
+def test_a_list_filtered_by_text_that_is_not_an_amount_shows_nothing(app, session, login_as, typed):
+    contract = make_contract(make_client(), monthly_fee="500.00")
+    browser = login_as("manager")
+    for operator in range(4):  # equal, greater, smaller, not equal
+        response = browser.get(f"/contractmodelview/list/?_flt_{operator}_monthly_fee={typed}")
+        assert response.status_code == 200
+        assert contract.number not in response.get_data(as_text=True)
+    assert contract.number in browser.get("/contractmodelview/list/?_flt_0_monthly_fee=500").get_data(as_text=True)

@@ -67,7 +67,8 @@ def _decimal(value: object) -> Decimal:
         raise ValueError(f"not an amount: {value!r}") from None
     if not amount.is_finite():
         raise ValueError(f"not an amount: {value!r}")
-    amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)  # as PostgreSQL rounds into numeric(18, 2)
+    if abs(amount) < MONEY_LIMIT:  # (quantizing 1e30 would overflow the decimal context)
+        amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)  # as PostgreSQL rounds into numeric(18, 2)
     if abs(amount) >= MONEY_LIMIT:
         # The services refuse such amounts first (ValidationFailed); this is the last line of
         # defence, the same on SQLite as PostgreSQL's "numeric field overflow".
@@ -128,6 +129,13 @@ class Money(TypeDecorator):
         # ``debit * 2`` multiplies by two, not by 200 cents: a factor or divisor is a plain number.
         if op in (operators.mul, operators.truediv, operators.floordiv, operators.mod):
             return Integer() if isinstance(value, int) else Numeric()
+        try:
+            if isinstance(value, str | int | Decimal):
+                _decimal(value)
+        except ValueError:
+            # Text that is not an amount ("abc", "1e30": list filters pass what was typed) compares
+            # with NULL and matches nothing, rather than failing the statement.
+            return NotAnAmount()
         return self  # ``debit > 100``, ``amount = :x``: the literal is an amount, bound as one
 
     def process_bind_param(self, value, dialect):  # noqa: ANN001, ARG002
@@ -135,3 +143,14 @@ class Money(TypeDecorator):
 
     def process_result_value(self, value, dialect):  # noqa: ANN001, ARG002
         return None if value is None else Decimal(value).quantize(CENT)
+
+
+class NotAnAmount(TypeDecorator):
+    """The type of a literal compared with a ``Money`` column that is not an amount: bound as NULL,
+    so the comparison matches no row on any database."""
+
+    impl = Numeric(18, 2)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # noqa: ANN001, ARG002
+        return None
