@@ -27,8 +27,11 @@ from app.models.ledger import OpeningBalance, Period, Voucher, VoucherLine
 from app.services import books, periods, vouchers
 from app.services import contracts as contract_svc
 from app.services import ledger_reports as reports
+from app.services import voucher_import as importer
 from app.services.errors import ValidationFailed
+from app.services.voucher_import import ImportFailed
 from tests.factories import line, make_books, make_client, make_contract, make_voucher, voucher_data
+from tests.test_voucher_import import csv_bytes
 
 LARGEST = Decimal("9999999999999999.99")
 TOO_LARGE = "10000000000000000.00"
@@ -277,6 +280,24 @@ def test_sums_beyond_sixty_four_bits_are_exact_on_postgresql_and_refused_clearly
         assert "99999999999999999.90" in str(response.json)
         trial = reports.trial_balance(session, book.client_id, "2026-01", "2026-01", hide_zero=True)
         assert {row.code: row.debit for row in trial.rows}["1001"] == 10 * LARGEST
+
+
+def test_an_imported_voucher_whose_total_is_beyond_the_column_is_refused_and_nothing_is_imported(
+        app, session, user_id):
+    book = make_books()
+    half = "5000000000000000.00"
+    rows = [["2026-01-05", "记", "1", "提现", "1001", "500.00", "", "0"],
+            ["2026-01-05", "记", "1", "提现", "1002", "", "500.00", "0"],
+            ["2026-01-06", "记", "2", "大额", "1001", half, "", "0"],
+            ["2026-01-06", "记", "2", "大额", "1002", half, "", "0"],
+            ["2026-01-06", "记", "2", "大额", "5001", "", half, "0"],
+            ["2026-01-06", "记", "2", "大额", "5051", "", half, "0"]]
+    before = _counts(session)
+    with pytest.raises(ImportFailed) as refused:
+        importer.import_vouchers(session, book.client_id, "凭证.csv", csv_bytes(rows), user_id("accountant"))
+    assert {(e.field, e.message) for e in refused.value.rows} == {("lines", TOTAL_TOO_LARGE)}
+    assert {e.row for e in refused.value.rows} <= {4, 5, 6, 7}
+    assert _counts(session) == before
 
 
 # --- the migration ----------------------------------------------------------------------------
