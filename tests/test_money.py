@@ -23,8 +23,9 @@ from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models.contracts import BillingCycle, Contract, FeeBill, Payment
+from app.models.crm import ClientContact
 from app.models.ledger import OpeningBalance, Period, Voucher, VoucherLine
-from app.services import books, periods, vouchers
+from app.services import books, chat_console, periods, vouchers
 from app.services import contracts as contract_svc
 from app.services import ledger_reports as reports
 from app.services import voucher_import as importer
@@ -298,6 +299,33 @@ def test_an_imported_voucher_whose_total_is_beyond_the_column_is_refused_and_not
     assert {(e.field, e.message) for e in refused.value.rows} == {("lines", TOTAL_TOO_LARGE)}
     assert {e.row for e in refused.value.rows} <= {4, 5, 6, 7}
     assert _counts(session) == before
+
+
+def test_contract_balances_beyond_sixty_four_bits_are_exact_on_postgresql_and_refused_clearly_on_sqlite(
+        app, session, api_token, login_as):
+    contract = make_contract(make_client(), monthly_fee=f"{LARGEST}")
+    contract_svc.activate_contract(session, contract)
+    assert len(contract_svc.bill_contract(session, contract, date(2026, 10, 1))) == 10
+    contact = ClientContact(client_id=contract.client_id, name="张三", phone="13800000000")
+    session.add(contact)
+    session.commit()
+    api = app.test_client()
+    headers = api_token("manager")
+    answers = [api.get(f"/api/v1/contract/{contract.id}/balance", headers=headers),
+               api.get(f"/api/v1/client/{contract.client_id}/balance", headers=headers)]
+    page = login_as("manager").get(f"/contractmodelview/show/{contract.id}")
+    assert page.status_code == 200
+    card = chat_console.client_card(session, contact.id)
+    if db.engine.dialect.name == "sqlite":
+        assert [answer.status_code for answer in answers] == [422, 422]
+        assert all("add up to more than this database can sum exactly" in str(a.json) for a in answers)
+        assert 'id="balance-error">These amounts add up to more' in page.get_data(as_text=True)
+        assert "add up to more than this database can sum exactly" in card["balance"]["due"]
+    else:
+        assert [answer.status_code for answer in answers] == [200, 200]
+        assert all(a.json["billed"] == "99999999999999999.90" for a in answers)
+        assert 'id="balance-billed">99999999999999999.90<' in page.get_data(as_text=True)
+        assert card["balance"]["due"] == "99999999999999999.90"
 
 
 # --- the migration ----------------------------------------------------------------------------
