@@ -17,7 +17,7 @@ from typing import ParamSpec, TypeVar
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from app.models.types import CENT, MONEY_LIMIT, is_sum_overflow
 from app.services.errors import ValidationFailed
@@ -111,8 +111,8 @@ def exact_sums(work: Callable[P, R]) -> Callable[P, R]:
         except OperationalError as exc:
             if not is_sum_overflow(exc):
                 raise
-            session = args[0] if args and isinstance(args[0], Session) else None
-            if session is not None:
+            session = args[0] if args else None
+            if isinstance(session, Session | scoped_session):
                 session.rollback()
             raise ValidationFailed({"_": [str(_l(
                 "These amounts add up to more than this database can sum exactly; "
