@@ -269,16 +269,21 @@ def test_sums_beyond_sixty_four_bits_are_exact_on_postgresql_and_refused_clearly
     book = make_books(make_client(accountant=app.appbuilder.sm.find_user(username="accountant")))
     for _ in range(10):  # 99,999,999,999,999,999.90 on 1001: more than SQLite's 64-bit integers hold in cents
         make_voucher(book, maker, "posted", checker, amount=f"{LARGEST}")
-    response = login_as("accountant").get(
-        f"/api/v1/reports/trial-balance?client_id={book.client_id}&period=2026-01")
+    browser = login_as("accountant")
+    response = browser.get(f"/api/v1/reports/trial-balance?client_id={book.client_id}&period=2026-01")
+    screen = browser.get(f"/ledger/reports/trial-balance?client_id={book.client_id}&period=2026-01")
     if db.engine.dialect.name == "sqlite":
         assert response.status_code == 422
         assert "add up to more than this database can sum exactly" in str(response.json)
+        assert screen.status_code == 422
+        assert "add up to more than this database can sum exactly" in screen.get_data(as_text=True)
         with pytest.raises(ValidationFailed):
             reports.trial_balance(session, book.client_id, "2026-01", "2026-01")
     else:
         assert response.status_code == 200
         assert "99999999999999999.90" in str(response.json)
+        assert screen.status_code == 200
+        assert "99999999999999999.90" in screen.get_data(as_text=True)
         trial = reports.trial_balance(session, book.client_id, "2026-01", "2026-01", hide_zero=True)
         assert {row.code: row.debit for row in trial.rows}["1001"] == 10 * LARGEST
 
