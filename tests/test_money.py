@@ -15,16 +15,18 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import render_python_code
 from alembic.migration import MigrationContext
-from alembic.operations import Operations
+from alembic.operations import Operations, ops
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import Column, func, select, text
 
 from app.extensions import db
 from app.models.contracts import BillingCycle, Contract, FeeBill, Payment
 from app.models.crm import ClientContact
 from app.models.ledger import OpeningBalance, Period, Voucher, VoucherLine
+from app.models.types import Money, render_stored_type
 from app.services import books, chat_console, periods, vouchers
 from app.services import contracts as contract_svc
 from app.services import ledger_reports as reports
@@ -377,3 +379,11 @@ def test_a_list_filtered_by_text_that_is_not_an_amount_shows_nothing(app, sessio
         assert response.status_code == 200
         assert contract.number not in response.get_data(as_text=True)
     assert contract.number in browser.get("/contractmodelview/list/?_flt_0_monthly_fee=500").get_data(as_text=True)
+
+
+def test_autogenerate_writes_money_columns_as_the_numeric_the_database_declares():
+    new_column = ops.AddColumnOp("fee_bill", Column("discount", Money(), nullable=False))
+    code = render_python_code(ops.UpgradeOps([ops.ModifyTableOps("fee_bill", [new_column])]),
+                              render_item=render_stored_type)
+    assert "sa.Column('discount', sa.Numeric(precision=18, scale=2), nullable=False)" in code
+    assert "app.models" not in code

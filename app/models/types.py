@@ -154,3 +154,13 @@ class NotAnAmount(TypeDecorator):
 
     def process_bind_param(self, value, dialect):  # noqa: ANN001, ARG002
         return None
+
+
+def render_stored_type(type_: str, obj: object, autogen_context: object) -> str | bool:  # noqa: ARG001
+    """Alembic's ``render_item`` hook (``migrations/env.py``): autogenerate writes a column of the
+    types above as what the database declares (``sa.Numeric(precision=18, scale=2)``,
+    ``sa.Text()``), as the existing migrations do, so that a migration never imports the
+    application; any other item is rendered as Alembic would (``False``)."""
+    if type_ == "type" and isinstance(obj, Money | EncryptedText):
+        return f"sa.{obj.impl_instance!r}"
+    return False
