@@ -99,6 +99,10 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    if conf_args.get("render_item") is None:
+        from app.models.types import render_stored_type
+
+        conf_args["render_item"] = render_stored_type
 
     connectable = get_engine()
 

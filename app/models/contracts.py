@@ -14,7 +14,6 @@ from sqlalchemy import (
     DateTime,
     Enum,
     ForeignKey,
-    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -23,8 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Audited, Timestamps, utcnow
 from app.models.crm import Client
-
-Money = Numeric(18, 2)
+from app.models.types import Money
 
 
 class ServiceType(enum.Enum):

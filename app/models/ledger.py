@@ -1,7 +1,8 @@
 """The books of a client company (账套): chart of accounts, opening balances, periods, vouchers.
 
-Amounts are ``Numeric(18, 2)``. A period is a calendar month, written ``YYYYMM`` as an integer
-(``period`` columns) so that ranges and year-to-date are plain comparisons in SQL.
+Amounts are ``Money`` (``Numeric(18, 2)``, exact to the cent on SQLite too: ``app/models/types.py``).
+A period is a calendar month, written ``YYYYMM`` as an integer (``period`` columns) so that ranges
+and year-to-date are plain comparisons in SQL.
 Voucher lines repeat their voucher's book, period and posted flag so the books and statements
 are single-table GROUP BY queries over an index (rule: reports aggregate in SQL).
 """
@@ -23,7 +24,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    Numeric,
     String,
     UniqueConstraint,
 )
@@ -31,8 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Audited, Timestamps, utcnow
 from app.models.crm import Client
-
-Money = Numeric(18, 2)
+from app.models.types import Money
 
 
 class AccountCategory(enum.Enum):

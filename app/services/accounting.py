@@ -1,17 +1,31 @@
-"""Small accounting helpers shared by the ledger services: periods (YYYYMM) and amounts."""
+"""Small accounting helpers shared by the ledger services: periods (YYYYMM) and amounts.
+
+Amounts are bounded by their column, ``NUMERIC(18, 2)``: at most 16 digits before the decimal
+point (9,999,999,999,999,999.99). ``parse_amount`` refuses a bigger amount and ``check_total`` a
+bigger derived total (a voucher's total, a bill, a carry-forward line) before anything is written.
+``exact_sums`` turns a sum that SQLite cannot hold in 64 bits into a clear refusal.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import ParamSpec, TypeVar
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, scoped_session
 
+from app.models.types import CENT, MONEY_LIMIT, is_sum_overflow
 from app.services.errors import ValidationFailed
 
-CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+LARGEST_AMOUNT = MONEY_LIMIT - CENT  # 9,999,999,999,999,999.99
+P = ParamSpec("P")
+R = TypeVar("R")
 _PERIOD = re.compile(r"^(\d{4})-?(\d{2})$")
 
 
@@ -70,9 +84,40 @@ def parse_amount(value: object, field: str, allow_negative: bool = False) -> Dec
         raise ValidationFailed({field: [str(_l("At most two decimal places."))]})
     if amount < 0 and not allow_negative:
         raise ValidationFailed({field: [str(_l("The amount cannot be negative."))]})
-    if abs(amount) >= Decimal("1e16"):
+    if abs(amount) >= MONEY_LIMIT:
         raise ValidationFailed({field: [str(_l("The amount is too large."))]})
     return amount.quantize(CENT)
+
+
+def check_total(total: Decimal, field: str) -> Decimal:
+    """Return *total* (a sum that will be stored: a voucher's total, a fee bill, a carry-forward
+    line) if it fits an amount column; else raise ``ValidationFailed`` naming *field*."""
+    if abs(total) >= MONEY_LIMIT:
+        raise ValidationFailed({field: [str(_l(
+            "The total %(total)s is too large: an amount has at most 16 digits before the decimal point "
+            "(largest %(largest)s).", total=f"{total:,}", largest=f"{LARGEST_AMOUNT:,}"))]})
+    return total
+
+
+def exact_sums(work: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a service whose first argument is the session: a sum of amounts that SQLite cannot
+    hold exactly (beyond 92,233,720,368,547,758.07, which it refuses as "integer overflow" rather than
+    round) rolls the session back and raises ``ValidationFailed`` instead of a server error.
+    PostgreSQL sums ``NUMERIC`` exactly at any size."""
+    @functools.wraps(work)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return work(*args, **kwargs)
+        except OperationalError as exc:
+            if not is_sum_overflow(exc):
+                raise
+            session = args[0] if args else None
+            if isinstance(session, Session | scoped_session):
+                session.rollback()
+            raise ValidationFailed({"_": [str(_l(
+                "These amounts add up to more than this database can sum exactly; "
+                "the report or total cannot be computed."))]}) from None
+    return run
 
 
 def money(value: Decimal | None) -> str:

@@ -10,7 +10,8 @@ Rules:
   first-level accounts of the standard chart cannot be deleted at all (disable them instead).
   An account with a balance or with active sub-accounts cannot be disabled.
 - Opening balances belong to the start month and can be changed until the first voucher is
-  posted; posting needs them balanced (total debit = total credit).
+  posted; posting needs them balanced (total debit = total credit). Each side's total is an
+  amount too (at most 9,999,999,999,999,999.99).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from app.models.ledger import (
     VoucherLine,
     VoucherState,
 )
-from app.services.accounting import ZERO, parse_amount, parse_period
+from app.services.accounting import ZERO, check_total, exact_sums, parse_amount, parse_period
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.inputs import ascii_digits
 
@@ -183,6 +184,7 @@ def _account(session: Session, account_id: int) -> Account:
     return account
 
 
+@exact_sums
 def account_balance(session: Session, account: Account) -> Decimal:
     """Debit-minus-credit of the account and its sub-accounts: opening plus all posted lines."""
     like = account.code + "%"
@@ -264,7 +266,8 @@ def set_opening_balances(session: Session, book_id: int, amounts: dict[str, tupl
     to what is stored are left alone.
 
     Every refused row is reported in one ``ValidationFailed`` under ``"<code>.<field>"``
-    (``1001.debit``, ``1122.account_code``); a change once a voucher of the book is posted raises
+    (``1001.debit``, ``1122.account_code``), and a side whose total would pass the largest amount
+    under ``"_"``; a change once a voucher of the book is posted raises
     ``Conflict`` (``"_"``). Either way nothing is written. The check runs under the books lock, so
     no voucher is posted in between. Returns how many balances changed. Commits once.
     """
@@ -303,6 +306,14 @@ def set_opening_balances(session: Session, book_id: int, amounts: dict[str, tupl
             errors[f"{code}.account_code"] = [str(_l("This account is disabled."))]
             continue
         changes.append((account, parsed["debit"], parsed["credit"]))
+    if changes and not errors:  # each side's total stays an amount (the trial balance's opening totals)
+        changed = {account.id: (debit, credit) for account, debit, credit in changes}
+        for index, side in enumerate(("debit", "credit")):
+            total = sum((getattr(row, side) for account_id, row in stored.items() if account_id not in changed), ZERO)
+            try:
+                check_total(total + sum((amounts[index] for amounts in changed.values()), ZERO), "_")
+            except ValidationFailed as exc:
+                errors.update(exc.errors)
     if (changes or errors) and opening_locked(session, book_id):
         session.rollback()
         raise Conflict({"_": [str(_l("Opening balances cannot change once a voucher has been posted."))]})

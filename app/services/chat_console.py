@@ -44,7 +44,7 @@ from app.models.crm import Client, ClientContact, ServiceRecord
 from app.models.ledger import LedgerBook, Period, PeriodStatus
 from app.services import chat, routing, tracking
 from app.services.contracts import LIVE, client_balance
-from app.services.errors import NotFound
+from app.services.errors import NotFound, ValidationFailed
 from app.services.timefmt import utc_iso
 
 QUEUED = (ConversationStatus.queued, ConversationStatus.offered)
@@ -325,9 +325,13 @@ def client_card(session: Session, contact_id: int | None, today: datetime | None
     if contact is None:
         return None
     client = session.get(Client, contact.client_id)
+    try:
+        balance = client_balance(session, client.id)
+        shown = {"billed": str(balance.billed), "paid": str(balance.paid), "due": str(balance.due)}
+    except ValidationFailed as exc:  # sums beyond what SQLite adds up exactly: the card says so
+        shown = {"billed": "", "paid": "", "due": exc.message}
     contracts = session.scalars(select(Contract).where(Contract.client_id == client.id, Contract.status.in_(LIVE))
                                 .order_by(Contract.end_date))
-    balance = client_balance(session, client.id)
     book = session.scalar(select(LedgerBook).where(LedgerBook.client_id == client.id))
     closed = session.scalar(select(func.max(Period.period)).where(
         Period.book_id == book.id, Period.status == PeriodStatus.closed)) if book else None
@@ -345,7 +349,7 @@ def client_card(session: Session, contact_id: int | None, today: datetime | None
                        "monthly_fee": str(c.monthly_fee), "billing_cycle": enum_label(c.billing_cycle),
                        "start_date": c.start_date.isoformat(), "end_date": c.end_date.isoformat(),
                        "status": enum_label(c.status)} for c in contracts],
-        "balance": {"billed": str(balance.billed), "paid": str(balance.paid), "due": str(balance.due)},
+        "balance": shown,
         "books": {"start_period": month(book.start_period), "latest_closed": month(closed)} if book else None,
         "service_records": [{"performed_at": utc_iso(r.performed_at), "subject": r.subject, "result": r.result}
                             for r in records],

@@ -17,7 +17,7 @@ import calendar
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -32,6 +32,7 @@ from app.models.contracts import (
     Payment,
     ServiceType,
 )
+from app.services.accounting import CENT, check_total, exact_sums, parse_amount
 from app.services.audit import current_actor
 from app.services.errors import TransitionNotAllowed, ValidationFailed
 
@@ -45,29 +46,21 @@ ALLOWED_TRANSITIONS: dict[ContractStatus, set[ContractStatus]] = {
 }
 LIVE = (S.active, S.changed)
 CHANGEABLE_FIELDS = ("service_type", "monthly_fee", "billing_cycle", "end_date", "notes")
-CENT = Decimal("0.01")
 
 
 def parse_money(value: object, field: str = "amount", allow_zero: bool = True) -> Decimal:
     """Parse a money amount given as a string or Decimal (never a float).
 
-    Rule: at most 2 decimal places, not negative (and not zero unless *allow_zero*).
-    Raises ``ValidationFailed`` naming *field*.
+    Rule: at most 2 decimal places and 16 before the point (``accounting.parse_amount``), not
+    negative (and not zero unless *allow_zero*). Raises ``ValidationFailed`` naming *field*.
     """
-    if isinstance(value, float):
-        raise ValidationFailed({field: [str(_l("Amounts must be given as strings, not numbers."))]})
-    try:
-        amount = Decimal(str(value).strip().replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise ValidationFailed({field: [str(_l("Not a valid amount."))]}) from None
-    if not amount.is_finite():
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise ValidationFailed({field: [str(_l("Not a valid amount."))]})
-    if amount.as_tuple().exponent < -2:
-        raise ValidationFailed({field: [str(_l("At most two decimal places."))]})
+    amount = parse_amount(value, field, allow_negative=True)
     if amount < 0 or (amount == 0 and not allow_zero):
         raise ValidationFailed({field: [str(_l("The amount must be greater than zero."))
                                         if not allow_zero else str(_l("The amount cannot be negative."))]})
-    return amount.quantize(CENT)
+    return amount
 
 
 def validate_contract(contract: Contract) -> None:
@@ -285,17 +278,18 @@ def bill_contract(session: Session, contract: Contract, through: date, due_days:
     Rule: a live (active/changed) contract is billed ``monthly_fee × months in the cycle``
     per period (pro rata for a shorter last period, by whole months); periods already billed
     are skipped, so billing twice is harmless. Raises ``ValidationFailed`` for a contract
-    that is not live.
+    that is not live, or when a bill would exceed the largest amount (``check_total``; then no
+    bill is written).
     """
     if contract.status not in LIVE:
         raise ValidationFailed({"status": [str(_l("Only active contracts are billed."))]})
     existing = set(session.scalars(select(FeeBill.period_start).where(FeeBill.contract_id == contract.id)))
+    due = [(start, end, (contract.monthly_fee * _months_between(start, end)).quantize(CENT))
+           for start, end in billing_periods(contract, through) if start not in existing]
+    for _start, _end, amount in due:  # every bill checked before any is written
+        check_total(amount, "monthly_fee")
     created = []
-    for start, end in billing_periods(contract, through):
-        if start in existing:
-            continue
-        months = _months_between(start, end)
-        amount = (contract.monthly_fee * months).quantize(CENT)
+    for start, end, amount in due:
         bill = FeeBill(contract_id=contract.id, period_start=start, period_end=end, amount=amount,
                        billed_on=start,
                        due_date=start + timedelta(days=due_days))
@@ -341,6 +335,7 @@ def _sum(session: Session, stmt) -> Decimal:  # noqa: ANN001
     return Decimal(session.scalar(stmt) or 0).quantize(CENT)
 
 
+@exact_sums
 def contract_balance(session: Session, contract_id: int, as_of: date | None = None) -> Balance:
     """Billed, paid and due for one contract (aggregated in SQL)."""
     billed = select(func.sum(FeeBill.amount)).where(FeeBill.contract_id == contract_id)
@@ -351,6 +346,7 @@ def contract_balance(session: Session, contract_id: int, as_of: date | None = No
     return Balance(_sum(session, billed), _sum(session, paid))
 
 
+@exact_sums
 def client_balance(session: Session, client_id: int, as_of: date | None = None) -> Balance:
     """A client's balance due over all its contracts: Σ bills − Σ payments (in SQL)."""
     billed = (select(func.sum(FeeBill.amount)).join(Contract, FeeBill.contract_id == Contract.id)

@@ -20,7 +20,8 @@ Rules:
   Nothing else is adjusted; the sheet is never forced to balance.
 - Errors: ``NotFound`` for an unknown client or a client without books; ``ValidationFailed`` (naming
   the parameter) for a bad period, a range whose end is before its start, a period before the books
-  start, or an unknown account code.
+  start, or an unknown account code, and (``"_"``) for sums beyond what SQLite adds up exactly
+  (``accounting.exact_sums``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ from sqlalchemy.orm import Session
 from app.models.crm import Client
 from app.models.ledger import Account, Direction, LedgerBook, OpeningBalance, Voucher, VoucherLine, VoucherState
 from app.services import books, periods
-from app.services.accounting import ZERO, next_period, parse_period, period_label, previous_period, year_start
+from app.services.accounting import (
+    ZERO,
+    exact_sums,
+    next_period,
+    parse_period,
+    period_label,
+    previous_period,
+    year_start,
+)
 from app.services.errors import NotFound, ValidationFailed
 
 BALANCE_SHEET_CSV = books.DATA / "balance_sheet_small_business.csv"
@@ -168,6 +177,7 @@ class TrialBalance:
         return t[0] == t[1] and t[2] == t[3] and t[4] == t[5]
 
 
+@exact_sums
 def trial_balance(session: Session, client_id: int, from_period: object, to_period: object,
                   level: int | None = None, hide_zero: bool = False) -> TrialBalance:
     """科目余额表 for the months *from_period* to *to_period*: every account (parents sum their
@@ -237,6 +247,7 @@ def _first_level(accounts: list[Account]) -> dict[int, Account]:
     return result
 
 
+@exact_sums
 def general_ledger(session: Session, client_id: int, from_period: object, to_period: object,
                    hide_zero: bool = True) -> list[GeneralLedgerAccount]:
     """总账: per first-level account, the balance at the start of the range, then per month the
@@ -309,6 +320,7 @@ class DetailLedger:
     rows: list[DetailRow]
 
 
+@exact_sums
 def detail_ledger(session: Session, client_id: int, account_code: object, from_period: object,
                   to_period: object) -> DetailLedger:
     """明细账 of *account_code* (with its sub-accounts): the opening balance, each posted line in
@@ -530,6 +542,7 @@ def _unclosed_profit(session: Session, book: LedgerBook, month: int) -> tuple[in
     return first_open, _dec(before), _dec(total)
 
 
+@exact_sums
 def balance_sheet(session: Session, client_id: int, period: object) -> Statement:
     """资产负债表 (会小企01表) at the end of *period*, with the balances at the start of its year
     (the books' opening balances when they start that year).
@@ -569,6 +582,7 @@ def balance_sheet(session: Session, client_id: int, period: object) -> Statement
                                         for ln in lines], (unclosed[0], unclosed[1]))
 
 
+@exact_sums
 def income_statement(session: Session, client_id: int, period: object) -> Statement:
     """利润表 (会小企02表) for *period* and the year to date, from posted lines other than the
     carry-forward voucher's (结转损益). Raises ``NotFound`` and ``ValidationFailed``."""

@@ -35,7 +35,15 @@ from app.models.ledger import (
     VoucherWord,
 )
 from app.services import audit, books
-from app.services.accounting import ZERO, last_day_of, parse_period, period_label, previous_period
+from app.services.accounting import (
+    ZERO,
+    check_total,
+    exact_sums,
+    last_day_of,
+    parse_period,
+    period_label,
+    previous_period,
+)
 from app.services.errors import Conflict, ValidationFailed
 from app.services.vouchers import LineInput, is_closed, lock_book, next_number, number_gaps, retrying, write_lines
 
@@ -144,14 +152,16 @@ def _carry_forward_lines(session: Session, book_id: int, period: int) -> list[Li
 
 
 @retrying
+@exact_sums
 def close_period(session: Session, client_id: int, period: object, user_id: int | None) -> CloseResult:
     """结账: check the preconditions, post the carry-forward voucher, mark *period* closed.
 
     The carry-forward voucher is made by the system (no maker) and reviewed and posted by
     *user_id*. Everything after the period's parsing runs under the books lock.
 
-    Raises ``ValidationFailed`` (bad period, before the books start), ``Conflict`` (already closed,
-    or preconditions unmet: the message lists each). Commits.
+    Raises ``ValidationFailed`` (bad period, before the books start, a carry-forward line or total
+    beyond the largest amount), ``Conflict`` (already closed, or preconditions unmet: the message
+    lists each). Commits.
     """
     book = books.get_book(session, client_id)
     month = parse_period(period)
@@ -167,6 +177,13 @@ def close_period(session: Session, client_id: int, period: object, user_id: int 
     if problems:
         raise Conflict({"period": problems})
     lines = _carry_forward_lines(session, book.id, month)
+    try:  # the carry-forward voucher stores these sums: each line and its total must be amounts
+        for line in lines:
+            check_total(line.debit or line.credit, "period")
+        check_total(sum((line.debit for line in lines), ZERO), "period")
+    except ValidationFailed:
+        session.rollback()
+        raise
     voucher = None
     if lines:
         last_day = session.scalar(select(func.max(Voucher.date)).where(

@@ -34,6 +34,7 @@ from app.models.contracts import Contract, FeeBill, Payment
 from app.models.crm import Client
 from app.models.ledger import Voucher, VoucherLine
 from app.services import books, chat
+from app.services.accounting import exact_sums
 from app.services.errors import NotFound, ValidationFailed
 
 ZERO = Decimal("0.00")
@@ -99,6 +100,7 @@ def ageing_bucket(days_past_due: int) -> str:
     return "d61_90" if days_past_due <= 90 else "over_90"
 
 
+@exact_sums
 def account_statement(session: Session, client_id: int, start: date, end: date) -> AccountStatement:
     """客户对账单 of *client_id* from *start* to *end* (both included). Raises ``NotFound`` and
     ``ValidationFailed``."""

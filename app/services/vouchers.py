@@ -3,8 +3,9 @@
 Rules:
 - A voucher has a date inside an open period of its client's books (not before they start), a
   word (记/收/付/转), a summary, an attachment count and at least two lines. Each line names an
-  active leaf account and carries a debit or a credit: not both, not zero, at most two decimals,
-  given as a string (never a float). Total debit equals total credit (借贷平衡). Any failure
+  active leaf account and carries a debit or a credit: not both, not zero, at most two decimals
+  and 16 digits before the point, given as a string (never a float). Total debit equals total
+  credit (借贷平衡), and the total fits an amount too (at most 9,999,999,999,999,999.99). Any failure
   raises ``ValidationFailed`` with every problem by field (``lines[2].debit``) and writes nothing.
 - The number is sequential per books, period and word, from 1, assigned on save under a lock on
   the books row (and a unique constraint as the last line of defence), so concurrent saves never
@@ -49,7 +50,7 @@ from app.models.ledger import (
     voucher_title,
 )
 from app.services import audit, books
-from app.services.accounting import ZERO, parse_amount, parse_period, period_label, period_of
+from app.services.accounting import ZERO, check_total, parse_amount, parse_period, period_label, period_of
 from app.services.books import lock_book
 from app.services.errors import Conflict, NotFound, PeriodClosed, ValidationFailed
 from app.services.inputs import parse_count
@@ -191,6 +192,12 @@ def _parse_lines(session: Session, book_id: int, raw_lines: object, errors: dict
     if not errors:
         debit = sum((line.debit for line in parsed), ZERO)
         credit = sum((line.credit for line in parsed), ZERO)
+        try:  # the total is stored (``Voucher.total``): it must fit an amount like each line
+            check_total(debit, "lines")
+            check_total(credit, "lines")
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+            return []
         if debit != credit:
             raise UnbalancedVoucher({"lines": [str(_l(
                 "Debits (%(debit)s) and credits (%(credit)s) do not balance; the difference is %(diff)s.",

@@ -173,10 +173,14 @@ class ClientApi(DeskApi):
           responses:
             200: {description: "billed, paid and due as strings"}
             404: {$ref: '#/components/responses/404'}
+            422: {$ref: '#/components/responses/422'}
         """
         if not client_in_scope(pk):
             return self.response_404()
-        bal = contract_svc.client_balance(db.session, pk)
+        try:
+            bal = contract_svc.client_balance(db.session, pk)
+        except DomainError as exc:  # sums beyond what SQLite adds up exactly
+            return self.response(exc.status_code, message=exc.errors)
         return self.response(200, client_id=pk, billed=str(bal.billed), paid=str(bal.paid), due=str(bal.due))
 
 
@@ -283,11 +287,15 @@ class ContractApi(DeskApi):
           responses:
             200: {description: "billed, paid and due as strings"}
             404: {$ref: '#/components/responses/404'}
+            422: {$ref: '#/components/responses/422'}
         """
         contract = self.datamodel.get(pk, self._base_filters)
         if contract is None:
             return self.response_404()
-        bal = contract_svc.contract_balance(db.session, pk)
+        try:
+            bal = contract_svc.contract_balance(db.session, pk)
+        except DomainError as exc:  # sums beyond what SQLite adds up exactly
+            return self.response(exc.status_code, message=exc.errors)
         return self.response(200, contract_id=pk, billed=str(bal.billed), paid=str(bal.paid), due=str(bal.due))
 
 

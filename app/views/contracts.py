@@ -179,7 +179,10 @@ class ContractModelView(DeskModelView):
             contract = db.session.get(Contract, int(kwargs["pk"]))
             if contract is not None:
                 kwargs["contract"] = contract
-                kwargs["balance"] = svc.contract_balance(db.session, contract.id)
+                try:
+                    kwargs["balance"] = svc.contract_balance(db.session, contract.id)
+                except DomainError as exc:  # sums beyond what SQLite adds up exactly
+                    kwargs["balance"], kwargs["balance_error"] = None, exc.message
                 kwargs["allowed"] = {t.value for t in svc.ALLOWED_TRANSITIONS[contract.status]}
                 kwargs["can_transition"] = self.appbuilder.sm.has_access("can_transition", "ContractModelView")
                 kwargs["can_bill"] = self.appbuilder.sm.has_access("can_bill", "ContractModelView")
