@@ -378,7 +378,7 @@ def test_api_bad_query_parameters_answer_with_the_parameter_named(app, en, book,
     response = app.test_client().get("/api/v1/reports/balance-sheet?" + query.format(id=book.client_id),
                                      headers=api_token("manager"))
     assert response.status_code == status
-    assert list(response.json["message"]) == [field]
+    assert list(response.json["errors"]) == [field]
 
 
 @pytest.mark.parametrize(("path", "query", "field", "message"), [
@@ -393,14 +393,14 @@ def test_api_bad_query_parameters_answer_with_the_parameter_named(app, en, book,
 def test_api_range_and_account_errors(app, en, book, api_token, path, query, field, message):
     response = app.test_client().get(f"/api/v1/reports/{path}?client_id={book.client_id}&{query}",
                                      headers=api_token("manager"))
-    assert (response.status_code, response.json["message"]) == (422, {field: [message]})
+    assert (response.status_code, response.json["errors"]) == (422, {field: [message]})
 
 
 def test_api_client_without_books_is_404(app, en, api_token):
     bare = make_client()
     response = app.test_client().get(f"/api/v1/reports/trial-balance?client_id={bare.id}&period=2026-01",
                                      headers=api_token("manager"))
-    assert (response.status_code, response.json["message"]) == (404, {"client_id": ["This client has no books yet."]})
+    assert (response.status_code, response.json["errors"]) == (404, {"client_id": ["This client has no books yet."]})
 
 
 # --- screens --------------------------------------------------------------------------------

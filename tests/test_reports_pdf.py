@@ -252,13 +252,13 @@ def test_bad_parameters_get_a_clear_4xx_never_a_500(app, book, manager, query, s
         query = f"client_id={book.client_id}&{query}"
     response = manager.get(f"/reports/trial-balance.pdf?{query}")
     assert response.status_code == status
-    assert field in response.json["message"]
+    assert field in response.json["errors"]
 
 
 def test_unknown_documents_and_missing_account_codes(app, book, manager):
     assert manager.get(url("cash-flow", client_id=book.client_id, period="2026-01")).status_code == 404
     response = manager.get(url("detail-ledger", client_id=book.client_id, period="2026-01"))
-    assert response.status_code == 400 and "account_code" in response.json["message"]
+    assert response.status_code == 400 and "account_code" in response.json["errors"]
     response = manager.get(url("detail-ledger", client_id=book.client_id, period="2026-01", account_code="9999"))
     assert response.status_code == 400
 

@@ -89,7 +89,7 @@ def test_a_small_pdf_with_no_worker_able_to_render_is_a_503(app, book, manager, 
         response = manager.get(url("trial-balance", client_id=book.client_id, period="2026-01"))
         assert response.status_code == 503
         assert response.headers["Retry-After"] == "10"
-        assert response.json["message"] == {"_": [
+        assert response.json["errors"] == {"_": [
             "The PDF could not be made right now: the report workers are busy or stopped. Try again shortly."]}
     finally:
         broken.close()

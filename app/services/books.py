@@ -267,7 +267,7 @@ def set_opening_balances(session: Session, book_id: int, amounts: dict[str, tupl
 
     Every refused row is reported in one ``ValidationFailed`` under ``"<code>.<field>"``
     (``1001.debit``, ``1122.account_code``), and a side whose total would pass the largest amount
-    under ``"_"``; a change once a voucher of the book is posted raises
+    under ``"total.debit"`` / ``"total.credit"``; a change once a voucher of the book is posted raises
     ``Conflict`` (``"_"``). Either way nothing is written. The check runs under the books lock, so
     no voucher is posted in between. Returns how many balances changed. Commits once.
     """
@@ -311,7 +311,7 @@ def set_opening_balances(session: Session, book_id: int, amounts: dict[str, tupl
         for index, side in enumerate(("debit", "credit")):
             total = sum((getattr(row, side) for account_id, row in stored.items() if account_id not in changed), ZERO)
             try:
-                check_total(total + sum((amounts[index] for amounts in changed.values()), ZERO), "_")
+                check_total(total + sum((amounts[index] for amounts in changed.values()), ZERO), f"total.{side}")
             except ValidationFailed as exc:
                 errors.update(exc.errors)
     if (changes or errors) and opening_locked(session, book_id):

@@ -267,7 +267,8 @@ class OpeningBalanceView(_PerBookView):
             errors: dict[str, list[str]] = {}
             for field, messages in field_errors(exc).items():
                 code, _, name = field.partition(".")
-                key = "_" if field == "_" else f"{name}_{code}" if name in ("debit", "credit") else f"row_{code}"
+                key = "_" if field == "_" or code == "total" else f"{name}_{code}" if name in ("debit", "credit") \
+                    else f"row_{code}"
                 errors.setdefault(key, []).extend(messages)
             flash(str(_l("The opening balances were not saved; see the marked rows.")), "danger")
             return self._render(book, pk, values=request.form, errors=errors)

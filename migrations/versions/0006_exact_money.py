@@ -6,7 +6,7 @@ the same declared columns; this migration converts the stored values. PostgreSQL
 ``NUMERIC(18, 2)`` exactly already: nothing changes there.
 
 Revision ID: 0006_exact_money
-Revises: 0004_chat_work
+Revises: 0005_voucher_version
 Create Date: 2026-12-06 15:00:00.000000
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0006_exact_money'
-down_revision = '0004_chat_work'
+down_revision = '0005_voucher_version'
 branch_labels = None
 depends_on = None
 
