@@ -15,7 +15,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from app.extensions import db
-from app.security import MFA_PENDING_SECONDS, client_ip, complete_login
+from app.security import MFA_PENDING_SECONDS, client_ip, complete_login, failed_sign_in
 from app.services import audit, mfa
 
 
@@ -40,9 +40,10 @@ class MFAView(BaseView):
     def create_blueprint(self, appbuilder, endpoint=None, static_folder=None):  # noqa: ANN001, ANN201
         blueprint = super().create_blueprint(appbuilder, endpoint=endpoint, static_folder=static_folder)
         sm = appbuilder.sm
-        if sm.is_auth_limited:
-            # A six-digit code is easier to guess than a password: the same limit per address.
-            sm.limiter.limit(sm.auth_rate_limit, methods=["POST"])(blueprint)
+        if sm.sign_in_limited:
+            # A six-digit code is easier to guess than a password: the same limit per address,
+            # counting wrong codes (``failed_sign_in``).
+            sm.limiter.limit(sm.auth_rate_limit, methods=["POST"], deduct_when=failed_sign_in)(blueprint)
         return blueprint
 
     def _render(self, template: str, **kwargs):  # noqa: ANN003, ANN202
@@ -68,6 +69,7 @@ class MFAView(BaseView):
             audit.record_event(db.session, "mfa_failure", actor=audit.Actor(
                 pending["uid"], user.username if user else None, client_ip()))
             db.session.commit()
+            g.sign_in_failed = True
             flash(str(_l("That code is not valid. Try again.")), "warning")
         return self._render("mfa_verify.html", form=form, title=_l("Two-factor authentication"))
 
@@ -89,6 +91,7 @@ class MFAView(BaseView):
                 db.session.commit()
                 session.pop("mfa_enrol_required", None)
                 return self._render("mfa_codes.html", codes=codes, title=_l("Recovery codes"))
+            g.sign_in_failed = True
             flash(str(_l("That code is not valid. Try again.")), "warning")
             secret = enrolment.secret
         else:
@@ -110,6 +113,7 @@ class MFAView(BaseView):
             audit.record_event(db.session, "mfa_recovery_codes")
             db.session.commit()
             return self._render("mfa_codes.html", codes=codes, title=_l("Recovery codes"))
+        g.sign_in_failed = True
         flash(str(_l("That code is not valid. Try again.")), "warning")
         return redirect(url_for("MFAView.setup"))
 
@@ -128,6 +132,7 @@ class MFAView(BaseView):
             db.session.commit()
             flash(str(_l("Two-factor authentication is off.")), "info")
         else:
+            g.sign_in_failed = True
             flash(str(_l("That code is not valid. Try again.")), "warning")
         return redirect(url_for("MFAView.setup"))
 
