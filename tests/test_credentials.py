@@ -56,7 +56,7 @@ def _count(model, *where) -> int:
 
 
 def test_a_replayed_cookie_no_longer_works_after_sign_out(app, login_as):
-    c = login_as("manager")
+    c, laptop = login_as("manager"), login_as("manager")
     replay = _copy(app, c)
     assert replay.get("/clientmodelview/list/").status_code == 200  # the copy works while signed in
     assert c.get("/logout/").status_code == 302
@@ -64,13 +64,7 @@ def test_a_replayed_cookie_no_longer_works_after_sign_out(app, login_as):
     assert _signed_out(replay)
     assert replay.get("/api/v1/client/").status_code == 401
     assert _signed_out(c)
-
-
-def test_sign_out_ends_only_that_session(app, login_as):
-    office, laptop = login_as("manager"), login_as("manager")
-    office.get("/logout/")
-    assert _signed_out(office)
-    assert laptop.get("/clientmodelview/list/").status_code == 200
+    assert laptop.get("/clientmodelview/list/").status_code == 200  # sign-out ends that session only
 
 
 def test_an_agents_socket_with_a_signed_out_cookie_is_refused(app, login_as, user_id):
@@ -155,7 +149,7 @@ def test_deactivation_ends_sessions_and_tokens_and_reactivation_does_not_revive_
     assert client.post("/api/v1/security/refresh", headers=refresh).status_code == 401
 
 
-def test_deactivation_from_the_users_screen_signs_the_user_out(app, login_as, user_id):
+def test_deactivation_from_the_users_screen_ends_the_session_for_good(app, login_as, user_id):
     c = login_as("reviewer")
     admin = login_as("admin")
     uid = user_id("reviewer")
@@ -167,6 +161,12 @@ def test_deactivation_from_the_users_screen_signs_the_user_out(app, login_as, us
     assert response.status_code == 302
     assert db.session.get(User, uid).active is False
     assert _signed_out(c)
+    admin.post(f"/users/edit/{uid}", data={
+        "first_name": "reviewer", "last_name": "-", "username": "reviewer", "active": "y",
+        "email": "reviewer@example.invalid", "roles": [str(role_id)]})
+    db.session.expire_all()
+    assert db.session.get(User, uid).active is True
+    assert _signed_out(c)  # reactivated, the user signs in again; the old session stays ended
 
 
 def test_a_token_from_before_these_rules_is_refused(app, user_id):
