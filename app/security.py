@@ -270,10 +270,16 @@ class DeskSecurityApi(SecurityApi):
         actor = audit.Actor(user.id, user.username, client_ip())
         if mfa.is_enabled(sm.session, user.id):
             if not isinstance(otp, str) or not mfa.verify(sm.session, user.id, otp):
+                g.sign_in_failed = True
                 audit.record_event(sm.session, "mfa_failure", actor=actor, summary="api")
+                locked = signin.record_failure(sm.session, user.id, user.username,
+                                               signin.Policy.from_config(current_app.config), client_ip())
                 sm.session.commit()
+                if locked:
+                    return self.response(401, message=str(signin.LOCKED_MESSAGE))
                 return self.response(401, message=str(_l("A valid one-time code (otp) is required.")))
             audit.record_event(sm.session, "login_success", actor=actor, summary="api")
+            signin.record_success(sm.session, user.id)
             sm.session.commit()
         elif mfa.is_required([r.name for r in user.roles], current_app.config["MFA_REQUIRED_ROLES"]):
             return self.response(
@@ -377,7 +383,8 @@ class DeskSecurityManager(CachedPermissions, SecurityManager):
             actor = audit.Actor(user.id, user.username, client_ip())
             action = "password_ok" if mfa.is_enabled(self.session, user.id) else "login_success"
             audit.record_event(self.session, action, actor=actor, summary=name)
-            signin.record_success(self.session, user.id)
+            if action == "login_success":  # with a second factor, only the code clears the count
+                signin.record_success(self.session, user.id)
         else:
             g.sign_in_failed = True
             actor = audit.Actor(known.id if known else None, name, client_ip())

@@ -207,3 +207,53 @@ def test_failures_from_one_address_are_limited(limited_app, session):
                                                   "provider": "db"}).status_code == 200  # its own allowance
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "login_failure")) == 3
+
+
+# --- the second factor ---------------------------------------------------------------------------
+
+
+def _wrong_code(secret: str) -> str:
+    import time
+
+    import pyotp
+
+    near = {pyotp.TOTP(secret).at(time.time() + k * 30) for k in (-2, -1, 0, 1, 2)}
+    return next(code for code in ("000000", "111111", "222222", "333333", "444444", "555555", "666666")
+                if code not in near)
+
+
+def test_wrong_one_time_codes_lock_the_account_and_the_password_alone_does_not_clear_them(app, session, user_id):
+    import pyotp
+
+    from app.services import mfa
+
+    uid = user_id("accountant")
+    secret = mfa.start_enrolment(session, uid)
+    assert mfa.confirm_enrolment(session, uid, pyotp.TOTP(secret).now())
+    for k in range(5):  # the password is right every time: only the code is guessed
+        c = _client(app, f"10.50.{k}.1")
+        assert c.post("/login/", data={"username": "accountant", "password": PASSWORD}).location == "/mfa/verify"
+        response = c.post("/mfa/verify", data={"code": _wrong_code(secret)}, follow_redirects=True)
+        assert (LOCKED in response.get_data(as_text=True)) == (k == 4)
+    assert _actions("account_locked") == [("account_locked", "10.50.4.1")]
+
+    c, page = _sign_in(app, "accountant", PASSWORD, ip="10.50.9.1")
+    assert LOCKED in page and not _signed_in(c)
+    api = app.test_client().post("/api/v1/security/login", json={
+        "username": "accountant", "password": PASSWORD, "provider": "db", "otp": pyotp.TOTP(secret).now()})
+    assert api.status_code == 401 and LOCKED in api.json["message"]
+
+
+def test_wrong_codes_sent_to_the_api_count_too(app, session, user_id):
+    import pyotp
+
+    from app.services import mfa
+
+    uid = user_id("reviewer")
+    secret = mfa.start_enrolment(session, uid)
+    assert mfa.confirm_enrolment(session, uid, pyotp.TOTP(secret).now())
+    body = {"username": "reviewer", "password": PASSWORD, "provider": "db", "otp": _wrong_code(secret)}
+    answers = [app.test_client().post("/api/v1/security/login", json=body) for _ in range(5)]
+    assert [a.status_code for a in answers] == [401] * 5
+    assert LOCKED not in answers[3].json["message"] and LOCKED in answers[4].json["message"]
+    assert _actions("account_locked") == [("account_locked", "127.0.0.1")]
