@@ -176,3 +176,25 @@ def test_a_token_from_before_these_rules_is_refused(app, user_id):
         # A token without the credential version claim (issued by an older version of the desk).
         token = create_access_token(identity=str(user_id("manager")), additional_claims={"cv": None})
     assert app.test_client().get("/api/v1/client/", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+@pytest.mark.parametrize("ending", ["sign-out", "deactivation"])
+def test_an_open_agent_console_is_cut_off_when_its_session_ends(app, login_as, user_id, monkeypatch, ending):
+    from app.sockets import agent as agent_namespace
+
+    monkeypatch.setattr(agent_namespace, "SESSION_RECHECK_SECONDS", 0)  # check at every event
+    db.session.add(AgentProfile(user_id=user_id("agent"), display_name="客服小张", max_chats=2))
+    db.session.commit()
+    c = login_as("agent")
+    console = FreshSocketClient(app, socketio, namespace="/agent", flask_test_client=c)
+    assert console.is_connected("/agent")
+    assert "error" not in (console.emit("ping", {}, namespace="/agent", callback=True) or {})
+
+    if ending == "sign-out":
+        c.get("/logout/")
+    else:
+        db.session.get(User, user_id("agent")).active = False
+        db.session.commit()
+    ack = console.emit("ping", {}, namespace="/agent", callback=True)
+    assert "session has ended" in ack["error"]
+    assert not console.is_connected("/agent")
