@@ -366,15 +366,21 @@ class DeskSecurityManager(CachedPermissions, SecurityManager):
         A user enrolled in two-factor authentication is not signed in yet: the row says
         ``password_ok``, and ``login_success`` follows once the second factor is checked.
         A locked account (app/services/signin.py) is refused without checking the password; a
-        wrong password counts towards the lock, a right one clears the count. ``g.sign_in_failed``
-        and ``g.sign_in_locked`` tell the caller (and the per-address limit) what happened.
+        wrong password counts towards the lock, a right one clears the count. A name that is not an
+        active account is answered the same way after as many failures (counted in the rate-limit
+        storage), so that the lock message does not tell which names are accounts.
+        ``g.sign_in_failed`` and ``g.sign_in_locked`` tell the caller (and the per-address limit)
+        what happened.
         """
         name = (username or "")[:256]
         policy = signin.Policy.from_config(current_app.config)
         known = (self.find_user(username=name) or self.find_user(email=name)) if name else None
-        if known is not None and known.is_active and signin.is_locked(self.session, known.id, policy):
+        account = known is not None and known.is_active
+        if (signin.is_locked(self.session, known.id, policy) if account
+                else name and signin.name_looks_locked(self.name_counter, name, policy)):
             g.sign_in_failed = g.sign_in_locked = True
-            audit.record_event(self.session, "login_failure", actor=audit.Actor(known.id, name, client_ip()),
+            audit.record_event(self.session, "login_failure", actor=audit.Actor(known.id if known else None, name,
+                                                                                   client_ip()),
                                summary=name, changes={"locked": True})
             self.session.commit()
             return None
@@ -389,11 +395,23 @@ class DeskSecurityManager(CachedPermissions, SecurityManager):
             g.sign_in_failed = True
             actor = audit.Actor(known.id if known else None, name, client_ip())
             audit.record_event(self.session, "login_failure", actor=actor, summary=name)
-            if known is not None and known.is_active and signin.record_failure(
-                    self.session, known.id, name, policy, client_ip()):
+            if signin.record_failure(self.session, known.id, name, policy, client_ip()) if account \
+                    else name and signin.count_name_failure(self.name_counter, name, policy):
                 g.sign_in_locked = True
         self.session.commit()
         return user
+
+    @property
+    def name_counter(self):  # noqa: ANN201
+        """Failures per sign-in name that is not an account, in the rate-limit storage (one client
+        per application)."""
+        app = current_app._get_current_object()
+        counter = app.extensions.get("desk_sign_in_names")
+        if counter is None:
+            uri = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
+            options = None if uri.startswith("memory://") else app.config.get("RATELIMIT_STORAGE_OPTIONS")
+            counter = app.extensions["desk_sign_in_names"] = signin.name_counter(uri, options)
+        return counter
 
     def _user_with_password(self, username, password):  # noqa: ANN001, ANN202
         """Flask-AppBuilder's password sign-in rule (by user name or email; empty passwords and

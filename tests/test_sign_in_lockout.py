@@ -257,3 +257,32 @@ def test_wrong_codes_sent_to_the_api_count_too(app, session, user_id):
     assert [a.status_code for a in answers] == [401] * 5
     assert LOCKED not in answers[3].json["message"] and LOCKED in answers[4].json["message"]
     assert _actions("account_locked") == [("account_locked", "127.0.0.1")]
+
+
+# --- names that are not accounts --------------------------------------------------------------
+
+
+@pytest.fixture
+def name_counter(app):
+    from app.services import signin
+
+    def forget() -> None:  # the storage may be a Redis shared with earlier runs
+        with app.app_context():
+            for name in ("no-such-person", "reviewer"):
+                signin.forget_name(app.appbuilder.sm.name_counter, name, signin.Policy.from_config(app.config))
+
+    forget()
+    yield
+    forget()
+
+
+@pytest.mark.parametrize("username", ["no-such-person", "reviewer"])
+def test_the_lock_message_does_not_tell_which_names_are_accounts(app, name_counter, user_id, username):
+    from flask_appbuilder.security.sqla.models import User
+
+    db.session.get(User, user_id("reviewer")).active = False  # an inactive account never signs in either
+    db.session.commit()
+    pages = [_sign_in(app, "accountant", f"wrong-{k}", ip=f"10.60.{k}.1")[1] for k in range(6)]
+    others = [_sign_in(app, username, f"wrong-{k}", ip=f"10.61.{k}.1")[1] for k in range(6)]
+    assert [LOCKED in p for p in pages] == [LOCKED in p for p in others] == [False] * 4 + [True] * 2
+    assert [INVALID in p for p in pages] == [INVALID in p for p in others] == [True] * 4 + [False] * 2

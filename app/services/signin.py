@@ -18,6 +18,8 @@ failed attempts only: app/security.py.)
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +32,8 @@ from app.models.security import UserCredential
 from app.services import audit
 from app.services.credentials import ensure_row
 from app.services.errors import Conflict, NotFound
+
+log = logging.getLogger(__name__)
 
 LOCKED_MESSAGE = _l("This account is locked after too many failed sign-ins. Try again later or ask an "
                     "administrator to unlock it.")
@@ -125,3 +129,54 @@ def lift(session: Session, user_id: int, policy: Policy) -> None:
     session.execute(update(UserCredential).where(UserCredential.user_id == user_id)
                     .values(locked_at=None, failed_count=0, failed_since=None))
     audit.record_event(session, "account_unlocked", object_type="ab_user", object_id=user_id, summary=user.username)
+
+
+# --- names that are not active accounts ------------------------------------------------------------
+# They never sign in, but their answers must look the same as an account's: after as many failures
+# they get the lock message too, so that the message does not tell which names are accounts. Their
+# count lives in the rate-limit storage (``RATELIMIT_STORAGE_URI``: Redis when configured), keyed by
+# a hash of the name.
+
+NAME_SCOPE = "sign-in-name"
+
+
+def name_counter(storage_uri: str, options: dict | None = None):  # noqa: ANN201
+    """The counter of failures per name over *storage_uri* (a ``limits`` fixed window)."""
+    from limits.storage import storage_from_string
+    from limits.strategies import FixedWindowRateLimiter
+
+    return FixedWindowRateLimiter(storage_from_string(storage_uri, **(options or {})))
+
+
+def _name_limit(policy: Policy):  # noqa: ANN202
+    from limits import parse
+
+    return parse(f"{max(policy.attempts - 1, 1)} per {max(int(policy.window_minutes * 60), 1)} second")
+
+
+def _name_key(name: str) -> str:
+    return hashlib.sha256(name.strip().lower().encode()).hexdigest()[:32]
+
+
+def name_looks_locked(counter, name: str, policy: Policy) -> bool:  # noqa: ANN001
+    """Whether a name that is not an active account has failed as often as locks an account. The
+    storage being unreachable answers no (such a name cannot sign in anyway)."""
+    try:
+        return not counter.test(_name_limit(policy), NAME_SCOPE, _name_key(name))
+    except Exception:  # noqa: BLE001 - the storage is down: there is nothing to protect then
+        log.warning("sign-in name counter unavailable", exc_info=True)
+        return False
+
+
+def count_name_failure(counter, name: str, policy: Policy) -> bool:  # noqa: ANN001
+    """Count a failure for a name that is not an active account; whether it now looks locked."""
+    try:
+        return not counter.hit(_name_limit(policy), NAME_SCOPE, _name_key(name))
+    except Exception:  # noqa: BLE001
+        log.warning("sign-in name counter unavailable", exc_info=True)
+        return False
+
+
+def forget_name(counter, name: str, policy: Policy) -> None:  # noqa: ANN001
+    """Drop the failures counted for *name* (tests, or an Admin creating an account of that name)."""
+    counter.clear(_name_limit(policy), NAME_SCOPE, _name_key(name))
