@@ -285,6 +285,8 @@ class DeskSecurityApi(SecurityApi):
             return self.response(
                 401, message=str(_l("Two-factor enrolment is required: sign in to the web application first."))
             )
+        if credentials.password_expired(sm.session, user.id, int(current_app.config.get("PASSWORD_MAX_AGE_DAYS") or 0)):
+            return self.response(403, message=str(_l("Your password has expired: change it first.")))
         resp = {API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(identity=str(user.id), fresh=True)}
         if login_payload.get("refresh"):
             resp[API_SECURITY_REFRESH_TOKEN_KEY] = create_refresh_token(identity=str(user.id))

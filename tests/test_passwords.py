@@ -172,7 +172,7 @@ def _age_password(user_id: int, days: int) -> None:
     db.session.commit()
 
 
-def test_an_expired_password_must_be_changed_before_anything_else(app, user_id, api_token):
+def test_an_expired_password_must_be_changed_before_anything_else(app, user_id):
     app.config["PASSWORD_MAX_AGE_DAYS"] = 90
     _age_password(user_id("manager"), 91)
     c = app.test_client()
@@ -184,6 +184,9 @@ def test_an_expired_password_must_be_changed_before_anything_else(app, user_id, 
         assert _path(c.get(path)) == "/resetmypassword/form"
     blocked = c.get("/api/v1/client/")
     assert blocked.status_code == 403 and "expired" in blocked.json["message"]
+    token = app.test_client().post("/api/v1/security/login", json={
+        "username": "manager", "password": PASSWORD, "provider": "db"})
+    assert token.status_code == 403 and "access_token" not in token.json and "expired" in token.json["message"]
     page = c.get("/resetmypassword/form")
     assert page.status_code == 200 and "Your password has expired" in page.get_data(as_text=True)
 
