@@ -1,5 +1,10 @@
 """Security manager: roles, login with a second factor, login auditing and rate limits.
 
+Sign-in rules beyond Flask-AppBuilder's: sessions live server-side and end on sign-out; password
+changes and deactivation end every session and API token (app/services/credentials.py); wrong
+passwords and codes lock the account (app/services/signin.py) and, per address, only failed
+attempts count towards ``AUTH_RATE_LIMIT``; passwords follow app/services/passwords.py.
+
 The roles and what each may do (the defaults written by ``sync_roles``; an Admin may refine
 them later in the Roles screen):
 
