@@ -13,7 +13,12 @@ Environment variables (all optional):
 ``MFA_REQUIRED_ROLES``      comma-separated role names that must enrol in TOTP (default
                             ``Admin,Manager``; empty disables the requirement).
 ``SESSION_IDLE_MINUTES``    idle minutes before a browser session ends (default 30).
-``AUTH_RATE_LIMIT``         login attempts allowed, Flask-Limiter syntax (default ``5 per minute``).
+``AUTH_RATE_LIMIT``         failed sign-in attempts (wrong password or one-time code) allowed per address,
+                            Flask-Limiter syntax (default ``5 per minute``); successful sign-ins do not count.
+``AUTH_LOCKOUT_ATTEMPTS``   wrong passwords for one account, from any address, that lock it (default 5) ...
+``AUTH_LOCKOUT_WINDOW_MINUTES`` ... within this many minutes (default 15); a successful sign-in starts again.
+``AUTH_LOCKOUT_MINUTES``    how long a lock lasts (default 15; 0: until an Admin lifts it).
+``PASSWORD_MAX_AGE_DAYS``   days after which a password must be changed at the next sign-in (default 0: never).
 ``UPLOAD_MAX_MB``           largest archive upload in MiB (default 20).
 ``TZ_DISPLAY``              zone shown to users (default ``Asia/Shanghai``).
 ``DEMO_PASSWORD``           password of the demo users (generated when unset).
@@ -150,6 +155,10 @@ def build_config(overrides: dict | None = None) -> dict:
         "FAB_INDEX_VIEW": "app.views.home.DeskIndexView",
         "AUTH_RATE_LIMITED": _env_bool("AUTH_RATE_LIMITED", True),
         "AUTH_RATE_LIMIT": os.environ.get("AUTH_RATE_LIMIT", "5 per minute"),
+        "AUTH_LOCKOUT_ATTEMPTS": int(os.environ.get("AUTH_LOCKOUT_ATTEMPTS", "5")),
+        "AUTH_LOCKOUT_WINDOW_MINUTES": float(os.environ.get("AUTH_LOCKOUT_WINDOW_MINUTES", "15")),
+        "AUTH_LOCKOUT_MINUTES": float(os.environ.get("AUTH_LOCKOUT_MINUTES", "15")),
+        "PASSWORD_MAX_AGE_DAYS": int(os.environ.get("PASSWORD_MAX_AGE_DAYS", "0")),
         "RATELIMIT_ENABLED": True,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -1,5 +1,10 @@
 """Security manager: roles, login with a second factor, login auditing and rate limits.
 
+Sign-in rules beyond Flask-AppBuilder's: sessions live server-side and end on sign-out; password
+changes and deactivation end every session and API token (app/services/credentials.py); wrong
+passwords and codes lock the account (app/services/signin.py) and, per address, only failed
+attempts count towards ``AUTH_RATE_LIMIT``; passwords follow app/services/passwords.py.
+
 The roles and what each may do (the defaults written by ``sync_roles``; an Admin may refine
 them later in the Roles screen):
 
@@ -24,6 +29,7 @@ from flask_appbuilder.const import (
     API_SECURITY_PROVIDER_DB,
     API_SECURITY_REFRESH_TOKEN_KEY,
 )
+from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
 from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.forms import LoginForm_db
 from flask_appbuilder.security.schemas import login_post
@@ -37,10 +43,13 @@ from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_login import login_user
 from marshmallow import ValidationError
 from sqlalchemy.orm import selectinload
+from wtforms import PasswordField
+from wtforms.validators import DataRequired
 
 from app.grants import merged as merged_grants
 from app.permission_cache import CachedPermissions
-from app.services import audit, mfa, users
+from app.services import audit, credentials, mfa, passwords, signin, users
+from app.views.account import DeskResetMyPasswordView, DeskResetPasswordView, PasswordPolicy
 
 MFA_PENDING_SECONDS = 300
 
@@ -136,6 +145,12 @@ def client_ip() -> str | None:
     return request.remote_addr if request else None
 
 
+def failed_sign_in(response) -> bool:  # noqa: ANN001, ARG001
+    """For the per-address sign-in limits: only a refused attempt (wrong password, locked account,
+    wrong one-time code) counts, so an office behind one address signing in does not lock itself out."""
+    return bool(g.get("sign_in_failed"))
+
+
 class DeskAuthDBView(AuthDBView):
     """Password login; users enrolled in MFA then pass through the one-time-code step."""
 
@@ -151,7 +166,8 @@ class DeskAuthDBView(AuthDBView):
             sm = self.appbuilder.sm
             user = sm.auth_user_db(form.username.data, form.password.data)
             if not user:
-                flash(str(self.invalid_login_message), "warning")
+                message = signin.LOCKED_MESSAGE if g.get("sign_in_locked") else self.invalid_login_message
+                flash(str(message), "warning")
                 return redirect(self.appbuilder.get_url_for_login_with(next_url))
             if mfa.is_enabled(sm.session, user.id):
                 session["mfa_pending"] = {"uid": user.id, "at": time.time(), "next": next_url}
@@ -162,15 +178,35 @@ class DeskAuthDBView(AuthDBView):
             self.login_template, title=self.title, form=form, appbuilder=self.appbuilder
         )
 
+    @expose("/logout/")
+    def logout(self):  # noqa: ANN201
+        """Sign out: this browser session ends server-side too (a copy of its cookie no longer works)."""
+        session_id = session.get("_sid")
+        response = super().logout()
+        sm = self.appbuilder.sm
+        credentials.end_session(sm.session, session_id)
+        sm.session.commit()
+        for key in ("_sid", "_seen", "_after_login", "mfa_enrol_required", "password_change_required"):
+            session.pop(key, None)
+        return response
+
 
 def complete_login(user, next_url: str) -> None:  # noqa: ANN001
-    """Log *user* in; if a role of theirs requires MFA and they are not enrolled, they
-    are held on the enrolment page until they are."""
+    """Log *user* in under a new server-side session; if a role of theirs requires MFA and they are
+    not enrolled, they are held on the enrolment page until they are; if their password is older
+    than ``PASSWORD_MAX_AGE_DAYS``, they are held on the change-password form until it is changed."""
     session.pop("mfa_pending", None)
+    sm = current_app.appbuilder.sm
+    session_id = credentials.open_session(sm.session, user.id, current_app.config["SESSION_IDLE_MINUTES"] * 60)
+    sm.session.commit()
     login_user(user, remember=False)
     session.permanent = True
+    session["_sid"] = session_id
     session["_seen"] = time.time()
-    sm = current_app.appbuilder.sm
+    if credentials.password_expired(sm.session, user.id, int(current_app.config.get("PASSWORD_MAX_AGE_DAYS") or 0)):
+        session["password_change_required"] = True
+    else:
+        session.pop("password_change_required", None)
     roles = [r.name for r in user.roles]
     if mfa.is_required(roles, current_app.config["MFA_REQUIRED_ROLES"]) and not mfa.is_enabled(
         sm.session, user.id
@@ -233,19 +269,29 @@ class DeskSecurityApi(SecurityApi):
         sm = self.appbuilder.sm
         user = sm.auth_user_db(login_payload["username"], login_payload["password"])
         if not user:
+            if g.get("sign_in_locked"):
+                return self.response(401, message=str(signin.LOCKED_MESSAGE))
             return self.response_401()
         actor = audit.Actor(user.id, user.username, client_ip())
         if mfa.is_enabled(sm.session, user.id):
             if not isinstance(otp, str) or not mfa.verify(sm.session, user.id, otp):
+                g.sign_in_failed = True
                 audit.record_event(sm.session, "mfa_failure", actor=actor, summary="api")
+                locked = signin.record_failure(sm.session, user.id, user.username,
+                                               signin.Policy.from_config(current_app.config), client_ip())
                 sm.session.commit()
+                if locked:
+                    return self.response(401, message=str(signin.LOCKED_MESSAGE))
                 return self.response(401, message=str(_l("A valid one-time code (otp) is required.")))
             audit.record_event(sm.session, "login_success", actor=actor, summary="api")
+            signin.record_success(sm.session, user.id)
             sm.session.commit()
         elif mfa.is_required([r.name for r in user.roles], current_app.config["MFA_REQUIRED_ROLES"]):
             return self.response(
                 401, message=str(_l("Two-factor enrolment is required: sign in to the web application first."))
             )
+        if credentials.password_expired(sm.session, user.id, int(current_app.config.get("PASSWORD_MAX_AGE_DAYS") or 0)):
+            return self.response(403, message=str(_l("Your password has expired: change it first.")))
         resp = {API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(identity=str(user.id), fresh=True)}
         if login_payload.get("refresh"):
             resp[API_SECURITY_REFRESH_TOKEN_KEY] = create_refresh_token(identity=str(user.id))
@@ -253,10 +299,17 @@ class DeskSecurityApi(SecurityApi):
 
 
 class DeskUserDBModelView(UserDBModelView):
-    """FAB's user screen; its detail page also offers Admin the two-factor reset."""
+    """FAB's user screen; its detail page also offers Admin the two-factor reset and the lifting of
+    a sign-in lock. A new user's password must pass the password policy."""
 
     show_template = "user_show.html"
     class_permission_name = "UserDBModelView"  # the permissions keep FAB's name
+    add_form_extra_fields = {
+        **UserDBModelView.add_form_extra_fields,
+        "password": PasswordField(
+            _l("Password"), description=passwords.POLICY_HINT,
+            validators=[DataRequired(), PasswordPolicy()], widget=BS3PasswordFieldWidget()),
+    }
 
 
 class DeskSecurityManager(CachedPermissions, SecurityManager):
@@ -266,6 +319,8 @@ class DeskSecurityManager(CachedPermissions, SecurityManager):
     authdbview = DeskAuthDBView
     userdbmodelview = DeskUserDBModelView
     security_api = DeskSecurityApi
+    resetmypasswordview = DeskResetMyPasswordView
+    resetpasswordview = DeskResetPasswordView
 
     def __init__(self, appbuilder) -> None:  # noqa: ANN001
         super().__init__(appbuilder)
@@ -276,25 +331,94 @@ class DeskSecurityManager(CachedPermissions, SecurityManager):
         self.userdbmodelview.datamodel = EagerInterface(
             self.user_model, options=(selectinload(User.roles), selectinload(User.groups)))
         self.rolemodelview.datamodel = EagerInterface(self.role_model, options=(selectinload(Role.permissions),))
+        # Any FAB form that still asks for FAB's complexity check gets the desk's policy instead.
+        current_app.config["FAB_PASSWORD_COMPLEXITY_VALIDATOR"] = passwords.fab_validator
+
+    # --- sessions and API tokens end on sign-out, password change and deactivation ------------
+
+    def create_login_manager(self, app):  # noqa: ANN001, ANN201
+        manager = super().create_login_manager(app)
+        manager.user_loader(self.load_session_user)
+        return manager
+
+    def load_session_user(self, pk):  # noqa: ANN001, ANN201
+        """The user of a browser session (and of a socket connection, which carries its cookie):
+        only while the session's server-side record lives (app/services/credentials.py)."""
+        user = self.load_user(pk)
+        if user is None:
+            return None
+        idle = current_app.config["SESSION_IDLE_MINUTES"] * 60
+        return user if credentials.session_is_live(self.session, session.get("_sid"), user.id, idle) else None
+
+    def create_jwt_manager(self, app):  # noqa: ANN001, ANN201
+        manager = super().create_jwt_manager(app)
+        manager.additional_claims_loader(self._token_claims)
+        manager.token_in_blocklist_loader(self._token_revoked)
+        return manager
+
+    def _token_claims(self, identity) -> dict:  # noqa: ANN001
+        """Every access and refresh token carries the user's credential version (``cv``)."""
+        return {"cv": credentials.version(self.session, int(identity))}
+
+    def _token_revoked(self, _header: dict, payload: dict) -> bool:
+        try:
+            user_id = int(payload["sub"])
+        except (KeyError, TypeError, ValueError):
+            return True
+        return not credentials.token_is_current(self.session, user_id, payload.get("cv"))
 
     def auth_user_db(self, username, password):  # noqa: ANN001, ANN201
         """Authenticate by password and write a login_success / login_failure audit row.
 
         A user enrolled in two-factor authentication is not signed in yet: the row says
         ``password_ok``, and ``login_success`` follows once the second factor is checked.
+        A locked account (app/services/signin.py) is refused without checking the password; a
+        wrong password counts towards the lock, a right one clears the count. A name that is not an
+        active account is answered the same way after as many failures (counted in the rate-limit
+        storage), so that the lock message does not tell which names are accounts.
+        ``g.sign_in_failed`` and ``g.sign_in_locked`` tell the caller (and the per-address limit)
+        what happened.
         """
-        user = self._user_with_password(username, password)
         name = (username or "")[:256]
+        policy = signin.Policy.from_config(current_app.config)
+        known = (self.find_user(username=name) or self.find_user(email=name)) if name else None
+        account = known is not None and known.is_active
+        if (signin.is_locked(self.session, known.id, policy) if account
+                else name and signin.name_looks_locked(self.name_counter, name, policy)):
+            g.sign_in_failed = g.sign_in_locked = True
+            audit.record_event(self.session, "login_failure", actor=audit.Actor(known.id if known else None, name,
+                                                                                   client_ip()),
+                               summary=name, changes={"locked": True})
+            self.session.commit()
+            return None
+        user = self._user_with_password(username, password)
         if user:
             actor = audit.Actor(user.id, user.username, client_ip())
             action = "password_ok" if mfa.is_enabled(self.session, user.id) else "login_success"
             audit.record_event(self.session, action, actor=actor, summary=name)
+            if action == "login_success":  # with a second factor, only the code clears the count
+                signin.record_success(self.session, user.id)
         else:
-            known = self.find_user(username=name) if name else None
+            g.sign_in_failed = True
             actor = audit.Actor(known.id if known else None, name, client_ip())
             audit.record_event(self.session, "login_failure", actor=actor, summary=name)
+            if signin.record_failure(self.session, known.id, name, policy, client_ip()) if account \
+                    else name and signin.count_name_failure(self.name_counter, name, policy):
+                g.sign_in_locked = True
         self.session.commit()
         return user
+
+    @property
+    def name_counter(self):  # noqa: ANN201
+        """Failures per sign-in name that is not an account, in the rate-limit storage (one client
+        per application)."""
+        app = current_app._get_current_object()
+        counter = app.extensions.get("desk_sign_in_names")
+        if counter is None:
+            uri = app.config.get("RATELIMIT_STORAGE_URI") or "memory://"
+            options = None if uri.startswith("memory://") else app.config.get("RATELIMIT_STORAGE_OPTIONS")
+            counter = app.extensions["desk_sign_in_names"] = signin.name_counter(uri, options)
+        return counter
 
     def _user_with_password(self, username, password):  # noqa: ANN001, ANN202
         """Flask-AppBuilder's password sign-in rule (by user name or email; empty passwords and
@@ -318,12 +442,23 @@ class DeskSecurityManager(CachedPermissions, SecurityManager):
                            actor=audit.Actor(user.id, user.username, client_ip()))
         self.session.commit()
 
+    @property
+    def is_auth_limited(self) -> bool:
+        """Off for FAB's own registration, which would count every sign-in; ``register_views``
+        limits failed attempts only (``sign_in_limited``)."""
+        return False
+
+    @property
+    def sign_in_limited(self) -> bool:
+        """Whether the sign-in forms are limited per address (``AUTH_RATE_LIMITED``)."""
+        return bool(current_app.config.get("AUTH_RATE_LIMITED", True))
+
     def register_views(self) -> None:
         super().register_views()
-        if self.is_auth_limited:
-            for view in self.appbuilder.baseviews:
-                if isinstance(view, DeskSecurityApi):
-                    self.limiter.limit(self.auth_rate_limit, methods=["POST"])(view.blueprint)
+        if self.sign_in_limited:
+            views = [self.auth_view] + [v for v in self.appbuilder.baseviews if isinstance(v, DeskSecurityApi)]
+            for view in views:
+                self.limiter.limit(self.auth_rate_limit, methods=["POST"], deduct_when=failed_sign_in)(view.blueprint)
 
     # --- helpers used by views -------------------------------------------------------------
 

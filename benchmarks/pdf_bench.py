@@ -161,11 +161,11 @@ def main(argv: list[str] | None = None) -> None:
         app = create_app(_config(args.database_url or f"sqlite:///{folder / 'bench.db'}", folder))
         with app.app_context():
             prepare_database(app)
-            create_user(app, "bench", PASSWORD, ["Manager"], first_name="基准")
+            create_user(app, "pdf-manager", PASSWORD, ["Manager"], first_name="基准")
             client_id, _book_id = build(args.lines)
             jobs.warm_pool()  # as run.py does at start: the workers are up before the first request
         web = app.test_client()
-        assert web.post("/login/", data={"username": "bench", "password": PASSWORD}).status_code == 302
+        assert web.post("/login/", data={"username": "pdf-manager", "password": PASSWORD}).status_code == 302
         statement_url = f"/reports/statement.pdf?client_id={client_id}&from=2026-01&to=2026-06"
         ledger_url = f"/reports/detail-ledger.pdf?client_id={client_id}&account_code=1001&from=2026-01&to=2026-06"
         has_wk = shutil.which("wkhtmltopdf") is not None

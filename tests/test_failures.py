@@ -145,8 +145,8 @@ def unreachable(second_app):
                       RATELIMIT_STORAGE_URI="memory://", PROPAGATE_EXCEPTIONS=False)
 
 
-def test_api_calls_answer_json_503_while_the_database_is_unreachable(unreachable, caplog):
-    with unreachable.app_context():
+def test_api_calls_answer_json_503_while_the_database_is_unreachable(app, unreachable, caplog):
+    with app.app_context():  # a token issued before the outage (it names the user's credential version)
         token = create_access_token(identity="1", fresh=True)
     client = unreachable.test_client()
     caplog.clear()

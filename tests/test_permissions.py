@@ -76,10 +76,12 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
                                               "delete": NOBODY}),
     "UserGroupModelView": security_view(),
     "UserStatsChartView": {"chart": {A}},
-    "ResetPasswordView": {"this_form_get": {A}, "this_form_post": {A}},
-    "ResetMyPasswordView": {"this_form_get": USERS, "this_form_post": USERS},
+    "DeskResetPasswordView": {"this_form_get": {A}, "this_form_post": {A}},
+    "DeskResetMyPasswordView": {"this_form_get": USERS, "this_form_post": USERS},
     "UserInfoEditView": {"this_form_get": USERS, "this_form_post": USERS},
     "MFAAdminView": {"reset": {A}},
+    "AccountLockView": {"lift": {A}},
+    "AccountLockApi": {"get": {A}, "delete": {A}},
     "MFAView": {"setup": USERS, "disable": USERS, "recovery_codes": USERS},
     "DeskIndexView": {"index": USERS},
     "MenuApi": {"get_menu_data": USERS},
@@ -110,6 +112,7 @@ def objects(app, session, user_id):
             "ServiceRecordModelView": record.id, "DocumentModelView": document.id,
             "DocumentApi": document.id, "ContractChangeModelView": contract.changes[0].id,
             "DeskUserDBModelView": user_id("agent"), "MFAAdminView": user_id("agent"),
+            "AccountLockView": user_id("agent"), "AccountLockApi": user_id("agent"),
             **{view: pk for module in MATRIX_MODULES for view, pk in module.objects(app, session, user_id).items()}}
 
 

@@ -47,4 +47,4 @@ from app.models.ledger import (  # noqa: F401
     VoucherState,
     VoucherWord,
 )
-from app.models.security import AuditLog, MFARecoveryCode, UserMFA  # noqa: F401
+from app.models.security import AuditLog, MFARecoveryCode, UserCredential, UserMFA, UserSession  # noqa: F401

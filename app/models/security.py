@@ -52,3 +52,37 @@ class MFARecoveryCode(Model):
     )
     code_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class UserCredential(Model):
+    """A user's sign-in state beside FAB's ``ab_user`` row (one row per user, written on first need).
+
+    ``version`` is embedded in every session and API token of the user; raising it (password
+    change, deactivation) ends them all. ``password_changed_at`` drives password expiry;
+    ``failed_count`` / ``failed_since`` count wrong passwords since the last success, and
+    ``locked_at`` is set when they reach the limit (app/services/signin.py)."""
+
+    __tablename__ = "user_credential"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("ab_user.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    failed_since: Mapped[datetime | None] = mapped_column(DateTime)
+    locked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class UserSession(Model):
+    """A signed-in browser session, known server-side: the cookie carries a random id whose hash is
+    the key here. Sign-out deletes the row, so a copy of the old cookie no longer signs anyone in."""
+
+    __tablename__ = "user_session"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False, index=True)

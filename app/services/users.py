@@ -7,17 +7,16 @@ import secrets
 import string
 
 from flask import Flask
-from flask_appbuilder.exceptions import PasswordComplexityValidationError
-from flask_appbuilder.validators import default_password_complexity
 from werkzeug.security import check_password_hash
 
+from app.services import passwords
 from app.services.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
 
 
 def generate_password(length: int = 16) -> str:
-    """A random password that satisfies the password complexity rule."""
+    """A random password that satisfies the password policy (app/services/passwords.py)."""
     alphabet = string.ascii_letters + string.digits
     while True:
         core = "".join(secrets.choice(alphabet) for _ in range(length - 4))
@@ -31,19 +30,17 @@ def generate_password(length: int = 16) -> str:
             continue
 
 
-def check_password(password: str) -> None:
-    """Raise ``ValidationFailed`` (field ``password``) if it fails the complexity rule."""
-    try:
-        default_password_complexity(password)
-    except PasswordComplexityValidationError as exc:
-        raise ValidationFailed({"password": [str(exc)]}) from None
+def check_password(password: str, username: str | None = None, email: str | None = None) -> None:
+    """Raise ``ValidationFailed`` (field ``password``) if it breaks the password policy
+    (``app.services.passwords``: length, common passwords, the user name, repetition)."""
+    passwords.check(password, username, email)
 
 
 def create_user(app: Flask, username: str, password: str, role_names: list[str], *,
                 first_name: str = "", last_name: str = "", email: str | None = None):  # noqa: ANN201
     """Create an active user with the given roles; raise ``ValidationFailed`` on bad input."""
     sm = app.appbuilder.sm
-    check_password(password)
+    check_password(password, username, email)
     if sm.find_user(username=username):
         raise ValidationFailed({"username": [f"user {username} already exists"]})
     roles = [sm.find_role(name) for name in role_names]

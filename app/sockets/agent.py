@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app, g, request
+from flask import current_app, g, request, session
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
+from flask_socketio import ConnectionRefusedError, Namespace, disconnect, emit, join_room
 
 from app.extensions import db, socketio
 from app.models.chat import AgentProfile, Conversation
 from app.security import CHAT, SUPERVISE
-from app.services import chat, chat_sites, presence, routing
+from app.services import chat, chat_sites, credentials, presence, routing
 from app.services.errors import AccessDenied, DomainError
 from app.services.routing import SEEN_REFRESH_SECONDS
 from app.sockets import deliver
@@ -41,6 +41,8 @@ from app.sockets.rooms import (
 )
 
 TOUCHED_KEY = "desk.presence_touched"  # request.environ: when this tab last refreshed the presence
+SIGN_IN_KEY = "desk.sign_in"  # request.environ: (user id, session id, when last checked) of the connection
+SESSION_RECHECK_SECONDS = SEEN_REFRESH_SECONDS  # how often an event checks that the sign-in still lives
 
 
 def _tz() -> str:
@@ -70,12 +72,29 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
         def present(*data):  # noqa: ANN002, ANN202
             agent_id = request.environ.get(AGENT_KEY)
             now = time.monotonic()
+            if not self._still_signed_in(now):
+                disconnect()
+                return {"error": str(_l("Your session has ended. Please sign in again.")), "errors": {}}
             if agent_id and now - request.environ.get(TOUCHED_KEY, -1e9) >= SEEN_REFRESH_SECONDS:
                 presence.touch(db.session, agent_id)
                 request.environ[TOUCHED_KEY] = now
             return handler(*data)
 
         return dispatch(self.socketio, guarded(event, present), event, self.namespace, *args)
+
+    def _still_signed_in(self, now: float) -> bool:
+        """Whether the browser session this connection was opened with still lives (not signed out,
+        not ended by a password change or deactivation); checked once per
+        ``SESSION_RECHECK_SECONDS`` and tab, so a console whose session ended is cut off at its next
+        event (the console pings every 30 s)."""
+        user_id, session_id, checked = request.environ.get(SIGN_IN_KEY, (None, None, -1e9))
+        if now - checked < SESSION_RECHECK_SECONDS:
+            return True
+        idle = current_app.config["SESSION_IDLE_MINUTES"] * 60
+        if user_id is None or not credentials.session_is_live(db.session, session_id, user_id, idle):
+            return False
+        request.environ[SIGN_IN_KEY] = (user_id, session_id, now)
+        return True
 
     def _agent(self) -> AgentProfile | None:
         """The connection's agent profile while it is active (an Admin may deactivate it mid-shift)."""
@@ -96,6 +115,7 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
         supervisor = sm.can(SUPERVISE)
         if agent is None and not supervisor:
             raise _refused("no active agent profile")
+        request.environ[SIGN_IN_KEY] = (current_user.id, session.get("_sid"), time.monotonic())
         join_room(user_room(current_user.id))
         join_room(TEAM_ROOM)
         if supervisor:

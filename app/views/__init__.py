@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 
 def register_views(app: Flask, appbuilder: AppBuilder) -> None:
+    from app.views.account import AccountLockApi, AccountLockView, account_lock, install_password_expiry_hold
     from app.views.api import ClientApi, ContractApi, DocumentApi
     from app.views.audit import AuditLogModelView
     from app.views.clients import (
@@ -54,6 +55,10 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(MFAView)
     appbuilder.add_view_no_menu(MFAAdminView)
     app.jinja_env.globals["mfa_enrolled"] = mfa_enrolled
+    appbuilder.add_view_no_menu(AccountLockView)
+    appbuilder.add_api(AccountLockApi)
+    app.jinja_env.globals["account_lock"] = account_lock
+    install_password_expiry_hold(app)
     appbuilder.add_link("Two-factor authentication", href="/mfa/setup", label=_l("Two-factor authentication"),
                         icon="fa-key", category="Account", category_label=_l("Account"),
                         category_icon="fa-user")

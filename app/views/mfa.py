@@ -15,8 +15,8 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from app.extensions import db
-from app.security import MFA_PENDING_SECONDS, client_ip, complete_login
-from app.services import audit, mfa
+from app.security import MFA_PENDING_SECONDS, client_ip, complete_login, failed_sign_in
+from app.services import audit, mfa, signin
 
 
 class CodeForm(FlaskForm):
@@ -40,9 +40,10 @@ class MFAView(BaseView):
     def create_blueprint(self, appbuilder, endpoint=None, static_folder=None):  # noqa: ANN001, ANN201
         blueprint = super().create_blueprint(appbuilder, endpoint=endpoint, static_folder=static_folder)
         sm = appbuilder.sm
-        if sm.is_auth_limited:
-            # A six-digit code is easier to guess than a password: the same limit per address.
-            sm.limiter.limit(sm.auth_rate_limit, methods=["POST"])(blueprint)
+        if sm.sign_in_limited:
+            # A six-digit code is easier to guess than a password: the same limit per address,
+            # counting wrong codes (``failed_sign_in``).
+            sm.limiter.limit(sm.auth_rate_limit, methods=["POST"], deduct_when=failed_sign_in)(blueprint)
         return blueprint
 
     def _render(self, template: str, **kwargs):  # noqa: ANN003, ANN202
@@ -58,16 +59,30 @@ class MFAView(BaseView):
         if form.validate_on_submit():
             sm = self.appbuilder.sm
             user = sm.get_user_by_id(pending["uid"])
-            if user is not None and user.is_active and mfa.verify(db.session, user.id, form.code.data):
+            policy = signin.Policy.from_config(current_app.config)
+            # A wrong code counts towards the account's lock like a wrong password; a locked
+            # account is refused without looking at the code.
+            locked = user is not None and signin.is_locked(db.session, user.id, policy)
+            if (user is not None and user.is_active and not locked
+                    and mfa.verify(db.session, user.id, form.code.data)):
                 actor = audit.Actor(user.id, user.username, client_ip())
                 audit.record_event(db.session, "mfa_success", actor=actor)
                 audit.record_event(db.session, "login_success", actor=actor, summary=user.username)
+                signin.record_success(db.session, user.id)
                 db.session.commit()
                 complete_login(user, pending.get("next") or "")
                 return redirect(pending.get("next") or self.appbuilder.get_url_for_index)
-            audit.record_event(db.session, "mfa_failure", actor=audit.Actor(
-                pending["uid"], user.username if user else None, client_ip()))
+            username = user.username if user else None
+            audit.record_event(db.session, "mfa_failure", actor=audit.Actor(pending["uid"], username, client_ip()),
+                               changes={"locked": True} if locked else None)
+            if user is not None and user.is_active and not locked:
+                locked = signin.record_failure(db.session, user.id, username, policy, client_ip())
             db.session.commit()
+            g.sign_in_failed = True
+            if locked:
+                session.pop("mfa_pending", None)
+                flash(str(signin.LOCKED_MESSAGE), "warning")
+                return redirect(self.appbuilder.get_url_for_login)
             flash(str(_l("That code is not valid. Try again.")), "warning")
         return self._render("mfa_verify.html", form=form, title=_l("Two-factor authentication"))
 
@@ -89,6 +104,7 @@ class MFAView(BaseView):
                 db.session.commit()
                 session.pop("mfa_enrol_required", None)
                 return self._render("mfa_codes.html", codes=codes, title=_l("Recovery codes"))
+            g.sign_in_failed = True
             flash(str(_l("That code is not valid. Try again.")), "warning")
             secret = enrolment.secret
         else:
@@ -110,6 +126,7 @@ class MFAView(BaseView):
             audit.record_event(db.session, "mfa_recovery_codes")
             db.session.commit()
             return self._render("mfa_codes.html", codes=codes, title=_l("Recovery codes"))
+        g.sign_in_failed = True
         flash(str(_l("That code is not valid. Try again.")), "warning")
         return redirect(url_for("MFAView.setup"))
 
@@ -128,6 +145,7 @@ class MFAView(BaseView):
             db.session.commit()
             flash(str(_l("Two-factor authentication is off.")), "info")
         else:
+            g.sign_in_failed = True
             flash(str(_l("That code is not valid. Try again.")), "warning")
         return redirect(url_for("MFAView.setup"))
 
