@@ -1,20 +1,33 @@
-"""Referential integrity: both databases enforce foreign keys, and a SQLite database written
-before they did is put right by the migration."""
+"""Referential integrity: both databases enforce foreign keys, a client that holds data is never
+deleted (409 naming what holds it, from every face), no answer carries the driver's text, and the
+API takes related rows by id only."""
 
 from __future__ import annotations
 
+import io
+from datetime import date
+
 import pytest
+from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models.contracts import Contract
-from app.models.crm import Client, ClientContact, ServiceRecord
+from app.models.contracts import Contract, ContractStatus, FeeBill
+from app.models.crm import BankAccount, Client, ClientContact, ServiceRecord, Tag
+from app.models.documents import Document, DocumentType
+from app.models.ledger import LedgerBook, Voucher, VoucherLine
+from app.services import contracts as contract_svc
+from app.services.documents import store_document
 from tests.factories import (
     credit_code,
+    make_bank_account,
+    make_books,
     make_client,
     make_contact,
     make_contract,
+    make_service_record,
+    make_voucher,
 )
 
 SQL_WORDS = ("DELETE", "FOREIGN KEY", "constraint", "sqlite", "psycopg", "violates", "ledger_", "INSERT", "UPDATE")
@@ -90,6 +103,162 @@ def test_sqlite_connections_enforce_foreign_keys_after_migrations(app):
         assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
 
 
+# --- deleting a client -----------------------------------------------------------------------
+
+def _with_books(app, session, client, user_id):
+    book = make_books(client)
+    make_voucher(book, user_id("accountant"))
+    make_voucher(book, user_id("accountant"), day="2026-01-16")
+    return "1 套账、2 张凭证"
+
+
+def _with_contract(app, session, client, user_id):
+    make_contract(client)
+    return "1 份合同"
+
+
+def _with_bills(app, session, client, user_id):
+    contract = make_contract(client, status=ContractStatus.active)
+    contract_svc.bill_contract(session, contract, date(2026, 2, 1))
+    session.commit()
+    return "1 份合同、2 张收费账单"
+
+
+def _with_document(app, session, client, user_id):
+    store_document(session, app.config["UPLOAD_DIR"], app.config["UPLOAD_MAX_BYTES"], client_id=client.id,
+                   filename="a.pdf", stream=io.BytesIO(b"%PDF-1.4\n%%EOF\n"), doc_type=DocumentType.invoice,
+                   title="存档发票")
+    return "1 份档案"
+
+
+def _with_service_record(app, session, client, user_id):
+    make_service_record(client)
+    make_service_record(client)
+    return "2 条服务记录"
+
+
+HOLDERS = [_with_books, _with_contract, _with_bills, _with_document, _with_service_record]
+
+
+def _everything(session, client_id: int) -> dict:
+    return {"client": _count(session, Client, Client.id == client_id),
+            "books": _count(session, LedgerBook, LedgerBook.client_id == client_id),
+            "vouchers": _count(session, Voucher, Voucher.client_id == client_id),
+            "lines": _count(session, VoucherLine),
+            "contracts": _count(session, Contract, Contract.client_id == client_id),
+            "bills": _count(session, FeeBill),
+            "documents": _count(session, Document, Document.client_id == client_id),
+            "records": _count(session, ServiceRecord, ServiceRecord.client_id == client_id),
+            "contacts": _count(session, ClientContact, ClientContact.client_id == client_id)}
+
+
+@pytest.mark.parametrize("holder", HOLDERS, ids=lambda f: f.__name__[6:])
+def test_api_delete_of_a_client_with_data_is_409_naming_it_and_deletes_nothing(
+        app, session, api_token, user_id, holder):
+    client = make_client(name="有账客户有限公司")
+    make_contact(client)
+    named = holder(app, session, client, user_id)
+    before = _everything(session, client.id)
+
+    response = app.test_client().delete(f"/api/v1/client/{client.id}", headers=api_token("manager"))
+
+    assert response.status_code == 409, response.json
+    message = response.json["message"]["_"][0]
+    assert "有账客户有限公司" in message and named in message
+    assert "暂停服务" in message and "已停止服务" in message
+    _no_driver_text(response.get_data(as_text=True))
+    session.expire_all()
+    assert _everything(session, client.id) == before
+
+
+def test_the_refusal_names_every_holder_in_one_sentence(app, session, api_token, user_id):
+    client = make_client(name="样板客户有限公司")
+    _with_books(app, session, client, user_id)
+    _with_bills(app, session, client, user_id)
+    response = app.test_client().delete(f"/api/v1/client/{client.id}", headers=api_token("manager"))
+
+    assert response.status_code == 409
+    message = response.json["message"]["_"][0]
+    assert message.startswith("客户 样板客户有限公司 有 1 套账、2 张凭证、1 份合同、2 张收费账单")
+    assert "暂停服务" in message and "已停止服务" in message
+
+
+def test_api_delete_of_a_client_without_data_deletes_it_with_its_contacts(app, session, api_token):
+    client = make_client()
+    contact = make_contact(client)
+    account = make_bank_account(client)
+    tag = Tag(name="待删除")
+    client.tags.append(tag)
+    session.commit()
+    ids = client.id, contact.id, account.id, tag.id
+
+    response = app.test_client().delete(f"/api/v1/client/{ids[0]}", headers=api_token("manager"))
+
+    assert response.status_code == 200, response.json
+    session.expunge_all()
+    assert session.get(Client, ids[0]) is None
+    assert session.get(ClientContact, ids[1]) is None
+    assert session.get(BankAccount, ids[2]) is None
+    assert session.get(Tag, ids[3]) is not None
+
+
+def test_screen_delete_of_a_client_with_books_is_refused_with_the_reason(app, session, login_as, user_id):
+    client = make_client(name="屏幕客户有限公司")
+    _with_books(app, session, client, user_id)
+    before = _everything(session, client.id)
+
+    page = login_as("manager").post(f"/clientmodelview/delete/{client.id}", follow_redirects=True)
+
+    body = page.get_data(as_text=True)
+    assert "客户 屏幕客户有限公司 有 1 套账、2 张凭证" in body
+    for word in ("FOREIGN KEY", "constraint", "IntegrityError", "ledger_voucher"):
+        assert word not in body
+    session.expire_all()
+    assert _everything(session, client.id) == before
+
+
+def test_screen_delete_of_a_client_without_data_still_works(app, session, login_as):
+    client_id = make_client().id
+    response = login_as("manager").post(f"/clientmodelview/delete/{client_id}")
+    assert response.status_code == 302
+    session.expunge_all()
+    assert session.get(Client, client_id) is None
+
+
+def test_a_delete_the_database_refuses_after_the_check_is_409_without_driver_text(
+        app, session, api_token, monkeypatch):
+    """A voucher or contract added between the check and the delete (two requests racing): the
+    database refuses, and the answer is the same kind of 409, not the SQL."""
+    client = make_client()
+    make_contract(client)
+    monkeypatch.setattr("app.views.api.check_client_deletable", lambda *_: None)  # the check ran too early
+
+    response = app.test_client().delete(f"/api/v1/client/{client.id}", headers=api_token("manager"))
+
+    assert response.status_code == 409
+    assert response.json["message"] == {"_": ["仍有其他记录引用此记录，未删除任何内容。"]}
+    _no_driver_text(response.get_data(as_text=True))
+    session.expire_all()
+    assert session.get(Client, client.id) is not None
+
+
+def test_api_delete_of_a_contract_with_bills_is_409_naming_them(app, session, api_token, user_id):
+    """Any API delete the database would refuse: a (draft) contract that fee bills refer to."""
+    client = make_client()
+    contract = make_contract(client)
+    session.add(FeeBill(contract_id=contract.id, period_start=date(2026, 1, 1), period_end=date(2026, 1, 31),
+                        amount="500.00", billed_on=date(2026, 1, 1), due_date=date(2026, 1, 15)))
+    session.commit()
+
+    response = app.test_client().delete(f"/api/v1/contract/{contract.id}", headers=api_token("manager"))
+
+    assert response.status_code == 409, response.json
+    assert "1 张收费账单" in response.json["message"]["_"][0]
+    _no_driver_text(response.get_data(as_text=True))
+    session.expire_all()
+    assert session.get(Contract, contract.id) is not None
+
+
 # --- databases written before SQLite enforced keys -------------------------------------------
 
 T = "2026-01-01 00:00:00"
@@ -135,3 +304,19 @@ def test_upgrade_gives_rows_pointing_at_nothing_what_their_key_says(app, second_
             left = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
             assert [(table, parent) for table, _, parent, _ in left] == [("contract", "client")]
 
+
+def test_screen_delete_of_a_user_other_users_name_is_refused_with_the_reason(app, session, login_as, user_id):
+    """FAB's user rows record who created and last changed them, under keys without a delete rule."""
+    from app.services.users import create_user
+
+    create_user(app, "temp-maker", "Test-Pass-2026xy", ["Agent"], first_name="temp")
+    maker_id = user_id("temp-maker")
+    created = session.get(User, user_id("agent"))
+    created.changed_by_fk = maker_id
+    session.commit()
+
+    page = login_as("admin").post(f"/users/delete/{maker_id}", follow_redirects=True).get_data(as_text=True)
+
+    assert "temp-maker 不能删除：1 个用户账号仍引用它。" in page
+    session.expunge_all()
+    assert session.get(User, maker_id) is not None
