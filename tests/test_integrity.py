@@ -259,6 +259,73 @@ def test_api_delete_of_a_contract_with_bills_is_409_naming_them(app, session, ap
     assert session.get(Contract, contract.id) is not None
 
 
+# --- related rows by id only ----------------------------------------------------------------
+
+def test_a_nested_accountant_object_is_422_and_creates_no_user(app, session, api_token):
+    users, clients = _count(session, User), _count(session, Client)
+    response = app.test_client().post("/api/v1/client/", headers=api_token("manager"), json={
+        "name": "嵌套客户有限公司", "credit_code": credit_code(), "taxpayer_type": "general", "status": "active",
+        "accountant": {"username": "intruder", "first_name": "x", "last_name": "y", "email": "i@example.com",
+                       "password": "1", "active": True}})
+
+    assert response.status_code == 422, response.json
+    assert "accountant" in response.json["message"]
+    assert response.json["message"]["accountant"] == ["请填写已有记录的编号（数字），而不是对象。"]
+    assert (_count(session, User), _count(session, Client)) == (users, clients)
+    assert session.scalar(select(User).where(User.username == "intruder")) is None
+
+
+def test_a_nested_object_naming_an_existing_id_is_refused_too(app, session, api_token, user_id):
+    clients = _count(session, Client)
+    response = app.test_client().post("/api/v1/client/", headers=api_token("manager"), json={
+        "name": "嵌套客户二有限公司", "credit_code": credit_code(), "taxpayer_type": "general", "status": "active",
+        "accountant": {"id": user_id("accountant")}})
+    assert response.status_code == 422
+    assert _count(session, Client) == clients
+
+
+def test_an_accountant_id_works_as_before(app, session, api_token, user_id):
+    response = app.test_client().post("/api/v1/client/", headers=api_token("manager"), json={
+        "name": "按编号客户有限公司", "credit_code": credit_code(), "taxpayer_type": "general", "status": "active",
+        "accountant": user_id("accountant")})
+    assert response.status_code == 201, response.json
+    assert session.get(Client, response.json["id"]).accountant_id == user_id("accountant")
+
+
+def test_an_id_that_names_nothing_is_422_and_creates_nothing(app, session, api_token):
+    users, clients = _count(session, User), _count(session, Client)
+    response = app.test_client().post("/api/v1/client/", headers=api_token("manager"), json={
+        "name": "无人客户有限公司", "credit_code": credit_code(), "taxpayer_type": "general", "status": "active",
+        "accountant": 987654})
+    assert response.status_code == 422
+    assert "987654" in response.json["message"]["accountant"][0]
+    assert (_count(session, User), _count(session, Client)) == (users, clients)
+
+
+def test_a_nested_client_object_on_a_contract_is_422_and_creates_no_client(app, session, api_token):
+    clients, contracts = _count(session, Client), _count(session, Contract)
+    body = {"number": "HT-NEST-1", "service_type": "bookkeeping", "monthly_fee": "300.00",
+            "billing_cycle": "monthly", "start_date": "2026-01-01", "end_date": "2026-12-31",
+            "client": {"name": "顺手建的客户", "credit_code": credit_code(), "taxpayer_type": "general",
+                       "status": "active"}}
+    response = app.test_client().post("/api/v1/contract/", headers=api_token("manager"), json=body)
+    assert response.status_code == 422, response.json
+    assert response.json["message"]["client"] == ["请填写已有记录的编号（数字），而不是对象。"]
+    _no_driver_text(response.get_data(as_text=True))
+    assert (_count(session, Client), _count(session, Contract)) == (clients, contracts)
+
+
+def test_a_nested_client_object_on_a_contract_edit_is_422_and_changes_nothing(app, session, api_token):
+    client, other = make_client(), make_client()
+    contract = make_contract(client)
+    response = app.test_client().put(f"/api/v1/contract/{contract.id}", headers=api_token("manager"),
+                                     json={"client": {"id": other.id, "name": "改名"}})
+    assert response.status_code == 422, response.json
+    session.expire_all()
+    assert session.get(Contract, contract.id).client_id == client.id
+    assert session.get(Client, other.id).name != "改名"
+
+
 # --- databases written before SQLite enforced keys -------------------------------------------
 
 T = "2026-01-01 00:00:00"

@@ -2,7 +2,8 @@
 
 Same validation and row-level rules as the screens: an Accountant's list holds only their
 clients and any other id answers 404; a validation error is a 422 whose message names the
-field; money is sent and received as strings. A delete that other rows would stop answers 409 naming them, and no
+field; money is sent and received as strings. Related rows are named by id only
+(app/views/api_related.py). A delete that other rows would stop answers 409 naming them, and no
 answer ever carries the database driver's text (app/services/integrity.py).
 """
 
@@ -27,6 +28,7 @@ from app.services import documents as document_svc
 from app.services.clients import check_client_deletable, credit_code_error, id_number_error, mask
 from app.services.errors import DomainError, ValidationFailed
 from app.services.integrity import refuse_held_delete
+from app.views.api_related import IdOnlyConverter
 from app.views.common import desk_interface, scope_filters
 
 
@@ -55,6 +57,7 @@ class DeskApi(ModelRestApi):
     allow_browser_login = True
     money_fields: tuple[str, ...] = ()
     base_filters = scope_filters()
+    model2schemaconverter = IdOnlyConverter
 
     def __init__(self) -> None:
         self.datamodel = desk_interface(self.datamodel)
