@@ -242,6 +242,24 @@ def test_a_delete_the_database_refuses_after_the_check_is_409_without_driver_tex
     assert session.get(Client, client.id) is not None
 
 
+def test_an_edit_the_database_refuses_after_the_check_is_422_without_driver_text(
+        app, session, api_token, monkeypatch):
+    """Two requests giving two clients the same credit code at once: the unique constraint
+    refuses the second, and the answer is a 422 in words, not the SQL."""
+    taken, client = make_client(), make_client()
+    name = client.name
+    monkeypatch.setattr("app.views.api._unique", lambda *_: None)  # the check ran before the other commit
+
+    response = app.test_client().put(f"/api/v1/client/{client.id}", headers=api_token("manager"),
+                                     json={"credit_code": taken.credit_code, "name": "撞码客户有限公司"})
+
+    assert response.status_code == 422
+    assert response.json["message"]["_"][0].startswith("数据库拒绝了此更改")
+    _no_driver_text(response.get_data(as_text=True))
+    session.expire_all()
+    assert session.get(Client, client.id).name == name
+
+
 def test_api_delete_of_a_contract_with_bills_is_409_naming_them(app, session, api_token, user_id):
     """Any API delete the database would refuse: a (draft) contract that fee bills refer to."""
     client = make_client()
