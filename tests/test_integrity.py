@@ -405,3 +405,50 @@ def test_screen_delete_of_a_user_other_users_name_is_refused_with_the_reason(app
     assert "temp-maker 不能删除：1 个用户账号仍引用它。" in page
     session.expunge_all()
     assert session.get(User, maker_id) is not None
+
+
+BROKEN_MIGRATION = '''"""leaves a row pointing at nothing
+
+Revision ID: 9999_broken
+Revises: 0007_integrity
+"""
+from alembic import op
+
+revision = "9999_broken"
+down_revision = "0007_integrity"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.execute("INSERT INTO client_contact (client_id, name, is_primary, created_at, updated_at) "
+               "VALUES (424242, 'x', 0, '2026-01-01', '2026-01-01')")
+
+
+def downgrade():
+    pass
+'''
+
+
+def test_a_migration_that_leaves_a_row_pointing_at_nothing_fails(app, second_app, tmp_path, caplog):
+    """Migrations run with SQLite's keys off, so they are checked when done; and the connection
+    goes back to the application enforcing keys."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL checks every statement itself")
+    import shutil
+
+    from flask_migrate import upgrade
+
+    from app.services.bootstrap import MIGRATIONS
+
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "9999_broken.py").write_text(BROKEN_MIGRATION)
+    other = second_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'broken.db'}")
+    with other.app_context():
+        upgrade(directory=str(MIGRATIONS))
+        with pytest.raises(SystemExit):  # Flask-Migrate logs the error and exits
+            upgrade(directory=str(scripts))
+        assert "the migration left rows that refer to missing rows (client_contact -> client: 1)" in caplog.text
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
