@@ -106,7 +106,7 @@ def refuse_held_delete(session: Session, instance: object, what: str) -> None:
     the database would refuse to delete it; return when nothing does. Writes nothing."""
     counts = holding_rows(session, instance)
     if counts:
-        raise Conflict(_("%(what)s cannot be deleted: %(holders)s still refer to it.",
+        raise Conflict(_("%(what)s cannot be deleted: it is still referred to by %(holders)s.",
                          what=what, holders=describe(counts)))
 
 
