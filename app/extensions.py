@@ -22,8 +22,14 @@ socketio = SocketIO()
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_wal(dbapi_connection, connection_record) -> None:  # noqa: ANN001, ARG001
-    """SQLite runs in WAL mode: readers never block the writer nor the writer the readers, so a
+def _sqlite_setup(dbapi_connection, connection_record) -> None:  # noqa: ANN001, ARG001
+    """SQLite enforces foreign keys on every connection (``PRAGMA foreign_keys=ON``; SQLite's
+    default is off): a row cannot point at a row that does not exist, and the ``ondelete`` rules
+    of the models (CASCADE, SET NULL, RESTRICT) happen on SQLite as on PostgreSQL. The pragma is
+    per connection and ignored inside a transaction, so it is set here, before any. Migrations
+    turn it off while they run (migrations/env.py) and check every key afterwards.
+
+    SQLite runs in WAL mode: readers never block the writer nor the writer the readers, so a
     request that holds a read transaction while it waits (for a PDF worker, say) cannot make
     another one's commit spin in SQLite's busy handler, which would block the whole server
     under gevent or eventlet. (A no-op on PostgreSQL and on in-memory databases.)
@@ -36,6 +42,7 @@ def _sqlite_wal(dbapi_connection, connection_record) -> None:  # noqa: ANN001, A
     connection = sqlite_connection(dbapi_connection)
     if connection is not None:
         cursor = connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

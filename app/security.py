@@ -311,6 +311,14 @@ class DeskUserDBModelView(UserDBModelView):
             validators=[DataRequired(), PasswordPolicy()], widget=BS3PasswordFieldWidget()),
     }
 
+    def pre_delete(self, item) -> None:  # noqa: ANN001
+        """A user whom other rows still name under a refusing key (the user accounts they created
+        or last changed) is not deleted; the message says what holds them (Conflict)."""
+        from app.services.integrity import refuse_held_delete
+
+        super().pre_delete(item)
+        refuse_held_delete(self.datamodel.session, item, item.username)
+
 
 class DeskSecurityManager(CachedPermissions, SecurityManager):
     """FAB's security manager with the desk's login, audit and MFA, and permission checks read

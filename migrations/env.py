@@ -113,8 +113,46 @@ def run_migrations_online():
             **conf_args
         )
 
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # The application's SQLite connections enforce foreign keys. A batch operation
+            # recreates a table (copy, drop, rename): with enforcement on, dropping the old table
+            # would cascade to, or null, every row that refers to it. So keys are off while
+            # migrations run (the pragma is ignored inside a transaction, hence committed first)
+            # and every key is checked when they are done.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            known = _sqlite_key_violations(connection)
+            connection.commit()
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                _refuse_new_key_violations(connection, known)
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+        except BaseException:
+            if sqlite:  # never back to the pool with keys off
+                connection.invalidate()
+            raise
+
+
+def _sqlite_key_violations(connection):
+    """Rows whose foreign key points at nothing, counted by (table, parent table)."""
+    found = {}
+    for table, _rowid, parent, _fkid in connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall():
+        found[(table, parent)] = found.get((table, parent), 0) + 1
+    return found
+
+
+def _refuse_new_key_violations(connection, known):
+    """Raise when the migrations left more dangling references than there were before them
+    (a database written while SQLite did not enforce keys may hold some already; the
+    migration that repairs them says so)."""
+    after = _sqlite_key_violations(connection)
+    new = {key: count for key, count in after.items() if count > known.get(key, 0)}
+    if new:
+        detail = ", ".join(f"{table} -> {parent}: {count}" for (table, parent), count in sorted(new.items()))
+        raise RuntimeError(f"the migration left rows that refer to missing rows ({detail})")
 
 
 if context.is_offline_mode():

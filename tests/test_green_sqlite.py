@@ -54,6 +54,7 @@ SCRIPT = textwrap.dedent("""
     with engine.connect() as conn:
         print("rows", conn.execute(text("SELECT count(*) FROM u")).scalar())
         print("journal", conn.execute(text("PRAGMA journal_mode")).scalar())
+        print("foreign_keys", conn.execute(text("PRAGMA foreign_keys")).scalar())
 """)
 
 
@@ -71,6 +72,7 @@ def test_long_sqlite_query_leaves_the_hub_free(mode: str, tmp_path: Path) -> Non
     assert lines["integrity_error"] == "yes"
     assert lines["rows"] == "1"  # the failed transaction's first insert was rolled back
     assert lines["journal"] == "wal"  # the connect listener reached the connection underneath
+    assert lines["foreign_keys"] == "1"  # and so SQLite enforces foreign keys under gevent and eventlet too
     assert "Traceback" not in result.stderr  # the handled error was not printed by the thread pool
 
 

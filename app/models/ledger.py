@@ -214,7 +214,7 @@ class Voucher(Audited, Timestamps, Model):
     reversal_of: Mapped[Voucher | None] = relationship("Voucher", remote_side=[id])
     lines: Mapped[list[VoucherLine]] = relationship(
         "VoucherLine", back_populates="voucher", order_by="VoucherLine.line_no",
-        cascade="all, delete-orphan")  # deleted by the ORM too: SQLite does not enforce foreign keys
+        cascade="all, delete-orphan")  # the ORM deletes them too, so the session forgets them
 
     @property
     def label(self) -> str:

@@ -1,10 +1,18 @@
-"""Client rules: 统一社会信用代码 and ID-number validation, masking of personal data."""
+"""Client rules: 统一社会信用代码 and ID-number validation, masking of personal data, and when a
+client may be deleted."""
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from app.models.contracts import Contract, FeeBill, Payment
+from app.models.crm import Client, ServiceRecord
+from app.services.errors import Conflict
 from app.services.inputs import ascii_digits
+from app.services.integrity import describe, holding_rows
 
 # GB 32100-2015: the 31 characters allowed in a unified social credit code, in value order.
 CREDIT_CODE_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -76,3 +84,34 @@ def mask(value: str | None, keep: int = 4) -> str:
 
 def normalize_credit_code(code: str | None) -> str:
     return (code or "").strip().upper()
+
+
+def client_holders(session: Session, client: Client) -> dict[str, int]:
+    """What keeps *client* from being deleted, counted by table: its set of books, vouchers,
+    contracts with their fee bills and payments, archived documents, service records, and
+    anything else whose foreign key refuses the delete. Its contacts, bank accounts and tags
+    are part of the client and go with it. Reads only."""
+    counts = holding_rows(session, client)
+    own_contracts = select(Contract.id).where(Contract.client_id == client.id)
+    with session.no_autoflush:
+        for model, condition in ((ServiceRecord, ServiceRecord.client_id == client.id),
+                                 (FeeBill, FeeBill.contract_id.in_(own_contracts)),
+                                 (Payment, Payment.contract_id.in_(own_contracts))):
+            count = session.scalar(select(func.count()).select_from(model).where(condition)) or 0
+            if count:
+                counts[model.__tablename__] = count
+    order = ("ledger_book", "ledger_voucher", "contract", "fee_bill", "payment", "document", "service_record")
+    return dict(sorted(counts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+
+
+def check_client_deletable(session: Session, client: Client) -> None:
+    """Rule: a client with books, vouchers, contracts, bills, payments, documents, service records
+    or any other row that refers to it is never deleted (that would erase or orphan its
+    accounting history); it is suspended or ended instead (暂停服务 / 已停止服务).
+
+    Raises :class:`Conflict` (409) naming what holds the client; writes nothing. The database's
+    foreign keys refuse the same delete should a row be added after this check."""
+    counts = client_holders(session, client)
+    if counts:
+        raise Conflict(_("Client %(name)s still has %(holders)s; set the client to Suspended or Ended "
+                         "instead of deleting it.", name=client.name, holders=describe(counts)))

@@ -15,7 +15,9 @@ class DomainError(Exception):
         if isinstance(errors, str):
             errors = {field: [errors]}
         self.errors = {k: [str(m) for m in v] for k, v in errors.items()}
-        super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in self.errors.items()))
+        # str() is what a screen shows when it flashes the error: no "_:" before a whole-request message.
+        super().__init__("; ".join(", ".join(v) if k == "_" else f"{k}: {', '.join(v)}"
+                                   for k, v in self.errors.items()))
 
     @property
     def message(self) -> str:

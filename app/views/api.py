@@ -2,7 +2,9 @@
 
 Same validation and row-level rules as the screens: an Accountant's list holds only their
 clients and any other id answers 404; a validation error is a 422 whose message names the
-field; money is sent and received as strings.
+field; money is sent and received as strings. Related rows are named by id only
+(app/views/api_related.py). A delete that other rows would stop answers 409 naming them, and no
+answer ever carries the database driver's text (app/services/integrity.py).
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from app.models.documents import Document
 from app.permissions import client_in_scope, current_user_id, scoped_accountant_id, sees_sensitive
 from app.services import contracts as contract_svc
 from app.services import documents as document_svc
-from app.services.clients import credit_code_error, id_number_error, mask
+from app.services.clients import check_client_deletable, credit_code_error, id_number_error, mask
 from app.services.errors import DomainError, ValidationFailed
 from app.services.inputs import parse_id
-from app.views.common import scope_filters
+from app.services.integrity import refuse_held_delete
+from app.views.api_related import IdOnlyConverter
+from app.views.common import desk_interface, scope_filters
 
 
 def _ma(check):  # noqa: ANN001, ANN202
@@ -53,6 +57,11 @@ class DeskApi(ModelRestApi):
     allow_browser_login = True
     money_fields: tuple[str, ...] = ()
     base_filters = scope_filters()
+    model2schemaconverter = IdOnlyConverter
+
+    def __init__(self) -> None:
+        self.datamodel = desk_interface(self.datamodel)
+        super().__init__()
 
     # FAB's PUT and DELETE take any text as the id: a number no row can have would reach the
     # database (a server error) and a GET with it would answer 405. Ids are integers here.
@@ -113,8 +122,26 @@ class DeskApi(ModelRestApi):
     def put_headless(self, pk):  # noqa: ANN001, ANN201
         return self._guarded(lambda: super(DeskApi, self).put_headless(pk))
 
+    def delete_rule(self, item) -> None:  # noqa: ANN001
+        """Raise a domain error when *item* may not be deleted. By default: when other rows still
+        refer to it so that the database would refuse (409, the message says which)."""
+        refuse_held_delete(db.session, item, str(item))
+
     def delete_headless(self, pk):  # noqa: ANN001, ANN201
-        return self._guarded(lambda: super(DeskApi, self).delete_headless(pk))
+        """FAB's delete with ``pre_delete`` and :meth:`delete_rule` before it; a refusal from them
+        or, after a race, from the database is a 4xx in words and deletes nothing."""
+
+        def delete():  # noqa: ANN202
+            item = self.datamodel.get(pk, self._base_filters)
+            if not item:
+                return self.response_404()
+            self.pre_delete(item)
+            self.delete_rule(item)
+            self.datamodel.delete(item)
+            self.post_delete(item)
+            return self.response(200, message="OK")
+
+        return self._guarded(delete)
 
 
 CLIENT_COLUMNS = ["id", "name", "credit_code", "taxpayer_type", "status", "accountant.id",
@@ -157,6 +184,9 @@ class ClientApi(DeskApi):
 
     pre_add = _guard
     pre_update = _guard
+
+    def delete_rule(self, item: Client) -> None:
+        check_client_deletable(db.session, item)
 
     @expose("/<int:pk>/balance", methods=["GET"])
     @protect()

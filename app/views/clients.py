@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.models.crm import BankAccount, Client, ClientContact, ClientStatus, ServiceRecord, Tag, TaxpayerType
 from app.permissions import current_user_id, scoped_accountant_id
-from app.services.clients import mask
+from app.services.clients import check_client_deletable, mask
 from app.services.errors import DomainError
 from app.views.common import (
     ClientScopeFilter,
@@ -245,6 +245,9 @@ class ClientModelView(DeskModelView):
 
     def pre_update(self, item) -> None:  # noqa: ANN001
         _scope_guard(self, item)
+
+    def delete_rule(self, item: Client) -> None:
+        check_client_deletable(self.datamodel.session, item)
 
 
 def client_link(client: Client | None) -> Markup:

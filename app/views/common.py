@@ -6,8 +6,9 @@ import csv
 import io
 from datetime import datetime
 
-from flask import Response, abort
+from flask import Response, abort, flash
 from flask_appbuilder import ModelView, expose
+from flask_appbuilder.exceptions import DatabaseException
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
@@ -15,6 +16,7 @@ from flask_appbuilder.urltools import get_filter_args
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.interfaces import LoaderOption
 from wtforms import ValidationError
 
@@ -24,6 +26,7 @@ from app.permissions import client_in_scope, scoped_accountant_id, sees_sensitiv
 from app.services.clients import credit_code_error, id_number_error, mask
 from app.services.contracts import parse_money
 from app.services.errors import DomainError, ValidationFailed
+from app.services.integrity import delete_refused, refuse_held_delete, write_refused
 
 
 class ClientScopeFilter(BaseFilter):
@@ -51,7 +54,61 @@ class ClientScopeFilter(BaseFilter):
         raise TypeError(f"{model} has no client scope")
 
 
-class EagerInterface(SQLAInterface):
+class DeskInterface(SQLAInterface):
+    """FAB's data interface whose writes never hand the database driver's text to a user.
+
+    FAB passes a refused write on with the driver's message (SQL, constraint and table names,
+    values), which its views flash and its REST API sends in a 422. Here a write refused for a
+    constraint (``IntegrityError``: a row still referred to, a duplicate, a missing value) is
+    rolled back and raised as a domain error (:func:`~app.services.integrity.delete_refused`,
+    409; :func:`~app.services.integrity.write_refused`, 422) that both faces answer in words;
+    any other database error goes on as itself (a 503 when the database is unavailable).
+    """
+
+    def add(self, item, commit: bool = True) -> None:  # noqa: ANN001
+        try:
+            super().add(item, commit)
+        except IntegrityError as exc:  # FAB re-raises an add's error as it is (rolled back)
+            raise write_refused() from exc
+
+    def edit(self, item, commit: bool = True) -> None:  # noqa: ANN001
+        try:
+            super().edit(item, commit)
+        except DatabaseException as exc:
+            raise _domain_error(exc, write_refused) from exc
+
+    def delete(self, item, commit: bool = True) -> None:  # noqa: ANN001
+        try:
+            super().delete(item, commit)
+        except DatabaseException as exc:
+            raise _domain_error(exc, delete_refused) from exc
+
+    def delete_all(self, items: list) -> None:
+        try:
+            super().delete_all(items)
+        except DatabaseException as exc:
+            raise _domain_error(exc, delete_refused) from exc
+
+
+def _domain_error(exc: DatabaseException, answer) -> BaseException:  # noqa: ANN001
+    cause = exc.__cause__
+    if isinstance(cause, IntegrityError):
+        return answer()
+    return cause if cause is not None else exc
+
+
+def desk_interface(datamodel: SQLAInterface) -> SQLAInterface:
+    """*datamodel* made a :class:`DeskInterface` (in place: views share their class's interface),
+    so that every view and API of the desk gets its error handling without naming it."""
+    if not isinstance(datamodel, DeskInterface):
+        if type(datamodel) is SQLAInterface:
+            datamodel.__class__ = DeskInterface
+        else:
+            raise TypeError(f"{type(datamodel).__name__} should derive from DeskInterface")
+    return datamodel
+
+
+class EagerInterface(DeskInterface):
     """FAB's data interface that also loads the relationships a list or detail page shows.
 
     FAB joins a list's many-to-one columns only when they are dotted (``client.name``); a
@@ -163,6 +220,7 @@ class DeskModelView(ModelView):
     csv_columns: list[str] | None = None
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        self.datamodel = desk_interface(self.datamodel)
         super().__init__(**kwargs)
         # Empty values show as blank (not "None"), booleans as a translated yes/no.
         formatters = dict(self.formatters_columns or {})
@@ -201,6 +259,29 @@ class DeskModelView(ModelView):
             return super()._add()
         finally:
             self.datamodel.session.rollback()
+
+    def delete_rule(self, item) -> None:  # noqa: ANN001
+        """Raise a domain error when *item* may not be deleted. By default: when other rows still
+        refer to it so that the database would refuse (the message says which)."""
+        refuse_held_delete(self.datamodel.session, item, str(item))
+
+    def _delete(self, pk):  # noqa: ANN001, ANN202
+        """Delete one row: ``pre_delete`` and :meth:`delete_rule` first; a refusal (from them or,
+        after a race, from the database) is flashed in words and deletes nothing."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            abort(404)
+        try:
+            self.pre_delete(item)
+            self.delete_rule(item)
+            self.datamodel.delete(item)
+        except DomainError as exc:
+            self.datamodel.session.rollback()
+            flash(exc.message, "danger")
+        else:
+            self.post_delete(item)
+            flash(self.delete_row_message, "success")
+        self.update_redirect()
 
     def require_scope(self, client_id: int | None) -> None:
         """Refuse (as a domain error) a row pointing at a client outside the user's scope."""

@@ -2,7 +2,7 @@
 server-side browser sessions
 
 Revision ID: 0008_doors_auth
-Revises: 0006_exact_money
+Revises: 0007_integrity
 Create Date: 2026-12-06 14:55:00.000000
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0008_doors_auth'
-down_revision = '0006_exact_money'
+down_revision = '0007_integrity'
 branch_labels = None
 depends_on = None
 
