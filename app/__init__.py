@@ -47,6 +47,9 @@ def create_app(config: dict | None = None) -> Flask:
         from app import body_limits
 
         body_limits.install(app)  # request bodies bounded before anything reads them (413)
+        from app import api_csrf
+
+        api_csrf.install(app)  # API state changes made with the session cookie need the CSRF token (403)
         _install_request_hooks(app)
         _init_socketio(app)
         from app.cli import register_cli

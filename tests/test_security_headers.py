@@ -173,6 +173,99 @@ def test_json_api_login_needs_no_csrf_token(csrf_app):
     assert response.status_code == 200 and response.json["access_token"]
 
 
+# --- CSRF on the APIs used with the browser session ----------------------------------------------
+
+
+def _voucher_state(session, voucher_id: int):
+    from app.models.ledger import Voucher
+
+    session.expire_all()
+    return session.get(Voucher, voucher_id).state
+
+
+def _page_token(c) -> str:
+    """The CSRF token a signed-in page gives its scripts (the API docs page)."""
+    match = re.search(r'data-csrf-token="([^"]+)"', c.get("/swagger/v1").get_data(as_text=True))
+    assert match, "the page has no CSRF token for its scripts"
+    return match.group(1)
+
+
+@pytest.fixture
+def draft_voucher(user_id):
+    from tests.factories import make_books, make_voucher
+
+    return make_voucher(make_books(), user_id("accountant"))
+
+
+def test_a_cross_site_form_post_to_the_api_with_the_session_is_refused_and_writes_nothing(
+        csrf_app, session, draft_voucher):
+    from app.models.ledger import VoucherState
+
+    c = _csrf_login(csrf_app, "reviewer")
+    token = _page_token(c)
+    for headers in ({"Origin": "http://localhost:5001"}, {"Referer": "http://localhost:5001/evil.html"}, {}):
+        response = c.post(f"/api/v1/voucher/{draft_voucher.id}/review", data={"x": "1"}, headers=headers)
+        assert response.status_code == 403, headers
+        assert response.json["message"]
+        assert _voucher_state(session, draft_voucher.id) == VoucherState.draft
+    # another origin is refused even with the page's token
+    refused = c.post(f"/api/v1/voucher/{draft_voucher.id}/review",
+                     headers={"Origin": "http://localhost:5001", "X-CSRFToken": token})
+    assert refused.status_code == 403 and "another site" in refused.json["message"]
+    assert _voucher_state(session, draft_voucher.id) == VoucherState.draft
+    forged = c.post(f"/api/v1/voucher/{draft_voucher.id}/review", headers={"X-CSRFToken": "forged"})
+    assert forged.status_code == 403 and "CSRF" in forged.json["message"]
+    assert _voucher_state(session, draft_voucher.id) == VoucherState.draft
+
+    allowed = c.post(f"/api/v1/voucher/{draft_voucher.id}/review",
+                     headers={"Origin": "http://localhost", "X-CSRFToken": token})
+    assert allowed.status_code == 200, allowed.json
+    assert _voucher_state(session, draft_voucher.id) == VoucherState.reviewed
+
+
+def test_api_writes_with_the_session_need_the_token_for_every_method(csrf_app, session):
+    c = _csrf_login(csrf_app, "manager")
+    target = make_client(name="留下的客户")
+    clients = _count(session, Client)
+    body = {"name": "跨站客户有限公司", "credit_code": credit_code(), "taxpayer_type": "small_scale",
+            "status": "active"}
+    assert c.post("/api/v1/client/", json=body).status_code == 403
+    assert c.put(f"/api/v1/client/{target.id}", json={"name": "改掉的名字"}).status_code == 403
+    assert c.delete(f"/api/v1/client/{target.id}").status_code == 403
+    assert c.post("/api/v1/voucher/import", data={"client_id": "1"}).status_code == 403
+    assert _count(session, Client) == clients
+    assert _count(session, Client, Client.name == "留下的客户") == 1
+    # reads need no token
+    assert c.get(f"/api/v1/client/{target.id}").status_code == 200
+
+    token = _page_token(c)
+    assert c.post("/api/v1/client/", json=body, headers={"X-CSRFToken": token}).status_code == 201
+    assert _count(session, Client, Client.name == "跨站客户有限公司") == 1
+
+
+def test_bearer_token_clients_need_no_csrf_token(csrf_app, session, draft_voucher):
+    from app.models.ledger import VoucherState
+
+    login = csrf_app.test_client().post("/api/v1/security/login", json={
+        "username": "reviewer", "password": PASSWORD, "provider": "db"})
+    headers = {"Authorization": f"Bearer {login.json['access_token']}"}
+    response = csrf_app.test_client().post(f"/api/v1/voucher/{draft_voucher.id}/review", headers=headers)
+    assert response.status_code == 200, response.json
+    assert _voucher_state(session, draft_voucher.id) == VoucherState.reviewed
+
+
+def test_the_api_docs_page_sends_the_csrf_token_with_its_calls(csrf_app):
+    c = _csrf_login(csrf_app, "manager")
+    page = c.get("/swagger/v1")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "requestInterceptor" in text and "X-CSRFToken" in text
+    token = _page_token(c)
+    assert c.post("/api/v1/client/", json={"name": "文档页客户有限公司", "credit_code": credit_code(),
+                                            "taxpayer_type": "small_scale", "status": "active"},
+                  headers={"X-CSRFToken": token}).status_code == 201
+
+
 def test_no_template_has_inline_event_handlers() -> None:
     """The Content-Security-Policy allows no inline handlers: a template with one would silently
     lose it (e.g. a confirmation that never asks)."""
