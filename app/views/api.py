@@ -1,15 +1,15 @@
 """REST API (``/api/v1/...``): clients, contracts and document metadata.
 
 Same validation and row-level rules as the screens: an Accountant's list holds only their
-clients and any other id answers 404; a validation error is a 422 whose message names the
-field; money is sent and received as strings.
+clients and any other id answers 404, and the related-field choices of ``_info`` offer them only
+their own clients and, of the users, only themselves (``app.views.common.scope_choices``); a
+validation error is a 422 whose message names the field; money is sent and received as strings.
 """
 
 from __future__ import annotations
 
 from flask import current_app, request
 from flask_appbuilder.api import ModelRestApi, expose, protect, safe
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
@@ -25,7 +25,8 @@ from app.services import contracts as contract_svc
 from app.services import documents as document_svc
 from app.services.clients import credit_code_error, id_number_error, mask
 from app.services.errors import DomainError, ValidationFailed
-from app.views.common import scope_filters
+from app.views.clients import AccountantRoleFilter
+from app.views.common import EagerInterface, scope_filters
 
 
 def _ma(check):  # noqa: ANN001, ANN202
@@ -100,7 +101,7 @@ CLIENT_WRITE = ["name", "credit_code", "taxpayer_type", "status", "accountant", 
 
 class ClientApi(DeskApi):
     resource_name = "client"
-    datamodel = SQLAInterface(Client)
+    datamodel = EagerInterface(Client)
     list_columns = CLIENT_COLUMNS
     show_columns = CLIENT_COLUMNS
     add_columns = CLIENT_WRITE
@@ -108,6 +109,8 @@ class ClientApi(DeskApi):
     search_columns = ["name", "credit_code", "status", "taxpayer_type", "accountant"]
     order_columns = ["name", "credit_code", "status"]
     validators_columns = {"credit_code": _ma(credit_code_error), "legal_rep_id_number": _ma(id_number_error)}
+    # the same choices as the client screen's form (and, for an Accountant, only themselves)
+    add_query_rel_fields = edit_query_rel_fields = {"accountant": [["id", AccountantRoleFilter, None]]}
 
     def _mask(self, row: dict) -> None:
         if not sees_sensitive() and row.get("legal_rep_id_number"):
@@ -162,7 +165,7 @@ CONTRACT_WRITE = ["client", "number", "service_type", "monthly_fee", "billing_cy
 
 class ContractApi(DeskApi):
     resource_name = "contract"
-    datamodel = SQLAInterface(Contract)
+    datamodel = EagerInterface(Contract)
     money_fields = ("monthly_fee",)
     list_columns = CONTRACT_COLUMNS
     show_columns = CONTRACT_COLUMNS
@@ -294,7 +297,7 @@ DOCUMENT_COLUMNS = ["id", "client.id", "client.name", "contract.id", "period", "
 
 class DocumentApi(DeskApi):
     resource_name = "document"
-    datamodel = SQLAInterface(Document)
+    datamodel = EagerInterface(Document)
     include_route_methods = {"get", "get_list", "info", "put", "delete", "upload", "download"}
     list_columns = DOCUMENT_COLUMNS
     show_columns = DOCUMENT_COLUMNS
