@@ -52,6 +52,7 @@ def create_app(config: dict | None = None) -> Flask:
         api_csrf.install(app)  # API state changes made with the session cookie need the CSRF token (403)
         _install_request_hooks(app)
         _init_socketio(app)
+        _trust_proxies(app)  # outermost: the Socket.IO server sees the forwarded scheme and host too
         from app.cli import register_cli
 
         register_cli(app)
@@ -66,6 +67,18 @@ def _compile_catalogs() -> None:
         ensure_compiled()
     except OSError as exc:
         logging.getLogger(__name__).warning("message catalogs not compiled: %s", exc)
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXIES`` reverse proxies, believe their ``X-Forwarded-For``, ``-Proto`` and
+    ``-Host`` (Werkzeug's ProxyFix): the client's address (sign-in audit, rate limits), https for
+    HSTS and Flask-WTF's strict referrer check, and the origin the CSRF and socket checks compare
+    with. Without it those headers are ignored: a client could forge them."""
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def _init_socketio(app: Flask) -> None:

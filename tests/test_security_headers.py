@@ -211,7 +211,7 @@ def test_a_cross_site_form_post_to_the_api_with_the_session_is_refused_and_write
     # another origin is refused even with the page's token
     refused = c.post(f"/api/v1/voucher/{draft_voucher.id}/review",
                      headers={"Origin": "http://localhost:5001", "X-CSRFToken": token})
-    assert refused.status_code == 403 and "another site" in refused.json["message"]
+    assert refused.status_code == 403 and "其他站点" in refused.json["message"]  # zh_CN by default
     assert _voucher_state(session, draft_voucher.id) == VoucherState.draft
     forged = c.post(f"/api/v1/voucher/{draft_voucher.id}/review", headers={"X-CSRFToken": "forged"})
     assert forged.status_code == 403 and "CSRF" in forged.json["message"]
@@ -277,3 +277,71 @@ def test_no_template_has_inline_event_handlers() -> None:
     offenders = [str(path.relative_to(root)) for folder in ("app/templates", "reports/templates")
                  for path in sorted((root / folder).rglob("*.html")) if handler.search(path.read_text())]
     assert offenders == []
+
+
+# --- TLS: Secure cookies and trusted proxies --------------------------------------------------------
+
+
+def test_secure_cookies_and_trusted_proxies_come_from_the_environment(monkeypatch, tmp_path):
+    from app.config import build_config
+
+    for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE", "TRUSTED_PROXIES"):
+        monkeypatch.delenv(name, raising=False)
+    local = build_config({"INSTANCE_PATH": str(tmp_path / "local"), "SECRET_KEY": "k" * 32})
+    assert (local["SESSION_COOKIE_SECURE"], local["REMEMBER_COOKIE_SECURE"], local["TRUSTED_PROXIES"]) == (
+        False, False, 0)
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "true")
+    monkeypatch.setenv("TRUSTED_PROXIES", "2")
+    behind = build_config({"INSTANCE_PATH": str(tmp_path / "tls"), "SECRET_KEY": "k" * 32})
+    assert (behind["SESSION_COOKIE_SECURE"], behind["REMEMBER_COOKIE_SECURE"], behind["TRUSTED_PROXIES"]) == (
+        True, True, 2)
+
+
+def _session_cookie(response) -> str:
+    return next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("session="))
+
+
+def test_the_session_cookie_is_secure_only_when_configured(app, second_app):
+    plain = app.test_client().post("/login/", data={"username": "manager", "password": PASSWORD})
+    assert "Secure" not in _session_cookie(plain)
+    tls = second_app(SESSION_COOKIE_SECURE=True).test_client().post(
+        "/login/", data={"username": "manager", "password": PASSWORD})
+    assert tls.status_code == 302
+    assert "; Secure" in _session_cookie(tls) and "HttpOnly" in _session_cookie(tls)
+
+
+def test_forwarded_headers_count_only_from_trusted_proxies(app, second_app, session):
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "desk.example"}
+
+    def login(application) -> tuple:
+        response = application.test_client().post(
+            "/login/", data={"username": "manager", "password": PASSWORD}, headers=forwarded)
+        session.expire_all()
+        row = session.scalars(select(AuditLog).where(AuditLog.action == "login_success")
+                              .order_by(AuditLog.id.desc())).first()
+        return response, row.ip
+
+    response, ip = login(app)  # no proxy trusted: a client could forge these headers
+    assert "Strict-Transport-Security" not in response.headers and ip != "203.0.113.9"
+    response, ip = login(second_app(TRUSTED_PROXIES=1))
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert ip == "203.0.113.9"
+    assert response.location in ("/", "https://desk.example/")
+
+
+def test_behind_a_trusted_proxy_the_api_compares_origins_with_the_public_https_origin(second_app, session):
+    proxied = second_app(TRUSTED_PROXIES=1, WTF_CSRF_ENABLED=True)
+    c = proxied.test_client()
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "desk.example"}
+    token = _token(c.get("/login/", headers=https))
+    c.post("/login/", data={"username": "manager", "password": PASSWORD, "csrf_token": token},
+           headers={**https, "Referer": "https://desk.example/login/"})
+    token = re.search(r'data-csrf-token="([^"]+)"', c.get("/swagger/v1", headers=https).get_data(as_text=True)).group(1)
+    body = {"name": "代理后的客户有限公司", "credit_code": credit_code(), "taxpayer_type": "small_scale",
+            "status": "active"}
+    refused = c.post("/api/v1/client/", json=body, headers={
+        **https, "X-CSRFToken": token, "Origin": "http://desk.example"})  # the http origin is another one
+    assert refused.status_code == 403
+    made = c.post("/api/v1/client/", json=body, headers={
+        **https, "X-CSRFToken": token, "Origin": "https://desk.example", "Referer": "https://desk.example/x"})
+    assert made.status_code == 201, made.json
