@@ -29,6 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
     if not (config or {}).get("PERMANENT_SESSION_LIFETIME"):
         app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
     _compile_catalogs()
+    _private_data(app)
 
     with app.app_context():
         from app import models as _models  # noqa: F401  (registers the models)
@@ -57,6 +58,23 @@ def create_app(config: dict | None = None) -> Flask:
 
         register_cli(app)
     return app
+
+
+def _private_data(app: Flask) -> None:
+    """The instance folder, the data folders and a SQLite database are the server user's alone
+    (``app.private_files``): created so, and narrowed when an older install left them wider."""
+    from sqlalchemy.engine import make_url
+
+    from app.private_files import PRIVATE_DIR, narrow, private_dir, private_sqlite_file
+
+    private_dir(app.config["INSTANCE_PATH"])
+    for key in ("UPLOAD_DIR", "CHAT_UPLOAD_DIR"):
+        if app.config.get(key):
+            narrow(app.config[key], PRIVATE_DIR)
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+            and not url.database.startswith("file:"):
+        private_sqlite_file(url.database)
 
 
 def _compile_catalogs() -> None:
