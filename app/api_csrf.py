@@ -83,6 +83,16 @@ def _is_api(app: Flask) -> bool:
     return request.blueprint is not None and request.blueprint in app.extensions.get("desk_api_blueprints", ())
 
 
+def _hint_at_proxies(app: Flask) -> None:
+    """Log why a page of this very host may look foreign: https in the browser, http here (a TLS
+    proxy whose ``X-Forwarded-Proto`` is not trusted)."""
+    origin = _origin_of(request.headers.get("Origin") or request.headers.get("Referer") or "")
+    if origin and origin.startswith("https://") and not request.is_secure \
+            and urlsplit(origin).hostname == (request.host.split(":")[0] or "").lower():
+        app.logger.warning("API write from %s refused as cross-origin: the server sees http. Behind a TLS "
+                           "proxy set TRUSTED_PROXIES (README: Running behind TLS).", origin)
+
+
 def _refuse(message: str):  # noqa: ANN202
     response = jsonify(message=message)
     response.status_code = 403
@@ -105,6 +115,7 @@ def install(app: Flask) -> None:
         if not _is_api(app) or not session_authenticated():
             return None
         if cross_origin():
+            _hint_at_proxies(app)
             return _refuse(str(_l("Refused: this request came from a page of another site.")))
         try:
             validate_csrf(_token())
