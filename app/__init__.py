@@ -32,6 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
     if not (config or {}).get("PERMANENT_SESSION_LIFETIME"):
         app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
     _compile_catalogs()
+    _private_data(app)
 
     with app.app_context():
         from app import models as _models  # noqa: F401  (registers the models)
@@ -53,12 +54,33 @@ def create_app(config: dict | None = None) -> Flask:
         from app import body_limits
 
         body_limits.install(app)  # request bodies bounded before anything reads them (413)
+        from app import api_csrf
+
+        api_csrf.install(app)  # API state changes made with the session cookie need the CSRF token (403)
         _install_request_hooks(app)
         _init_socketio(app)
+        _trust_proxies(app)  # outermost: the Socket.IO server sees the forwarded scheme and host too
         from app.cli import register_cli
 
         register_cli(app)
     return app
+
+
+def _private_data(app: Flask) -> None:
+    """The instance folder, the data folders and a SQLite database are the server user's alone
+    (``app.private_files``): created so, and narrowed when an older install left them wider."""
+    from sqlalchemy.engine import make_url
+
+    from app.private_files import PRIVATE_DIR, narrow, private_dir, private_sqlite_file
+
+    private_dir(app.config["INSTANCE_PATH"])
+    for key in ("UPLOAD_DIR", "CHAT_UPLOAD_DIR"):
+        if app.config.get(key):
+            narrow(app.config[key], PRIVATE_DIR)
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+            and not url.database.startswith("file:"):
+        private_sqlite_file(url.database)
 
 
 def _compile_catalogs() -> None:
@@ -69,6 +91,18 @@ def _compile_catalogs() -> None:
         ensure_compiled()
     except OSError as exc:
         logging.getLogger(__name__).warning("message catalogs not compiled: %s", exc)
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXIES`` reverse proxies, believe their ``X-Forwarded-For``, ``-Proto`` and
+    ``-Host`` (Werkzeug's ProxyFix): the client's address (sign-in audit, rate limits), https for
+    HSTS and Flask-WTF's strict referrer check, and the origin the CSRF and socket checks compare
+    with. Without it those headers are ignored: a client could forge them."""
+    hops = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def _init_socketio(app: Flask) -> None:

@@ -63,6 +63,12 @@ Environment variables (all optional):
 ``DEMO_HOST_PORT``          port of the demo host page that embeds the widget (default 5001; 0: none).
 ``MAX_CONNECTIONS``         connections one server process accepts at once under eventlet (default 20000; read
                             by run.py: eventlet's own default is 1024; gevent and threading have no cap).
+``SESSION_COOKIE_SECURE``   send the session cookie over HTTPS only (default false, for local http); set it
+                            whenever users reach the server over TLS.
+``REMEMBER_COOKIE_SECURE``  the same for Flask-Login's remember cookie (default: ``SESSION_COOKIE_SECURE``).
+``TRUSTED_PROXIES``         reverse proxies in front of the server whose ``X-Forwarded-For``, ``-Proto`` and
+                            ``-Host`` headers are believed (Werkzeug's ProxyFix; default 0: none, the headers are
+                            ignored). Each proxy must set (not append blindly to) those headers.
 """
 
 from __future__ import annotations
@@ -180,6 +186,8 @@ def build_config(overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _env_bool("SESSION_COOKIE_SECURE", False),
+        "REMEMBER_COOKIE_SECURE": _env_bool("REMEMBER_COOKIE_SECURE", _env_bool("SESSION_COOKIE_SECURE", False)),
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
         "WTF_CSRF_ENABLED": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=30),

@@ -268,10 +268,11 @@ BUILDERS: dict[str, Callable[..., Document]] = {
 }
 
 
-def transcript(session: Session, conversation_id: int, author: str) -> Document:
-    """The agency's copy of a conversation (notes marked, whispers left out)."""
+def transcript(session: Session, conversation_id: int, author: str, internal: bool = False) -> Document:
+    """The agency's copy of a conversation: internal notes marked when *internal* (a reader who may
+    see them, ``chat_inbox.transcript_access``), whispers always left out."""
     conversation = chat.get_conversation(session, conversation_id)
-    lines = report_data.transcript_lines(session, conversation_id, internal=True)
+    lines = report_data.transcript_lines(session, conversation_id, internal=internal)
     visitor = conversation.visitor
     visitor_name = (visitor.name if visitor is not None and visitor.name else "") or f"#{conversation.visitor_id}"
     subtitle = to_display(conversation.queued_at)

@@ -7,6 +7,7 @@ Neither store imports Flask: RQ workers build a ``RedisStore`` from their own co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -90,7 +91,8 @@ class RedisStore:
 class FileStore:
     """The same operations over files under *root* (single-machine installs without Redis).
 
-    Writes go to a temporary file then ``os.replace`` so a reader never sees half a file;
+    Writes go to a temporary file (mode 0600, in folders of mode 0700) then ``os.replace`` so a
+    reader never sees half a file;
     job updates in one process are serialised by a lock.
     """
 
@@ -101,7 +103,10 @@ class FileStore:
 
     def _path(self, *parts: str) -> Path:
         path = self.root.joinpath(*parts)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():  # folders 0700 (the files are mkstemp's 0600): the server user's alone
+            for folder in reversed([f for f in (path.parent, *path.parent.parents) if not f.exists()]):
+                with contextlib.suppress(FileExistsError):
+                    folder.mkdir(mode=0o700)
         return path
 
     def _write(self, path: Path, data: bytes) -> None:

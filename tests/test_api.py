@@ -125,3 +125,49 @@ def test_duplicate_credit_code_and_contract_number_are_422_naming_the_field(app,
         "billing_cycle": "monthly", "start_date": "2026-01-01", "end_date": "2026-12-31"})
     assert dup.status_code == 422 and "number" in dup.json["errors"]
     assert _count(session, Client) == 1 and _count(session, Contract) == 1
+
+
+# --- related-field choices (_info) follow the row-level rule -----------------------------------
+
+
+def _choices(info: dict, section: str, field: str) -> dict[int, str]:
+    column = next(c for c in info[section] if c["name"] == field)
+    return {value["id"]: value["value"] for value in column["values"]}
+
+
+def test_accountant_info_offers_only_their_clients_and_only_themselves(app, api_token, user_id):
+    sm = app.appbuilder.sm
+    own = make_client(name="自己的客户有限公司", accountant=sm.find_user(username="accountant"))
+    other = make_client(name="别人的客户有限公司", accountant=sm.find_user(username="accountant2"))
+    c = app.test_client()
+    for headers in (api_token("accountant"), None):
+        if headers is None:  # the browser session gets the same answer
+            c.post("/login/", data={"username": "accountant", "password": "Test-Pass-2026xy"})
+        contract_info = c.get("/api/v1/contract/_info", headers=headers or {})
+        assert contract_info.status_code == 200
+        clients = _choices(contract_info.json, "add_columns", "client")
+        assert own.id in clients and other.id not in clients
+        assert _choices(contract_info.json, "edit_columns", "client").keys() == clients.keys()
+
+        client_info = c.get("/api/v1/client/_info", headers=headers or {})
+        assert client_info.status_code == 200
+        assert set(_choices(client_info.json, "edit_columns", "accountant")) == {user_id("accountant")}
+
+
+def test_manager_info_offers_every_client_and_the_accountants(app, api_token, user_id):
+    sm = app.appbuilder.sm
+    own = make_client(accountant=sm.find_user(username="accountant"))
+    other = make_client(accountant=sm.find_user(username="accountant2"))
+    headers = api_token("manager")
+    clients = _choices(app.test_client().get("/api/v1/contract/_info", headers=headers).json, "add_columns", "client")
+    assert {own.id, other.id} <= clients.keys()
+    accountants = _choices(app.test_client().get("/api/v1/client/_info", headers=headers).json,
+                           "add_columns", "accountant")
+    assert set(accountants) == {user_id("accountant"), user_id("accountant2")}  # not the manager, admin, agents
+
+
+def test_accountant_client_form_offers_only_themselves_as_accountant(app, login_as, user_id):
+    own = make_client(accountant=app.appbuilder.sm.find_user(username="accountant"))
+    page = login_as("accountant").get(f"/clientmodelview/edit/{own.id}").get_data(as_text=True)
+    assert f'value="{user_id("accountant")}"' in page
+    assert f'value="{user_id("accountant2")}"' not in page

@@ -1,8 +1,10 @@
 """Backup and restore (``flask backup PATH`` / ``flask restore PATH``).
 
 A backup restored into an empty database reproduces every row of every table. "Empty" means
-no table holds a row other than Alembic's version stamp: a database with no tables at all and
-one that was only migrated both qualify. Anything else is refused and left untouched.
+no data: no table holds a row other than Alembic's version stamp and the roles and permissions
+``flask init-db`` writes, so a database with no tables at all, one that was only migrated and one
+prepared by ``init-db`` all qualify. Anything else is refused and left untouched. Database files,
+backups and uploaded files are the server user's alone (0600, folders 0700).
 
 On SQLite the second database is a new file; on PostgreSQL (``TEST_DATABASE_URL``) it is a
 scratch database created on the same server and dropped afterwards.
@@ -11,7 +13,9 @@ scratch database created on the same server and dropped afterwards.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import stat
 import uuid
 from pathlib import Path
 
@@ -43,6 +47,20 @@ def _dump(engine) -> dict[str, list[tuple]]:
     with engine.connect() as conn:
         return {name: sorted((tuple(r) for r in conn.execute(table.select())), key=_sort_key)
                 for name, table in meta.tables.items()}
+
+
+def _refusal(application) -> str:
+    """The refusal of a restore into a database with data, in the application's language."""
+    from flask_babel import gettext
+
+    with application.app_context():
+        return gettext("The target database already holds data (users, clients or other rows): a backup "
+                       "is restored only into a new database or one just prepared with flask init-db. "
+                       "Nothing was changed.")
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
 
 
 def _is_postgres(app) -> bool:
@@ -140,20 +158,96 @@ def test_restore_into_a_database_with_data_is_refused_and_changes_nothing(app, t
     make_client(name="备份之后的客户有限公司")
     before = _dump(db.engine)
 
-    with pytest.raises(BackupError, match="not empty"):
+    with pytest.raises(BackupError) as refused:
         restore(db.engine, written)
 
+    assert str(refused.value) == _refusal(app)
     assert _dump(db.engine) == before
 
 
-def test_restore_into_a_database_prepared_by_init_db_is_refused(app, tmp_path, demo_data, scratch_url):
+def test_restore_into_a_database_prepared_by_init_db_yields_the_backed_up_data(app, tmp_path, demo_data, scratch_url):
+    """How an operator recovers: ``flask init-db`` on a new database, then ``flask restore``."""
     written = backup(db.engine, tmp_path / "desk.backup")
     with _second_app(app, tmp_path, scratch_url) as second, second.app_context():
-        prepare_database(second)  # roles and permissions are rows: restoring would mix two databases
+        prepare_database(second)  # schema plus the seeded roles and permissions, no data
+        assert _dump(db.engine)["ab_role"] and not _dump(db.engine)["ab_user"]
+        result = second.test_cli_runner().invoke(args=["restore", str(written)])
+        assert result.exit_code == 0, result.output
+        assert "restore complete" in result.output
+        assert _dump(db.engine) == demo_data  # the backup's roles and permissions, not a mixture
+    with _second_app(app, tmp_path, scratch_url) as second:
+        browser = second.test_client()
+        assert browser.post("/login/", data={"username": "manager", "password": PASSWORD}).status_code == 302
+        assert "备份测试客户有限公司" in browser.get("/clientmodelview/list/?psize_ClientModelView=100").text
+
+
+def test_restore_into_a_prepared_database_that_has_a_user_is_refused(app, tmp_path, demo_data, scratch_url):
+    from app.services.users import create_user
+
+    written = backup(db.engine, tmp_path / "desk.backup")
+    with _second_app(app, tmp_path, scratch_url) as second, second.app_context():
+        prepare_database(second)
+        create_user(second, "firstadmin", PASSWORD, ["Admin"])
         before = _dump(db.engine)
-        with pytest.raises(BackupError, match="not empty"):
-            restore(db.engine, written)
+        result = second.test_cli_runner().invoke(args=["restore", str(written)])
+        assert result.exit_code == 1
+        assert _refusal(second) in result.output and "restore complete" not in result.output
         assert _dump(db.engine) == before
+
+
+def test_database_files_backups_and_archives_are_private(app, tmp_path, demo_data):
+    """0600 files in 0700 folders, whatever the umask: nobody but the server's user reads them."""
+    old_umask = os.umask(0o022)
+    try:
+        instance = tmp_path / "private" / "instance"
+        sqlite_url = f"sqlite:///{instance / 'desk.db'}"
+        own = create_app(make_test_config(tmp_path / "private", SQLALCHEMY_DATABASE_URI=sqlite_url,
+                                          SQLALCHEMY_ENGINE_OPTIONS={},  # a SQLite file on either suite
+                                          FIELD_ENCRYPTION_KEY=app.config["FIELD_ENCRYPTION_KEY"]))
+        try:
+            with own.app_context():
+                migrate_database()
+                with db.engine.connect() as conn:  # a reader keeps the -wal and -shm files there
+                    conn.execute(text("SELECT 1 FROM alembic_version")).all()
+                    files = [instance / "desk.db", instance / "desk.db-wal", instance / "desk.db-shm"]
+                    assert all(path.exists() for path in files)
+                    assert {path.name: _mode(path) for path in files} == {path.name: 0o600 for path in files}
+                nested = backup(db.engine, tmp_path / "backups" / "nightly" / "sqlite.backup")
+                assert _mode(nested) == 0o600
+                assert _mode(nested.parent) == 0o700 and _mode(nested.parent.parent) == 0o700
+        finally:
+            with own.app_context():
+                db.session.remove()
+                db.engine.dispose()
+        assert _mode(instance) == 0o700
+
+        # rendered reports kept on disk (no Redis): cache and job files
+        from reports.store import FileStore
+
+        store = FileStore(instance)
+        store.cache_put("closed-month", b"%PDF-1.7 cached")
+        cached = instance / "report_cache" / "closed-month.pdf"
+        assert (_mode(cached), _mode(cached.parent)) == (0o600, 0o700)
+        # the suite's own database (SQLite or PostgreSQL): its backup too
+        written = backup(db.engine, tmp_path / "desk.backup")
+        assert _mode(written) == 0o600
+        # an older install's wider files and folders are narrowed at start
+        old = tmp_path / "old"
+        (old / "archives").mkdir(parents=True, mode=0o755)
+        (old / "old.db").write_bytes(b"")
+        os.chmod(old / "old.db", 0o644)
+        os.chmod(old, 0o755)  # noqa: S103 - an older install's folder, as it was left
+        again = create_app(make_test_config(old, INSTANCE_PATH=str(old), UPLOAD_DIR=str(old / "archives"),
+                                            SQLALCHEMY_DATABASE_URI=f"sqlite:///{old / 'old.db'}",
+                                            SQLALCHEMY_ENGINE_OPTIONS={}))
+        with again.app_context():
+            db.engine.dispose()
+        assert (_mode(old), _mode(old / "archives"), _mode(old / "old.db")) == (0o700, 0o700, 0o600)
+    finally:
+        os.umask(old_umask)
+        from app import _init_socketio
+
+        _init_socketio(app)  # every create_app rebinds the Socket.IO server: back to the suite's app
 
 
 def test_restore_of_a_missing_file_is_refused(app, tmp_path, scratch_url):
@@ -189,7 +283,7 @@ def test_restore_command_refuses_a_database_with_data_and_changes_nothing(app, t
     result = app.test_cli_runner().invoke(args=["restore", str(path)])
 
     assert result.exit_code == 1
-    assert "the target database is not empty; restore needs an empty database" in result.output
+    assert _refusal(app) in result.output
     assert "restore complete" not in result.output
     assert _dump(db.engine) == before
 

@@ -131,6 +131,21 @@ def test_a_visitor_sends_an_image_and_the_agent_receives_it(chat, upload_dir):
     assert db.session.get(ChatMessage, payload["id"]).attachment_id == attachment.id
 
 
+def test_chat_files_are_readable_by_the_server_user_only(chat, upload_dir):
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)  # the usual umask would make them world-readable
+    try:
+        response = chat.visitor_upload()
+    finally:
+        os.umask(old_umask)
+    assert response.status_code == 201
+    attachment = db.session.get(ChatAttachment, response.get_json()["message"]["attachment"]["id"])
+    assert stat.S_IMODE((upload_dir / attachment.storage_name).stat().st_mode) == 0o600
+    assert stat.S_IMODE(upload_dir.stat().st_mode) == 0o700
+
+
 def test_an_agent_sends_a_pdf_and_the_visitor_receives_it(chat):
     response = chat.agent_upload(PDF, "报价单.pdf")
     assert response.status_code == 201, response.get_json()

@@ -554,6 +554,12 @@ def test_the_console_refuses_a_cross_site_origin(app, make_agent, login_as):
     assert _console(app, login_as, headers={"Origin": "http://localhost"}).is_connected("/agent")
 
 
+def test_the_console_refuses_a_page_on_another_port_of_the_same_host(app, make_agent, login_as):
+    """The agent's cookie goes with a socket opened from any port of the host: the Origin decides."""
+    make_agent("agent")
+    assert not _console(app, login_as, headers={"Origin": "http://localhost:5001"}).is_connected("/agent")
+
+
 def test_a_new_console_tab_joins_the_rooms_of_the_agents_open_chats(app, site, make_agent, login_as):
     agent = make_agent("agent")
     conversation, _ = _open(site)

@@ -146,6 +146,24 @@ def test_stored_files_get_random_names_under_upload_dir_never_under_static(app, 
         assert browser.get(f"/static/{name}").status_code == 404
 
 
+def test_uploaded_archives_are_readable_by_the_server_user_only(app, session, login_as):
+    import os
+    import stat
+
+    client = make_client()
+    old_umask = os.umask(0o022)  # the usual umask would make them world-readable
+    try:
+        assert _upload(login_as("manager"), client.id, "a.pdf", PDF).status_code == 302
+        document = _stored(app, session, client)  # the API and the screen share the service
+    finally:
+        os.umask(old_umask)
+    folder = Path(app.config["UPLOAD_DIR"])
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    files = _files(app)
+    assert len(files) == 2 and folder / document.stored_name in files
+    assert {stat.S_IMODE(path.stat().st_mode) for path in files} == {0o600}
+
+
 def test_upload_of_exactly_the_size_limit_is_accepted(app, session, login_as):
     app.config["UPLOAD_MAX_BYTES"] = len(PDF)
     response = _upload(login_as("manager"), make_client().id, "limit.pdf", PDF)

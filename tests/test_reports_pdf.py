@@ -14,6 +14,7 @@ from datetime import date
 import pytest
 from flask_babel import gettext
 from pypdf import PdfReader
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models.chat import ChatMessage, ChatSite, Conversation, ConversationStatus, SenderType, Visitor
@@ -311,14 +312,58 @@ def test_transcript_for_an_agent_who_took_part_with_notes_marked_and_no_whispers
     assert "王先生" in text
 
 
+def _serve_another_site_only(session, user_id) -> None:
+    """Put the agent in a group of another site: they no longer serve the conversation's site."""
+    from app.models.chat import AgentGroup, AgentProfile
+    from app.services import chat_sites
+
+    other = chat_sites.prepare_new_site(ChatSite(name="分站", allowed_origins="https://other.example"))
+    session.add(other)
+    session.flush()
+    group = AgentGroup(site_id=other.id, name="分站客服")
+    session.add(group)
+    session.flush()
+    profile = session.scalar(select(AgentProfile).where(AgentProfile.user_id == user_id("agent")))
+    profile.groups.append(group)
+    session.commit()
+
+
 def test_transcripts_of_other_chats_are_hidden_from_agents(app, conversation, login_as, session, user_id):
     conversation.agent_id = None
     session.commit()
     session.query(ChatMessage).filter(ChatMessage.sender_user_id == user_id("agent")).delete()
     session.commit()
+    _serve_another_site_only(session, user_id)
     assert login_as("agent").get(f"/reports/transcript/{conversation.id}.pdf").status_code == 404
     assert login_as("manager").get(f"/reports/transcript/{conversation.id}.pdf").status_code == 200
     assert login_as("manager").get("/reports/transcript/987654.pdf").status_code == 404
+
+
+def test_users_without_chat_rights_cannot_download_transcripts(app, conversation, login_as, api_token):
+    """A Reviewer (who sees every client) and an Accountant have no chat rights: no transcript,
+    by session or by token, as for a conversation that does not exist."""
+    for who in ("reviewer", "accountant"):
+        assert login_as(who).get(f"/reports/transcript/{conversation.id}.pdf").status_code == 404
+        response = app.test_client().get(f"/reports/transcript/{conversation.id}.pdf", headers=api_token(who))
+        assert response.status_code == 404
+        assert "潜在客户" not in response.get_data(as_text=True)
+
+
+def test_an_agent_who_serves_the_site_gets_the_transcript_without_internal_notes(
+        app, conversation, login_as, session, user_id):
+    conversation.agent_id = None  # not theirs: they read what the visitor saw, as on the history screen
+    session.commit()
+    session.query(ChatMessage).filter(ChatMessage.sender_user_id == user_id("agent")).update(
+        {ChatMessage.sender_user_id: None})
+    session.commit()
+    _, pages = pdf_text(login_as("agent").get(f"/reports/transcript/{conversation.id}.pdf"))
+    text = " ".join(pages)
+    assert "每月五百元。" in text
+    assert "潜在客户，回访" not in text and "报价可以优惠" not in text
+
+    _, pages = pdf_text(login_as("manager").get(f"/reports/transcript/{conversation.id}.pdf"))
+    text = " ".join(pages)
+    assert "潜在客户，回访" in text and "报价可以优惠" not in text  # a supervisor reads notes; whispers never print
 
 
 # --- cache for closed periods -------------------------------------------------------------------

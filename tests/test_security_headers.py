@@ -173,6 +173,99 @@ def test_json_api_login_needs_no_csrf_token(csrf_app):
     assert response.status_code == 200 and response.json["access_token"]
 
 
+# --- CSRF on the APIs used with the browser session ----------------------------------------------
+
+
+def _voucher_state(session, voucher_id: int):
+    from app.models.ledger import Voucher
+
+    session.expire_all()
+    return session.get(Voucher, voucher_id).state
+
+
+def _page_token(c) -> str:
+    """The CSRF token a signed-in page gives its scripts (the API docs page)."""
+    match = re.search(r'data-csrf-token="([^"]+)"', c.get("/swagger/v1").get_data(as_text=True))
+    assert match, "the page has no CSRF token for its scripts"
+    return match.group(1)
+
+
+@pytest.fixture
+def draft_voucher(user_id):
+    from tests.factories import make_books, make_voucher
+
+    return make_voucher(make_books(), user_id("accountant"))
+
+
+def test_a_cross_site_form_post_to_the_api_with_the_session_is_refused_and_writes_nothing(
+        csrf_app, session, draft_voucher):
+    from app.models.ledger import VoucherState
+
+    c = _csrf_login(csrf_app, "reviewer")
+    token = _page_token(c)
+    for headers in ({"Origin": "http://localhost:5001"}, {"Referer": "http://localhost:5001/evil.html"}, {}):
+        response = c.post(f"/api/v1/voucher/{draft_voucher.id}/review", data={"x": "1"}, headers=headers)
+        assert response.status_code == 403, headers
+        assert response.json["message"]
+        assert _voucher_state(session, draft_voucher.id) == VoucherState.draft
+    # another origin is refused even with the page's token
+    refused = c.post(f"/api/v1/voucher/{draft_voucher.id}/review",
+                     headers={"Origin": "http://localhost:5001", "X-CSRFToken": token})
+    assert refused.status_code == 403 and "其他站点" in refused.json["message"]  # zh_CN by default
+    assert _voucher_state(session, draft_voucher.id) == VoucherState.draft
+    forged = c.post(f"/api/v1/voucher/{draft_voucher.id}/review", headers={"X-CSRFToken": "forged"})
+    assert forged.status_code == 403 and "CSRF" in forged.json["message"]
+    assert _voucher_state(session, draft_voucher.id) == VoucherState.draft
+
+    allowed = c.post(f"/api/v1/voucher/{draft_voucher.id}/review",
+                     headers={"Origin": "http://localhost", "X-CSRFToken": token})
+    assert allowed.status_code == 200, allowed.json
+    assert _voucher_state(session, draft_voucher.id) == VoucherState.reviewed
+
+
+def test_api_writes_with_the_session_need_the_token_for_every_method(csrf_app, session):
+    c = _csrf_login(csrf_app, "manager")
+    target = make_client(name="留下的客户")
+    clients = _count(session, Client)
+    body = {"name": "跨站客户有限公司", "credit_code": credit_code(), "taxpayer_type": "small_scale",
+            "status": "active"}
+    assert c.post("/api/v1/client/", json=body).status_code == 403
+    assert c.put(f"/api/v1/client/{target.id}", json={"name": "改掉的名字"}).status_code == 403
+    assert c.delete(f"/api/v1/client/{target.id}").status_code == 403
+    assert c.post("/api/v1/voucher/import", data={"client_id": "1"}).status_code == 403
+    assert _count(session, Client) == clients
+    assert _count(session, Client, Client.name == "留下的客户") == 1
+    # reads need no token
+    assert c.get(f"/api/v1/client/{target.id}").status_code == 200
+
+    token = _page_token(c)
+    assert c.post("/api/v1/client/", json=body, headers={"X-CSRFToken": token}).status_code == 201
+    assert _count(session, Client, Client.name == "跨站客户有限公司") == 1
+
+
+def test_bearer_token_clients_need_no_csrf_token(csrf_app, session, draft_voucher):
+    from app.models.ledger import VoucherState
+
+    login = csrf_app.test_client().post("/api/v1/security/login", json={
+        "username": "reviewer", "password": PASSWORD, "provider": "db"})
+    headers = {"Authorization": f"Bearer {login.json['access_token']}"}
+    response = csrf_app.test_client().post(f"/api/v1/voucher/{draft_voucher.id}/review", headers=headers)
+    assert response.status_code == 200, response.json
+    assert _voucher_state(session, draft_voucher.id) == VoucherState.reviewed
+
+
+def test_the_api_docs_page_sends_the_csrf_token_with_its_calls(csrf_app):
+    c = _csrf_login(csrf_app, "manager")
+    page = c.get("/swagger/v1")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "requestInterceptor" in text and "X-CSRFToken" in text
+    token = _page_token(c)
+    assert c.post("/api/v1/client/", json={"name": "文档页客户有限公司", "credit_code": credit_code(),
+                                            "taxpayer_type": "small_scale", "status": "active"},
+                  headers={"X-CSRFToken": token}).status_code == 201
+
+
 def test_no_template_has_inline_event_handlers() -> None:
     """The Content-Security-Policy allows no inline handlers: a template with one would silently
     lose it (e.g. a confirmation that never asks)."""
@@ -184,3 +277,71 @@ def test_no_template_has_inline_event_handlers() -> None:
     offenders = [str(path.relative_to(root)) for folder in ("app/templates", "reports/templates")
                  for path in sorted((root / folder).rglob("*.html")) if handler.search(path.read_text())]
     assert offenders == []
+
+
+# --- TLS: Secure cookies and trusted proxies --------------------------------------------------------
+
+
+def test_secure_cookies_and_trusted_proxies_come_from_the_environment(monkeypatch, tmp_path):
+    from app.config import build_config
+
+    for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE", "TRUSTED_PROXIES"):
+        monkeypatch.delenv(name, raising=False)
+    local = build_config({"INSTANCE_PATH": str(tmp_path / "local"), "SECRET_KEY": "k" * 32})
+    assert (local["SESSION_COOKIE_SECURE"], local["REMEMBER_COOKIE_SECURE"], local["TRUSTED_PROXIES"]) == (
+        False, False, 0)
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "true")
+    monkeypatch.setenv("TRUSTED_PROXIES", "2")
+    behind = build_config({"INSTANCE_PATH": str(tmp_path / "tls"), "SECRET_KEY": "k" * 32})
+    assert (behind["SESSION_COOKIE_SECURE"], behind["REMEMBER_COOKIE_SECURE"], behind["TRUSTED_PROXIES"]) == (
+        True, True, 2)
+
+
+def _session_cookie(response) -> str:
+    return next(h for h in response.headers.getlist("Set-Cookie") if h.startswith("session="))
+
+
+def test_the_session_cookie_is_secure_only_when_configured(app, second_app):
+    plain = app.test_client().post("/login/", data={"username": "manager", "password": PASSWORD})
+    assert "Secure" not in _session_cookie(plain)
+    tls = second_app(SESSION_COOKIE_SECURE=True).test_client().post(
+        "/login/", data={"username": "manager", "password": PASSWORD})
+    assert tls.status_code == 302
+    assert "; Secure" in _session_cookie(tls) and "HttpOnly" in _session_cookie(tls)
+
+
+def test_forwarded_headers_count_only_from_trusted_proxies(app, second_app, session):
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "desk.example"}
+
+    def login(application) -> tuple:
+        response = application.test_client().post(
+            "/login/", data={"username": "manager", "password": PASSWORD}, headers=forwarded)
+        session.expire_all()
+        row = session.scalars(select(AuditLog).where(AuditLog.action == "login_success")
+                              .order_by(AuditLog.id.desc())).first()
+        return response, row.ip
+
+    response, ip = login(app)  # no proxy trusted: a client could forge these headers
+    assert "Strict-Transport-Security" not in response.headers and ip != "203.0.113.9"
+    response, ip = login(second_app(TRUSTED_PROXIES=1))
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert ip == "203.0.113.9"
+    assert response.location in ("/", "https://desk.example/")
+
+
+def test_behind_a_trusted_proxy_the_api_compares_origins_with_the_public_https_origin(second_app, session):
+    proxied = second_app(TRUSTED_PROXIES=1, WTF_CSRF_ENABLED=True)
+    c = proxied.test_client()
+    https = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "desk.example"}
+    token = _token(c.get("/login/", headers=https))
+    c.post("/login/", data={"username": "manager", "password": PASSWORD, "csrf_token": token},
+           headers={**https, "Referer": "https://desk.example/login/"})
+    token = re.search(r'data-csrf-token="([^"]+)"', c.get("/swagger/v1", headers=https).get_data(as_text=True)).group(1)
+    body = {"name": "代理后的客户有限公司", "credit_code": credit_code(), "taxpayer_type": "small_scale",
+            "status": "active"}
+    refused = c.post("/api/v1/client/", json=body, headers={
+        **https, "X-CSRFToken": token, "Origin": "http://desk.example"})  # the http origin is another one
+    assert refused.status_code == 403
+    made = c.post("/api/v1/client/", json=body, headers={
+        **https, "X-CSRFToken": token, "Origin": "https://desk.example", "Referer": "https://desk.example/x"})
+    assert made.status_code == 201, made.json

@@ -42,6 +42,7 @@ from app.models.chat import (
     SenderType,
     Visitor,
 )
+from app.private_files import private_dir, write_private
 from app.services import chat, chat_sites
 from app.services.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 from app.services.inputs import parse_id
@@ -163,12 +164,11 @@ def checked_upload(filename: object, stream: BinaryIO, max_bytes: int) -> tuple[
 
 def _store(session: Session, upload_dir: str, conversation: Conversation, sender_type: SenderType,
            name: str, data: bytes, kind: FileKind, user_id: int | None, sender_name: str | None) -> ChatMessage:
-    folder = Path(upload_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(upload_dir)  # chat files are the server user's alone (0700 / 0600)
     storage_name = secrets.token_hex(20) + kind.extensions[0]
     path = folder / storage_name
     temporary = folder / (storage_name + ".part")
-    temporary.write_bytes(data)
+    write_private(temporary, data)
     os.replace(temporary, path)
     try:
         attachment = ChatAttachment(conversation_id=conversation.id, uploaded_by=sender_type,

@@ -269,6 +269,39 @@ def reply_leave_message(session: Session, message_id: int, user_id: int | None, 
 # --- transcripts ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TranscriptAccess:
+    """A conversation the user may read, and whether with its internal notes and whispers."""
+
+    conversation: Conversation
+    internal: bool
+
+
+def transcript_access(session: Session, conversation_id: object, user_id: int | None,
+                      supervises: bool) -> TranscriptAccess:
+    """Who may read a conversation, on the history screen and in its PDF transcript alike:
+
+    - supervisors (*supervises*: ``can_supervise`` on ``LiveChat``, i.e. Admin and Manager) read
+      every conversation with its internal notes and whispers;
+    - the agent who owns it and agents ever invited into it (``chat.Part.invited``) read it with
+      its internal notes and whispers;
+    - agents who took part otherwise (watched it, wrote in it: ``chat.Part.ever``) and agents who
+      serve its site (``agent_site_ids``) read what the visitor saw, without them;
+    - nobody else: a user with no chat rights (a Reviewer, an Accountant) gets ``NotFound``, as for a
+      conversation that does not exist.
+
+    Raises ``NotFound``."""
+    conversation = chat.get_conversation(session, conversation_id)
+    if supervises:
+        return TranscriptAccess(conversation, True)
+    if chat.takes_part(session, conversation, user_id, chat.Part.invited):
+        return TranscriptAccess(conversation, True)
+    if (chat.takes_part(session, conversation, user_id, chat.Part.ever)
+            or conversation.site_id in agent_site_ids(session, user_id)):
+        return TranscriptAccess(conversation, False)
+    raise NotFound({"conversation_id": [str(_l("No such conversation."))]})
+
+
 def transcript_messages(session: Session, conversation_id: int, internal: bool = False) -> list[ChatMessage]:
     """A conversation's messages, oldest first: what the visitor saw, plus notes and whispers when
     *internal*."""

@@ -23,6 +23,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.models.documents import Document, DocumentType
+from app.private_files import private_dir, write_private
 from app.services.errors import ValidationFailed
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -144,11 +145,10 @@ def store_document(
     if errors:
         raise ValidationFailed(errors)
 
-    directory = Path(upload_dir)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = private_dir(upload_dir)  # archives are the server user's alone (0700 / 0600)
     stored_name = f"{uuid.uuid4().hex}{kind.extensions[0]}"
     temp = directory / f".{stored_name}.part"
-    temp.write_bytes(data)
+    write_private(temp, data)
     try:
         document = Document(
             client_id=client_id, contract_id=contract_id, period=period or None, doc_type=doc_type,

@@ -1,17 +1,18 @@
 """REST API (``/api/v1/...``): clients, contracts and document metadata.
 
 Same validation and row-level rules as the screens: an Accountant's list holds only their
-clients and any other id answers 404; a validation error is a 422 whose message names the
-field; money is sent and received as strings. Related rows are named by id only
-(app/views/api_related.py). A delete that other rows would stop answers 409 naming them, and no
-answer ever carries the database driver's text (app/services/integrity.py).
+clients and any other id answers 404, and the related-field choices of ``_info`` offer them only
+their own clients and, of the users, only themselves (``app.views.common.scope_choices``); a
+validation error is a 422 whose message names the field; money is sent and received as strings.
+Related rows are named by id only (app/views/api_related.py). A delete that other rows would stop
+answers 409 naming them, and no answer ever carries the database driver's text
+(app/services/integrity.py).
 """
 
 from __future__ import annotations
 
 from flask import current_app, request
 from flask_appbuilder.api import ModelRestApi, expose, protect, safe
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
@@ -29,7 +30,8 @@ from app.services.errors import DomainError, ValidationFailed
 from app.services.inputs import parse_id
 from app.services.integrity import refuse_held_delete
 from app.views.api_related import IdOnlyConverter
-from app.views.common import desk_interface, scope_filters
+from app.views.clients import AccountantRoleFilter
+from app.views.common import EagerInterface, desk_interface, scope_filters
 
 
 def _ma(check):  # noqa: ANN001, ANN202
@@ -153,7 +155,7 @@ CLIENT_WRITE = ["name", "credit_code", "taxpayer_type", "status", "accountant", 
 
 class ClientApi(DeskApi):
     resource_name = "client"
-    datamodel = SQLAInterface(Client)
+    datamodel = EagerInterface(Client)
     list_columns = CLIENT_COLUMNS
     show_columns = CLIENT_COLUMNS
     add_columns = CLIENT_WRITE
@@ -161,6 +163,8 @@ class ClientApi(DeskApi):
     search_columns = ["name", "credit_code", "status", "taxpayer_type", "accountant"]
     order_columns = ["name", "credit_code", "status"]
     validators_columns = {"credit_code": _ma(credit_code_error), "legal_rep_id_number": _ma(id_number_error)}
+    # the same choices as the client screen's form (and, for an Accountant, only themselves)
+    add_query_rel_fields = edit_query_rel_fields = {"accountant": [["id", AccountantRoleFilter, None]]}
 
     def _mask(self, row: dict) -> None:
         if not sees_sensitive() and row.get("legal_rep_id_number"):
@@ -222,7 +226,7 @@ CONTRACT_WRITE = ["client", "number", "service_type", "monthly_fee", "billing_cy
 
 class ContractApi(DeskApi):
     resource_name = "contract"
-    datamodel = SQLAInterface(Contract)
+    datamodel = EagerInterface(Contract)
     money_fields = ("monthly_fee",)
     list_columns = CONTRACT_COLUMNS
     show_columns = CONTRACT_COLUMNS
@@ -345,7 +349,7 @@ DOCUMENT_COLUMNS = ["id", "client.id", "client.name", "contract.id", "period", "
 
 class DocumentApi(DeskApi):
     resource_name = "document"
-    datamodel = SQLAInterface(Document)
+    datamodel = EagerInterface(Document)
     include_route_methods = {"get", "get_list", "info", "put", "delete", "upload", "download"}
     list_columns = DOCUMENT_COLUMNS
     show_columns = DOCUMENT_COLUMNS

@@ -3,8 +3,9 @@ left messages (留言) with assignment and replies by email.
 
 Who sees what: users with ``can_supervise`` on ``LiveChat`` (Admin, Manager) see every site; other
 users (agents) see only the sites they serve — the sites of their agent groups, every site when
-they are in no group, nothing without an agent profile. Notes and whispers show in a transcript
-only to supervisors and to the agents who took part in the conversation.
+they are in no group, nothing without an agent profile. A transcript is read by whoever
+``chat_inbox.transcript_access`` allows (the same rule as its PDF); notes and whispers show only to
+supervisors and to the agents who owned the conversation or were invited into it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from app.models.chat import (
 )
 from app.permissions import current_user_id
 from app.security import SUPERVISE
-from app.services import chat, chat_inbox, tracking
-from app.services.errors import DomainError
+from app.services import chat_inbox, tracking
+from app.services.errors import DomainError, NotFound
 from app.services.inputs import parse_count, parse_id
 from app.views.common import DeskModelView, EagerInterface, format_datetime
 
@@ -278,10 +279,11 @@ class ConversationHistoryView(BaseView):
     @has_access
     @permission_name("show")
     def transcript(self, pk: int):  # noqa: ANN201
-        conversation = db.session.get(Conversation, pk)
-        if conversation is None or not _in_scope(conversation.site_id):
+        try:  # who reads it, and its internal notes: one rule with the PDF (chat_inbox.transcript_access)
+            access = chat_inbox.transcript_access(db.session, pk, current_user_id(), sees_all_chats())
+        except NotFound:
             abort(404)
-        internal = sees_all_chats() or chat.takes_part(db.session, conversation, current_user_id(), chat.Part.invited)
+        conversation, internal = access.conversation, access.internal
         messages = chat_inbox.transcript_messages(db.session, conversation.id, internal=internal)
         return self.render_template(
             "chat_inbox/transcript.html", conversation=conversation, messages=messages, internal=internal,

@@ -12,6 +12,7 @@ from flask_appbuilder.exceptions import DatabaseException
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
+from flask_appbuilder.security.sqla.models import User
 from flask_appbuilder.urltools import get_filter_args
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -29,6 +30,20 @@ from app.services.errors import DomainError, ValidationFailed
 from app.services.integrity import delete_refused, refuse_held_delete, write_refused
 
 
+def _limit_to_own_clients(model, query, scope: int):  # noqa: ANN001, ANN202
+    """*query* of *model* limited to the clients of accountant *scope*; ``None`` for a model that
+    has no client."""
+    own_clients = select(Client.id).where(Client.accountant_id == scope)
+    if model is Client:
+        return query.filter(Client.accountant_id == scope)
+    if hasattr(model, "client_id"):
+        return query.filter(model.client_id.in_(own_clients))
+    if hasattr(model, "contract_id"):
+        own_contracts = select(Contract.id).where(Contract.client_id.in_(own_clients))
+        return query.filter(model.contract_id.in_(own_contracts))
+    return None
+
+
 class ClientScopeFilter(BaseFilter):
     """Row-level rule: an Accountant sees only rows of the clients assigned to them.
 
@@ -42,16 +57,25 @@ class ClientScopeFilter(BaseFilter):
         scope = scoped_accountant_id()
         if scope is None:
             return query
-        model = self.model
-        own_clients = select(Client.id).where(Client.accountant_id == scope)
-        if model is Client:
-            return query.filter(Client.accountant_id == scope)
-        if hasattr(model, "client_id"):
-            return query.filter(model.client_id.in_(own_clients))
-        if hasattr(model, "contract_id"):
-            own_contracts = select(Contract.id).where(Contract.client_id.in_(own_clients))
-            return query.filter(model.contract_id.in_(own_contracts))
-        raise TypeError(f"{model} has no client scope")
+        limited = _limit_to_own_clients(self.model, query, scope)
+        if limited is None:
+            raise TypeError(f"{self.model} has no client scope")
+        return limited
+
+
+def scope_choices(model, query):  # noqa: ANN001, ANN201
+    """The row-level rule for the rows a relation offers as choices: the dropdowns of the screens'
+    forms and searches, and the related-field values of the REST APIs' ``_info``. A user who does
+    not see every client (an Accountant) is offered only their own clients and the rows that belong
+    to them (contracts, ...), and of the users only themselves; everyone else, and every other
+    model, is unchanged (views may narrow the choices further)."""
+    scope = scoped_accountant_id()
+    if scope is None:
+        return query
+    if isinstance(model, type) and issubclass(model, User):
+        return query.filter(model.id == scope)
+    limited = _limit_to_own_clients(model, query, scope)
+    return query if limited is None else limited
 
 
 class DeskInterface(SQLAInterface):
@@ -118,19 +142,32 @@ class EagerInterface(DeskInterface):
     (``selectinload(Client.tags)``) added to every list, detail and export query, so a page of 25
     rows costs at most one more statement per relationship instead of 25. *related* does the same,
     by column name, for the choices of a relation's dropdown (search and edit forms).
+
+    The interface of a relation (``get_related_interface``: the choices of a dropdown, the values of
+    an API's ``_info``, the row a form's choice names) applies ``scope_choices``, so no view offers
+    an Accountant another accountant's clients or the list of users.
     """
 
     def __init__(self, obj, session=None, options: tuple[LoaderOption, ...] = (),  # noqa: ANN001
-                 related: dict[str, tuple[LoaderOption, ...]] | None = None) -> None:
+                 related: dict[str, tuple[LoaderOption, ...]] | None = None, choices: bool = False) -> None:
         super().__init__(obj, session)
         self.loader_options = tuple(options)
         self.related_options = dict(related or {})
+        self.choices = choices
 
     def apply_all(self, query, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+        if self.choices:  # before FAB's paging: a filter after LIMIT is an error
+            query = scope_choices(self.obj, query)
         return super().apply_all(query, *args, **kwargs).options(*self.loader_options)
 
+    def query_count(self, query, *args, **kwargs) -> int:  # noqa: ANN001, ANN002, ANN003
+        if self.choices:  # the count of choices follows the same rule
+            query = scope_choices(self.obj, query)
+        return super().query_count(query, *args, **kwargs)
+
     def get_related_interface(self, col_name: str) -> EagerInterface:
-        return EagerInterface(self.get_related_model(col_name), options=self.related_options.get(col_name, ()))
+        return EagerInterface(self.get_related_model(col_name), options=self.related_options.get(col_name, ()),
+                              choices=True)
 
 
 def target_id(item, relation: str) -> int | None:  # noqa: ANN001

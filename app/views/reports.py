@@ -12,7 +12,8 @@ Browser session or JWT bearer token. Answers:
 - 503 (``Retry-After``) when no report worker could render a small document in time;
 - 400 for a bad parameter (``{"message": {field: [text]}}``), 404 for an unknown document,
   a client outside the user's scope (an accountant sees their own clients only) or a
-  conversation the user may not read (an agent: only chats they took part in);
+  conversation the user may not read (``chat_inbox.transcript_access``: supervisors, and agents who
+  took part in it or serve its site; internal notes only for supervisors and its owner or invitees);
 - 401 / 403 from the permission check.
 
 ``GET /reports/jobs/<job_id>`` → the job's JSON (its owner only), ``…/file`` → the PDF.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Flask, Response, g, request, url_for
+from flask import Flask, Response, current_app, g, request, url_for
 from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.api import BaseApi, protect, safe
 from flask_appbuilder.security.decorators import permission_name
@@ -31,8 +32,9 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from app.extensions import db
-from app.permissions import client_in_scope, current_user_id, sees_all_clients
-from app.services import chat
+from app.permissions import client_in_scope, current_user_id
+from app.security import SUPERVISE
+from app.services import chat_inbox
 from app.services.accounting import parse_period
 from app.services.errors import DomainError, NotFound, ValidationFailed
 from app.services.inputs import ascii_digits, parse_id
@@ -45,8 +47,6 @@ MAX_MONTHS = 120
 
 
 def _user_name() -> str:
-    from flask import current_app
-
     return documents.person(current_app.appbuilder.sm.current_user)
 
 
@@ -130,8 +130,6 @@ class ReportPdfApi(BaseApi):
 
     @staticmethod
     def log_worker_error(exc: WorkerError) -> None:
-        from flask import current_app
-
         current_app.logger.warning("PDF not rendered: %s: %s", type(exc).__name__, exc)
 
     def _accepted(self, job_id: str, document: Document) -> Response:
@@ -203,7 +201,7 @@ class ReportPdfApi(BaseApi):
     @safe
     @permission_name("transcript")
     def transcript(self, pk: int):  # noqa: ANN201
-        """The agency's copy of a chat transcript (notes marked, whispers left out)
+        """The agency's copy of a chat transcript (notes marked for those who may read them, whispers left out)
         ---
         get:
           parameters:
@@ -213,12 +211,10 @@ class ReportPdfApi(BaseApi):
             202: {description: "rendering in the background: job_id, job_url"}
             404: {$ref: '#/components/responses/404'}
         """
-        try:
-            conversation = chat.get_conversation(db.session, pk)
-            if not sees_all_clients() and not chat.takes_part(db.session, conversation, current_user_id(),
-                                                              chat.Part.ever):
-                raise NotFound({"conversation_id": [str(_l("No such conversation."))]})
-            built = documents.transcript(db.session, pk, _user_name())
+        try:  # the reader of the conversation, and its internal notes, as on the history screen
+            access = chat_inbox.transcript_access(db.session, pk, current_user_id(),
+                                                  current_app.appbuilder.sm.can(SUPERVISE))
+            built = documents.transcript(db.session, pk, _user_name(), internal=access.internal)
         except DomainError as exc:
             return self._error(exc)
         return self._deliver(built)
