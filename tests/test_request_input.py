@@ -4,6 +4,8 @@ numbers in queries and bodies, deeply nested JSON, NUL characters; and every API
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from sqlalchemy import func, select
 
@@ -140,3 +142,24 @@ def test_a_missing_or_invalid_token_is_401_in_the_one_shape(client, authorizatio
     assert response.status_code == 401
     _one_shape(response)
     assert "Authorization" in response.json["errors"]
+
+
+def test_one_bad_client_id_gets_one_answer_from_every_endpoint(client, api_token):
+    """The same malformed ``client_id`` sent to the voucher list, voucher entry, voucher import,
+    period close, document upload and report APIs: the same status and the same shape, naming
+    the field."""
+    headers = api_token("admin")
+    answers = {
+        "voucher list": client.get("/api/v1/voucher/?client_id=abc", headers=headers),
+        "voucher entry": client.post("/api/v1/voucher/", json={**voucher_data(), "client_id": "abc"}, headers=headers),
+        "voucher import": client.post("/api/v1/voucher/import", data={"client_id": "abc"}, headers=headers),
+        "period close": client.post("/api/v1/period/close", json={"client_id": "abc", "period": "2026-01"},
+                                    headers=headers),
+        "document upload": client.post("/api/v1/document/upload", headers=headers,
+                                       data={"client_id": "abc", "file": (io.BytesIO(b"%PDF-1.4\n"), "a.pdf")}),
+        "trial balance": client.get("/api/v1/reports/trial-balance?client_id=abc&period=2026-01", headers=headers),
+    }
+    for name, response in answers.items():
+        assert response.status_code == 422, (name, response.status_code, response.data[:300])
+        assert set(response.json) >= {"message", "errors"}, name
+        assert "client_id" in response.json["errors"], (name, response.json)

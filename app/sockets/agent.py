@@ -22,7 +22,7 @@ from app.extensions import db, socketio
 from app.models.chat import AgentProfile, Conversation
 from app.security import CHAT, SUPERVISE
 from app.services import chat, chat_sites, credentials, presence, routing
-from app.services.errors import AccessDenied, DomainError
+from app.services.errors import AccessDenied
 from app.services.routing import SEEN_REFRESH_SECONDS
 from app.sockets import deliver
 from app.sockets.agent_team import TeamEvents
@@ -34,7 +34,6 @@ from app.sockets.rooms import (
     TEAM_ROOM,
     agent_room,
     conversation_room,
-    error_payload,
     site_agents_room,
     user_room,
     visitor_room,
@@ -137,11 +136,6 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
         if agent_id:
             presence.agent_disconnected(db.session, agent_id)
 
-    def _fail(self, event: str, exc: DomainError) -> dict:
-        db.session.rollback()
-        emit("error", error_payload(event, exc))
-        return {"error": exc.message, "errors": exc.errors}
-
     def on_ping(self, data=None):  # noqa: ANN001, ANN201, ARG002
         agent = self._agent()
         return {"ok": True, "status": agent.status.value if agent else None}
@@ -149,17 +143,14 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
     def on_status(self, data=None):  # noqa: ANN001, ANN201
         data = data if isinstance(data, dict) else {}
         agent = self._agent()
-        try:
-            emits = presence.set_status(db.session, agent, data.get("status"), tz=_tz(), include_ip=_include_ip())
-        except DomainError as exc:
-            return self._fail("status", exc)
+        emits = presence.set_status(db.session, agent, data.get("status"), tz=_tz(), include_ip=_include_ip())
         deliver(emits)
         return {"status": agent.status.value}
 
     def on_queue_list(self, data=None):  # noqa: ANN001, ANN201, ARG002
         agent = self._agent()
         if agent is None:
-            return self._fail("queue_list", AccessDenied({"_": [str(_l("You have no active agent profile."))]}))
+            raise AccessDenied({"_": [str(_l("You have no active agent profile."))]})
         return {"queue": routing.queue_list(db.session, agent)}
 
     def on_accept(self, data=None):  # noqa: ANN001, ANN201
@@ -167,10 +158,7 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
         cid = data.get("conversation_id")
         before = db.session.get(Conversation, cid) if isinstance(cid, int) and not isinstance(cid, bool) else None
         from_queue = before is None or before.status == chat.ConversationStatus.queued
-        try:
-            conversation = chat.accept(db.session, self._agent(), cid)
-        except DomainError as exc:
-            return self._fail("accept", exc)
+        conversation = chat.accept(db.session, self._agent(), cid)
         join_room(conversation_room(conversation.id))
         socketio.emit("agent_joined", {"conversation_id": conversation.id, "name": conversation.agent.display_name},
                       to=visitor_room(conversation.visitor_id), namespace="/visitor")
@@ -180,21 +168,15 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
 
     def on_decline(self, data=None):  # noqa: ANN001, ANN201
         data = data if isinstance(data, dict) else {}
-        try:
-            emits = routing.decline(db.session, self._agent(), data.get("conversation_id"), include_ip=_include_ip())
-        except DomainError as exc:
-            return self._fail("decline", exc)
+        emits = routing.decline(db.session, self._agent(), data.get("conversation_id"), include_ip=_include_ip())
         deliver(emits)
         return {"ok": True}
 
     def on_message(self, data=None):  # noqa: ANN001, ANN201
         data = data if isinstance(data, dict) else {}
         note = data.get("note") is True
-        try:
-            message, created = chat.post_agent_message(db.session, self._agent(), data.get("conversation_id"),
-                                                       data.get("client_msg_id"), data.get("text"), note=note)
-        except DomainError as exc:
-            return self._fail("message", exc)
+        message, created = chat.post_agent_message(db.session, self._agent(), data.get("conversation_id"),
+                                                   data.get("client_msg_id"), data.get("text"), note=note)
         payload = chat.message_payload(message)
         if created:
             socketio.emit("message", payload, to=conversation_room(message.conversation_id), namespace="/agent",
@@ -225,12 +207,9 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
     def on_close(self, data=None):  # noqa: ANN001, ANN201
         data = data if isinstance(data, dict) else {}
         agent = self._agent()
-        try:
-            if agent is None:
-                raise AccessDenied({"_": [str(_l("You have no active agent profile."))]})
-            conversation = chat.close(db.session, data.get("conversation_id"), agent=agent)
-        except DomainError as exc:
-            return self._fail("close", exc)
+        if agent is None:
+            raise AccessDenied({"_": [str(_l("You have no active agent profile."))]})
+        conversation = chat.close(db.session, data.get("conversation_id"), agent=agent)
         payload = {"conversation_id": conversation.id, "by": "agent"}
         socketio.emit("closed", payload, to=visitor_room(conversation.visitor_id), namespace="/visitor")
         socketio.emit("closed", payload, to=conversation_room(conversation.id), namespace="/agent")

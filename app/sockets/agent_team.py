@@ -19,15 +19,15 @@ from __future__ import annotations
 from flask import current_app, g, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_socketio import emit, join_room, leave_room
+from flask_socketio import join_room, leave_room
 
 from app.extensions import db, socketio
 from app.models.chat import Conversation, SenderType
 from app.security import SUPERVISE
 from app.services import chat, chat_team, routing, tracking
-from app.services.errors import AccessDenied, DomainError
+from app.services.errors import AccessDenied
 from app.sockets import deliver
-from app.sockets.rooms import TEAM_ROOM, agent_room, conversation_room, error_payload, visitor_room
+from app.sockets.rooms import TEAM_ROOM, agent_room, conversation_room, visitor_room
 
 AGENT_NS = "/agent"
 
@@ -71,21 +71,13 @@ class TeamEvents:
         return chat_team.member(db.session, current_user.id,
                                 supervisor=bool(current_app.appbuilder.sm.can(SUPERVISE)))
 
-    def _team_fail(self, event: str, exc: DomainError) -> dict:
-        db.session.rollback()
-        emit("error", error_payload(event, exc))
-        return {"error": exc.message, "errors": exc.errors}
-
     # --- transfer ---------------------------------------------------------------------------
 
     def on_transfer(self, data=None):  # noqa: ANN001, ANN201
         data = _payload(data)
-        try:
-            who = self._member()
-            result = chat_team.transfer(db.session, who, data.get("conversation_id"), data.get("to_agent_id"),
-                                        data.get("to_group_id"), data.get("note"))
-        except DomainError as exc:
-            return self._team_fail("transfer", exc)
+        who = self._member()
+        result = chat_team.transfer(db.session, who, data.get("conversation_id"), data.get("to_agent_id"),
+                                    data.get("to_group_id"), data.get("note"))
         conversation = result.conversation
         room = conversation_room(conversation.id)
         if result.to_agent is not None:
@@ -119,34 +111,25 @@ class TeamEvents:
 
     def on_invite_agent(self, data=None):  # noqa: ANN001, ANN201
         data = _payload(data)
-        try:
-            who = self._member()
-            participant, agent = chat_team.invite_agent(db.session, who, data.get("conversation_id"),
-                                                        data.get("agent_id"))
-        except DomainError as exc:
-            return self._team_fail("invite_agent", exc)
+        who = self._member()
+        participant, agent = chat_team.invite_agent(db.session, who, data.get("conversation_id"),
+                                                    data.get("agent_id"))
         socketio.emit("chat_invited", {"conversation_id": participant.conversation_id, "by_name": who.name},
                       to=agent_room(agent.id), namespace=AGENT_NS)
         return {"ok": True}
 
     def on_accept_invite(self, data=None):  # noqa: ANN001, ANN201
         data = _payload(data)
-        try:
-            who = self._member()
-            conversation = chat_team.accept_invite(db.session, who, data.get("conversation_id"))
-        except DomainError as exc:
-            return self._team_fail("accept_invite", exc)
+        who = self._member()
+        conversation = chat_team.accept_invite(db.session, who, data.get("conversation_id"))
         socketio.emit("agent_joined", {"conversation_id": conversation.id, "name": who.name},
                       to=visitor_room(conversation.visitor_id), namespace="/visitor")
         return _join(conversation, who, "invited")
 
     def on_leave(self, data=None):  # noqa: ANN001, ANN201
         data = _payload(data)
-        try:
-            who = self._member()
-            participant = chat_team.leave(db.session, who, data.get("conversation_id"))
-        except DomainError as exc:
-            return self._team_fail("leave", exc)
+        who = self._member()
+        participant = chat_team.leave(db.session, who, data.get("conversation_id"))
         room = conversation_room(data["conversation_id"])
         leave_room(room)
         if participant is not None:
@@ -158,20 +141,14 @@ class TeamEvents:
 
     def on_watch(self, data=None):  # noqa: ANN001, ANN201
         data = _payload(data)
-        try:
-            who = self._member()
-            conversation = chat_team.watch(db.session, who, data.get("conversation_id"))
-        except DomainError as exc:
-            return self._team_fail("watch", exc)
+        who = self._member()
+        conversation = chat_team.watch(db.session, who, data.get("conversation_id"))
         return _join(conversation, who, "watcher")
 
     def on_unwatch(self, data=None):  # noqa: ANN001, ANN201
         data = _payload(data)
-        try:
-            who = self._member()
-            participant = chat_team.unwatch(db.session, who, data.get("conversation_id"))
-        except DomainError as exc:
-            return self._team_fail("unwatch", exc)
+        who = self._member()
+        participant = chat_team.unwatch(db.session, who, data.get("conversation_id"))
         room = conversation_room(data["conversation_id"])
         if not chat_team.takes_part(db.session, who, data["conversation_id"]):
             leave_room(room)
@@ -182,12 +159,9 @@ class TeamEvents:
 
     def on_whisper(self, data=None):  # noqa: ANN001, ANN201
         data = _payload(data)
-        try:
-            who = self._member()
-            message, created = chat_team.whisper(db.session, who, data.get("conversation_id"),
-                                                 data.get("client_msg_id"), data.get("text"))
-        except DomainError as exc:
-            return self._team_fail("whisper", exc)
+        who = self._member()
+        message, created = chat_team.whisper(db.session, who, data.get("conversation_id"),
+                                             data.get("client_msg_id"), data.get("text"))
         payload = chat_team.whisper_payload(message)
         if created:
             # Only /agent rooms: the visitor's connections are never in them.
@@ -201,12 +175,9 @@ class TeamEvents:
 
     def on_team_message(self, data=None):  # noqa: ANN001, ANN201
         data = _payload(data)
-        try:
-            who = self._member()
-            message, created = chat_team.post_team_message(db.session, who, data.get("client_msg_id"),
-                                                           data.get("text"))
-        except DomainError as exc:
-            return self._team_fail("team_message", exc)
+        who = self._member()
+        message, created = chat_team.post_team_message(db.session, who, data.get("client_msg_id"),
+                                                       data.get("text"))
         join_room(TEAM_ROOM)
         payload = chat_team.team_message_payload(message)
         if created:
@@ -215,10 +186,7 @@ class TeamEvents:
 
     def on_team_history(self, data=None):  # noqa: ANN001, ANN201
         data = _payload(data)
-        try:
-            self._member()
-            messages = chat_team.team_history(db.session, data.get("last_id"))
-        except DomainError as exc:
-            return self._team_fail("team_history", exc)
+        self._member()
+        messages = chat_team.team_history(db.session, data.get("last_id"))
         join_room(TEAM_ROOM)
         return {"messages": [chat_team.team_message_payload(m) for m in messages]}

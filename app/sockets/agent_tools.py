@@ -7,13 +7,10 @@ visitor (``/visitor``), ``visitor_invited`` to the site's agents.
 
 from __future__ import annotations
 
-from flask_socketio import emit
-
 from app.extensions import db, socketio
 from app.models.chat import Visitor
 from app.services import chat_tools
-from app.services.errors import DomainError
-from app.sockets.rooms import error_payload, site_agents_room, visitor_room
+from app.sockets.rooms import site_agents_room, visitor_room
 
 
 class ToolEvents:
@@ -21,13 +18,8 @@ class ToolEvents:
 
     def on_invite(self, data=None):  # noqa: ANN001, ANN201
         data = data if isinstance(data, dict) else {}
-        try:
-            invitation = chat_tools.invite_manually(db.session, self._agent(), data.get("visitor_id"),
-                                                    data.get("text"))
-        except DomainError as exc:
-            db.session.rollback()
-            emit("error", error_payload("invite", exc))
-            return {"error": exc.message, "errors": exc.errors}
+        invitation = chat_tools.invite_manually(db.session, self._agent(), data.get("visitor_id"),
+                                                data.get("text"))
         visitor = db.session.get(Visitor, invitation.visitor_id)
         socketio.emit("invite", chat_tools.invitation_payload(db.session, invitation),
                       to=visitor_room(visitor.id), namespace="/visitor")

@@ -1,8 +1,10 @@
 """The socket face's error contract for what a handler did not foresee.
 
 Rules:
-- A handler's domain errors (``DomainError``) are answered by the handler itself (``error`` event
-  and ``{error, errors}`` ack), as documented per event.
+- A handler's domain errors (``DomainError``: bad input, not allowed, not found, wrong state)
+  are answered here, once for every event: the transaction is rolled back (nothing was written),
+  the sender gets the ``error`` event ``{event, message, errors}`` and the ack
+  ``{error, errors}``. Handlers raise; they do not catch.
 - The database or its connection pool being saturated or unreachable (SQLAlchemy's pool
   ``TimeoutError``, ``OperationalError``) refuses the event with a retryable error: the ``error``
   event and the ack carry ``retry_after`` (seconds); nothing was written (the transaction is
@@ -28,6 +30,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.extensions import db
+from app.services.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,9 @@ def guarded(event: str, handler: Callable) -> Callable:
             return _busy(event)
         try:
             return handler(*data)
+        except DomainError as exc:
+            _rollback()
+            return refusal(event, exc.message, errors=exc.errors)
         except (PoolTimeout, OperationalError) as exc:
             _rollback()
             log.warning("socket event %r refused, the database is busy or unreachable: %s", event,

@@ -142,15 +142,10 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         chat that is already offered or taken."""
         data = data if isinstance(data, dict) else {}
         visitor_id = self._visitor_id()
-        try:
-            posted = chat_post.post_visitor_message(
-                db.session, visitor_id, data.get("client_msg_id"), data.get("text"),
-                entry_url=request.environ.get(ENTRY_URL_KEY),
-                requested_agent_id=request.environ.get(REQUESTED_AGENT_KEY), engine=db.engine)
-        except DomainError as exc:
-            db.session.rollback()
-            emit("error", error_payload("message", exc))
-            return {"error": exc.message, "errors": exc.errors}
+        posted = chat_post.post_visitor_message(
+            db.session, visitor_id, data.get("client_msg_id"), data.get("text"),
+            entry_url=request.environ.get(ENTRY_URL_KEY),
+            requested_agent_id=request.environ.get(REQUESTED_AGENT_KEY), engine=db.engine)
         payload = posted.payload
         if posted.created:
             socketio.emit("message", payload, to=visitor_room(visitor_id), namespace="/visitor",
@@ -176,23 +171,14 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
 
     def on_resume(self, data=None):  # noqa: ANN001, ANN201
         last = data.get("last_message_id", 0) if isinstance(data, dict) else None
-        try:
-            messages = chat.visitor_messages_after(db.session, self._visitor_id(), last)
-        except DomainError as exc:
-            emit("error", error_payload("resume", exc))
-            return {"error": exc.message}
+        messages = chat.visitor_messages_after(db.session, self._visitor_id(), last)
         for message in messages:
             emit("message", chat.message_payload(message))
         return {"resent": len(messages)}
 
     def on_rate(self, data=None):  # noqa: ANN001, ANN201
         data = data if isinstance(data, dict) else {}
-        try:
-            conversation = chat.rate(db.session, self._visitor_id(), data.get("score"), data.get("comment"))
-        except DomainError as exc:
-            db.session.rollback()
-            emit("error", error_payload("rate", exc))
-            return {"error": exc.message}
+        conversation = chat.rate(db.session, self._visitor_id(), data.get("score"), data.get("comment"))
         return {"conversation_id": conversation.id, "rating": conversation.rating}
 
     def on_close(self, data=None):  # noqa: ANN001, ANN201, ARG002
@@ -209,12 +195,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
 
     def on_page_view(self, data=None):  # noqa: ANN001, ANN201
         visitor_id = self._visitor_id()
-        try:
-            view = tracking.record_page_view(db.session, visitor_id, data)
-        except DomainError as exc:
-            db.session.rollback()
-            emit("error", error_payload("page_view", exc))
-            return {"error": exc.message, "errors": exc.errors}
+        view = tracking.record_page_view(db.session, visitor_id, data)
         request.environ[PAGE_VIEW_KEY] = view.id  # this tab's page: its heartbeats credit it
         payload = tracking.visitor_payload(db.session.get(chat.Visitor, visitor_id),
                                            include_ip=not current_app.config.get("TRACKING_TRUNCATE_IP", True))
@@ -223,13 +204,8 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         return {"page_view_id": view.id}
 
     def on_heartbeat(self, data=None):  # noqa: ANN001, ANN201
-        try:
-            named = tracking.check_heartbeat(data)  # a page of this visitor's (checked by heartbeat)
-            view = tracking.heartbeat(db.session, self._visitor_id(), named or request.environ.get(PAGE_VIEW_KEY))
-        except DomainError as exc:
-            db.session.rollback()
-            emit("error", error_payload("heartbeat", exc))
-            return {"error": exc.message, "errors": exc.errors}
+        named = tracking.check_heartbeat(data)  # a page of this visitor's (checked by heartbeat)
+        view = tracking.heartbeat(db.session, self._visitor_id(), named or request.environ.get(PAGE_VIEW_KEY))
         if view is not None:
             request.environ[PAGE_VIEW_KEY] = view.id
             self._after_tracking(view.id)

@@ -8,12 +8,11 @@ page view and heartbeat); to the site's agents ``visitor_invited`` and ``invite_
 from __future__ import annotations
 
 from flask import request
-from flask_socketio import emit
 
 from app.extensions import db, socketio
 from app.services import chat_tools
 from app.services.errors import DomainError
-from app.sockets.rooms import SITE_KEY, VISITOR_KEY, error_payload, site_agents_room, visitor_room
+from app.sockets.rooms import SITE_KEY, VISITOR_KEY, site_agents_room, visitor_room
 
 
 class VisitorToolEvents:
@@ -40,13 +39,8 @@ class VisitorToolEvents:
 
     def on_invite_response(self, data=None):  # noqa: ANN001, ANN201
         data = data if isinstance(data, dict) else {}
-        try:
-            invitation = chat_tools.respond(db.session, request.environ.get(VISITOR_KEY),
-                                            data.get("invitation_id"), data.get("accepted"))
-        except DomainError as exc:
-            db.session.rollback()
-            emit("error", error_payload("invite_response", exc))
-            return {"error": exc.message, "errors": exc.errors}
+        invitation = chat_tools.respond(db.session, request.environ.get(VISITOR_KEY),
+                                        data.get("invitation_id"), data.get("accepted"))
         socketio.emit("invite_response", {"invitation_id": invitation.id, "visitor_id": invitation.visitor_id,
                                           "accepted": invitation.status.value == "accepted"},
                       to=site_agents_room(request.environ[SITE_KEY]), namespace="/agent")

@@ -11,7 +11,7 @@ import time
 
 from flask import Flask, abort, current_app, flash, g, jsonify, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose
-from flask_appbuilder.api import BaseApi, safe
+from flask_appbuilder.api import BaseApi
 from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
 from flask_appbuilder.forms import DynamicForm
 from flask_appbuilder.security.decorators import has_access, protect
@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import Field, Form, PasswordField, ValidationError
 from wtforms.validators import DataRequired, EqualTo
 
+from app.errors import api_safe as safe
 from app.extensions import db
 from app.services import credentials, passwords, signin
 from app.services.errors import DomainError, ValidationFailed

@@ -12,12 +12,14 @@ answers 409 naming them, and no answer ever carries the database driver's text
 from __future__ import annotations
 
 from flask import current_app, request
-from flask_appbuilder.api import ModelRestApi, expose, protect, safe
+from flask_appbuilder.api import ModelRestApi, expose, protect
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _l
 from marshmallow import ValidationError
 from sqlalchemy import select
 
+from app.errors import api_safe as safe
+from app.errors import refused
 from app.extensions import db
 from app.models.contracts import Contract
 from app.models.crm import Client
@@ -112,11 +114,10 @@ class DeskApi(ModelRestApi):
         errors = self._money_errors()
         if errors:
             return self.response_422(message=errors)
-        try:
+        try:  # FAB's own methods run under FAB's @safe, which would log a refusal as a failure
             return call()
         except DomainError as exc:
-            db.session.rollback()
-            return self.response(exc.status_code, message=exc.errors)
+            return refused(exc)
 
     def post_headless(self):  # noqa: ANN201
         return self._guarded(super().post_headless)
@@ -211,10 +212,7 @@ class ClientApi(DeskApi):
         """
         if not client_in_scope(pk):
             return self.response_404()
-        try:
-            bal = contract_svc.client_balance(db.session, pk)
-        except DomainError as exc:  # sums beyond what SQLite adds up exactly
-            return self.response(exc.status_code, message=exc.errors)
+        bal = contract_svc.client_balance(db.session, pk)
         return self.response(200, client_id=pk, billed=str(bal.billed), paid=str(bal.paid), due=str(bal.due))
 
 
@@ -290,20 +288,16 @@ class ContractApi(DeskApi):
         if "monthly_fee" in changes and not isinstance(changes["monthly_fee"], str):
             return self.response_422(
                 message={"monthly_fee": [str(_l("Amounts must be given as strings, not numbers."))]})
-        try:
-            if action == "activate":
-                contract_svc.activate_contract(db.session, contract)
-            elif action == "terminate":
-                contract_svc.terminate_contract(db.session, contract, reason or "")
-            elif action == "expire":
-                contract_svc.expire_contract(db.session, contract)
-            elif action == "change":
-                contract_svc.change_contract(db.session, contract, reason or "", **changes)
-            else:
-                return self.response_422(message={"action": ["Must be one of: activate, change, terminate, expire."]})
-        except DomainError as exc:
-            db.session.rollback()
-            return self.response(exc.status_code, message=exc.errors)
+        if action == "activate":
+            contract_svc.activate_contract(db.session, contract)
+        elif action == "terminate":
+            contract_svc.terminate_contract(db.session, contract, reason or "")
+        elif action == "expire":
+            contract_svc.expire_contract(db.session, contract)
+        elif action == "change":
+            contract_svc.change_contract(db.session, contract, reason or "", **changes)
+        else:
+            raise ValidationFailed({"action": [str(_l("The action is one of activate, change, terminate, expire."))]})
         return self.response(200, id=contract.id, status=contract.status.value)
 
     @expose("/<int:pk>/balance", methods=["GET"])
@@ -326,10 +320,7 @@ class ContractApi(DeskApi):
         contract = self.datamodel.get(pk, self._base_filters)
         if contract is None:
             return self.response_404()
-        try:
-            bal = contract_svc.contract_balance(db.session, pk)
-        except DomainError as exc:  # sums beyond what SQLite adds up exactly
-            return self.response(exc.status_code, message=exc.errors)
+        bal = contract_svc.contract_balance(db.session, pk)
         return self.response(200, contract_id=pk, billed=str(bal.billed), paid=str(bal.paid), due=str(bal.due))
 
 
@@ -389,30 +380,26 @@ class DocumentApi(DeskApi):
         """
         upload = request.files.get("file")
         if upload is None:
-            return self.response_422(message={"file": ["Missing file."]})
+            return self.response_422(message={"file": [str(_l("Choose a file to upload."))]})
         form = request.form
         errors = {}
         client_id = parse_id(form.get("client_id", ""))
         if client_id is None:
-            errors["client_id"] = ["Missing or not a number."]
+            errors["client_id"] = [str(_l("Give the client's id (a whole number)."))]
         contract_id = form.get("contract_id") or None
         if contract_id is not None and parse_id(contract_id) is None:
-            errors["contract_id"] = ["Not a number."]
+            errors["contract_id"] = [str(_l("The contract id is a whole number."))]
         if errors:
             return self.response_422(message=errors)
         if not client_in_scope(client_id):
             return self.response_404()
-        try:
-            document = document_svc.store_document(
-                db.session, current_app.config["UPLOAD_DIR"], current_app.config["UPLOAD_MAX_BYTES"],
-                client_id=int(client_id), filename=upload.filename or "", stream=upload.stream,
-                doc_type=form.get("doc_type", ""), title=form.get("title"),
-                contract_id=int(contract_id) if contract_id else None, period=form.get("period") or None,
-                note=form.get("note") or None, uploaded_by_id=current_user_id(),
-            )
-        except DomainError as exc:
-            db.session.rollback()
-            return self.response(exc.status_code, message=exc.errors)
+        document = document_svc.store_document(
+            db.session, current_app.config["UPLOAD_DIR"], current_app.config["UPLOAD_MAX_BYTES"],
+            client_id=int(client_id), filename=upload.filename or "", stream=upload.stream,
+            doc_type=form.get("doc_type", ""), title=form.get("title"),
+            contract_id=int(contract_id) if contract_id else None, period=form.get("period") or None,
+            note=form.get("note") or None, uploaded_by_id=current_user_id(),
+        )
         return self.response(201, id=document.id, sha256=document.sha256)
 
     @expose("/<int:pk>/download", methods=["GET"])

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from flask import Flask, Response, abort, current_app, flash, request, send_file
 from flask_appbuilder import AppBuilder, BaseView, expose
-from flask_appbuilder.api import BaseApi, protect, safe
+from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -28,6 +28,7 @@ from werkzeug.datastructures import FileStorage
 from wtforms import SelectField
 from wtforms.validators import DataRequired
 
+from app.errors import api_safe as safe
 from app.extensions import db
 from app.models.crm import Client
 from app.models.ledger import LedgerBook, Period, PeriodStatus, Voucher, VoucherKind, VoucherState, VoucherWord
@@ -495,10 +496,7 @@ class VoucherApi(LedgerApiBase):
             return self.not_an_object()
         if "client_id" in data and data["client_id"] != voucher.client_id:
             return self.invalid({"client_id": [str(_l("A voucher cannot move to another client."))]})
-        try:
-            voucher = vouchers.save_voucher(db.session, voucher.client_id, data, current_user_id(), voucher_id=pk)
-        except DomainError as exc:
-            return self.fail(exc)
+        voucher = vouchers.save_voucher(db.session, voucher.client_id, data, current_user_id(), voucher_id=pk)
         return self.response(200, **voucher_json(voucher))
 
     @expose("/<int:pk>", methods=["DELETE"])
@@ -525,10 +523,7 @@ class VoucherApi(LedgerApiBase):
         """
         if self._voucher(pk) is None:
             return self.response_404()
-        try:
-            vouchers.delete_voucher(db.session, pk, self.expected_version())
-        except DomainError as exc:
-            return self.fail(exc)
+        vouchers.delete_voucher(db.session, pk, self.expected_version())
         return self.response(200, message="OK")
 
     def _transition(self, pk: int, action, status: int = 200) -> Response:  # noqa: ANN001
@@ -537,10 +532,7 @@ class VoucherApi(LedgerApiBase):
         voucher = self._voucher(pk)
         if voucher is None:
             return self.response_404()
-        try:
-            result = action(voucher, self.expected_version())
-        except DomainError as exc:
-            return self.fail(exc)
+        result = action(voucher, self.expected_version())
         return self.response(status, **voucher_json(result))
 
     @expose("/<int:pk>/review", methods=["POST"])
@@ -739,12 +731,13 @@ class VoucherApi(LedgerApiBase):
             return self._import_failed([importer.RowError(0, "file", str(_BUSY))], 503)
 
     def _import_failed(self, rows: list[importer.RowError], status: int = 422) -> Response:
-        """The refusal in the API's one shape (``errors`` by ``rows[<file row>].<field>``; row 0 is
-        the whole file), with the same problems as a list under ``rows``."""
+        """The refusal in the API's one shape (``errors`` by ``rows[<file row>].<field>``, or by the
+        field alone for the request as a whole), with the same problems as a list under ``rows``."""
         db.session.rollback()
         errors: dict[str, list[str]] = {}
-        for error in rows:
-            errors.setdefault(f"rows[{error.row}].{error.field}", []).append(error.message)
+        for error in rows:  # row 0 is the request as a whole: its fields are named plainly
+            key = error.field if error.row == 0 else f"rows[{error.row}].{error.field}"
+            errors.setdefault(key, []).append(error.message)
         return self.response(status, message="; ".join(str(e) for e in rows), errors=errors,
                              rows=[e.as_dict() for e in rows])
 
@@ -796,10 +789,7 @@ class PeriodApi(LedgerApiBase):
             return self.invalid(errors)
         if not client_in_scope(client_id):
             return self.response_404()
-        try:
-            book = books.get_book(db.session, client_id)
-        except DomainError as exc:
-            return self.fail(exc)
+        book = books.get_book(db.session, client_id)
         from flask_appbuilder.security.sqla.models import User
 
         rows = db.session.execute(
@@ -844,10 +834,7 @@ class PeriodApi(LedgerApiBase):
         client_id, period, failed = self._request()
         if failed is not None:
             return failed
-        try:
-            result = periods.close_period(db.session, client_id, period, current_user_id())
-        except DomainError as exc:
-            return self.fail(exc)
+        result = periods.close_period(db.session, client_id, period, current_user_id())
         return self.response(200, client_id=client_id, period=period_label(result.period),
                              status=PeriodStatus.closed.value,
                              carry_forward_voucher_id=result.carry_forward.id if result.carry_forward else None)
@@ -884,10 +871,7 @@ class PeriodApi(LedgerApiBase):
         client_id, period, failed = self._request()
         if failed is not None:
             return failed
-        try:
-            month = periods.reopen_period(db.session, client_id, period, current_user_id())
-        except DomainError as exc:
-            return self.fail(exc)
+        month = periods.reopen_period(db.session, client_id, period, current_user_id())
         return self.response(200, client_id=client_id, period=period_label(month), status=PeriodStatus.open.value,
                              carry_forward_voucher_id=None)
 

@@ -12,11 +12,12 @@ from urllib.parse import urlencode
 
 from flask import Flask, abort, current_app, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose
-from flask_appbuilder.api import BaseApi, protect, safe
+from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from app.errors import api_safe as safe
 from app.extensions import db
 from app.models.crm import Client
 from app.models.ledger import LedgerBook
@@ -165,11 +166,7 @@ class LedgerReportApi(BaseApi):
     openapi_spec_tag = "Ledger reports"
 
     def _answer(self, build):  # noqa: ANN001, ANN202
-        try:
-            return self.response(200, **build(request.args))
-        except DomainError as exc:
-            db.session.rollback()
-            return self.response(exc.status_code, message=exc.errors)
+        return self.response(200, **build(request.args))
 
     @expose("/trial-balance", methods=["GET"])
     @protect()

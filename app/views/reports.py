@@ -25,12 +25,13 @@ import json
 
 from flask import Flask, Response, current_app, g, request, url_for
 from flask_appbuilder import AppBuilder, expose
-from flask_appbuilder.api import BaseApi, protect, safe
+from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
+from app.errors import api_safe as safe
 from app.extensions import db
 from app.permissions import client_in_scope, current_user_id
 from app.security import SUPERVISE
