@@ -24,9 +24,9 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from app.services.inputs import MAX_ID
+from app.services.inputs import MAX_DEPTH, MAX_ID, hostile_part
 
-MAX_JSON_DEPTH = 64
+MAX_JSON_DEPTH = MAX_DEPTH
 JSON_PREFIXES = ("/api/", "/reports/", "/chat/")
 
 
@@ -45,28 +45,6 @@ class IdConverter(IntegerConverter):
         return number
 
 
-def _too_deep_or_nul(data: Any) -> str | None:
-    """``"depth"`` when *data* nests deeper than ``MAX_JSON_DEPTH``, the path of the first text
-    holding a NUL character, else ``None``. Iterative: no recursion on hostile input."""
-    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
-    while stack:
-        item, depth, path = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            return "depth"
-        if isinstance(item, str):
-            if "\x00" in item:
-                return path or "_"
-        elif isinstance(item, dict):
-            for key, value in item.items():
-                name = f"{path}.{key}" if path else str(key)
-                if "\x00" in key:
-                    return name
-                stack.append((value, depth + 1, name))
-        elif isinstance(item, list):
-            stack.extend((value, depth + 1, f"{path}[{index}]") for index, value in enumerate(item))
-    return None
-
-
 class JsonInput(DefaultJSONProvider):
     """Flask's JSON, reading bodies that nest too deeply as invalid JSON (a ``ValueError``)."""
 
@@ -75,7 +53,7 @@ class JsonInput(DefaultJSONProvider):
             data = json.loads(s, **kwargs)
         except RecursionError:
             raise ValueError("JSON nested too deeply") from None
-        if _too_deep_or_nul(data) == "depth":
+        if hostile_part(data) == "depth":
             raise ValueError("JSON nested too deeply")
         return data
 
@@ -96,7 +74,7 @@ def _nul_field() -> str | None:
             data = request.get_json(silent=True)
         except BadRequest:
             return None
-        found = _too_deep_or_nul(data) if data is not None else None
+        found = hostile_part(data) if data is not None else None
         if found not in (None, "depth"):
             return found
     return None

@@ -163,7 +163,7 @@ def test_api_delete_of_a_client_with_data_is_409_naming_it_and_deletes_nothing(
     response = app.test_client().delete(f"/api/v1/client/{client.id}", headers=api_token("manager"))
 
     assert response.status_code == 409, response.json
-    message = response.json["message"]["_"][0]
+    message = response.json["errors"]["_"][0]
     assert "有账客户有限公司" in message and named in message
     assert "暂停服务" in message and "已停止服务" in message
     _no_driver_text(response.get_data(as_text=True))
@@ -178,7 +178,7 @@ def test_the_refusal_names_every_holder_in_one_sentence(app, session, api_token,
     response = app.test_client().delete(f"/api/v1/client/{client.id}", headers=api_token("manager"))
 
     assert response.status_code == 409
-    message = response.json["message"]["_"][0]
+    message = response.json["errors"]["_"][0]
     assert message.startswith("客户 样板客户有限公司 有 1 套账、2 张凭证、1 份合同、2 张收费账单")
     assert "暂停服务" in message and "已停止服务" in message
 
@@ -236,7 +236,7 @@ def test_a_delete_the_database_refuses_after_the_check_is_409_without_driver_tex
     response = app.test_client().delete(f"/api/v1/client/{client.id}", headers=api_token("manager"))
 
     assert response.status_code == 409
-    assert response.json["message"] == {"_": ["仍有其他记录引用此记录，未删除任何内容。"]}
+    assert response.json["errors"] == {"_": ["仍有其他记录引用此记录，未删除任何内容。"]}
     _no_driver_text(response.get_data(as_text=True))
     session.expire_all()
     assert session.get(Client, client.id) is not None
@@ -254,7 +254,7 @@ def test_an_edit_the_database_refuses_after_the_check_is_422_without_driver_text
                                      json={"credit_code": taken.credit_code, "name": "撞码客户有限公司"})
 
     assert response.status_code == 422
-    assert response.json["message"]["_"][0].startswith("数据库拒绝了此更改")
+    assert response.json["errors"]["_"][0].startswith("数据库拒绝了此更改")
     _no_driver_text(response.get_data(as_text=True))
     session.expire_all()
     assert session.get(Client, client.id).name == name
@@ -271,7 +271,7 @@ def test_api_delete_of_a_contract_with_bills_is_409_naming_them(app, session, ap
     response = app.test_client().delete(f"/api/v1/contract/{contract.id}", headers=api_token("manager"))
 
     assert response.status_code == 409, response.json
-    assert "1 张收费账单" in response.json["message"]["_"][0]
+    assert "1 张收费账单" in response.json["errors"]["_"][0]
     _no_driver_text(response.get_data(as_text=True))
     session.expire_all()
     assert session.get(Contract, contract.id) is not None
@@ -287,8 +287,8 @@ def test_a_nested_accountant_object_is_422_and_creates_no_user(app, session, api
                        "password": "1", "active": True}})
 
     assert response.status_code == 422, response.json
-    assert "accountant" in response.json["message"]
-    assert response.json["message"]["accountant"] == ["请填写已有记录的编号（数字），而不是对象。"]
+    assert "accountant" in response.json["errors"]
+    assert response.json["errors"]["accountant"] == ["请填写已有记录的编号（数字），而不是对象。"]
     assert (_count(session, User), _count(session, Client)) == (users, clients)
     assert session.scalar(select(User).where(User.username == "intruder")) is None
 
@@ -316,7 +316,7 @@ def test_an_id_that_names_nothing_is_422_and_creates_nothing(app, session, api_t
         "name": "无人客户有限公司", "credit_code": credit_code(), "taxpayer_type": "general", "status": "active",
         "accountant": 987654})
     assert response.status_code == 422
-    assert "987654" in response.json["message"]["accountant"][0]
+    assert "987654" in response.json["errors"]["accountant"][0]
     assert (_count(session, User), _count(session, Client)) == (users, clients)
 
 
@@ -328,7 +328,7 @@ def test_a_nested_client_object_on_a_contract_is_422_and_creates_no_client(app, 
                        "status": "active"}}
     response = app.test_client().post("/api/v1/contract/", headers=api_token("manager"), json=body)
     assert response.status_code == 422, response.json
-    assert response.json["message"]["client"] == ["请填写已有记录的编号（数字），而不是对象。"]
+    assert response.json["errors"]["client"] == ["请填写已有记录的编号（数字），而不是对象。"]
     _no_driver_text(response.get_data(as_text=True))
     assert (_count(session, Client), _count(session, Contract)) == (clients, contracts)
 
@@ -410,12 +410,12 @@ def test_screen_delete_of_a_user_other_users_name_is_refused_with_the_reason(app
 BROKEN_MIGRATION = '''"""leaves a row pointing at nothing
 
 Revision ID: 9999_broken
-Revises: 0007_integrity
+Revises: HEAD_REVISION
 """
 from alembic import op
 
 revision = "9999_broken"
-down_revision = "0007_integrity"
+down_revision = "HEAD_REVISION"
 branch_labels = None
 depends_on = None
 
@@ -443,7 +443,10 @@ def test_a_migration_that_leaves_a_row_pointing_at_nothing_fails(app, second_app
 
     scripts = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "9999_broken.py").write_text(BROKEN_MIGRATION)
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()  # the broken one comes last
+    (scripts / "versions" / "9999_broken.py").write_text(BROKEN_MIGRATION.replace("HEAD_REVISION", head))
     other = second_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'broken.db'}")
     with other.app_context():
         upgrade(directory=str(MIGRATIONS))

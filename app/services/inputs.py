@@ -5,11 +5,16 @@ Rules:
   ``int`` then refuses or reads as another number.
 - A row id is from 1 to ``MAX_ID`` (an INTEGER column on PostgreSQL); a larger number is no
   row, never a database error.
+- Text never holds the NUL character (PostgreSQL cannot store it), and structured input nests at
+  most ``MAX_DEPTH`` levels (``hostile_part``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 MAX_ID = 2**31 - 1
+MAX_DEPTH = 64
 
 
 def ascii_digits(text: str) -> bool:
@@ -47,3 +52,27 @@ def parse_count(value: object, default: int, maximum: int = MAX_ID) -> int | Non
             return None
         number = int(text)
     return number if 0 <= number <= maximum else None
+
+
+def hostile_part(data: Any, max_depth: int = MAX_DEPTH) -> str | None:
+    """Where *data* (parsed JSON, a socket payload) breaks the rules above: ``"depth"`` when it nests
+    deeper than *max_depth*, else the path of the first text holding a NUL character
+    (``lines[2].memo``; ``_`` for the whole), else ``None``. Iterative: no recursion on hostile
+    input."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while stack:
+        item, depth, path = stack.pop()
+        if depth > max_depth:
+            return "depth"
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path or "_"
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                name = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and "\x00" in key:
+                    return name.replace("\x00", "")
+                stack.append((value, depth + 1, name))
+        elif isinstance(item, list | tuple):
+            stack.extend((value, depth + 1, f"{path}[{index}]") for index, value in enumerate(item))
+    return None
