@@ -11,6 +11,9 @@ Rules:
   traceback ``@safe`` logs before it lets go of an exception). A bug that happens to raise a
   database error (a missing table, bad SQL) stays a 500 with its traceback.
 - Any other 500 on the API answers JSON too, so API clients get one shape of error.
+- A domain error that a screen did not turn into a form message is answered once, here: a form
+  sent with POST goes back to the page it came from (303) with the message shown there; any other
+  request gets a short page with the message and the refusal's status.
 - A refusal is one shape on the JSON faces (``/api/``, ``/reports/``, ``/chat/``, and requests
   that ask for JSON): ``{"message": text, "errors": {field: [text, ...]}}`` with the status of
   the refusal — a domain error's own (``app/services/errors.py``: 404, 409, 422 ...) or an HTTP
@@ -25,7 +28,7 @@ import functools
 import logging
 import sys
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, flash, g, jsonify, redirect, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -65,6 +68,15 @@ JSON_PREFIXES = ("/api/", "/reports/", "/chat/")
 
 def _wants_json() -> bool:
     return request.path.startswith(JSON_PREFIXES) or request.accept_mimetypes.best == "application/json"
+
+
+def _same_site_referrer() -> str | None:
+    """The page a form was sent from, when it is a page of this site (never an outside address)."""
+    referrer = request.referrer or ""
+    host = request.host_url.rstrip("/")
+    if referrer == host or referrer.startswith(host + "/"):
+        return referrer
+    return None
 
 
 def refusal_body(error: DomainError | HTTPException) -> tuple[dict, int]:
@@ -148,6 +160,9 @@ def register_error_handlers(app: Flask) -> None:
         from app.extensions import db
 
         db.session.rollback()
+        if request.method == "POST":  # a screen's button: back to the page it was pressed on, saying why
+            flash(error.message, "danger")
+            return redirect(_same_site_referrer() or "/", code=303)
         page = current_app.jinja_env.get_template("errors/refused.html").render(
             message=error.message, lang="zh-CN" if str(get_locale()) == "zh_CN" else "en", status=error.status_code)
         return Response(page, status=error.status_code, mimetype="text/html")

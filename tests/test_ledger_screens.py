@@ -435,6 +435,21 @@ def test_a_reviewed_voucher_cannot_be_deleted(session, login_as, book, user_id):
     assert count(session, Voucher) == 1
 
 
+def test_a_refused_button_goes_back_to_its_page_with_the_reason_and_never_off_site(session, login_as, book,
+                                                                                   user_id):
+    make_voucher(book, user_id("accountant"))
+    browser = login_as("accountant")
+    page_url = f"http://localhost/ledger/periods/{book.client_id}"
+    refused = browser.post(f"/ledger/periods/{book.client_id}/close", data={"period": "2026-01"},
+                           headers={"Referer": page_url})
+    assert (refused.status_code, refused.headers["Location"]) == (303, page_url)
+    assert "1 voucher(s) of this period are not posted yet." in text(browser.get(page_url))
+    elsewhere = browser.post(f"/ledger/periods/{book.client_id}/close", data={"period": "2026-01"},
+                             headers={"Referer": "https://evil.example/ledger"})
+    assert elsewhere.status_code == 303 and not elsewhere.headers["Location"].startswith("https://evil.example")
+    assert count(session, Period) == 0
+
+
 def test_close_refused_with_problems_then_closed_and_reopened_by_manager_only(session, login_as, book, user_id):
     make_voucher(book, user_id("accountant"))
     browser = login_as("accountant")

@@ -24,6 +24,7 @@ from app.errors import api_safe as safe
 from app.extensions import db
 from app.services import credentials, passwords, signin
 from app.services.errors import DomainError, ValidationFailed
+from app.services.inputs import parse_id
 
 
 class PasswordPolicy:
@@ -103,9 +104,8 @@ class DeskResetPasswordView(_PasswordFormView, ResetPasswordView):
     message = _l("The password was changed; the user was signed out everywhere.")
 
     def form_post(self, form: DynamicForm):  # noqa: ANN201
-        try:
-            user_id = int(request.args.get("pk", ""))
-        except ValueError:
+        user_id = parse_id(request.args.get("pk", ""))
+        if user_id is None:
             abort(404)
         try:
             passwords.reset_by_admin(db.session, user_id, form.password.data)
@@ -202,11 +202,7 @@ class AccountLockApi(BaseApi):
             409:
               description: the account is not locked
         """
-        try:
-            signin.lift(db.session, user_id, _policy())
-        except DomainError as error:
-            db.session.rollback()
-            return self.response(error.status_code, message=error.message)
+        signin.lift(db.session, user_id, _policy())  # a refusal is answered by the API's error contract
         db.session.commit()
         return self.response(200, message=str(_l("The account is unlocked.")))
 

@@ -33,7 +33,7 @@ from app.models.chat import (
 from app.permissions import current_user_id
 from app.security import SUPERVISE
 from app.services import chat_inbox, tracking
-from app.services.errors import DomainError, NotFound
+from app.services.errors import NotFound
 from app.services.inputs import parse_count, parse_id
 from app.views.common import DeskModelView, EagerInterface, format_datetime
 
@@ -145,17 +145,13 @@ class LeaveMessageModelView(DeskModelView):
     def assign(self, pk: int):  # noqa: ANN201
         """Assign to a user who answers chats, and/or set the status."""
         self._message(pk)
-        try:
-            if request.form.get("user_id"):
-                user_id = parse_id(request.form["user_id"]) or -1
-                chat_inbox.assign_leave_message(db.session, pk, user_id,
-                                                current_app.config.get("AUTH_ROLE_ADMIN", "Admin"))
-            if request.form.get("status"):
-                chat_inbox.set_leave_message_status(db.session, pk, request.form["status"])
-            flash(str(_l("Saved.")), "success")
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
+        # A refusal goes back to the message's page with its reason (app.errors).
+        if request.form.get("user_id"):
+            user_id = parse_id(request.form["user_id"]) or -1
+            chat_inbox.assign_leave_message(db.session, pk, user_id, current_app.config.get("AUTH_ROLE_ADMIN", "Admin"))
+        if request.form.get("status"):
+            chat_inbox.set_leave_message_status(db.session, pk, request.form["status"])
+        flash(str(_l("Saved.")), "success")
         return self._back(pk)
 
     @expose("/reply/<int:pk>", methods=["POST"])
@@ -164,13 +160,8 @@ class LeaveMessageModelView(DeskModelView):
     def reply(self, pk: int):  # noqa: ANN201
         """Email the reply (or record the phone follow-up) and mark the message replied."""
         self._message(pk)
-        try:
-            _, emailed = chat_inbox.reply_leave_message(db.session, pk, current_user_id(),
-                                                        request.form.get("reply_text"), current_app.config)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            return self._back(pk)
+        _, emailed = chat_inbox.reply_leave_message(db.session, pk, current_user_id(),
+                                                    request.form.get("reply_text"), current_app.config)
         flash(str(_l("Reply sent by email.") if emailed else _l("Phone follow-up recorded.")), "success")
         return self._back(pk)
 

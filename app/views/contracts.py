@@ -195,30 +195,24 @@ class ContractModelView(DeskModelView):
         return get_or_404(Contract, pk)
 
     def _done(self, pk: int):  # noqa: ANN202
+        """Back to the contract. (A refusal raised by the actions below goes back to the page the
+        button was on, with its message: ``app.errors``.)"""
         return redirect(url_for("ContractModelView.show", pk=pk))
 
     @expose("/activate/<int:pk>", methods=["POST"])
     @has_access
     @permission_name("transition")
     def activate(self, pk: int):  # noqa: ANN201
-        try:
-            svc.activate_contract(db.session, self._contract(pk))
-            flash(str(_l("Contract activated.")), "success")
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
+        svc.activate_contract(db.session, self._contract(pk))
+        flash(str(_l("Contract activated.")), "success")
         return self._done(pk)
 
     @expose("/expire/<int:pk>", methods=["POST"])
     @has_access
     @permission_name("transition")
     def expire(self, pk: int):  # noqa: ANN201
-        try:
-            svc.expire_contract(db.session, self._contract(pk))
-            flash(str(_l("Contract marked as expired.")), "success")
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
+        svc.expire_contract(db.session, self._contract(pk))
+        flash(str(_l("Contract marked as expired.")), "success")
         return self._done(pk)
 
     @expose("/terminate/<int:pk>", methods=["GET", "POST"])
@@ -274,12 +268,8 @@ class ContractModelView(DeskModelView):
     @has_access
     @permission_name("bill")
     def bill(self, pk: int):  # noqa: ANN201
-        try:
-            created = svc.bill_contract(db.session, self._contract(pk), date.today())
-            flash(str(_l("%(n)s bill(s) created.", n=len(created))), "success")
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
+        created = svc.bill_contract(db.session, self._contract(pk), date.today())
+        flash(str(_l("%(n)s bill(s) created.", n=len(created))), "success")
         return self._done(pk)
 
 

@@ -27,7 +27,6 @@ from app.services.errors import DomainError, NotFound
 from app.views.ledger_screens_common import (
     books_in_scope,
     field_errors,
-    flash_refusal,
     picked_client,
     row_id,
     scoped_book,
@@ -165,12 +164,10 @@ class LedgerAccountView(_PerBookView):
     @permission_name("edit")
     def add(self, pk: int):  # noqa: ANN201
         book = scoped_book(pk)
-        try:
-            account = books.add_sub_account(db.session, book.id, request.form.get("parent_code", ""),
-                                            request.form.get("code", ""), request.form.get("name", ""))
-            flash(str(_l("Account %(code)s %(name)s added.", code=account.code, name=account.name)), "success")
-        except DomainError as exc:
-            flash_refusal(exc)
+        # A refusal goes back to the page with its message (app.errors).
+        account = books.add_sub_account(db.session, book.id, request.form.get("parent_code", ""),
+                                        request.form.get("code", ""), request.form.get("name", ""))
+        flash(str(_l("Account %(code)s %(name)s added.", code=account.code, name=account.name)), "success")
         return self._back(pk)
 
     @expose("/<int:pk>/rename", methods=["POST"])
@@ -178,11 +175,9 @@ class LedgerAccountView(_PerBookView):
     @permission_name("edit")
     def rename(self, pk: int):  # noqa: ANN201
         book = scoped_book(pk)
-        try:
-            account = books.rename_account(db.session, self._account(book).id, request.form.get("name", ""))
-            flash(str(_l("Account %(code)s renamed.", code=account.code)), "success")
-        except DomainError as exc:
-            flash_refusal(exc)
+        # A refusal goes back to the page with its message (app.errors).
+        account = books.rename_account(db.session, self._account(book).id, request.form.get("name", ""))
+        flash(str(_l("Account %(code)s renamed.", code=account.code)), "success")
         return self._back(pk)
 
     @expose("/<int:pk>/active", methods=["POST"])
@@ -191,13 +186,11 @@ class LedgerAccountView(_PerBookView):
     def set_active(self, pk: int):  # noqa: ANN201
         book = scoped_book(pk)
         active = request.form.get("active") == "1"
-        try:
-            account = books.set_account_active(db.session, self._account(book).id, active)
-            message = _l("Account %(code)s enabled.", code=account.code) if active \
-                else _l("Account %(code)s disabled.", code=account.code)
-            flash(str(message), "success")
-        except DomainError as exc:
-            flash_refusal(exc)
+        # A refusal goes back to the page with its message (app.errors).
+        account = books.set_account_active(db.session, self._account(book).id, active)
+        message = _l("Account %(code)s enabled.", code=account.code) if active \
+            else _l("Account %(code)s disabled.", code=account.code)
+        flash(str(message), "success")
         return self._back(pk)
 
     @expose("/<int:pk>/delete", methods=["POST"])
@@ -205,13 +198,11 @@ class LedgerAccountView(_PerBookView):
     @permission_name("edit")
     def delete(self, pk: int):  # noqa: ANN201
         book = scoped_book(pk)
-        try:
-            account = self._account(book)
-            code = account.code
-            books.delete_account(db.session, account.id)
-            flash(str(_l("Account %(code)s deleted.", code=code)), "success")
-        except DomainError as exc:
-            flash_refusal(exc)
+        # A refusal goes back to the page with its message (app.errors).
+        account = self._account(book)
+        code = account.code
+        books.delete_account(db.session, account.id)
+        flash(str(_l("Account %(code)s deleted.", code=code)), "success")
         return self._back(pk)
 
 
@@ -323,11 +314,9 @@ class LedgerPeriodView(_PerBookView):
     @permission_name("close")
     def close(self, pk: int):  # noqa: ANN201
         scoped_book(pk)
-        try:
-            result = periods.close_period(db.session, pk, self._period(), self.appbuilder.sm.current_user.id)
-            flash(str(_l("Period %(period)s closed.", period=period_label(result.period))), "success")
-        except DomainError as exc:
-            flash_refusal(exc)
+        # A refusal goes back to the page with its message (app.errors).
+        result = periods.close_period(db.session, pk, self._period(), self.appbuilder.sm.current_user.id)
+        flash(str(_l("Period %(period)s closed.", period=period_label(result.period))), "success")
         return self._back(pk)
 
     @expose("/<int:pk>/reopen", methods=["POST"])
@@ -335,11 +324,9 @@ class LedgerPeriodView(_PerBookView):
     @permission_name("reopen")
     def reopen(self, pk: int):  # noqa: ANN201
         scoped_book(pk)
-        try:
-            month = periods.reopen_period(db.session, pk, self._period(), self.appbuilder.sm.current_user.id)
-            flash(str(_l("Period %(period)s reopened.", period=period_label(month))), "success")
-        except DomainError as exc:
-            flash_refusal(exc)
+        # A refusal goes back to the page with its message (app.errors).
+        month = periods.reopen_period(db.session, pk, self._period(), self.appbuilder.sm.current_user.id)
+        flash(str(_l("Period %(period)s reopened.", period=period_label(month))), "success")
         return self._back(pk)
 
     @expose("/<int:pk>/renumber", methods=["POST"])
@@ -348,11 +335,9 @@ class LedgerPeriodView(_PerBookView):
     def renumber(self, pk: int):  # noqa: ANN201
         """整理凭证 of one month (``vouchers.renumber_vouchers``)."""
         scoped_book(pk)
-        try:
-            changed = vouchers.renumber_vouchers(db.session, pk, self._period())
-            flash(str(_l("%(n)d voucher(s) renumbered.", n=changed)), "success")
-        except DomainError as exc:
-            flash_refusal(exc)
+        # A refusal goes back to the page with its message (app.errors).
+        changed = vouchers.renumber_vouchers(db.session, pk, self._period())
+        flash(str(_l("%(n)d voucher(s) renumbered.", n=changed)), "success")
         return self._back(pk)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, request
+from flask import abort, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -53,12 +53,6 @@ def scoped_voucher(pk: int) -> Voucher:
     if voucher is None or not client_in_scope(voucher.client_id):
         abort(404)
     return voucher
-
-
-def flash_refusal(exc: DomainError) -> None:
-    """Show every message of a refused request as one danger flash; the session is rolled back."""
-    db.session.rollback()
-    flash(exc.message, "danger")
 
 
 def field_errors(exc: DomainError) -> dict[str, list[str]]:

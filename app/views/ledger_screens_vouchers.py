@@ -29,7 +29,6 @@ from app.views.common import DeskModelView, EagerInterface, format_datetime, sco
 from app.views.ledger_screens_common import (
     books_in_scope,
     field_errors,
-    flash_refusal,
     picked_client,
     row_id,
     scoped_book,
@@ -312,14 +311,10 @@ class VoucherModelView(DeskModelView):
     def _transition(self, pk: int, operation, done):  # noqa: ANN001, ANN202
         """``operation(session, pk, user, version)`` with the version the page showed."""
         scoped_voucher(pk)
-        try:
-            version = svc.parse_version(request.form.get("version"))
-            voucher = operation(db.session, pk, current_user_id(), version)
-            flash(str(done), "success")
-            return redirect(url_for("VoucherModelView.show", pk=voucher.id))
-        except DomainError as exc:
-            flash_refusal(exc)
-        return redirect(url_for("VoucherModelView.show", pk=pk))
+        # A refusal goes back to the voucher's page with its message (app.errors).
+        voucher = operation(db.session, pk, current_user_id(), svc.parse_version(request.form.get("version")))
+        flash(str(done), "success")
+        return redirect(url_for("VoucherModelView.show", pk=voucher.id))
 
     @expose("/review/<int:pk>", methods=["POST"])
     @has_access
@@ -353,11 +348,7 @@ class VoucherModelView(DeskModelView):
     def delete(self, pk: int):  # noqa: ANN201
         voucher = scoped_voucher(pk)
         label = f"{period_label(voucher.period)} {voucher.label}"
-        try:
-            svc.delete_voucher(db.session, pk, svc.parse_version(request.form.get("version")))
-        except DomainError as exc:
-            flash_refusal(exc)
-            return redirect(url_for("VoucherModelView.show", pk=pk))
+        svc.delete_voucher(db.session, pk, svc.parse_version(request.form.get("version")))
         flash(str(_l("Voucher %(label)s deleted; renumber the period to close the gap.", label=label)), "success")
         return redirect(url_for("VoucherModelView.list"))
 
