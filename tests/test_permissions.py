@@ -25,10 +25,11 @@ from tests.matrix import (
     ledger_reports,
     ledger_screens,
     reports,
+    tax,
 )
 
 MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat, chat_console, chat_tools, chat_inbox,
-                  reports)
+                  reports, tax)
 ROLES = ["anonymous", "agent", "reviewer", "accountant", "manager", "admin"]
 A, M, C, R, G = "admin", "manager", "accountant", "reviewer", "agent"
 NOBODY: set[str] = set()

@@ -106,7 +106,7 @@ def check_rate(session: Session, rate: TaxRate) -> None:
         error = _percent_error(getattr(rate, field), required)
         if error:
             errors[field] = [error]
-    if rate.threshold is not None and rate.threshold < 0:
+    if rate.threshold is not None and (not isinstance(rate.threshold, Decimal) or rate.threshold < 0):
         errors["threshold"] = [str(_l("The threshold must not be negative."))]
     if rate.effective_from is None:
         errors["effective_from"] = [str(_l("This field is required."))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import url_for
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.sqla.models import Role, User
@@ -248,6 +249,13 @@ class ClientModelView(DeskModelView):
 
     def delete_rule(self, item: Client) -> None:
         check_client_deletable(self.datamodel.session, item)
+
+    def render_template(self, template, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        # The client's page links to its tax profile (税务档案) for whoever may see it.
+        if template == self.show_template and "pk" in kwargs and self.appbuilder.sm.has_access(
+                "can_show", "ClientTaxProfileView"):
+            kwargs["tax_profile_url"] = url_for("ClientTaxProfileView.show", pk=int(kwargs["pk"]))
+        return super().render_template(template, **kwargs)
 
 
 def client_link(client: Client | None) -> Markup:

@@ -12,6 +12,7 @@ from wtforms import ValidationError
 from app.models.contracts import BillingCycle, ContractStatus, ServiceType
 from app.models.crm import ClientStatus, TaxpayerType
 from app.models.documents import DocumentType
+from app.models.tax import FilingPeriod, LocationClass, TaxKind
 from app.services.contracts import CONTRACT_STATUS_LABELS
 
 ENUM_LABELS: dict[type[enum.Enum], dict] = {
@@ -28,6 +29,14 @@ ENUM_LABELS: dict[type[enum.Enum], dict] = {
     DocumentType: {DocumentType.invoice: _l("Invoice"), DocumentType.contract: _l("Contract"),
                    DocumentType.bank_statement: _l("Bank statement"), DocumentType.tax_form: _l("Tax form"),
                    DocumentType.other: _l("Other")},
+    TaxKind: {TaxKind.vat: _l("VAT"), TaxKind.urban_maintenance: _l("Urban maintenance and construction tax"),
+              TaxKind.education: _l("Education surcharge"), TaxKind.local_education: _l("Local education surcharge"),
+              TaxKind.corporate_income: _l("Corporate income tax"),
+              TaxKind.individual_income: _l("Individual income tax withheld"), TaxKind.stamp: _l("Stamp duty")},
+    LocationClass: {LocationClass.urban: _l("Urban district"), LocationClass.county_town: _l("County town or town"),
+                    LocationClass.other: _l("Elsewhere")},
+    FilingPeriod: {FilingPeriod.monthly: _l("Monthly"), FilingPeriod.quarterly: _l("Quarterly"),
+                   FilingPeriod.yearly: _l("Yearly")},
 }
 
 
