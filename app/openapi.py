@@ -8,7 +8,7 @@ disagrees with the answers, the document is corrected here, in one place, as it 
   every error answer is the one shape ``{"message", "errors"}``
   (``app/errors.py``); the database being unavailable is a 503;
 - a list's ``ids`` are integers; ``_info``'s ``add_columns`` and ``edit_columns`` are lists;
-- money travels as strings (``DeskApi.money_fields``), not numbers;
+- money travels as strings (``DeskApi.money_fields``), not numbers; an optional amount may be null;
 - a menu entry is an object, or ``"-"`` for a separator.
 """
 
@@ -73,8 +73,11 @@ def _money_as_strings(spec: dict, app: Flask) -> None:
             for field in money:
                 prop = schema.get("properties", {}).get(field)
                 if isinstance(prop, dict):
+                    nullable = prop.get("nullable")  # an optional amount (a threshold) may be null
                     prop.clear()
                     prop.update({"type": "string", "example": "500.00", "description": "an amount with two decimals"})
+                    if nullable:
+                        prop["nullable"] = True
 
 
 def correct(spec: dict, app: Flask) -> dict:

@@ -131,7 +131,8 @@ class TaxRateApi(DeskApi):
 
     def _init_model_schemas(self) -> None:
         super()._init_model_schemas()
-        for schema in (self.add_model_schema, self.edit_model_schema):
+        for schema in (self.add_model_schema, self.edit_model_schema, self.list_model_schema,
+                       self.show_model_schema):
             for name in ("taxpayer_type", "location_class", "period", "threshold", "reduction", "effective_to"):
                 schema.fields[name].allow_none = True  # null: any type / class / period, none, open-ended
 
