@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from app.models.crm import TaxpayerType
+from app.models.crm import Client, TaxpayerType
 from app.models.tax import ClientTaxFiling, ClientTaxProfile, TaxKind, TaxRate
+from app.services import tax_profile as profile_svc
 from tests.factories import make_client
 
 NEW_RATE = {"tax": "stamp", "item": "purchase_contract", "rate": "0.03", "effective_from": "2026-01-01",
@@ -201,3 +202,43 @@ def test_reviewer_sees_the_profile_page_without_a_form_and_cannot_save(app, logi
     assert "/save" not in page
     browser.post(f"/clienttaxprofile/{client.id}/save", data={"vat_period": "monthly", "location_class": "urban"})
     assert _count(session, ClientTaxProfile) == 0
+
+
+def _quarterly_small_client(session):
+    client = make_client(taxpayer_type=TaxpayerType.small_scale)
+    profile_svc.set_tax_profile(session, client.id, "quarterly", "urban", {"vat": "quarterly"})
+    return client
+
+
+def test_a_client_filing_vat_quarterly_cannot_become_a_general_taxpayer_through_the_api(app, api_token, session):
+    client = _quarterly_small_client(session)
+    api = app.test_client()
+    response = api.put(f"/api/v1/client/{client.id}", headers=api_token("manager"), json={"taxpayer_type": "general"})
+    assert response.status_code == 422
+    assert "taxpayer_type" in response.json["errors"]
+    session.expire_all()
+    assert session.get(Client, client.id).taxpayer_type is TaxpayerType.small_scale
+    profile_svc.set_tax_profile(session, client.id, "monthly", "urban", {"vat": "monthly"})
+    response = api.put(f"/api/v1/client/{client.id}", headers=api_token("manager"), json={"taxpayer_type": "general"})
+    assert response.status_code == 200, response.json
+    session.expire_all()
+    assert session.get(Client, client.id).taxpayer_type is TaxpayerType.general
+
+
+def test_a_client_filing_vat_quarterly_cannot_become_a_general_taxpayer_on_the_screen(app, login_as, session):
+    client = _quarterly_small_client(session)
+    browser = login_as("manager")
+    page = browser.post(f"/clientmodelview/edit/{client.id}", follow_redirects=True, data={
+        "name": client.name, "credit_code": client.credit_code, "taxpayer_type": "general", "status": "active"})
+    assert "Change its tax profile first" in page.get_data(as_text=True) or "请先修改其税务档案" in \
+        page.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Client, client.id).taxpayer_type is TaxpayerType.small_scale
+
+
+def test_deleting_a_client_with_only_a_tax_profile_removes_the_profile(app, api_token, session):
+    client = _quarterly_small_client(session)
+    response = app.test_client().delete(f"/api/v1/client/{client.id}", headers=api_token("manager"))
+    assert response.status_code == 200, response.json
+    assert _count(session, ClientTaxProfile) == 0
+    assert _count(session, ClientTaxFiling) == 0

@@ -12,6 +12,9 @@ The taxpayer type is the client's own (``Client.taxpayer_type``). Rules of
 * the quarterly prepayment of 企业所得税 is monthly or quarterly (the annual settlement is not a
   separate row); 个人所得税代扣 is monthly; 印花税 may be monthly, quarterly or yearly.
 
+The same rule holds when the client changes: ``check_taxpayer_type`` refuses making a client
+with quarterly VAT a general taxpayer until its VAT period is monthly.
+
 Errors: ``NotFound`` (no such client), ``ValidationFailed`` naming ``vat_period``,
 ``location_class`` or ``filings`` / ``filings.<tax>``.
 """
@@ -114,3 +117,19 @@ def set_tax_profile(session: Session, client_id: int, vat_period: object, locati
     session.add_all(ClientTaxFiling(client_id=client_id, tax=tax, period=every) for tax, every in taxes.items())
     session.commit()
     return tax_profile(session, client_id)
+
+
+def check_taxpayer_type(session: Session, client: Client) -> None:
+    """Before a client is saved: a general taxpayer files VAT monthly, so a client whose profile
+    says quarterly VAT may not become one (change the profile first). Raises ``ValidationFailed``
+    naming ``taxpayer_type``."""
+    if client.id is None or client.taxpayer_type is None:
+        return
+    kind = TaxpayerType(getattr(client.taxpayer_type, "value", client.taxpayer_type))
+    if kind is not TaxpayerType.general:
+        return
+    with session.no_autoflush:
+        period = session.scalar(select(ClientTaxProfile.vat_period).where(ClientTaxProfile.client_id == client.id))
+    if period is FilingPeriod.quarterly:
+        raise ValidationFailed({"taxpayer_type": [str(_l(
+            "This client files VAT quarterly; a general taxpayer files monthly. Change its tax profile first."))]})

@@ -31,6 +31,7 @@ from app.services.clients import check_client_deletable, credit_code_error, id_n
 from app.services.errors import DomainError, ValidationFailed
 from app.services.inputs import parse_id
 from app.services.integrity import refuse_held_delete
+from app.services.tax_profile import check_taxpayer_type
 from app.views.api_related import IdOnlyConverter
 from app.views.clients import AccountantRoleFilter
 from app.views.common import EagerInterface, desk_interface, scope_filters
@@ -186,6 +187,7 @@ class ClientApi(DeskApi):
         scope = scoped_accountant_id()
         if scope is not None and item.accountant_id != scope and getattr(item.accountant, "id", None) != scope:
             raise DomainError({"accountant": [str(_l("You may not assign a client to someone else."))]})
+        check_taxpayer_type(db.session, item)
 
     pre_add = _guard
     pre_update = _guard

@@ -16,6 +16,7 @@ from app.models.crm import BankAccount, Client, ClientContact, ClientStatus, Ser
 from app.permissions import current_user_id, scoped_accountant_id
 from app.services.clients import check_client_deletable, mask
 from app.services.errors import DomainError
+from app.services.tax_profile import check_taxpayer_type
 from app.views.common import (
     ClientScopeFilter,
     CreditCodeValidator,
@@ -246,6 +247,7 @@ class ClientModelView(DeskModelView):
 
     def pre_update(self, item) -> None:  # noqa: ANN001
         _scope_guard(self, item)
+        check_taxpayer_type(self.datamodel.session, item)
 
     def delete_rule(self, item: Client) -> None:
         check_client_deletable(self.datamodel.session, item)
