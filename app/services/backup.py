@@ -88,15 +88,19 @@ SCHEMA_ONLY_TABLES = frozenset({"alembic_version"})
 # database: the permissions, the views they apply to, the roles and their grants. No data.
 PREPARED_TABLES = frozenset({"ab_permission", "ab_view_menu", "ab_permission_view", "ab_role",
                              "ab_permission_view_role"})
+# Reference data that a migration seeds into every database (the tax rates of 0009_tax_rates): the
+# backup brings its own copy. Editing a rate needs a user, whose row makes a database non-empty.
+SEEDED_TABLES = frozenset({"tax_rate"})
 
 
 def is_empty(engine: Engine) -> bool:
     """True when the database holds no data: no table has a row other than Alembic's version stamp
-    and the roles and permissions of the prepare step (``PREPARED_TABLES``)."""
+    and the roles and permissions of the prepare step (``PREPARED_TABLES``) and the reference data the
+    migrations seed (``SEEDED_TABLES``)."""
     inspector = inspect(engine)
     with engine.connect() as conn:
         for table in inspector.get_table_names():
-            if table in SCHEMA_ONLY_TABLES or table in PREPARED_TABLES:
+            if table in SCHEMA_ONLY_TABLES or table in PREPARED_TABLES or table in SEEDED_TABLES:
                 continue
             if conn.execute(text(f'SELECT 1 FROM "{table}" LIMIT 1')).first():  # noqa: S608
                 return False
