@@ -199,3 +199,16 @@ def test_the_migration_drops_the_tax_tables_and_recreates_them_seeded(app, sessi
                                              (Decimal("0.00"), Decimal("300000.00"))]
         assert connection.execute(select(func.count()).select_from(TaxRate)).scalar() == len(migration.SEED)
         connection.commit()
+
+
+def test_each_filing_added_changed_or_dropped_is_in_the_audit_log(session):
+    from app.models.security import AuditLog
+
+    client = make_client(taxpayer_type=SMALL)
+    profile_svc.set_tax_profile(session, client.id, "monthly", "urban", {"vat": "monthly", "stamp": "yearly"})
+    profile_svc.set_tax_profile(session, client.id, "monthly", "urban", {"vat": "monthly", "stamp": "quarterly",
+                                                                         "individual_income": "monthly"})
+    profile_svc.set_tax_profile(session, client.id, "monthly", "urban", {"vat": "monthly"})
+    actions = session.execute(select(AuditLog.action, func.count()).where(AuditLog.object_type == "client_tax_filing")
+                              .group_by(AuditLog.action)).all()
+    assert dict(actions) == {"create": 3, "update": 1, "delete": 2}

@@ -22,7 +22,7 @@ Errors: ``NotFound`` (no such client), ``ValidationFailed`` naming ``vat_period`
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models.crm import Client, TaxpayerType
@@ -113,8 +113,16 @@ def set_tax_profile(session: Session, client_id: int, vat_period: object, locati
         session.add(profile)
     profile.vat_period = period
     profile.location_class = location
-    session.execute(delete(ClientTaxFiling).where(ClientTaxFiling.client_id == client_id))
-    session.add_all(ClientTaxFiling(client_id=client_id, tax=tax, period=every) for tax, every in taxes.items())
+    # Row by row through the ORM, so that the audit log records each tax added, changed or dropped.
+    existing = {f.tax: f for f in session.scalars(
+        select(ClientTaxFiling).where(ClientTaxFiling.client_id == client_id))}
+    for tax, filing in existing.items():
+        if tax not in taxes:
+            session.delete(filing)
+        elif filing.period is not taxes[tax]:
+            filing.period = taxes[tax]
+    session.add_all(ClientTaxFiling(client_id=client_id, tax=tax, period=every)
+                    for tax, every in taxes.items() if tax not in existing)
     session.commit()
     return tax_profile(session, client_id)
 
