@@ -188,6 +188,7 @@ def _answer_503_from_safe_apis() -> None:
             return unavailable_response(as_json=True)
         if isinstance(error, DomainError | HTTPException) and not isinstance(error, InternalServerError):
             return refused(error)
+        _rollback_quietly()  # a failed statement must not leave the session's transaction aborted
         return original(self, message=message)
 
     response_500.desk_unavailable_aware = True
@@ -318,6 +319,16 @@ def api_safe(view):  # noqa: ANN001, ANN201
             return refused(exc)
         except Exception:  # noqa: BLE001 - the contract: logged, then answered 500 or 503
             log.exception("API request failed (%s %s)", request.method, request.path)
+            _rollback_quietly()
             return self.response_500()
 
     return run
+
+
+def _rollback_quietly() -> None:
+    from app.extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - a dead connection cannot roll back; the pool discards it
+        log.debug("rollback after a failed API request failed too", exc_info=True)

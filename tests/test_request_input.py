@@ -163,3 +163,11 @@ def test_one_bad_client_id_gets_one_answer_from_every_endpoint(client, api_token
         assert response.status_code == 422, (name, response.status_code, response.data[:300])
         assert set(response.json) >= {"message", "errors"}, name
         assert "client_id" in response.json["errors"], (name, response.json)
+
+
+@pytest.mark.parametrize("q", ["(page:-380670)", "(page_size:-5)", "(page:1.5)", "(page:!t)"])
+def test_a_negative_or_odd_page_of_a_model_list_is_refused_not_a_database_error(client, api_token, q):
+    response = client.get(f"/api/v1/client/?q={q}", headers=api_token("admin"))
+    assert response.status_code in (400, 422), response.json
+    _one_shape(response)
+    assert client.get("/api/v1/client/", headers=api_token("admin")).status_code == 200  # nothing left aborted

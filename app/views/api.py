@@ -79,6 +79,18 @@ class DeskApi(ModelRestApi):
 
     put.__doc__ = ModelRestApi.put.__doc__
 
+    def _handle_page_args(self, rison_args: dict):  # noqa: ANN202
+        """FAB's paging of a list (``q=(page:..,page_size:..)``), refusing a page below 0 or a page
+        size below 1 (422) instead of passing a negative OFFSET to the database."""
+        errors = {}
+        for key, low in (("page", 0), ("page_size", 1)):
+            value = rison_args.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                errors[key] = [str(_l("A whole number from %(n)d.", n=low))]
+        if errors:
+            raise ValidationFailed(errors)
+        return super()._handle_page_args(rison_args)
+
     def _get_field_info(self, field, filter_rel_field, page=None, page_size=None):  # noqa: ANN001, ANN202
         info = super()._get_field_info(field, filter_rel_field, page=page, page_size=page_size)
         if not self.description_columns.get(field.name):
