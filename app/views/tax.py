@@ -15,7 +15,7 @@ import enum
 
 from flask import Flask, Response, abort, flash, redirect, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose
-from flask_appbuilder.api import protect, safe
+from flask_appbuilder.api import protect
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
@@ -24,12 +24,13 @@ from marshmallow import Schema, fields
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from app.errors import api_safe as safe
 from app.extensions import db
 from app.models.crm import TaxpayerType
 from app.models.tax import FilingPeriod, LocationClass, TaxKind, TaxRate
 from app.permissions import client_in_scope
 from app.services import tax_profile as profile_svc
-from app.services.errors import DomainError
+from app.services.errors import DomainError, NotFound
 from app.services.tax_rates import check_rate
 from app.views.api import DeskApi
 from app.views.common import DeskModelView, MoneyValidator, NotBefore
@@ -185,10 +186,10 @@ class ClientTaxProfileApi(LedgerApiBase):
         client_id = pk
         if not client_in_scope(client_id):
             return self.response_404()
-        try:
+        try:  # any other refusal is answered by the API's error contract (api_safe)
             return self.response(200, **profile_svc.tax_profile(db.session, client_id))
-        except DomainError as exc:
-            return self.response_404() if exc.status_code == 404 else self.fail(exc)
+        except NotFound:
+            return self.response_404()
 
     @expose("/<int:pk>", methods=["PUT"])
     @protect()
@@ -225,8 +226,8 @@ class ClientTaxProfileApi(LedgerApiBase):
         try:
             saved = profile_svc.set_tax_profile(db.session, client_id, data.get("vat_period"),
                                                 data.get("location_class"), data.get("filings"))
-        except DomainError as exc:
-            return self.response_404() if exc.status_code == 404 else self.fail(exc)
+        except NotFound:
+            return self.response_404()
         return self.response(200, **saved)
 
 
