@@ -120,8 +120,7 @@ def vouchers(session: Session, client_id: int, start: int, end: int, author: str
              **_: object) -> Document:
     """The vouchers of the months *start*..*end*, or the one voucher *voucher_id* of them."""
     sheets = report_data.vouchers_for_print(session, client_id, start, end, voucher_id)
-    extra = {"filename": f"voucher-{client_id}-{period_label(start)}-{sheets[0].voucher.label}.pdf"} \
-        if voucher_id is not None else {}
+    extra = {} if voucher_id is None else {"filename": f"voucher-{client_id}-{period_label(start)}-{voucher_id}.pdf"}
     return _base(session, "vouchers", client_id, _range_text(start, end), author, rows=sheets,
                  context={"words": amount_in_words, "person": person, "states": VOUCHER_STATES}, **extra)
 

@@ -182,9 +182,20 @@ def test_the_voucher_pdf_holds_that_voucher_only(two_books, login_as, session, u
     browser = login_as("reviewer")
     voucher_id = session.scalar(select(type(other).id).where(type(other).summary == "甲公司收款"))
     link = _href(text(browser.get(f"/ledger/vouchers/show/{voucher_id}")), "voucher-pdf")
-    _, pages = pdf_text(browser.get(link))
+    response = browser.get(link)
+    _, pages = pdf_text(response)
     printed = " ".join(pages)
     assert "甲公司收款" in printed and "另一张凭证" not in printed
+    response.headers["Content-Disposition"].encode("latin-1")  # a real server sends only latin-1 headers
+
+
+def test_a_download_name_in_chinese_is_sent_in_latin1_with_the_utf8_name_beside():
+    from app.views.reports import attachment
+
+    header = attachment("凭证-付-2.pdf")
+    header.encode("latin-1")
+    assert header == "attachment; filename=\"--2.pdf\"; filename*=UTF-8''%E5%87%AD%E8%AF%81-%E4%BB%98-2.pdf"
+    assert attachment('a"b.pdf') == 'attachment; filename="a_b.pdf"'
 
 
 def test_a_voucher_pdf_with_a_bad_or_foreign_voucher_id_is_refused(app, two_books, login_as, session):

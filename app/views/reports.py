@@ -22,7 +22,9 @@ Browser session or JWT bearer token. Answers:
 from __future__ import annotations
 
 import json
+import unicodedata
 from datetime import date
+from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, request, url_for
 from flask_appbuilder import AppBuilder, expose
@@ -116,9 +118,19 @@ def _months(args) -> tuple[int, int]:  # noqa: ANN001
     return first, last
 
 
+def attachment(filename: str) -> str:
+    """``Content-Disposition`` for a download named *filename*: plain when it is ASCII, else an
+    ASCII fallback and the UTF-8 name (RFC 6266); headers cannot carry other text as is."""
+    plain = filename.replace("\\", "_").replace('"', "_")
+    if plain.isascii():
+        return f'attachment; filename="{plain}"'
+    fallback = unicodedata.normalize("NFKD", plain).encode("ascii", "ignore").decode("ascii") or "report.pdf"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def _pdf(data: bytes, filename: str, cache: str) -> Response:
     response = Response(data, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Content-Disposition"] = attachment(filename)
     response.headers["X-Report-Cache"] = cache
     return response
 
