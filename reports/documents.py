@@ -116,10 +116,13 @@ def statement(session: Session, client_id: int, start: int, end: int, author: st
                  filename=f"statement-{client_id}-{period_label(start)}-{period_label(end)}.pdf")
 
 
-def vouchers(session: Session, client_id: int, start: int, end: int, author: str, **_: object) -> Document:
-    sheets = report_data.vouchers_for_print(session, client_id, start, end)
+def vouchers(session: Session, client_id: int, start: int, end: int, author: str, voucher_id: int | None = None,
+             **_: object) -> Document:
+    """The vouchers of the months *start*..*end*, or the one voucher *voucher_id* of them."""
+    sheets = report_data.vouchers_for_print(session, client_id, start, end, voucher_id)
+    extra = {} if voucher_id is None else {"filename": f"voucher-{client_id}-{period_label(start)}-{voucher_id}.pdf"}
     return _base(session, "vouchers", client_id, _range_text(start, end), author, rows=sheets,
-                 context={"words": amount_in_words, "person": person, "states": VOUCHER_STATES})
+                 context={"words": amount_in_words, "person": person, "states": VOUCHER_STATES}, **extra)
 
 
 def trial_balance(session: Session, client_id: int, start: int, end: int, author: str, **_: object) -> Document:

@@ -14,8 +14,9 @@ Before any cell is parsed:
   declared dimension (``<dimension ref="A1:XFD1048576">``) may not exceed the row and column
   limits. Then the sheet is streamed (openpyxl read-only) and
   refused at the first row or column past a limit, so a sheet without a dimension is bounded too.
-- CSV: UTF-8 (a BOM is allowed), streamed row by row and refused at the first row or column
-  past a limit.
+- CSV: UTF-8 (a BOM is allowed) or, failing that, GB18030 — the superset of GBK, which Excel
+  writes when a Chinese Windows saves "CSV (逗号分隔)"; text that is neither is refused
+  (``not_text``). Streamed row by row and refused at the first row or column past a limit.
 
 Rows count up to the last row with content (blank rows in between count, trailing ones do not);
 columns count up to the last cell with content. Refusals raise ``SheetRefused(reason, limit)``,
@@ -31,7 +32,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 MAX_MEMBERS = 2000
-REASONS = ("not_utf8", "csv_unreadable", "not_xlsx", "unpacked_too_large", "too_many_rows", "too_many_columns")
+REASONS = ("not_text", "csv_unreadable", "not_xlsx", "unpacked_too_large", "too_many_rows", "too_many_columns")
 _DTD_MARKS = (b"<!DOCTYPE", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
 
 
@@ -85,12 +86,22 @@ class _Rows:
         self.rows.append(values[:width])
 
 
+def csv_text(data: bytes) -> str:
+    """*data* decoded as UTF-8 (BOM or not), else as GB18030; ``SheetRefused("not_text")`` when
+    it is neither (a UTF-16 file, a binary file renamed .csv)."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" not in text:
+            return text
+    raise SheetRefused("not_text")
+
+
 def read_csv(data: bytes, max_rows: int, max_columns: int) -> list[list[str]]:
-    """The rows of a UTF-8 CSV file (see the module's rules)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise SheetRefused("not_utf8") from None
+    """The rows of a UTF-8 or GBK (GB18030) CSV file (see the module's rules)."""
+    text = csv_text(data)
     rows = _Rows(max_rows, max_columns)
     try:
         for row in csv.reader(io.StringIO(text, newline="")):

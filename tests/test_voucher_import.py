@@ -112,6 +112,18 @@ def test_csv_without_bom_and_with_english_headers(session, book, maker):
     assert [(v.label, str(v.total)) for v in saved] == [("记-1", "1000.00"), ("收-1", "1130.00")]
 
 
+def test_csv_saved_by_a_chinese_excel_in_gbk_is_imported(session, book, maker):
+    """Excel on a Chinese Windows saves "CSV (逗号分隔)" in GBK, without a BOM."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([HEADER, *GOOD])
+    data = out.getvalue().encode("gbk")
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("utf-8")  # the file really is not UTF-8
+    saved = importer.import_vouchers(session, book.client_id, "凭证.csv", data, maker)
+    assert _shape(saved) == [("记-1", *EXPECTED_GOOD[0][1:]), EXPECTED_GOOD[1]]
+    assert _written(session) == (2, 5)
+
+
 def test_xlsx_with_typed_cells_is_imported(session, book, maker):
     make_voucher(book, maker)
     rows = [[datetime(2026, 1, 5), "记", 1, "提取现金", 1001, 500, None, 1],
@@ -181,11 +193,16 @@ def test_rows_in_a_closed_period_or_before_the_books_are_refused(session, book, 
     assert _written(session) == before
 
 
+NOT_TEXT = "The CSV file is neither UTF-8 nor GBK text; save it as \"CSV UTF-8\" or \"CSV (逗号分隔)\"."
+
+
 @pytest.mark.parametrize(("filename", "data", "message"), [
     ("v.txt", b"x", "Upload a .csv or .xlsx file."),
     ("v.csv", b"", "The file is empty."),
     ("v.csv", csv_bytes([]), "The file has a header but no rows."),
-    ("v.csv", "日期,凭证号\n".encode("gbk"), "The CSV file is not UTF-8 text; save it as \"CSV UTF-8\"."),
+    ("v.csv", "日期,凭证号\n".encode("utf-16"), NOT_TEXT),
+    ("v.csv", "日期,凭证号\n".encode("utf-16-le"), NOT_TEXT),
+    ("v.csv", b"\x89PNG\r\n\x1a\n\xff\xfe\x00", NOT_TEXT),
     ("v.xlsx", b"PK\x03\x04 not really a workbook", "The Excel file cannot be read; upload an .xlsx workbook."),
 ])
 def test_unreadable_files_are_refused_as_a_whole(session, book, maker, filename, data, message):
@@ -385,3 +402,10 @@ def test_screen_template_download(app, login_as, kind):
 def test_screen_is_refused_to_reviewer(app, login_as):
     response = login_as("reviewer").get("/voucherimport/")
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(("role", "shown"), [("accountant", True), ("manager", True), ("reviewer", False),
+                                             ("agent", False)])
+def test_the_ledger_menu_offers_the_import_to_those_who_may_import(app, login_as, role, shown):
+    page = login_as(role).get("/").get_data(as_text=True)
+    assert ('href="/voucherimport/"' in page) is shown

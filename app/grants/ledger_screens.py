@@ -15,6 +15,7 @@ def _grant(view: str, *perms: str) -> list[tuple[str, str]]:
 
 
 READ_VOUCHERS = ("can_list", "can_show", "can_export", "can_print")
+CHOOSE_BOOKS = ("can_choose", "CurrentClientView")  # the current set of books (当前账套)
 
 GRANTS: dict[str, list[tuple[str, str]]] = {
     "Manager": (
@@ -24,7 +25,7 @@ GRANTS: dict[str, list[tuple[str, str]]] = {
         + _grant("LedgerPeriodView", "can_list", "can_close", "can_reopen", "can_renumber")
         + _grant("VoucherModelView", *READ_VOUCHERS, "can_add", "can_edit", "can_delete", "can_review", "can_post",
                  "can_reverse")
-        + [("menu_access", "New voucher")]
+        + [("menu_access", "New voucher"), CHOOSE_BOOKS]
     ),
     "Accountant": (
         _grant("LedgerBookView", "can_list", "can_open")
@@ -32,7 +33,7 @@ GRANTS: dict[str, list[tuple[str, str]]] = {
         + _grant("OpeningBalanceView", "can_list", "can_edit")
         + _grant("LedgerPeriodView", "can_list", "can_close", "can_renumber")
         + _grant("VoucherModelView", *READ_VOUCHERS, "can_add", "can_edit", "can_delete", "can_post", "can_reverse")
-        + [("menu_access", "New voucher")]
+        + [("menu_access", "New voucher"), CHOOSE_BOOKS]
     ),
     "Reviewer": (
         _grant("LedgerBookView", "can_list")
@@ -40,6 +41,7 @@ GRANTS: dict[str, list[tuple[str, str]]] = {
         + _grant("OpeningBalanceView", "can_list")
         + _grant("LedgerPeriodView", "can_list")
         + _grant("VoucherModelView", *READ_VOUCHERS, "can_review", "can_post")
+        + [CHOOSE_BOOKS]
     ),
     "Agent": [],
 }

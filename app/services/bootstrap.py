@@ -143,14 +143,26 @@ def sync_permissions(app: Flask) -> None:
     db.session.commit()
 
 
+def _entry_permission(baseview: object) -> tuple[str, str]:
+    """The permission that opens *baseview*'s menu entry: the one its default view requires
+    (``can_list`` for a model list, ``can_import`` for the voucher import screen …)."""
+    default = getattr(baseview, "default_view", "list")
+    method = getattr(baseview, default, None)
+    name = ((baseview.method_permission_name or {}).get(default) or getattr(method, "_permission_name", None)
+            or default)
+    return f"can_{name}", baseview.class_permission_name
+
+
 def _menu_grants(app: Flask, grants_of_role: set[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Menu entries a role sees: those whose screen it may list, and their categories."""
+    """Menu entries a role sees: those whose screen it may open (list, or whatever the screen's
+    default view requires), and their categories."""
     grants = []
     for category in app.appbuilder.menu.get_list():
         children = []
         for item in category.childs:
             baseview = getattr(item, "baseview", None)
-            if baseview is not None and ("can_list", baseview.class_permission_name) in grants_of_role:
+            if baseview is not None and (("can_list", baseview.class_permission_name) in grants_of_role
+                                         or _entry_permission(baseview) in grants_of_role):
                 children.append(item.name)
         if category.name in EVERYONE_MENUS:
             children.extend(i.name for i in category.childs)

@@ -166,13 +166,18 @@ class VoucherSheet:
     credit: Decimal
 
 
-def vouchers_for_print(session: Session, client_id: int, start: int, end: int) -> list[VoucherSheet]:
-    """The vouchers of *client_id*'s books in the months *start*..*end* with their totals.
-    Raises ``NotFound`` for a client without books."""
+def vouchers_for_print(session: Session, client_id: int, start: int, end: int,
+                       voucher_id: int | None = None) -> list[VoucherSheet]:
+    """The vouchers of *client_id*'s books in the months *start*..*end* with their totals; only
+    voucher *voucher_id* when given. Raises ``NotFound`` for a client without books, and for a
+    *voucher_id* that is not one of that client's vouchers in those months."""
     _client(session, client_id)
     book = books.get_book(session, client_id)
+    query = select(Voucher).where(Voucher.book_id == book.id, Voucher.period >= start, Voucher.period <= end)
+    if voucher_id is not None:
+        query = query.where(Voucher.id == voucher_id)
     items = session.scalars(
-        select(Voucher).where(Voucher.book_id == book.id, Voucher.period >= start, Voucher.period <= end)
+        query
         .options(selectinload(Voucher.lines).selectinload(VoucherLine.account), selectinload(Voucher.maker),
                  selectinload(Voucher.reviewer), selectinload(Voucher.poster))
         .order_by(Voucher.period, Voucher.word, Voucher.number))
@@ -181,6 +186,8 @@ def vouchers_for_print(session: Session, client_id: int, start: int, end: int) -
         debit = sum((_money(ln.debit) for ln in voucher.lines), ZERO)
         credit = sum((_money(ln.credit) for ln in voucher.lines), ZERO)
         sheets.append(VoucherSheet(voucher, debit, credit))
+    if voucher_id is not None and not sheets:
+        raise NotFound({"voucher_id": [str(_l("No such voucher."))]})
     return sheets
 
 

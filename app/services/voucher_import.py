@@ -150,8 +150,9 @@ def _in_worker(kind: str, data: bytes, max_rows: int, max_columns: int, max_unpa
 
 
 def _refusal(refused: SheetRefused, limits: Limits) -> ImportFailed:
-    if refused.reason == "not_utf8":
-        return _file_error(str(_l("The CSV file is not UTF-8 text; save it as \"CSV UTF-8\".")))
+    if refused.reason == "not_text":
+        return _file_error(str(_l("The CSV file is neither UTF-8 nor GBK text; save it as \"CSV UTF-8\" "
+                                  "or \"CSV (逗号分隔)\".")))
     if refused.reason == "csv_unreadable":
         return _file_error(str(_l("The CSV file cannot be read.")))
     if refused.reason == "unpacked_too_large":

@@ -279,7 +279,13 @@ class ConversationHistoryView(BaseView):
         return self.render_template(
             "chat_inbox/transcript.html", conversation=conversation, messages=messages, internal=internal,
             format_datetime=format_datetime, status_labels=CONVERSATION_STATUS_LABELS, sender_labels=SENDER_LABELS,
-            SenderType=SenderType)
+            SenderType=SenderType, pdf_url=transcript_url(conversation.id))
+
+
+def transcript_url(conversation_id: int) -> str | None:
+    from app.views.reports import transcript_url as url
+
+    return url(conversation_id)
 
 
 def _load_rows(conversations: list[Conversation]) -> None:

@@ -257,6 +257,10 @@ class ClientModelView(DeskModelView):
         if template == self.show_template and "pk" in kwargs and self.appbuilder.sm.has_access(
                 "can_show", "ClientTaxProfileView"):
             kwargs["tax_profile_url"] = url_for("ClientTaxProfileView.show", pk=int(kwargs["pk"]))
+        if template == self.show_template and "pk" in kwargs:
+            from app.views.reports import statement_url
+
+            kwargs["statement_url"] = statement_url(int(kwargs["pk"]))
         return super().render_template(template, **kwargs)
 
 

@@ -187,6 +187,9 @@ class ContractModelView(DeskModelView):
                 kwargs["can_transition"] = self.appbuilder.sm.has_access("can_transition", "ContractModelView")
                 kwargs["can_bill"] = self.appbuilder.sm.has_access("can_bill", "ContractModelView")
                 kwargs["status_label"] = enum_label(contract.status)
+                from app.views.reports import statement_url
+
+                kwargs["statement_url"] = statement_url(contract.client_id)
         return super().render_template(template, **kwargs)
 
     # --- lifecycle actions ------------------------------------------------------------------

@@ -38,6 +38,7 @@ from app.services import voucher_import as importer
 from app.services.accounting import money, parse_period, period_label
 from app.services.errors import DomainError, ValidationFailed
 from app.services.inputs import ascii_digits, parse_count, parse_id
+from app.views.current_client import current_client
 from app.workers import WorkerError
 
 MAX_PAGE_SIZE = 100
@@ -922,6 +923,8 @@ class VoucherImportView(BaseView):
     def index(self) -> tuple[str, int]:
         form = VoucherImportForm()
         form.client_id.choices = _clients_with_books()
+        if request.method == "GET":
+            form.client_id.data = current_client()  # the current set of books (当前账套), if any
         errors: list[importer.RowError] = []
         imported: list[Voucher] = []
         status = 200

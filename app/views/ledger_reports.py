@@ -10,7 +10,7 @@ from __future__ import annotations
 from itertools import zip_longest
 from urllib.parse import urlencode
 
-from flask import Flask, abort, current_app, request, url_for
+from flask import Flask, abort, current_app, redirect, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.security.decorators import has_access, permission_name
@@ -26,6 +26,7 @@ from app.services import ledger_reports as svc
 from app.services.accounting import money, parse_period, period_label, year_start
 from app.services.errors import DomainError, NotFound, ValidationFailed
 from app.services.inputs import ascii_digits, parse_count, parse_id
+from app.views.current_client import current_client, forget, remember
 
 TRUE = ("1", "true", "yes", "on")
 
@@ -319,6 +320,12 @@ class LedgerReportView(BaseView):
         context.update(reports=REPORTS, endpoint=endpoint, title=title, clients=_clients_with_books(), args=args,
                        error=None, client_id=None, money=money, period_label=period_label, detail_url=detail_url)
         status = 200
+        if "client_id" not in args:  # inside the current set of books (当前账套), when one is chosen
+            current = current_client()
+            if current is not None:
+                return redirect(url_for(f"LedgerReportView.{endpoint}", **args.to_dict(), client_id=current))
+        elif not args.get("client_id"):
+            forget()  # "—": no client
         if args.get("client_id"):
             try:
                 client_id = context["client_id"] = _client_id(args)
@@ -329,6 +336,7 @@ class LedgerReportView(BaseView):
                     merged.update(period=period_label(latest), to=period_label(latest), **{"from": period_label(first)})
                 context["args"] = merged
                 context.update(build(merged, client_id))
+                remember(client_id)
                 context["pdf_url"] = pdf_url(endpoint, merged)
             except NotFound:
                 abort(404)

@@ -16,6 +16,7 @@ from app.views.ledger_screens_common import LEDGER_MENU
 
 def register(app: Flask, appbuilder: AppBuilder) -> None:
     """Add the ledger screens to *appbuilder* under the "Ledger" menu."""
+    from app.views import current_client
     from app.views.ledger_screens_books import LedgerAccountView, LedgerBookView, LedgerPeriodView, OpeningBalanceView
     from app.views.ledger_screens_vouchers import VoucherModelView
 
@@ -28,3 +29,4 @@ def register(app: Flask, appbuilder: AppBuilder) -> None:
     appbuilder.add_view(OpeningBalanceView, "Opening balances", label=_l("Opening balances"), icon="fa-balance-scale",
                         **LEDGER_MENU)
     appbuilder.add_view(LedgerPeriodView, "Periods", label=_l("Periods"), icon="fa-calendar-check-o", **LEDGER_MENU)
+    current_client.register(app, appbuilder)

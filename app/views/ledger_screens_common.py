@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, request
+from flask import abort
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -12,6 +12,10 @@ from app.models.ledger import LedgerBook, Voucher
 from app.permissions import client_in_scope, scoped_accountant_id
 from app.services.errors import DomainError
 from app.services.inputs import parse_id
+from app.views.current_client import picked_client, remember
+
+__all__ = ["LEDGER_MENU", "books_in_scope", "field_errors", "picked_client", "row_id", "scoped_book",
+           "scoped_voucher"]
 
 LEDGER_MENU = dict(category="Ledger", category_label=_l("Ledger"), category_icon="fa-book")
 def row_id(value: object) -> int | None:
@@ -30,6 +34,7 @@ def scoped_book(client_id: int) -> LedgerBook:
     book = db.session.scalar(select(LedgerBook).where(LedgerBook.client_id == client_id))
     if book is None:
         abort(404)
+    remember(client_id)  # a screen opened for a client makes it the current one
     return book
 
 
@@ -41,10 +46,6 @@ def books_in_scope() -> list[tuple[int, str]]:
         stmt = stmt.where(Client.accountant_id == scope)
     return [(row.id, row.name) for row in db.session.execute(stmt)]
 
-
-def picked_client() -> int | None:
-    """The ``client_id`` query argument of a client picker, when it is a number."""
-    return row_id(request.args.get("client_id"))
 
 
 def scoped_voucher(pk: int) -> Voucher:

@@ -26,6 +26,7 @@ from app.services import vouchers as svc
 from app.services.accounting import ZERO, parse_amount, parse_period, period_label
 from app.services.errors import DomainError
 from app.views.common import DeskModelView, EagerInterface, format_datetime, scope_filters
+from app.views.current_client import current_client, remember
 from app.views.ledger_screens_common import (
     books_in_scope,
     field_errors,
@@ -35,6 +36,7 @@ from app.views.ledger_screens_common import (
     scoped_voucher,
 )
 from app.views.ledger_screens_print import amount_in_words
+from app.views.reports import voucher_pdf_url
 
 STATE_LABELS = {VoucherState.draft: _l("Draft"), VoucherState.reviewed: _l("Reviewed"),
                 VoucherState.posted: _l("Posted")}
@@ -61,6 +63,17 @@ def person(user) -> str:  # noqa: ANN001
         return ""
     last = "" if (user.last_name or "").strip() == "-" else (user.last_name or "")
     return f"{user.first_name or ''} {last}".strip() or user.username
+
+
+class FilterCurrentClient(BaseFilter):
+    """The current client's vouchers (当前账套), or every client's when none is chosen."""
+
+    name = _l("Current books")
+    arg_name = "cur"
+
+    def apply(self, query, value):  # noqa: ANN001, ANN201, ARG002
+        current = current_client()
+        return query if current is None else query.filter(Voucher.client_id == current)
 
 
 class FilterPeriod(BaseFilter):
@@ -151,7 +164,7 @@ class VoucherModelView(DeskModelView):
     route_base = "/ledger/vouchers"
     datamodel = EagerInterface(Voucher, options=(joinedload(Voucher.client), joinedload(Voucher.maker),
                                                    joinedload(Voucher.reviewer)))
-    base_filters = scope_filters()
+    base_filters = [*scope_filters(), ["client_id", FilterCurrentClient, lambda: None]]
     base_order = ("date", "desc")
     list_title = _l("Vouchers")
     list_columns = ["client", "period", "label", "date", "summary", "total", "state", "maker", "reviewer"]
@@ -172,6 +185,7 @@ class VoucherModelView(DeskModelView):
                           "reviewer": person, "poster": person, "posted_at": format_datetime}
     method_permission_name = {"bulk_review": "review", "bulk_post": "post"}
     form_template = "ledger/voucher_form.html"
+    list_template = "ledger/voucher_list.html"
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
         super().__init__(**kwargs)
@@ -183,6 +197,19 @@ class VoucherModelView(DeskModelView):
             filters["lines"] = [FilterAccount("lines", self.datamodel)]
             filters["total"] = [flt("total", self.datamodel) for flt in (
                 FilterAmountEqual, FilterAmountGreater, FilterAmountSmaller)]
+
+    # --- the list, inside the current set of books ----------------------------------------
+
+    @expose("/list/")
+    @has_access
+    def list(self):  # noqa: ANN201
+        """The vouchers of the current client (当前账套) when one is chosen; a client filter in
+        the query (``_flt_0_client=7``) makes that client the current one; without a current
+        client, every client's vouchers in the user's scope."""
+        chosen = row_id(request.args.get("_flt_0_client"))
+        if chosen is not None and client_in_scope(chosen):
+            remember(chosen)  # FilterCurrentClient, a base filter, then shows that client's vouchers
+        return super().list()
 
     # --- bulk actions ---------------------------------------------------------------------
 
@@ -306,7 +333,8 @@ class VoucherModelView(DeskModelView):
         return self.render_template("ledger/voucher_show.html", voucher=voucher, can=can, reversal=reversal,
                                     states=STATE_LABELS, kinds=KIND_LABELS, person=person,
                                     period_label=period_label, format_datetime=format_datetime,
-                                    debit=voucher_totals(voucher)[0], credit=voucher_totals(voucher)[1])
+                                    debit=voucher_totals(voucher)[0], credit=voucher_totals(voucher)[1],
+                                    pdf_url=voucher_pdf_url(voucher))
 
     def _transition(self, pk: int, operation, done):  # noqa: ANN001, ANN202
         """``operation(session, pk, user, version)`` with the version the page showed."""

@@ -22,6 +22,9 @@ Browser session or JWT bearer token. Answers:
 from __future__ import annotations
 
 import json
+import unicodedata
+from datetime import date
+from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, request, url_for
 from flask_appbuilder import AppBuilder, expose
@@ -45,6 +48,34 @@ from reports import documents, jobs
 from reports.render import Document, env, render_html
 
 MAX_MONTHS = 120
+VIEW = "ReportPdfApi"
+
+
+def statement_url(client_id: int, today: date | None = None) -> str | None:
+    """The link to *client_id*'s statement of account (对账单) from January to this month, for
+    the pages of the client and its contracts; ``None`` when the user may not download PDFs."""
+    if not current_app.appbuilder.sm.has_access("can_download", VIEW):
+        return None
+    today = today or date.today()
+    return url_for(f"{VIEW}.document", document="statement", client_id=client_id,
+                   **{"from": f"{today.year:04d}-01", "to": f"{today.year:04d}-{today.month:02d}"})
+
+
+def voucher_pdf_url(voucher: object) -> str | None:
+    """The link to one voucher's PDF, or ``None`` when the user may not download PDFs."""
+    if not current_app.appbuilder.sm.has_access("can_download", VIEW):
+        return None
+    period = voucher.period  # type: ignore[attr-defined]
+    return url_for(f"{VIEW}.document", document="vouchers", client_id=voucher.client_id,  # type: ignore[attr-defined]
+                   period=f"{period // 100:04d}-{period % 100:02d}", voucher_id=voucher.id)  # type: ignore[attr-defined]
+
+
+def transcript_url(conversation_id: int) -> str | None:
+    """The link to a conversation's transcript PDF, or ``None`` when the user may not download it
+    (whether they may read that conversation is the download's own check)."""
+    if not current_app.appbuilder.sm.has_access("can_transcript", VIEW):
+        return None
+    return url_for(f"{VIEW}.transcript", pk=conversation_id)
 
 
 def _user_name() -> str:
@@ -64,6 +95,17 @@ def _client_id(args) -> int:  # noqa: ANN001
     return client_id
 
 
+def _voucher_id(args) -> int | None:  # noqa: ANN001
+    """``voucher_id``, optional: one voucher of the ``vouchers`` document (a whole number)."""
+    raw = (args.get("voucher_id") or "").strip()
+    if not raw:
+        return None
+    voucher_id = parse_id(raw)
+    if voucher_id is None:
+        raise ValidationFailed({"voucher_id": [str(_l("The voucher id is a whole number."))]})
+    return voucher_id
+
+
 def _months(args) -> tuple[int, int]:  # noqa: ANN001
     """``period=YYYY-MM`` or ``from=YYYY-MM&to=YYYY-MM`` as ``YYYYMM`` integers."""
     start, end = month_range(args)  # the same rule as the report screens and the JSON reports
@@ -76,9 +118,19 @@ def _months(args) -> tuple[int, int]:  # noqa: ANN001
     return first, last
 
 
+def attachment(filename: str) -> str:
+    """``Content-Disposition`` for a download named *filename*: plain when it is ASCII, else an
+    ASCII fallback and the UTF-8 name (RFC 6266); headers cannot carry other text as is."""
+    plain = filename.replace("\\", "_").replace('"', "_")
+    if plain.isascii():
+        return f'attachment; filename="{plain}"'
+    fallback = unicodedata.normalize("NFKD", plain).encode("ascii", "ignore").decode("ascii") or "report.pdf"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def _pdf(data: bytes, filename: str, cache: str) -> Response:
     response = Response(data, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Content-Disposition"] = attachment(filename)
     response.headers["X-Report-Cache"] = cache
     return response
 
@@ -167,6 +219,7 @@ class ReportPdfApi(BaseApi):
           - {in: query, name: from, schema: {type: string}}
           - {in: query, name: to, schema: {type: string}}
           - {in: query, name: account_code, schema: {type: string}}
+          - {in: query, name: voucher_id, schema: {type: integer}, description: "vouchers: only this voucher"}
           responses:
             200: {description: "the PDF", content: {application/pdf: {}}}
             202: {description: "rendering in the background: job_id, job_url"}
@@ -182,16 +235,17 @@ class ReportPdfApi(BaseApi):
             account_code = (request.args.get("account_code") or "").strip()[:40]
             if document == "detail-ledger" and not account_code:
                 raise ValidationFailed({"account_code": [str(_l("Give an account code."))]})
+            voucher_id = _voucher_id(request.args) if document == "vouchers" else None
             key = None
             if document != "statement":
                 first = end if document in ("balance-sheet", "income-statement") else start
-                extra = account_code if document == "detail-ledger" else ""
+                extra = account_code if document == "detail-ledger" else f"v{voucher_id}" if voucher_id else ""
                 key = documents.cache_key(db.session, client_id, document, first, end, extra)
                 cached = jobs.cached(key) if key else None
                 if cached:
                     return _pdf(cached, f"{document}-{client_id}.pdf", "hit")
             built = documents.BUILDERS[document](db.session, client_id, start, end, _user_name(),
-                                                 account_code=account_code)
+                                                 account_code=account_code, voucher_id=voucher_id)
             built.cache_key = key
         except DomainError as exc:
             return self._error(exc)

@@ -16,6 +16,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "VoucherModelView": {"list": READERS, "show": READERS, "add": WRITERS, "edit": WRITERS, "delete": WRITERS,
                          "export_csv": READERS, "download": {A}, "review": {A, M, R}, "unreview": {A, M, R},
                          "post": READERS, "reverse": WRITERS, "print_voucher": READERS, "print_period": READERS},
+    "CurrentClientView": {"choose": READERS},
 }
 
 
