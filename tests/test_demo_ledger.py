@@ -89,7 +89,7 @@ def _books_start_in_january_with_balanced_opening_balances(session, november):
         assert book.start_period == 202601
         check = books.opening_check(session, book.id)
         assert check.balanced and check.debit > 0
-        for code, name in [("100201", "工商银行"), ("221101", "工资"), ("222101", "应交增值税"), ("560201", "工资"),
+        for code, name in [("100201", "工商银行"), ("221101", "工资"), ("22210102", "销项税额"), ("560201", "工资"),
                            ("560301", "手续费")]:
             account = books.account_by_code(session, book.id, code)
             assert (account.name, account.is_leaf, account.parent.is_leaf) == (name, True, False)
@@ -139,7 +139,7 @@ def _small_scale_sales_carry_one_percent_vat_and_general_ones_thirteen(session, 
     found = _books(session)
     for name, rate in [("杭州青禾科技有限公司", Decimal("0.01")), ("上海明远商贸有限公司", Decimal("0.13"))]:
         book = found[name]
-        vat = books.account_by_code(session, book.id, "222101")
+        vat = books.account_by_code(session, book.id, "22210102")
         revenue = books.account_by_code(session, book.id, "5001")
         sales = list(session.scalars(select(Voucher).where(
             Voucher.book_id == book.id, Voucher.summary.contains("款项"), Voucher.kind == VoucherKind.normal)))
