@@ -226,6 +226,15 @@ def test_small_scale_quarterly_exemption_at_300000(app, session, maker, checker,
     assert ("季度销售额30万元以下（含本数）免征增值税" in sheet.line(TaxKind.vat).basis) == exempt
 
 
+def test_a_quarter_the_books_start_within_counts_from_their_first_month(app, session, maker, checker):
+    book = _client(app, vat_period="quarterly", filings={"vat": "quarterly"}, start="2026-02")
+    _sale(book, maker, checker, "2026-02-10", "300000.01")
+    assert _amounts(svc.worksheet(session, book.client_id, "2026-Q1"))["vat"][2:] == (False, None, "3000.00")
+    with pytest.raises(ValidationFailed) as caught:
+        svc.worksheet(session, book.client_id, "2025-Q4")
+    assert list(caught.value.errors) == ["period"]
+
+
 def test_surcharges_by_location_and_halved_for_small_scale_while_the_reduction_is_in_force(app, session, maker,
                                                                                           checker):
     book = _client(app, location="county_town", start="2027-12")
@@ -482,6 +491,18 @@ def test_worksheet_screen_shows_the_lines_and_makes_the_accrual_voucher(app, ses
     assert _count(session, Voucher) == 2  # the sale and one accrual
     reviewer_page = login_as("reviewer").get(f"/tax/worksheet/?client_id={book.client_id}&period=2026-03")
     assert reviewer_page.status_code == 200
+
+
+def test_worksheet_screen_opens_on_the_latest_posted_month_or_its_quarter(app, login_as, maker, checker):
+    monthly = _client(app)
+    quarterly = _client(app, vat_period="quarterly", filings={"vat": "quarterly"})
+    for book in (monthly, quarterly):
+        _sale(book, maker, checker, "2026-05-10", "1000")
+    browser = login_as("accountant")
+    page = browser.get(f"/tax/worksheet/?client_id={monthly.client_id}").get_data(as_text=True)
+    assert 'value="2026-05"' in page and 'id="line-vat"' in page
+    page = browser.get(f"/tax/worksheet/?client_id={quarterly.client_id}").get_data(as_text=True)
+    assert 'value="2026-Q2"' in page and 'id="line-vat"' in page
 
 
 def test_worksheet_screen_shows_a_bad_period_and_hides_other_accountants_clients(app, login_as):

@@ -4,7 +4,8 @@ The worksheet reads the posted books (carry-forward lines left out) and the rate
 the period's last day (``tax_rates.rates_in_force``); nothing here is a constant rate. Rules:
 
 * The period is ``YYYY-MM`` for a client filing VAT monthly, ``YYYY-Qn`` for one filing quarterly
-  (the client's tax profile); anything else, or a period before the books start, is refused.
+  (the client's tax profile); anything else, or a period ending before the books start, is refused
+  (a quarter the books start within counts from their first month).
 * Sales (销售额) are the credits less debits of 5001 and 5051 in the period. Output and input VAT
   (销项 / 进项税额) are those of the standard sub-accounts of 222101 应交增值税, where the books
   have them (``books.standard_sub_accounts``: found by code and name, or by name under the same
@@ -103,6 +104,15 @@ def parse_tax_period(value: object) -> TaxPeriod:
         return TaxPeriod(f"{year}-Q{q}", year * 100 + 3 * q - 2, year * 100 + 3 * q, FilingPeriod.quarterly)
     raise ValidationFailed({"period": [str(_l("A tax period is written YYYY-MM (a month) or YYYY-Qn (a quarter), "
                                               "for example 2026-03 or 2026-Q1."))]})
+
+
+def default_period(session: Session, client_id: int) -> str:
+    """The period a worksheet screen opens on: the month (or, for a client filing VAT quarterly, the
+    quarter) of the latest posted voucher, else of the books' first month. Raises ``NotFound``."""
+    latest = ledger_reports.latest_period(session, client_id)
+    if tax_profile.tax_profile(session, client_id)["vat_period"] == FilingPeriod.quarterly.value:
+        return f"{latest // 100}-Q{(latest % 100 + 2) // 3}"
+    return period_label(latest)
 
 
 # --- the worksheet ---------------------------------------------------------------------------
@@ -308,7 +318,7 @@ def worksheet(session: Session, client_id: int, period: object) -> Worksheet:
                    if vat_period is FilingPeriod.quarterly else
                    _l("This client files VAT monthly: give a month, for example 2026-03."))
         raise ValidationFailed({"period": [str(message)]})
-    if tax_period.first < book.start_period:
+    if tax_period.last < book.start_period:  # a quarter the books start within is computed from their start
         raise ValidationFailed({"period": [str(_l("The books start in %(start)s.",
                                                   start=period_label(book.start_period)))]})
     location = LocationClass(profile["location_class"])

@@ -207,6 +207,7 @@ class TaxWorksheetView(BaseView):
         if args.get("client_id"):
             try:
                 client_id = context["client_id"] = client_id_of(args.get("client_id"))
+                context["period"] = context["period"] or svc.default_period(db.session, client_id)
                 if context["period"]:
                     sheet = context["sheet"] = svc.worksheet(db.session, client_id, context["period"])
                     context["pdf_url"] = pdf_url(client_id, sheet.period.label)
