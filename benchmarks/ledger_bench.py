@@ -46,8 +46,8 @@ from app.services.demo import make_credit_code  # noqa: E402
 START = 202501
 MONTHS = 24
 LAST = 202612
-DEBIT_SIDE = ("100201", "100202", "112201", "112202", "1405", "1601", "5401", "5602", "5603", "2221")
-CREDIT_SIDE = ("5001", "5051", "2202", "2203", "2221", "1602", "3001", "100201", "1405", "2241")
+DEBIT_SIDE = ("100201", "100202", "112201", "112202", "1405", "1601", "5401", "5602", "5603", "22210101")
+CREDIT_SIDE = ("5001", "5051", "2202", "2203", "22210102", "1602", "3001", "100201", "1405", "2241")
 CHUNK = 20_000
 
 
@@ -153,7 +153,8 @@ def save_p50(client_id: int, saves: int, maker_id: int | None) -> tuple[float, f
     for n in range(saves):
         data = {"date": "2027-01-15", "word": "记", "summary": f"基准保存 {n}",
                 "lines": [{"account_code": "5602", "debit": "10.00"}, {"account_code": "5401", "debit": "5.00"},
-                          {"account_code": "100201", "credit": "12.00"}, {"account_code": "2221", "credit": "3.00"}]}
+                          {"account_code": "100201", "credit": "12.00"},
+                          {"account_code": "22210102", "credit": "3.00"}]}
         began = time.perf_counter()
         vouchers.save_voucher(session, client_id, data, maker_id)
         runs.append(time.perf_counter() - began)

@@ -51,6 +51,7 @@ TITLES = {
     "balance-sheet": _l("Balance sheet"),
     "income-statement": _l("Income statement"),
     "transcript": _l("Chat transcript"),
+    "tax-worksheet": _l("Tax worksheet"),
 }
 SERVICES = {ServiceType.bookkeeping.value: _l("Bookkeeping"), ServiceType.tax_filing.value: _l("Tax filing"),
             ServiceType.business_registration.value: _l("Business registration"), ServiceType.other.value: _l("Other")}
@@ -263,6 +264,20 @@ def income_statement(session: Session, client_id: int, start: int, end: int, aut
     return _base(session, "income-statement", client_id, period_label(end), author, rows=report.lines,
                  context={"report": report, "empty": empty, "form_no": str(_l("Form 02 for small enterprises")),
                           "accountant": _preparers(session, client_id)})
+
+
+def tax_worksheet(session: Session, client_id: int, period: str, author: str) -> Document:
+    """The tax worksheet of *client_id* for *period* (``2026-03`` or ``2026-Q1``), as on screen."""
+    from app.models.tax import TaxKind
+    from app.services import tax_worksheet as worksheet_svc
+    from app.views.labels import ENUM_LABELS
+
+    sheet = worksheet_svc.worksheet(session, client_id, period)
+    subtitle = f"{sheet.period.label} ({sheet.period.start.isoformat()} – {sheet.period.end.isoformat()})"
+    return _base(session, "tax-worksheet", client_id, subtitle, author, rows=sheet.lines,
+                 context={"sheet": sheet, "labels": {tax: str(label) for tax, label in ENUM_LABELS[TaxKind].items()},
+                          "accountant": _preparers(session, client_id)},
+                 filename=f"tax-worksheet-{client_id}-{sheet.period.label}.pdf")
 
 
 BUILDERS: dict[str, Callable[..., Document]] = {

@@ -26,10 +26,11 @@ from app.models.ledger import (
     VoucherState,
 )
 from app.models.security import AuditLog
-from app.services import books, periods, vouchers
+from app.models.tax import TaxKind
+from app.services import books, periods, tax_worksheet, vouchers
 from app.services.accounting import period_of, previous_period
 from app.services.demo import make_credit_code, seed_business_data, seed_demo
-from app.services.demo_ledger import LEDGER_PROFILES, seed_ledger_data
+from app.services.demo_ledger import LEDGER_PROFILES, month_figures, seed_ledger_data
 
 BOOKKEEPING_CLIENTS = ["上海明远商贸有限公司", "杭州青禾科技有限公司"]
 DATES = [date(2026, 11, 23), date(2026, 2, 10), date(2026, 1, 5), date(2027, 3, 1), date(2026, 12, 31)]
@@ -89,7 +90,7 @@ def _books_start_in_january_with_balanced_opening_balances(session, november):
         assert book.start_period == 202601
         check = books.opening_check(session, book.id)
         assert check.balanced and check.debit > 0
-        for code, name in [("100201", "工商银行"), ("221101", "工资"), ("222101", "应交增值税"), ("560201", "工资"),
+        for code, name in [("100201", "工商银行"), ("221101", "工资"), ("22210102", "销项税额"), ("560201", "工资"),
                            ("560301", "手续费")]:
             account = books.account_by_code(session, book.id, code)
             assert (account.name, account.is_leaf, account.parent.is_leaf) == (name, True, False)
@@ -139,7 +140,7 @@ def _small_scale_sales_carry_one_percent_vat_and_general_ones_thirteen(session, 
     found = _books(session)
     for name, rate in [("杭州青禾科技有限公司", Decimal("0.01")), ("上海明远商贸有限公司", Decimal("0.13"))]:
         book = found[name]
-        vat = books.account_by_code(session, book.id, "222101")
+        vat = books.account_by_code(session, book.id, "22210102")
         revenue = books.account_by_code(session, book.id, "5001")
         sales = list(session.scalars(select(Voucher).where(
             Voucher.book_id == book.id, Voucher.summary.contains("款项"), Voucher.kind == VoucherKind.normal)))
@@ -179,10 +180,29 @@ def _posted_books_balance_and_profit_and_loss_is_empty_after_each_closed_month(s
 # One seed serves several checks: seeding a year of books is the slow part of these tests.
 
 
+def _the_tax_worksheet_of_a_closed_month_shows_its_taxes(session, november):
+    """October is closed and posted: the general taxpayer owes output less input VAT and the
+    surcharges the demo accrued; the small-scale one 1 % of its sales (over the exemption)."""
+    found = _books(session)
+    general, small = found["上海明远商贸有限公司"], found["杭州青禾科技有限公司"]
+    october = month_figures(LEDGER_PROFILES[0], 202610)
+    sheet = tax_worksheet.worksheet(session, general.client_id, "2026-10")
+    assert (sheet.output_vat, sheet.input_vat) == (october.cash_sale_vat + october.credit_sale_vat,
+                                                   october.input_vat)
+    assert sheet.carried_credit_in == 0 and sheet.line(TaxKind.vat).amount == october.vat_due > 0
+    assert [sheet.line(tax).amount for tax in tax_worksheet.SURCHARGES] == [amount for _, amount in october.surcharges]
+    sheet = tax_worksheet.worksheet(session, small.client_id, "2026-10")
+    sales = month_figures(LEDGER_PROFILES[1], 202610)
+    assert sheet.sales == sales.cash_sale + sales.credit_sale > 100000
+    assert sheet.line(TaxKind.vat).amount == (sheet.sales / 100).quantize(Decimal("0.01")) > 0
+    assert all(sheet.line(tax).amount > 0 for tax in tax_worksheet.SURCHARGES)
+
+
 def test_november_books_accounts_makers_and_vat(session, november, user_id):
     _books_start_in_january_with_balanced_opening_balances(session, november)
     _vouchers_are_made_by_the_accountant_and_reviewed_by_the_reviewer(session, november, user_id)
     _small_scale_sales_carry_one_percent_vat_and_general_ones_thirteen(session, november)
+    _the_tax_worksheet_of_a_closed_month_shows_its_taxes(session, november)
 
 
 def test_each_date_closes_the_right_months_and_the_books_balance(session, seeded):

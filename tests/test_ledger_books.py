@@ -31,8 +31,10 @@ def test_new_books_get_the_whole_standard_chart(session):
     with CHART_CSV.open(encoding="utf-8") as handle:
         expected = [(r["code"], r["name"], r["category"], r["normal_balance"]) for r in csv.DictReader(handle)]
     got = [(a.code, a.name, a.category.value, a.normal_balance.value) for a in session.scalars(
-        select(Account).where(Account.book_id == book.id).order_by(Account.code))]
+        select(Account).where(Account.book_id == book.id, Account.level == 1).order_by(Account.code))]
     assert got == sorted(expected) and len(got) == 66
+    # and the standard tax sub-accounts under 2221 应交税费 and 5403 税金及附加 (tests/test_tax_worksheet.py)
+    assert _accounts(session, book) == 66 + 20
     assert book.start_period == 202604
     assert ("3103", "本年利润", "equity", "credit") in got and ("1602", "累计折旧", "asset", "credit") in got
     first = books.account_by_code(session, book.id, "1001")

@@ -2,11 +2,11 @@
 
 The books (start 2026-01), opening balances: 1001 库存现金 D 1,000; 100201 工商银行 D 50,000;
 1601 固定资产 D 20,000; 1602 累计折旧 C 2,000; 3001 实收资本 C 69,000.
-January (closed): 记-1 sale on credit to customer A (D 112201 11,300 / C 5001 10,000, C 2221 1,300);
+January (closed): 记-1 sale on credit to customer A (D 112201 11,300 / C 5001 10,000, C 22210102 销项税额 1,300);
 记-2 advance from customer B (D 100201 500 / C 112202 500); 记-3 office expense paid in cash
 (D 5602 800 / C 1001 800); 记-4 depreciation (D 5602 200 / C 1602 200); the close carries
 5001 10,000 and 5602 1,000 to 3103 (profit 9,000).
-February (closed): 记-1 sale into 100202 建设银行 (D 100202 5,650 / C 5001 5,000, C 2221 650);
+February (closed): 记-1 sale into 100202 建设银行 (D 100202 5,650 / C 5001 5,000, C 22210102 650);
 记-2 red reversal of January's 记-3 (D 5602 -800 / C 1001 -800); profit 5,800.
 """
 
@@ -53,7 +53,7 @@ def book(app, session, maker, checker):
         books.set_opening_balance(session, book.id, code, debit, credit)
     post = dict(maker_id=maker, state="posted", reviewer_id=checker)
     make_voucher(book, day="2026-01-05", summary="销售商品", lines=[
-        line("112201", debit="11300"), line("5001", credit="10000"), line("2221", credit="1300")], **post)
+        line("112201", debit="11300"), line("5001", credit="10000"), line("22210102", credit="1300")], **post)
     make_voucher(book, day="2026-01-10", summary="预收货款", lines=[
         line("100201", debit="500"), line("112202", credit="500")], **post)
     expense = make_voucher(book, day="2026-01-20", summary="办公用品", lines=[
@@ -62,7 +62,7 @@ def book(app, session, maker, checker):
         line("5602", debit="200"), line("1602", credit="200")], **post)
     periods.close_period(session, book.client_id, "2026-01", maker)
     make_voucher(book, day="2026-02-15", summary="销售商品", lines=[
-        line("100202", debit="5650"), line("5001", credit="5000"), line("2221", credit="650")], **post)
+        line("100202", debit="5650"), line("5001", credit="5000"), line("22210102", credit="650")], **post)
     reversal = vouchers.reverse_voucher(session, expense.id, maker, on_date="2026-02-20")
     vouchers.review_voucher(session, reversal.id, checker)
     vouchers.post_voucher(session, reversal.id, checker)
@@ -96,6 +96,8 @@ def test_trial_balance_of_a_closed_january(session, book):
         "1601": ("20000.00", z, z, z, "20000.00", z),
         "1602": (z, "2000.00", z, "200.00", z, "2200.00"),
         "2221": (z, z, z, "1300.00", z, "1300.00"),
+        "222101": (z, z, z, "1300.00", z, "1300.00"),
+        "22210102": (z, z, z, "1300.00", z, "1300.00"),
         "3001": (z, "69000.00", z, z, z, "69000.00"),
         "3103": (z, z, z, "9000.00", z, "9000.00"),
         "5001": (z, z, "10000.00", "10000.00", z, z),
@@ -109,7 +111,7 @@ def test_trial_balance_of_a_closed_january(session, book):
 
 def test_trial_balance_level_filter_and_zero_rows(session, book):
     everything = reports.trial_balance(session, book.client_id, "2026-01", "2026-01")
-    assert len(everything.rows) == 66 + 4
+    assert len(everything.rows) == 66 + 20 + 4  # the standard chart, its tax sub-accounts, our own
     assert _rows(everything)["100202"] == ("0.00",) * 6
     first_level = reports.trial_balance(session, book.client_id, "2026-01", "2026-01", level=1, hide_zero=True)
     assert [r.code for r in first_level.rows] == ["1001", "1002", "1122", "1601", "1602", "2221", "3001", "3103",
@@ -226,7 +228,7 @@ def test_income_statement_leaves_out_the_carry_forward(session, book):
     january = _lines(reports.income_statement(session, book.client_id, "2026-01"))
     assert len(january) == 32
     assert {n: january[n] for n in (1, 2, 4, 14, 21, 30, 32)} == {
-        1: ("10000.00", "10000.00"), 2: ("0.00", "0.00"), 4: (None, None), 14: ("1000.00", "1000.00"),
+        1: ("10000.00", "10000.00"), 2: ("0.00", "0.00"), 4: ("0.00", "0.00"), 14: ("1000.00", "1000.00"),
         21: ("9000.00", "9000.00"), 30: ("9000.00", "9000.00"), 32: ("9000.00", "9000.00")}
     february = _lines(reports.income_statement(session, book.client_id, "2026-02"))
     assert {n: february[n] for n in (1, 14, 21, 32)} == {
@@ -326,7 +328,8 @@ def test_api_balance_sheet_and_income_statement_have_the_documented_shape(app, b
     assert income.status_code == 200
     assert set(income.json) == {"client_id", "period", "lines"}
     assert income.json["lines"][0] == {"line": 1, "item": "一、营业收入", "period": "5000.00", "ytd": "15000.00"}
-    assert income.json["lines"][3] == {"line": 4, "item": "其中：消费税", "period": None, "ytd": None}
+    assert income.json["lines"][3] == {"line": 4, "item": "其中：消费税", "period": "0.00", "ytd": "0.00"}
+    assert income.json["lines"][4] == {"line": 5, "item": "营业税", "period": None, "ytd": None}
     assert income.json["lines"][31]["ytd"] == "14800.00"
 
 

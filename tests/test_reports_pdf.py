@@ -410,3 +410,30 @@ def test_ruled_ledger_lines_wrap_long_texts_and_keep_rows_whole_across_pages():
     assert all(width(line) <= grid.total for line in first + second)
     pages = paginate([("line", first), ("line", second)], 2, 10)
     assert [len(page) for page in pages] == [1, len(second)]  # the wrapped row moved whole to page 2
+
+
+def test_tax_worksheet_pdf_prints_the_lines_of_the_json_worksheet(app, session, manager, login_as, maker, checker):
+    accountant = app.appbuilder.sm.find_user(username="accountant")
+    taxed = make_books(make_client(accountant=accountant, name="税费测试有限公司"), start="2026-01")
+    make_voucher(taxed, maker, state="posted", reviewer_id=checker, day="2026-03-10", summary="销售",
+                 lines=[{"account_code": "1002", "debit": "200000"}, {"account_code": "5001", "credit": "200000"}])
+    sheet = manager.get(f"/api/v1/tax/worksheet?client_id={taxed.client_id}&period=2026-03").json
+    reader, pages = pdf_text(manager.get(f"/reports/tax-worksheet.pdf?client_id={taxed.client_id}&period=2026-03"))
+    text = plain(" ".join(pages))
+    with app.test_request_context():
+        title = gettext("Tax worksheet")
+    assert reader.metadata.title.startswith(title)
+    assert "税费测试有限公司" in text and "2026-03 (2026-03-01 – 2026-03-31)" in text
+    for ln in sheet["lines"]:
+        assert f"{ln['base']} {ln['rate']}%" in text and ln["amount"] in text
+    assert sheet["total"] == "2120.00" and "2120.00" in text
+    assert "减按1%征收" in text
+    assert_numbered(app, pages)
+    # the same refusals as the API: a bad period, another accountant's client, an agent
+    bad = manager.get(f"/reports/tax-worksheet.pdf?client_id={taxed.client_id}&period=2026-Q1")
+    assert bad.status_code == 400 and "period" in bad.json["errors"]
+    other = make_books(make_client(accountant=app.appbuilder.sm.find_user(username="accountant2")))
+    assert login_as("accountant").get(
+        f"/reports/tax-worksheet.pdf?client_id={other.client_id}&period=2026-03").status_code == 404
+    assert login_as("agent").get(
+        f"/reports/tax-worksheet.pdf?client_id={taxed.client_id}&period=2026-03").status_code in (401, 403)

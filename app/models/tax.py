@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 
 from flask_appbuilder import Model
-from sqlalchemy import Boolean, Date, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Audited, Timestamps
@@ -113,3 +113,31 @@ class ClientTaxFiling(Audited, Model):
 
     def __repr__(self) -> str:
         return f"{self.tax.value} {self.period.value}"
+
+
+class TaxAccrual(Audited, Timestamps, Model):
+    """The worksheet an accrual voucher (计提税金) was made from: client, tax period, the voucher,
+    and the worksheet itself as JSON (amounts, the rate rows' ids and legal basis).
+
+    While its voucher exists it is the period's accrual: one per client and period (a partial
+    unique index). Deleting the voucher (a draft) leaves the record with no voucher, and a new
+    accrual may then be made."""
+
+    __tablename__ = "tax_accrual"
+    __table_args__ = (
+        Index("uq_tax_accrual_period", "client_id", "period", unique=True,
+              sqlite_where=text("voucher_id IS NOT NULL"), postgresql_where=text("voucher_id IS NOT NULL")),
+    )
+    __audit_ignore__ = ("created_at", "updated_at", "worksheet")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="RESTRICT"), nullable=False, index=True)
+    period: Mapped[str] = mapped_column(String(7), nullable=False)  # 2026-03 or 2026-Q1
+    period_end: Mapped[date] = mapped_column(Date, nullable=False)
+    voucher_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_voucher.id", ondelete="SET NULL"))
+    total: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    worksheet: Mapped[str] = mapped_column(Text, nullable=False)  # JSON, as the worksheet API answers
+    made_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
+
+    def __repr__(self) -> str:
+        return f"{self.client_id} {self.period}"

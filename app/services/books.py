@@ -2,7 +2,10 @@
 
 Rules:
 - One set of books per client, starting at a chosen month; the chart of accounts is seeded from
-  the standard chart of 小企业会计准则 (``app/data/accounting/chart_of_accounts_small_business.csv``).
+  the standard chart of 小企业会计准则 (``app/data/accounting/chart_of_accounts_small_business.csv``)
+  and the standard tax sub-accounts (``tax_sub_accounts_small_business.csv``): 2221 应交税费 →
+  应交增值税 (进项税额 / 销项税额 / 转出未交增值税), 未交增值税, 应交城市维护建设税 … and 5403
+  税金及附加 by tax, which the income statement's lines 4–10 read and the tax worksheet uses.
 - A sub-account's code is its parent's code plus two digits (1002 → 100201); only leaf accounts
   take voucher lines and opening balances. Giving an account with entries its first sub-account
   moves those entries to the sub-account, so balances never sit on a non-leaf account.
@@ -43,6 +46,7 @@ from app.services.inputs import ascii_digits
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "accounting"
 CHART_CSV = DATA / "chart_of_accounts_small_business.csv"
+TAX_SUB_ACCOUNTS_CSV = DATA / "tax_sub_accounts_small_business.csv"
 MAX_CODE_LENGTH = 20
 
 
@@ -65,6 +69,43 @@ def standard_chart() -> tuple[StandardAccount, ...]:
         )
 
 
+@dataclass(frozen=True)
+class StandardSubAccount:
+    """A sub-account every set of books opens with; *role* names what it holds for the tax
+    worksheet and the accrual voucher (``vat_input``, ``urban_maintenance_payable``,
+    ``urban_maintenance_expense`` ...: see the CSV; each role is one account)."""
+
+    code: str
+    name: str
+    role: str
+
+    @property
+    def parent_code(self) -> str:
+        return self.code[:-2]
+
+
+@lru_cache(maxsize=1)
+def standard_sub_accounts() -> tuple[StandardSubAccount, ...]:
+    """The standard tax sub-accounts under 2221 and 5403, parents before children."""
+    with TAX_SUB_ACCOUNTS_CSV.open(encoding="utf-8") as handle:
+        rows = tuple(StandardSubAccount(row["code"], row["name"], row["role"]) for row in csv.DictReader(handle))
+    return tuple(sorted(rows, key=lambda row: (len(row.code), row.code)))
+
+
+def _add_standard_sub_accounts(session: Session, book_id: int) -> None:
+    """Give new books the standard sub-accounts (their parents have no entries yet). Does not commit."""
+    accounts = {a.code: a for a in session.scalars(select(Account).where(Account.book_id == book_id))}
+    for sub in standard_sub_accounts():
+        parent = accounts[sub.parent_code]
+        child = Account(book_id=book_id, code=sub.code, name=sub.name, category=parent.category,
+                        normal_balance=parent.normal_balance, parent=parent, level=parent.level + 1,
+                        is_leaf=True, active=True)
+        parent.is_leaf = False
+        session.add(child)
+        accounts[sub.code] = child
+    session.flush()
+
+
 # --- books ----------------------------------------------------------------------------------
 
 
@@ -77,7 +118,8 @@ def get_book(session: Session, client_id: int) -> LedgerBook:
 
 
 def open_books(session: Session, client_id: int, start_period: object) -> LedgerBook:
-    """Open the books of *client_id* from *start_period* (``"YYYY-MM"``) with the standard chart.
+    """Open the books of *client_id* from *start_period* (``"YYYY-MM"``) with the standard chart
+    and the standard tax sub-accounts.
 
     Raises ``NotFound`` for an unknown client, ``ValidationFailed`` for a bad period and
     ``Conflict`` when the client already has books. Commits.
@@ -95,6 +137,8 @@ def open_books(session: Session, client_id: int, start_period: object) -> Ledger
                 level=1, is_leaf=True, active=True)
         for a in standard_chart()
     )
+    session.flush()
+    _add_standard_sub_accounts(session, book.id)
     session.commit()
     return book
 

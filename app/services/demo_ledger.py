@@ -46,17 +46,16 @@ from app.services.vouchers import LineInput
 LEDGER_SUB_ACCOUNTS = [
     ("1002", "100201", "工商银行"),
     ("2211", "221101", "工资"),
-    ("2221", "222101", "应交增值税"),
-    ("2221", "222102", "应交城市维护建设税"),
-    ("2221", "222103", "应交教育费附加"),
-    ("2221", "222104", "应交地方教育附加"),
     ("3104", "310401", "未分配利润"),
     ("5602", "560201", "工资"),
     ("5602", "560202", "办公费"),
     ("5603", "560301", "手续费"),
 ]
-# Surcharges on the VAT of the month: 城市维护建设税 (urban), 教育费附加, 地方教育附加.
-SURCHARGES = (("222102", Decimal("0.07")), ("222103", Decimal("0.03")), ("222104", Decimal("0.02")))
+# Surcharges on the VAT of the month: 城市维护建设税 (urban), 教育费附加, 地方教育附加, each owed on
+# its 2221 sub-account and expensed on its 5403 one (the books' standard tax sub-accounts).
+SURCHARGES = (("222103", Decimal("0.07")), ("222104", Decimal("0.03")), ("222105", Decimal("0.02")))
+SURCHARGE_EXPENSE = {"222103": "540302", "222104": "540303", "222105": "540304"}
+OUTPUT_VAT, INPUT_VAT, VAT_TRANSFERRED, VAT_UNPAID = "22210102", "22210101", "22210103", "222102"
 
 
 @dataclass(frozen=True)
@@ -154,12 +153,11 @@ def month_vouchers(profile: LedgerProfile, period: int) -> list[dict]:
     last = previous_period(period) % 100
     year, month = divmod(period, 100)
     end = last_day_of(period).day
-    surcharge_total = sum((amount for _, amount in now.surcharges), Decimal("0.00"))
     prior_taxes = before.vat_due + sum((amount for _, amount in before.surcharges), Decimal("0.00"))
     purchase_total = now.stock_in + now.input_vat
     specs = [
         (5, "付", f"缴纳{last}月增值税及附加税费",
-         [_line("222101", debit=before.vat_due),
+         [_line(VAT_UNPAID, debit=before.vat_due),
           *(_line(code, debit=amount) for code, amount in before.surcharges if amount),
           _line("100201", credit=prior_taxes)]),
         (8, "收", f"收到客户{last}月货款", [_line("100201", debit=before.receivable),
@@ -167,19 +165,21 @@ def month_vouchers(profile: LedgerProfile, period: int) -> list[dict]:
         (10, "付", f"发放{last}月工资", [_line("221101", debit=before.salary), _line("100201", credit=before.salary)]),
         (12, "收", f"{profile.sale_summary}，款项已收", [
             _line("100201", debit=now.cash_sale + now.cash_sale_vat), _line("5001", credit=now.cash_sale),
-            _line("222101", credit=now.cash_sale_vat)]),
-        (15, "付", profile.purchase_summary, [_line("1405", debit=now.stock_in), _line("222101", debit=now.input_vat),
+            _line(OUTPUT_VAT, credit=now.cash_sale_vat)]),
+        (15, "付", profile.purchase_summary, [_line("1405", debit=now.stock_in), _line(INPUT_VAT, debit=now.input_vat),
                                               _line("100201", credit=purchase_total)]),
         (18, "记", f"{profile.sale_summary}，款项未收", [
             _line("1122", debit=now.receivable), _line("5001", credit=now.credit_sale),
-            _line("222101", credit=now.credit_sale_vat)]),
+            _line(OUTPUT_VAT, credit=now.credit_sale_vat)]),
         (20, "付", "提取备用金", [_line("1001", debit=now.withdrawal), _line("100201", credit=now.withdrawal)]),
         (22, "付", "购买办公用品", [_line("560202", debit=now.office), _line("1001", credit=now.office)]),
         (25, "付", "支付银行手续费", [_line("560301", debit=now.bank_fee), _line("100201", credit=now.bank_fee)]),
         (end, "转", profile.cost_summary, [_line("5401", debit=now.cost), _line("1405", credit=now.cost)]),
         (end, "记", f"计提{month}月工资", [_line("560201", debit=now.salary), _line("221101", credit=now.salary)]),
-        (end, "转", f"计提{month}月增值税附加税费", [
-            _line("5403", debit=surcharge_total),
+        (end, "转", f"结转{month}月未交增值税并计提附加税费", [
+            _line(VAT_TRANSFERRED, debit=now.vat_due),
+            *(_line(SURCHARGE_EXPENSE[code], debit=amount) for code, amount in now.surcharges if amount),
+            _line(VAT_UNPAID, credit=now.vat_due),
             *(_line(code, credit=amount) for code, amount in now.surcharges if amount)]),
     ]
     return [{"date": date(year, month, day).isoformat(), "word": word, "summary": summary, "attachments": 1,
@@ -192,7 +192,7 @@ def opening_balances(profile: LedgerProfile, start: int) -> list[tuple[str, Deci
     """Balanced opening balances (code, debit, credit) at *start*: what December left unpaid and
     uncollected, some stock and cash, the paid-in capital, and the bank balance that balances them."""
     before = month_figures(profile, previous_period(start))
-    credits = [("221101", before.salary), ("222101", before.vat_due),
+    credits = [("221101", before.salary), (VAT_UNPAID, before.vat_due),
                *((code, amount) for code, amount in before.surcharges if amount), ("3001", profile.capital)]
     debits = [("1001", _vary(Decimal("5000.00"), start, 7)),
               ("1122", before.receivable),

@@ -1,7 +1,8 @@
 """PDF downloads: statements, vouchers, ledgers, the 小企业会计准则 statements and chat transcripts.
 
 ``GET /reports/<document>.pdf?client_id=&period=YYYY-MM`` (or ``from=``/``to=``; the
-detail ledger also ``account_code=``) and ``GET /reports/transcript/<conversation_id>.pdf``.
+detail ledger also ``account_code=``), ``GET /reports/tax-worksheet.pdf?client_id=&period=``
+(``YYYY-MM`` or ``YYYY-Qn``) and ``GET /reports/transcript/<conversation_id>.pdf``.
 Browser session or JWT bearer token. Answers:
 
 - 200 with the PDF (``Content-Disposition: attachment``) for a small document, or from the
@@ -247,6 +248,30 @@ class ReportPdfApi(BaseApi):
             built = documents.BUILDERS[document](db.session, client_id, start, end, _user_name(),
                                                  account_code=account_code, voucher_id=voucher_id)
             built.cache_key = key
+        except DomainError as exc:
+            return self._error(exc)
+        return self._deliver(built)
+
+    @expose("/tax-worksheet.pdf", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("download")
+    def tax_worksheet(self):  # noqa: ANN201
+        """The tax worksheet (税费计算表) of one client and period
+        ---
+        get:
+          parameters:
+          - {in: query, name: client_id, required: true, schema: {type: integer}}
+          - {in: query, name: period, required: true, schema: {type: string, example: "2026-Q1"}}
+          responses:
+            200: {description: "the PDF", content: {application/pdf: {}}}
+            400: {description: "a bad parameter"}
+            503: {description: "the report workers are busy or stopped; try again"}
+            404: {$ref: '#/components/responses/404'}
+        """
+        try:
+            client_id = _client_id(request.args)
+            built = documents.tax_worksheet(db.session, client_id, request.args.get("period", ""), _user_name())
         except DomainError as exc:
             return self._error(exc)
         return self._deliver(built)

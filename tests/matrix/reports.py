@@ -8,6 +8,7 @@ READERS = {"admin", "manager", "accountant", "reviewer"}
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "ReportPdfApi": {
         "document": set(READERS),
+        "tax_worksheet": set(READERS),
         "transcript": READERS | {"agent"},
         "job": READERS | {"agent"},
         "job_file": READERS | {"agent"},
