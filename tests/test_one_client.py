@@ -80,6 +80,8 @@ def test_a_client_picked_once_is_kept_by_every_ledger_screen(two_books, login_as
     assert 'id="pick-client"' not in form and "乙账套有限公司" in form
     report = location(browser.get("/ledger/reports/trial-balance?from=2026-01&to=2026-01"))
     assert f"client_id={second.client_id}" in report and "from=2026-01" in report
+    worksheet = location(browser.get("/tax/worksheet/?period=2026-01"))
+    assert f"client_id={second.client_id}" in worksheet and "period=2026-01" in worksheet
     listing = browser.get("/ledger/vouchers/list/")
     assert "乙公司收款" in text(listing) and "甲公司收款" not in text(listing)
     assert 'id="current-client"' in text(listing)

@@ -17,18 +17,58 @@ Rules:
 
 from __future__ import annotations
 
-from flask import Flask, abort, g, redirect, request, session, url_for
+from flask import Flask, Response, abort, g, redirect, request, session, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose, has_access
 from flask_appbuilder.security.decorators import permission_name
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models.crm import Client
 from app.models.ledger import LedgerBook
-from app.permissions import scoped_accountant_id
-from app.services.inputs import parse_id
+from app.permissions import client_in_scope, scoped_accountant_id
+from app.services.errors import NotFound, ValidationFailed
+from app.services.inputs import ascii_digits, parse_id
 
 SESSION_KEY = "ledger_client_id"
+
+
+def client_param(value: object) -> int:
+    """A ``client_id`` parameter naming a client in the user's scope (an accountant: their own).
+
+    Raises ``ValidationFailed`` when it is blank or not a whole number, ``NotFound`` when no such
+    client is in the user's scope (the same answer for one that exists elsewhere).
+    """
+    raw = str(value or "").strip()
+    if not raw:
+        raise ValidationFailed({"client_id": [str(_l("Choose a client."))]})
+    client_id = parse_id(raw)
+    if client_id is None and not ascii_digits(raw):
+        raise ValidationFailed({"client_id": [str(_l("The client id is a whole number."))]})
+    if client_id is None or not client_in_scope(client_id):
+        raise NotFound({"client_id": [str(_l("No such client."))]})
+    return client_id
+
+
+def clients_with_books() -> list[Client]:
+    """Every client with books in the user's scope, by name (the pickers of the ledger screens)."""
+    stmt = select(Client).join(LedgerBook, LedgerBook.client_id == Client.id).order_by(Client.name)
+    scope = scoped_accountant_id()
+    if scope is not None:
+        stmt = stmt.where(Client.accountant_id == scope)
+    return list(db.session.scalars(stmt))
+
+
+def open_on_current(endpoint: str, **values: object) -> Response | None:
+    """For a screen that takes ``client_id`` in its query: a redirect to it on the current client
+    when the query names none and one is chosen; a blank ``client_id`` ("—") clears the choice."""
+    if "client_id" not in request.args:
+        current = current_client()
+        if current is not None:
+            return redirect(url_for(endpoint, **request.args.to_dict(), **values, client_id=current))
+    elif not (request.args.get("client_id") or "").strip():
+        forget()
+    return None
 
 
 def _with_books(client_id: int) -> str | None:

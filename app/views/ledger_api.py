@@ -31,7 +31,7 @@ from wtforms.validators import DataRequired
 from app.errors import api_safe as safe
 from app.extensions import db
 from app.models.crm import Client
-from app.models.ledger import LedgerBook, Period, PeriodStatus, Voucher, VoucherKind, VoucherState, VoucherWord
+from app.models.ledger import Period, PeriodStatus, Voucher, VoucherKind, VoucherState, VoucherWord
 from app.permissions import client_in_scope, current_user_id, scoped_accountant_id
 from app.services import books, idempotency, periods, vouchers
 from app.services import voucher_import as importer
@@ -39,6 +39,7 @@ from app.services.accounting import money, parse_period, period_label
 from app.services.errors import DomainError, ValidationFailed
 from app.services.inputs import ascii_digits, parse_count, parse_id
 from app.views.current_client import current_client
+from app.views.ledger_screens_common import books_in_scope
 from app.workers import WorkerError
 
 MAX_PAGE_SIZE = 100
@@ -903,14 +904,6 @@ class VoucherImportForm(FlaskForm):
     file = FileField(_l("File (.csv or .xlsx)"), validators=[FileRequired()])
 
 
-def _clients_with_books() -> list[tuple[int, str]]:
-    stmt = select(Client.id, Client.name).join(LedgerBook, LedgerBook.client_id == Client.id).order_by(Client.name)
-    scope = scoped_accountant_id()
-    if scope is not None:
-        stmt = stmt.where(Client.accountant_id == scope)
-    return [(row.id, row.name) for row in db.session.execute(stmt)]
-
-
 class VoucherImportView(BaseView):
     """凭证导入: upload a CSV or XLSX file of voucher lines for a client in scope."""
 
@@ -922,7 +915,7 @@ class VoucherImportView(BaseView):
     @permission_name("import")
     def index(self) -> tuple[str, int]:
         form = VoucherImportForm()
-        form.client_id.choices = _clients_with_books()
+        form.client_id.choices = books_in_scope()
         if request.method == "GET":
             form.client_id.data = current_client()  # the current set of books (当前账套), if any
         errors: list[importer.RowError] = []

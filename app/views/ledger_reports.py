@@ -10,23 +10,19 @@ from __future__ import annotations
 from itertools import zip_longest
 from urllib.parse import urlencode
 
-from flask import Flask, abort, current_app, redirect, request, url_for
+from flask import Flask, abort, current_app, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from app.errors import api_safe as safe
 from app.extensions import db
-from app.models.crm import Client
-from app.models.ledger import LedgerBook
-from app.permissions import client_in_scope, scoped_accountant_id
 from app.services import ledger_reports as svc
 from app.services.accounting import money, parse_period, period_label, year_start
 from app.services.errors import DomainError, NotFound, ValidationFailed
-from app.services.inputs import ascii_digits, parse_count, parse_id
-from app.views.current_client import current_client, forget, remember
+from app.services.inputs import parse_count
+from app.views.current_client import client_param, clients_with_books, open_on_current, remember
 
 TRUE = ("1", "true", "yes", "on")
 
@@ -35,16 +31,7 @@ TRUE = ("1", "true", "yes", "on")
 
 
 def _client_id(args) -> int:  # noqa: ANN001
-    """The ``client_id`` parameter; ``NotFound`` when it is outside the user's scope."""
-    raw = (args.get("client_id") or "").strip()
-    if not raw:
-        raise ValidationFailed({"client_id": [str(_l("Choose a client."))]})
-    client_id = parse_id(raw)
-    if client_id is None and not ascii_digits(raw):
-        raise ValidationFailed({"client_id": [str(_l("The client id is a whole number."))]})
-    if client_id is None or not client_in_scope(client_id):
-        raise NotFound({"client_id": [str(_l("No such client."))]})
-    return client_id
+    return client_param(args.get("client_id"))
 
 
 def month_range(args) -> tuple[str, str]:  # noqa: ANN001
@@ -299,14 +286,6 @@ REPORTS = (  # endpoint, menu name, label
 )
 
 
-def _clients_with_books() -> list[Client]:
-    stmt = select(Client).join(LedgerBook, LedgerBook.client_id == Client.id).order_by(Client.name)
-    scope = scoped_accountant_id()
-    if scope is not None:
-        stmt = stmt.where(Client.accountant_id == scope)
-    return list(db.session.scalars(stmt))
-
-
 class LedgerReportView(BaseView):
     """Screens of the books and statements: choose a client and a month or a range."""
 
@@ -317,15 +296,12 @@ class LedgerReportView(BaseView):
         """Render *endpoint*'s template; *build(args, client_id)* returns the report context."""
         args = request.args
         title = next(label for ep, _, label in REPORTS if ep == endpoint)
-        context.update(reports=REPORTS, endpoint=endpoint, title=title, clients=_clients_with_books(), args=args,
+        context.update(reports=REPORTS, endpoint=endpoint, title=title, clients=clients_with_books(), args=args,
                        error=None, client_id=None, money=money, period_label=period_label, detail_url=detail_url)
         status = 200
-        if "client_id" not in args:  # inside the current set of books (当前账套), when one is chosen
-            current = current_client()
-            if current is not None:
-                return redirect(url_for(f"LedgerReportView.{endpoint}", **args.to_dict(), client_id=current))
-        elif not args.get("client_id"):
-            forget()  # "—": no client
+        on_current = open_on_current(f"LedgerReportView.{endpoint}")  # inside the current set of books (当前账套)
+        if on_current is not None:
+            return on_current
         if args.get("client_id"):
             try:
                 client_id = context["client_id"] = _client_id(args)

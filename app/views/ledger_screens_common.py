@@ -7,17 +7,18 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models.crm import Client
 from app.models.ledger import LedgerBook, Voucher
-from app.permissions import client_in_scope, scoped_accountant_id
+from app.permissions import client_in_scope
 from app.services.errors import DomainError
 from app.services.inputs import parse_id
-from app.views.current_client import picked_client, remember
+from app.views.current_client import clients_with_books, picked_client, remember
 
 __all__ = ["LEDGER_MENU", "books_in_scope", "field_errors", "picked_client", "row_id", "scoped_book",
            "scoped_voucher"]
 
 LEDGER_MENU = dict(category="Ledger", category_label=_l("Ledger"), category_icon="fa-book")
+
+
 def row_id(value: object) -> int | None:
     """A primary key typed in a URL or form (``"12"`` or ``12``), or ``None`` for anything else."""
     return parse_id(value)
@@ -40,11 +41,7 @@ def scoped_book(client_id: int) -> LedgerBook:
 
 def books_in_scope() -> list[tuple[int, str]]:
     """``(client id, client name)`` of every client with books the user may see, by name."""
-    stmt = select(Client.id, Client.name).join(LedgerBook, LedgerBook.client_id == Client.id).order_by(Client.name)
-    scope = scoped_accountant_id()
-    if scope is not None:
-        stmt = stmt.where(Client.accountant_id == scope)
-    return [(row.id, row.name) for row in db.session.execute(stmt)]
+    return [(client.id, client.name) for client in clients_with_books()]
 
 
 

@@ -37,12 +37,13 @@ from markupsafe import Markup
 
 from app.errors import api_safe as safe
 from app.extensions import db
-from app.permissions import client_in_scope, current_user_id
+from app.permissions import current_user_id
 from app.security import SUPERVISE
 from app.services import chat_inbox
 from app.services.accounting import parse_period
-from app.services.errors import DomainError, NotFound, ValidationFailed
-from app.services.inputs import ascii_digits, parse_id
+from app.services.errors import DomainError, ValidationFailed
+from app.services.inputs import parse_id
+from app.views.current_client import client_param
 from app.views.ledger_reports import month_range
 from app.workers import WorkerError
 from reports import documents, jobs
@@ -84,16 +85,7 @@ def _user_name() -> str:
 
 
 def _client_id(args) -> int:  # noqa: ANN001
-    """``client_id``: a whole number of a client in the user's scope (else ``NotFound``)."""
-    raw = (args.get("client_id") or "").strip()
-    if not raw:
-        raise ValidationFailed({"client_id": [str(_l("Choose a client."))]})
-    client_id = parse_id(raw)
-    if client_id is None and not ascii_digits(raw):
-        raise ValidationFailed({"client_id": [str(_l("The client id is a whole number."))]})
-    if client_id is None or not client_in_scope(client_id):
-        raise NotFound({"client_id": [str(_l("No such client."))]})
-    return client_id
+    return client_param(args.get("client_id"))
 
 
 def _voucher_id(args) -> int | None:  # noqa: ANN001

@@ -21,33 +21,17 @@ from flask_appbuilder.api import protect
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, fields
-from sqlalchemy import select
 
 from app.errors import api_safe as safe
 from app.extensions import db
-from app.models.crm import Client
-from app.models.ledger import LedgerBook, Voucher
+from app.models.ledger import Voucher
 from app.models.tax import TaxKind
-from app.permissions import client_in_scope, current_user_id, scoped_accountant_id
+from app.permissions import current_user_id
 from app.services import tax_worksheet as svc
-from app.services.errors import DomainError, NotFound, ValidationFailed
-from app.services.inputs import ascii_digits, parse_id
+from app.services.errors import DomainError, NotFound
+from app.views.current_client import client_param, clients_with_books, open_on_current
 from app.views.labels import ENUM_LABELS
 from app.views.ledger_api import SCHEMAS, LedgerApiBase, voucher_json
-
-
-def client_id_of(value: object) -> int:
-    """A ``client_id`` parameter of a client in the user's scope. Raises ``ValidationFailed`` when
-    it is missing or not a number, ``NotFound`` when no such client is in scope."""
-    raw = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
-    if not raw:
-        raise ValidationFailed({"client_id": [str(_l("Choose a client."))]})
-    client_id = parse_id(raw)
-    if client_id is None and not ascii_digits(raw):
-        raise ValidationFailed({"client_id": [str(_l("The client id is a whole number."))]})
-    if client_id is None or not client_in_scope(client_id):
-        raise NotFound({"client_id": [str(_l("No such client."))]})
-    return client_id
 
 
 class WorksheetLineOut(Schema):
@@ -130,7 +114,7 @@ class TaxWorksheetApi(LedgerApiBase):
                 application/json:
                   schema: {$ref: '#/components/schemas/LedgerError'}
         """
-        client_id = client_id_of(request.args.get("client_id", ""))
+        client_id = client_param(request.args.get("client_id", ""))
         sheet = svc.worksheet(db.session, client_id, request.args.get("period", ""))
         return self.response(200, **svc.worksheet_json(sheet))
 
@@ -166,20 +150,12 @@ class TaxWorksheetApi(LedgerApiBase):
         data = self.body()
         if data is None:
             return self.not_an_object()
-        client_id = client_id_of(data.get("client_id", ""))
+        client_id = client_param(data.get("client_id", ""))
         voucher = svc.accrue(db.session, client_id, data.get("period"), current_user_id())
         return self.response(201, **voucher_json(voucher))
 
 
 # --- the screen ------------------------------------------------------------------------------
-
-
-def _clients_with_books() -> list[Client]:
-    stmt = select(Client).join(LedgerBook, LedgerBook.client_id == Client.id).order_by(Client.name)
-    scope = scoped_accountant_id()
-    if scope is not None:
-        stmt = stmt.where(Client.accountant_id == scope)
-    return list(db.session.scalars(stmt))
 
 
 def pdf_url(client_id: int, period: str) -> str | None:
@@ -199,14 +175,17 @@ class TaxWorksheetView(BaseView):
     @has_access
     @permission_name("list")
     def index(self):  # noqa: ANN201
+        on_current = open_on_current("TaxWorksheetView.index")  # inside the current set of books (当前账套)
+        if on_current is not None:
+            return on_current
         args = request.args
-        context = {"clients": _clients_with_books(), "client_id": None, "period": (args.get("period") or "").strip(),
+        context = {"clients": clients_with_books(), "client_id": None, "period": (args.get("period") or "").strip(),
                    "sheet": None, "error": None, "pdf_url": None, "accrual": None, "labels": ENUM_LABELS[TaxKind],
                    "can_accrue": self.appbuilder.sm.has_access("can_accrue", self.class_permission_name)}
         status = 200
         if args.get("client_id"):
             try:
-                client_id = context["client_id"] = client_id_of(args.get("client_id"))
+                client_id = context["client_id"] = client_param(args.get("client_id"))
                 context["period"] = context["period"] or svc.default_period(db.session, client_id)
                 if context["period"]:
                     sheet = context["sheet"] = svc.worksheet(db.session, client_id, context["period"])
@@ -226,7 +205,7 @@ class TaxWorksheetView(BaseView):
     def accrue(self):  # noqa: ANN201
         period = (request.form.get("period") or "").strip()
         try:
-            client_id = client_id_of(request.form.get("client_id", ""))
+            client_id = client_param(request.form.get("client_id", ""))
         except NotFound:
             abort(404)
         except DomainError as exc:
