@@ -16,6 +16,7 @@ document shows may have changed. The statement of account and transcripts are ne
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Callable
 from datetime import datetime
@@ -82,13 +83,25 @@ def _range_text(start: int, end: int) -> str:
     return period_label(start) if start == end else f"{period_label(start)} – {period_label(end)}"
 
 
+@functools.cache
+def _layout_version() -> str:
+    """A fingerprint of the statements' line formulas: a PDF cached under other formulas (lines
+    4–10 of the income statement were once blank) is not served again."""
+    from app.services.ledger_reports import BALANCE_SHEET_CSV, INCOME_STATEMENT_CSV
+
+    digest = hashlib.sha256()
+    for path in (BALANCE_SHEET_CSV, INCOME_STATEMENT_CSV):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cache_key(session: Session, client_id: int, kind: str, start: int, end: int, extra: str = "") -> str | None:
     """The cache key of a ledger document, or ``None`` when its last month is not closed."""
     book = get_book(session, client_id)
     if end not in periods.closed_periods(session, book.id):
         return None
     version = periods.period_version(session, book.id, end)
-    raw = f"{client_id}|{kind}|{start}|{end}|{extra}|{get_locale()}|v{version}"
+    raw = f"{client_id}|{kind}|{start}|{end}|{extra}|{get_locale()}|v{version}|{_layout_version()}"
     return hashlib.sha256(raw.encode()).hexdigest()
 
 

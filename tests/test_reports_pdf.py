@@ -383,6 +383,16 @@ def test_a_closed_period_is_served_from_the_cache_until_it_is_reopened(app, book
     assert closed_again.headers["X-Report-Cache"] == "miss"
 
 
+def test_a_statement_cached_under_other_line_formulas_is_made_again(app, book, manager, monkeypatch):
+    from reports import documents
+
+    cached = manager.get(url("income-statement", client_id=book.client_id, period="2026-02"))
+    assert cached.headers["X-Report-Cache"] == "miss"
+    monkeypatch.setattr(documents, "_layout_version", lambda: "formulas of another release")
+    again = manager.get(url("income-statement", client_id=book.client_id, period="2026-02"))
+    assert again.headers["X-Report-Cache"] == "miss"
+
+
 def test_open_periods_and_statements_are_never_cached(app, book, manager):
     for _ in range(2):
         response = manager.get(url("statement", client_id=book.client_id, period="2026-02"))
