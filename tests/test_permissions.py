@@ -26,10 +26,11 @@ from tests.matrix import (
     ledger_screens,
     reports,
     tax,
+    tax_filings,
 )
 
 MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat, chat_console, chat_tools, chat_inbox,
-                  reports, tax)
+                  reports, tax, tax_filings)
 ROLES = ["anonymous", "agent", "reviewer", "accountant", "manager", "admin"]
 A, M, C, R, G = "admin", "manager", "accountant", "reviewer", "agent"
 NOBODY: set[str] = set()

@@ -6,9 +6,19 @@ them to ``ROLE_SPEC``. A grant must name a permission that a registered view has
 
 from __future__ import annotations
 
-from app.grants import chat_console, chat_inbox, chat_tools, ledger_api, ledger_reports, ledger_screens, reports, tax
+from app.grants import (
+    chat_console,
+    chat_inbox,
+    chat_tools,
+    ledger_api,
+    ledger_reports,
+    ledger_screens,
+    reports,
+    tax,
+    tax_filings,
+)
 
-MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, reports, tax)
+MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, reports, tax, tax_filings)
 
 
 def merged() -> dict[str, list[tuple[str, str]]]:

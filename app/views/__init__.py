@@ -77,10 +77,11 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
         ledger_screens,
         reports,
         tax,
+        tax_filings,
     )
 
     for module in (ledger_screens, ledger_api, ledger_reports, chat_admin, chat_console, chat_tools_admin, chat_inbox,
-                   reports, tax):
+                   reports, tax, tax_filings):
         module.register(app, appbuilder)
     app.register_blueprint(health_bp)
     from app.views.widget import bp as widget_bp  # the chat widget's script files
