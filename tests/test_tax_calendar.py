@@ -61,7 +61,7 @@ def test_without_official_rows_2026_is_estimated_with_the_same_dates(app, api_to
     assert status == 200
     assert [d["due"] for d in body["deadlines"]] == OFFICIAL_2026
     assert {d["source"] for d in body["deadlines"]} == {"estimated"}
-    assert "weekends only" not in body["deadlines"][0]["note"]
+    assert "weekends only" not in body["deadlines"][0]["note"] and "仅按周末" not in body["deadlines"][0]["note"]
 
 
 def test_a_year_without_known_holidays_is_estimated_from_weekends_only_and_says_so(app, api_token):
@@ -70,7 +70,7 @@ def test_a_year_without_known_holidays_is_estimated_from_weekends_only_and_says_
     assert status == 200
     assert [d["due"] for d in body["deadlines"]] == WEEKENDS_2030
     assert {d["source"] for d in body["deadlines"]} == {"estimated"}
-    assert "weekends only" in body["deadlines"][5]["note"]
+    assert "weekends only" in body["deadlines"][5]["note"] or "仅按周末估算" in body["deadlines"][5]["note"]
 
 
 @pytest.mark.parametrize("year", ["", "abc", "1999", "2101", "20266", "２０２６"])

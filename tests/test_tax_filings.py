@@ -245,7 +245,8 @@ def test_api_generate_file_pay_and_reopen(app, api_token, session, clients):
     overdue = api.get("/api/v1/tax/filing/overdue?as_of=2026-04-21", headers=headers).json
     assert [(f["client_name"], f["tax"]) for f in overdue["result"]] == [
         ("甲公司", "vat"), ("甲公司", "urban_maintenance"), ("甲公司", "corporate_income")]
-    assert api.get("/api/v1/tax/filing/due_soon?as_of=2026-04-31", headers=headers).status_code == 422
+    for bad in ("2026-04-31", "9999-12-31", "20260401"):
+        assert api.get(f"/api/v1/tax/filing/due_soon?as_of={bad}", headers=headers).status_code == 422
 
 
 def test_api_scope_accountants_act_for_their_clients_managers_for_all(app, api_token, session, clients):

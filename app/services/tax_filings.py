@@ -28,7 +28,9 @@ same time by another request).
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -43,7 +45,7 @@ from app.models.documents import Document
 from app.models.tax import ClientTaxFiling, FilingPeriod, TaxKind
 from app.models.tax_filing import FilingStatus, TaxFiling
 from app.services.accounting import money, parse_amount, parse_period
-from app.services.errors import Conflict, NotFound, TransitionNotAllowed, ValidationFailed
+from app.services.errors import Conflict, DomainError, NotFound, TransitionNotAllowed, ValidationFailed
 from app.services.tax_calendar import deadline
 
 DUE_SOON_DAYS = 7
@@ -111,6 +113,16 @@ def generate_month(session: Session, month: object, accountant_id: int | None = 
     return made
 
 
+@contextlib.contextmanager
+def _step(session: Session) -> Iterator[None]:
+    """A step refused after its record was locked rolls back, which also releases the lock."""
+    try:
+        yield
+    except DomainError:
+        session.rollback()
+        raise
+
+
 def _filing(session: Session, filing_id: int) -> TaxFiling:
     filing = session.scalar(select(TaxFiling).where(TaxFiling.id == filing_id).with_for_update())
     if filing is None:
@@ -142,28 +154,29 @@ def file_return(session: Session, filing_id: int, user_id: int | None, zero_retu
     """pending → filed (rules in the module docstring); commit and return the record. Raises
     ``NotFound``, ``TransitionNotAllowed`` or ``ValidationFailed`` (``zero_return``, ``tax_amount``,
     ``return_document_id``) and then writes nothing."""
-    filing = _filing(session, filing_id)
-    if filing.status is not FilingStatus.pending:
-        raise TransitionNotAllowed(str(_l("This return is filed already; reopen it to file it again.")), "status")
-    if not isinstance(zero_return, bool):
-        raise ValidationFailed({"zero_return": [str(_l("Say whether this is a zero return (true or false)."))]})
-    if zero_return:
-        blank = tax_amount is None or (isinstance(tax_amount, str) and not tax_amount.strip())
-        if not blank and (isinstance(tax_amount, float) or parse_amount(tax_amount, "tax_amount") != 0):
-            raise ValidationFailed({"tax_amount": [str(_l("A zero return has no tax amount."))]})
-        amount = Decimal("0.00")
-    else:
-        blank = tax_amount is None or (isinstance(tax_amount, str) and not tax_amount.strip())
-        if blank:
-            raise ValidationFailed({"tax_amount": [str(_l("Give the tax amount of the return."))]})
-        if not isinstance(tax_amount, float) and parse_amount(tax_amount, "tax_amount") == 0:
-            raise ValidationFailed({"tax_amount": [str(_l(
-                "A return with no tax is filed as a zero return (零申报)."))]})
-        amount = _amount(tax_amount, "tax_amount")
-    document = _evidence(session, filing, return_document_id, "return_document_id")
-    filing.status, filing.zero_return, filing.tax_amount = FilingStatus.filed, zero_return, amount
-    filing.filed_at, filing.filed_by_id, filing.return_document_id = utcnow(), user_id, document
-    session.commit()
+    with _step(session):
+        filing = _filing(session, filing_id)
+        if filing.status is not FilingStatus.pending:
+            raise TransitionNotAllowed(str(_l("This return is filed already; reopen it to file it again.")), "status")
+        if not isinstance(zero_return, bool):
+            raise ValidationFailed({"zero_return": [str(_l("Say whether this is a zero return (true or false)."))]})
+        if zero_return:
+            blank = tax_amount is None or (isinstance(tax_amount, str) and not tax_amount.strip())
+            if not blank and (isinstance(tax_amount, float) or parse_amount(tax_amount, "tax_amount") != 0):
+                raise ValidationFailed({"tax_amount": [str(_l("A zero return has no tax amount."))]})
+            amount = Decimal("0.00")
+        else:
+            blank = tax_amount is None or (isinstance(tax_amount, str) and not tax_amount.strip())
+            if blank:
+                raise ValidationFailed({"tax_amount": [str(_l("Give the tax amount of the return."))]})
+            if not isinstance(tax_amount, float) and parse_amount(tax_amount, "tax_amount") == 0:
+                raise ValidationFailed({"tax_amount": [str(_l(
+                    "A return with no tax is filed as a zero return (零申报)."))]})
+            amount = _amount(tax_amount, "tax_amount")
+        document = _evidence(session, filing, return_document_id, "return_document_id")
+        filing.status, filing.zero_return, filing.tax_amount = FilingStatus.filed, zero_return, amount
+        filing.filed_at, filing.filed_by_id, filing.return_document_id = utcnow(), user_id, document
+        session.commit()
     return filing
 
 
@@ -172,18 +185,19 @@ def record_payment(session: Session, filing_id: int, user_id: int | None, paid_a
     """filed → paid (rules in the module docstring); commit and return the record. Raises
     ``NotFound``, ``TransitionNotAllowed`` or ``ValidationFailed`` (``paid_amount``,
     ``receipt_document_id``) and then writes nothing."""
-    filing = _filing(session, filing_id)
-    if filing.status is FilingStatus.pending:
-        raise TransitionNotAllowed(str(_l("File the return before recording its payment.")), "status")
-    if filing.status is FilingStatus.paid:
-        raise TransitionNotAllowed(str(_l("This tax is paid already.")), "status")
-    if filing.zero_return:
-        raise TransitionNotAllowed(str(_l("A zero return has no tax to pay.")), "status")
-    amount = _amount(paid_amount, "paid_amount")
-    document = _evidence(session, filing, receipt_document_id, "receipt_document_id")
-    filing.status, filing.paid_amount = FilingStatus.paid, amount
-    filing.paid_at, filing.paid_by_id, filing.receipt_document_id = utcnow(), user_id, document
-    session.commit()
+    with _step(session):
+        filing = _filing(session, filing_id)
+        if filing.status is FilingStatus.pending:
+            raise TransitionNotAllowed(str(_l("File the return before recording its payment.")), "status")
+        if filing.status is FilingStatus.paid:
+            raise TransitionNotAllowed(str(_l("This tax is paid already.")), "status")
+        if filing.zero_return:
+            raise TransitionNotAllowed(str(_l("A zero return has no tax to pay.")), "status")
+        amount = _amount(paid_amount, "paid_amount")
+        document = _evidence(session, filing, receipt_document_id, "receipt_document_id")
+        filing.status, filing.paid_amount = FilingStatus.paid, amount
+        filing.paid_at, filing.paid_by_id, filing.receipt_document_id = utcnow(), user_id, document
+        session.commit()
     return filing
 
 
@@ -191,21 +205,22 @@ def reopen(session: Session, filing_id: int, reason: object) -> TaxFiling:
     """One step back with a reason: paid → filed (payment cleared), filed → pending (filing
     cleared); commit and return the record. Raises ``NotFound``, ``TransitionNotAllowed`` (a pending
     record) or ``ValidationFailed`` naming ``reason``."""
-    filing = _filing(session, filing_id)
-    text = reason.strip() if isinstance(reason, str) else ""
-    if not text or len(text) > REASON_MAX:
-        raise ValidationFailed({"reason": [str(_l("Give the reason for reopening (up to %(n)d characters).",
-                                                  n=REASON_MAX))]})
-    if filing.status is FilingStatus.pending:
-        raise TransitionNotAllowed(str(_l("This return is not filed yet; there is nothing to reopen.")), "status")
-    if filing.status is FilingStatus.paid:
-        filing.status = FilingStatus.filed
-        filing.paid_amount = filing.paid_at = filing.paid_by_id = filing.receipt_document_id = None
-    else:
-        filing.status, filing.zero_return = FilingStatus.pending, False
-        filing.tax_amount = filing.filed_at = filing.filed_by_id = filing.return_document_id = None
-    filing.reopen_reason = text
-    session.commit()
+    with _step(session):
+        filing = _filing(session, filing_id)
+        text = reason.strip() if isinstance(reason, str) else ""
+        if not text or len(text) > REASON_MAX:
+            raise ValidationFailed({"reason": [str(_l("Give the reason for reopening (up to %(n)d characters).",
+                                                      n=REASON_MAX))]})
+        if filing.status is FilingStatus.pending:
+            raise TransitionNotAllowed(str(_l("This return is not filed yet; there is nothing to reopen.")), "status")
+        if filing.status is FilingStatus.paid:
+            filing.status = FilingStatus.filed
+            filing.paid_amount = filing.paid_at = filing.paid_by_id = filing.receipt_document_id = None
+        else:
+            filing.status, filing.zero_return = FilingStatus.pending, False
+            filing.tax_amount = filing.filed_at = filing.filed_by_id = filing.return_document_id = None
+        filing.reopen_reason = text
+        session.commit()
     return filing
 
 

@@ -49,12 +49,15 @@ DEFAULT_PAGE_SIZE = 25
 
 
 def parse_as_of(value: object) -> date:
-    """The day a list is computed for: ``YYYY-MM-DD``, today when absent. Raises ``ValidationFailed``."""
+    """The day a list is computed for: ``YYYY-MM-DD`` in the calendar's years, today when absent.
+    Raises ``ValidationFailed``."""
     if value in (None, ""):
         return date.today()
     try:
         if isinstance(value, str) and len(value.strip()) == 10:
-            return date.fromisoformat(value.strip())
+            day = date.fromisoformat(value.strip())
+            if calendar_svc.FIRST_YEAR <= day.year <= calendar_svc.LAST_YEAR:
+                return day
     except ValueError:
         pass
     raise ValidationFailed({"as_of": [str(_l("A date is written YYYY-MM-DD, for example 2026-01-20."))]})
