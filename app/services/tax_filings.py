@@ -124,7 +124,8 @@ def _step(session: Session) -> Iterator[None]:
 
 
 def _filing(session: Session, filing_id: int) -> TaxFiling:
-    filing = session.scalar(select(TaxFiling).where(TaxFiling.id == filing_id).with_for_update())
+    filing = session.scalar(select(TaxFiling).where(TaxFiling.id == filing_id).with_for_update()) \
+        if isinstance(filing_id, int) and 0 < filing_id < 2**31 else None
     if filing is None:
         raise NotFound(str(_l("No such filing.")), "id")
     return filing

@@ -64,7 +64,7 @@ def parse_as_of(value: object) -> date:
 
 
 def _record_in_scope(filing_id: int) -> TaxFiling | None:
-    filing = db.session.get(TaxFiling, filing_id)
+    filing = db.session.get(TaxFiling, filing_id) if 0 < filing_id < 2**31 else None  # larger: no row's id
     if filing is None or not client_in_scope(filing.client_id):
         return None
     return filing
@@ -155,6 +155,7 @@ class TaxCalendarApi(TaxApiBase):
               content:
                 application/json:
                   schema: {$ref: '#/components/schemas/CalendarOut'}
+            404: {$ref: '#/components/responses/404'}
             422:
               content:
                 application/json:
