@@ -70,10 +70,12 @@ def test_generating_a_month_twice_creates_nothing_new(session, clients):
     assert _count(session) == 4
 
 
-def test_may_has_only_the_monthly_records(session, clients):
+def test_may_has_the_monthly_records_and_the_annual_corporate_income_settlement(session, clients):
     svc.generate_month(session, "2026-05")
     assert _rows(session) == {("甲公司", "vat", "2026-04", "2026-05-22", "pending"),
-                              ("甲公司", "urban_maintenance", "2026-04", "2026-05-22", "pending")}
+                              ("甲公司", "urban_maintenance", "2026-04", "2026-05-22", "pending"),
+                              ("甲公司", "corporate_income", "2025", "2026-05-31", "pending")}
+    assert svc.generate_month(session, "2026-05") == []
 
 
 def test_january_makes_last_years_december_fourth_quarter_and_year_records(session, clients):
@@ -313,7 +315,7 @@ def test_manager_makes_a_month_on_the_screen_and_the_reviewer_only_reads(app, lo
 
 
 def test_a_client_with_filing_records_is_not_deleted(app, api_token, session, clients):
-    svc.generate_month(session, "2026-05")  # 甲公司: VAT and 城建税 for 2026-04
+    svc.generate_month(session, "2026-06")  # 甲公司: VAT and 城建税 for 2026-05
     response = app.test_client().delete(f"/api/v1/client/{clients['a'].id}", headers=api_token("manager"))
     assert response.status_code == 409
     assert "2 条申报记录" in response.json["message"] or "2 tax filings" in response.json["message"]

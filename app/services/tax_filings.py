@@ -4,7 +4,9 @@ A record is made **pending** (待申报) for every tax of a client's profile who
 the filing month: :func:`generate_month` for ``2026-04`` makes the March records of monthly
 filers, the 2026-Q1 records of quarterly filers (in January, April, July and October) and, in
 January, the previous year's records of yearly filers. Its due date is the calendar's deadline of
-the filing month (app/services/tax_calendar.py). Generating a month again makes nothing new.
+the filing month (app/services/tax_calendar.py). In May, every client that files 企业所得税 also
+gets the previous year's annual settlement (汇算清缴, period ``2025``), due on 31 May. Generating a
+month again makes nothing new.
 
 The life of a record:
 
@@ -49,6 +51,7 @@ from app.services.errors import Conflict, DomainError, NotFound, TransitionNotAl
 from app.services.tax_calendar import deadline
 
 DUE_SOON_DAYS = 7
+ANNUAL_SETTLEMENT_DUE = (5, 31)  # 企业所得税法 第五十四条: the annual return within five months of the year's end
 REASON_MAX = 500
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -68,24 +71,10 @@ def period_filed_in(kind: FilingPeriod, year: int, month: int) -> str | None:
     return f"{year - 1:04d}" if month == 1 else None
 
 
-def filing_month(kind: FilingPeriod, period: str) -> tuple[int, int]:
-    """The (year, month) in which the filing of *period* is due; raises ``ValidationFailed``
-    naming ``period`` when *period* is not written as *kind* asks (``YYYY-MM``, ``YYYY-Qn``, ``YYYY``)."""
-    text = period.strip() if isinstance(period, str) else ""
-    if kind is FilingPeriod.monthly and (m := _MONTH.match(text)) and 1 <= int(m.group(2)) <= 12:
-        year, month = int(m.group(1)), int(m.group(2))
-        return (year + 1, 1) if month == 12 else (year, month + 1)
-    if kind is FilingPeriod.quarterly and (m := _QUARTER.match(text)):
-        year, quarter = int(m.group(1)), int(m.group(2))
-        return (year + 1, 1) if quarter == 4 else (year, quarter * 3 + 1)
-    if kind is FilingPeriod.yearly and (m := _YEAR.match(text)):
-        return int(m.group(1)) + 1, 1
-    raise ValidationFailed({"period": [str(_l("A period is written YYYY-MM, YYYY-Qn or YYYY as the tax is filed."))]})
-
-
 def generate_month(session: Session, month: object, accountant_id: int | None = None) -> list[TaxFiling]:
     """Make the pending records due in *month* (``YYYY-MM``) for every active client (of
-    *accountant_id* when given) from the taxes of its profile, skipping those that exist; commit
+    *accountant_id* when given) from the taxes of its profile (and, in May, the annual 企业所得税
+    settlement of the year before), skipping those that exist; commit
     and return the new ones (none the second time). Raises ``ValidationFailed`` naming ``month``
     or ``Conflict``."""
     label = parse_period(month, "month")
@@ -95,15 +84,20 @@ def generate_month(session: Session, month: object, accountant_id: int | None = 
             .where(Client.status == ClientStatus.active).order_by(ClientTaxFiling.client_id, ClientTaxFiling.id))
     if accountant_id is not None:
         stmt = stmt.where(Client.accountant_id == accountant_id)
-    wanted = [(row.client_id, row.tax, row.period, period) for row in session.scalars(stmt)
+    profiles = list(session.scalars(stmt))
+    wanted = [(row.client_id, row.tax, row.period, period, due) for row in profiles
               if (period := period_filed_in(row.period, year, number)) is not None]
+    if number == ANNUAL_SETTLEMENT_DUE[0]:  # 企业所得税汇算清缴 of the year before, by 31 May
+        settlement_due = date(year, *ANNUAL_SETTLEMENT_DUE)
+        wanted += [(row.client_id, row.tax, FilingPeriod.yearly, f"{year - 1:04d}", settlement_due)
+                   for row in profiles if row.tax is TaxKind.corporate_income]
     if not wanted:
         return []
     existing = set(session.execute(select(TaxFiling.client_id, TaxFiling.tax, TaxFiling.period).where(
         TaxFiling.client_id.in_({w[0] for w in wanted}), TaxFiling.period.in_({w[3] for w in wanted}))).all())
-    made = [TaxFiling(client_id=client_id, tax=tax, period_kind=kind, period=period, due=due,
+    made = [TaxFiling(client_id=client_id, tax=tax, period_kind=kind, period=period, due=day,
                       status=FilingStatus.pending, zero_return=False)
-            for client_id, tax, kind, period in wanted if (client_id, tax, period) not in existing]
+            for client_id, tax, kind, period, day in wanted if (client_id, tax, period) not in existing]
     session.add_all(made)
     try:
         session.commit()
