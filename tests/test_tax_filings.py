@@ -283,6 +283,10 @@ def test_api_list_refuses_bad_filters(app, api_token, query):
 def test_screens_list_filter_and_file_a_return(app, login_as, session, clients):
     svc.generate_month(session, "2026-04")
     browser = login_as("accountant")
+    menu = browser.get("/taxcalendar/").get_data(as_text=True)  # the 税务 menu of every page
+    assert 'href="/taxcalendar/"' in menu
+    assert all(link in menu for link in ('href="/taxfilings/"', 'href="/taxfilings/overdue"',
+                                         'href="/taxfilings/due_soon"', 'href="/taxratemodelview/list/"'))
     page = browser.get("/taxfilings/").get_data(as_text=True)
     assert "甲公司" in page and "乙公司" not in page
     page = browser.get("/taxfilings/?tax=corporate_income").get_data(as_text=True)
