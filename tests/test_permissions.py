@@ -26,11 +26,12 @@ from tests.matrix import (
     ledger_screens,
     reports,
     tax,
+    tax_filings,
     tax_worksheet,
 )
 
 MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat, chat_console, chat_tools, chat_inbox,
-                  reports, tax, tax_worksheet)
+                  reports, tax, tax_worksheet, tax_filings)
 ROLES = ["anonymous", "agent", "reviewer", "accountant", "manager", "admin"]
 A, M, C, R, G = "admin", "manager", "accountant", "reviewer", "agent"
 NOBODY: set[str] = set()

@@ -15,11 +15,12 @@ from app.grants import (
     ledger_screens,
     reports,
     tax,
+    tax_filings,
     tax_worksheet,
 )
 
 MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, reports, tax,
-           tax_worksheet)
+           tax_worksheet, tax_filings)
 
 
 def merged() -> dict[str, list[tuple[str, str]]]:

@@ -88,9 +88,10 @@ SCHEMA_ONLY_TABLES = frozenset({"alembic_version"})
 # database: the permissions, the views they apply to, the roles and their grants. No data.
 PREPARED_TABLES = frozenset({"ab_permission", "ab_view_menu", "ab_permission_view", "ab_role",
                              "ab_permission_view_role"})
-# Reference data that a migration seeds into every database (the tax rates of 0009_tax_rates): the
-# backup brings its own copy. Editing a rate needs a user, whose row makes a database non-empty.
-SEEDED_TABLES = frozenset({"tax_rate"})
+# Reference data that a migration seeds into every database (the tax rates of 0009_tax_rates, the
+# official 2026 filing deadlines of 0011_tax_filings): the backup brings its own copy. Editing a rate
+# needs a user, whose row makes a database non-empty.
+SEEDED_TABLES = frozenset({"tax_rate", "tax_deadline"})
 
 
 def is_empty(engine: Engine) -> bool:

@@ -42,6 +42,7 @@ def _labels() -> dict[str, Callable[[int], str]]:
         "payment": lambda n: ngettext("%(num)d payment", "%(num)d payments", n),
         "document": lambda n: ngettext("%(num)d archived document", "%(num)d archived documents", n),
         "service_record": lambda n: ngettext("%(num)d service record", "%(num)d service records", n),
+        "tax_filing": lambda n: ngettext("%(num)d tax filing", "%(num)d tax filings", n),
         "ab_user": lambda n: ngettext("%(num)d user account", "%(num)d user accounts", n),
     }
 

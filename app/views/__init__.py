@@ -77,11 +77,12 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
         ledger_screens,
         reports,
         tax,
+        tax_filings,
         tax_worksheet,
     )
 
     for module in (ledger_screens, ledger_api, ledger_reports, chat_admin, chat_console, chat_tools_admin, chat_inbox,
-                   reports, tax, tax_worksheet):
+                   reports, tax, tax_worksheet, tax_filings):
         module.register(app, appbuilder)
     app.register_blueprint(health_bp)
     from app.views.widget import bp as widget_bp  # the chat widget's script files
