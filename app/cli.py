@@ -96,6 +96,27 @@ def register_cli(app: Flask) -> None:
 
         click.echo(f"{expire_due_contracts(db.session, date.today())} contract(s) expired")
 
+    @app.cli.command("remind")
+    @click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+                  help="The day to remind for (YYYY-MM-DD; default today).")
+    @click.option("--dry-run", is_flag=True, help="Only list who would be mailed.")
+    def remind(day, dry_run: bool) -> None:  # noqa: ANN001
+        """Mail each accountant their clients' filings overdue or due within 3 days, and each
+        manager the overdue list (run daily from cron). Exits 1 when a mail could not be sent."""
+        from app.reminder_mail import send_reminders
+
+        result = send_reminders(app, day.date() if day else date.today(), dry_run=dry_run)
+        for who in result.planned:
+            click.echo(f"would mail {who}")
+        for who in result.sent:
+            click.echo(f"mailed {who}")
+        for who, why in result.failed:
+            click.echo(f"NOT mailed {who}: {why}", err=True)
+        click.echo(f"{len(result.sent)} reminder(s) sent, {len(result.failed)} failed"
+                   + (f", {len(result.planned)} planned (dry run)" if dry_run else ""))
+        if result.failed:
+            raise SystemExit(1)
+
     @app.cli.command("chat-retention")
     @click.option("--days", type=click.IntRange(min=0), default=None,
                   help="Age in days (default: CHAT_RETENTION_DAYS).")

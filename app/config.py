@@ -47,6 +47,8 @@ Environment variables (all optional):
 ``MAIL_SERVER``, ``MAIL_PORT``, ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_USE_TLS``, ``MAIL_USE_SSL``,
 ``MAIL_DEFAULT_SENDER``     SMTP for replies to left messages and chat transcripts (default localhost:25,
                             no TLS; sender ``desk@localhost``).
+``DESK_URL``                the back office's address as users reach it (e.g. ``https://desk.example.com``); mails
+                            sent from the command line (``flask --app app remind``) link to it (default: no link).
 ``REPORTS_SYNC_MAX_ROWS``   PDFs with more table rows than this render as a background job (default 400).
 ``REPORTS_CHUNK_ROWS``      rows per chunk of a background PDF, rendered in parallel (default 250).
 ``REPORTS_WORKERS``         local worker processes for PDFs and spreadsheet imports (default 3; background PDF jobs
@@ -219,6 +221,7 @@ def build_config(overrides: dict | None = None) -> dict:
         "MAIL_USE_TLS": _env_bool("MAIL_USE_TLS", False),
         "MAIL_USE_SSL": _env_bool("MAIL_USE_SSL", False),
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "desk@localhost"),
+        "DESK_URL": (os.environ.get("DESK_URL") or "").rstrip("/") or None,
         # --- PDF reports -----------------------------------------------------------------
         "REPORTS_SYNC_MAX_ROWS": int(os.environ.get("REPORTS_SYNC_MAX_ROWS", "400")),
         "REPORTS_CHUNK_ROWS": int(os.environ.get("REPORTS_CHUNK_ROWS", "250")),

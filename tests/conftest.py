@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 from flask_appbuilder import Model
 from sqlalchemy import event, func, insert, literal, select, union_all
@@ -272,3 +275,45 @@ def api_token(app):
         return {"Authorization": f"Bearer {response.json['access_token']}"}
 
     return _token
+
+
+# --- a local SMTP server (mail the desk sends: replies, transcripts, reminders) --------------------
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.mails: list[tuple[list[str], object]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+        self.mails.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def _smtp_server():
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+@pytest.fixture
+def smtp(app, _smtp_server):
+    """Mail goes to the local server; ``smtp.mails`` holds ``(recipients, message)`` pairs."""
+    controller, inbox = _smtp_server
+    inbox.mails.clear()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port, MAIL_USE_TLS=False, MAIL_USE_SSL=False,
+                      MAIL_USERNAME=None, MAIL_DEFAULT_SENDER="desk@example.com")
+    return inbox
+
+
+@pytest.fixture
+def smtp_down(app):
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=_free_port(), MAIL_USE_TLS=False, MAIL_USE_SSL=False)

@@ -4,12 +4,9 @@ screens that show them — with a local SMTP server receiving what the desk send
 from __future__ import annotations
 
 import itertools
-import socket
 from datetime import datetime
-from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from app.extensions import db, socketio
@@ -33,48 +30,6 @@ from app.services import chat_inbox, chat_sites
 from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
-
-
-# --- a local SMTP server ----------------------------------------------------------------------
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.mails: list[tuple[list[str], object]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
-        self.mails.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=policy.default)))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def _smtp_server():
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
-
-
-@pytest.fixture
-def smtp(app, _smtp_server):
-    """Mail goes to the local server; ``smtp.mails`` holds ``(recipients, message)`` pairs."""
-    controller, inbox = _smtp_server
-    inbox.mails.clear()
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port, MAIL_USE_TLS=False, MAIL_USE_SSL=False,
-                      MAIL_USERNAME=None, MAIL_DEFAULT_SENDER="desk@example.com")
-    return inbox
-
-
-@pytest.fixture
-def smtp_down(app):
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=_free_port(), MAIL_USE_TLS=False, MAIL_USE_SSL=False)
 
 
 def _parts(message) -> tuple[str, str]:  # noqa: ANN001
