@@ -36,6 +36,7 @@ from app.services import chat_inbox, tracking
 from app.services.errors import NotFound
 from app.services.inputs import parse_count, parse_id
 from app.views.common import DeskModelView, EagerInterface, format_datetime
+from app.views.pdf_links import transcript_url
 
 CATEGORY = dict(category="Live chat", category_label=_l("Live chat"), category_icon="fa-comments")
 
@@ -280,12 +281,6 @@ class ConversationHistoryView(BaseView):
             "chat_inbox/transcript.html", conversation=conversation, messages=messages, internal=internal,
             format_datetime=format_datetime, status_labels=CONVERSATION_STATUS_LABELS, sender_labels=SENDER_LABELS,
             SenderType=SenderType, pdf_url=transcript_url(conversation.id))
-
-
-def transcript_url(conversation_id: int) -> str | None:
-    from app.views.reports import transcript_url as url
-
-    return url(conversation_id)
 
 
 def _load_rows(conversations: list[Conversation]) -> None:

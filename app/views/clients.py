@@ -31,6 +31,7 @@ from app.views.common import (
 from app.views.contracts import ContractModelView
 from app.views.documents import DocumentModelView
 from app.views.labels import LabelledEnumField, enum_formatter
+from app.views.pdf_links import statement_url
 
 
 class SecretField(StringField):
@@ -258,8 +259,6 @@ class ClientModelView(DeskModelView):
                 "can_show", "ClientTaxProfileView"):
             kwargs["tax_profile_url"] = url_for("ClientTaxProfileView.show", pk=int(kwargs["pk"]))
         if template == self.show_template and "pk" in kwargs:
-            from app.views.reports import statement_url
-
             kwargs["statement_url"] = statement_url(int(kwargs["pk"]))
         return super().render_template(template, **kwargs)
 

@@ -31,6 +31,7 @@ from app.views.common import (
     target_id,
 )
 from app.views.labels import ENUM_LABELS, LabelledEnumField, enum_formatter, enum_label
+from app.views.pdf_links import statement_url
 
 MONEY_LABELS = {"monthly_fee": _l("Monthly fee"), "amount": _l("Amount")}
 
@@ -187,8 +188,6 @@ class ContractModelView(DeskModelView):
                 kwargs["can_transition"] = self.appbuilder.sm.has_access("can_transition", "ContractModelView")
                 kwargs["can_bill"] = self.appbuilder.sm.has_access("can_bill", "ContractModelView")
                 kwargs["status_label"] = enum_label(contract.status)
-                from app.views.reports import statement_url
-
                 kwargs["statement_url"] = statement_url(contract.client_id)
         return super().render_template(template, **kwargs)
 

@@ -8,9 +8,8 @@ naming it, as the rest of the API does. Amounts travel as strings.
 from __future__ import annotations
 
 from itertools import zip_longest
-from urllib.parse import urlencode
 
-from flask import Flask, abort, current_app, request, url_for
+from flask import Flask, abort, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.security.decorators import has_access, permission_name
@@ -23,6 +22,7 @@ from app.services.accounting import money, parse_period, period_label, year_star
 from app.services.errors import DomainError, NotFound, ValidationFailed
 from app.services.inputs import parse_count
 from app.views.current_client import client_param, clients_with_books, open_on_current, remember
+from app.views.pdf_links import document_url
 
 TRUE = ("1", "true", "yes", "on")
 
@@ -382,11 +382,8 @@ PDF_DOCUMENTS = {
 
 def pdf_url(endpoint: str, args: dict) -> str | None:
     """The PDF download of the report on screen, for users who may download PDFs; else None."""
-    if not current_app.appbuilder.sm.can(("can_download", "ReportPdfApi")):
-        return None
     document, names = PDF_DOCUMENTS[endpoint]
-    params = {"client_id": args.get("client_id")} | {name: args[name] for name in names if args.get(name)}
-    return f"/reports/{document}.pdf?{urlencode(params)}"
+    return document_url(document, client_id=args.get("client_id"), **{name: args.get(name) for name in names})
 
 
 def detail_url(client_id: int, code: str, start: int, end: int) -> str:

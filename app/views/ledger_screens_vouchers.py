@@ -36,7 +36,7 @@ from app.views.ledger_screens_common import (
     scoped_voucher,
 )
 from app.views.ledger_screens_print import amount_in_words
-from app.views.reports import voucher_pdf_url
+from app.views.pdf_links import voucher_pdf_url
 
 STATE_LABELS = {VoucherState.draft: _l("Draft"), VoucherState.reviewed: _l("Reviewed"),
                 VoucherState.posted: _l("Posted")}

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from datetime import date
 from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, request, url_for
@@ -50,36 +49,6 @@ from reports import documents, jobs
 from reports.render import Document, env, render_html
 
 MAX_MONTHS = 120
-VIEW = "ReportPdfApi"
-
-
-def statement_url(client_id: int, today: date | None = None) -> str | None:
-    """The link to *client_id*'s statement of account (对账单) from January to this month, for
-    the pages of the client and its contracts; ``None`` when the user may not download PDFs."""
-    if not current_app.appbuilder.sm.has_access("can_download", VIEW):
-        return None
-    today = today or date.today()
-    return url_for(f"{VIEW}.document", document="statement", client_id=client_id,
-                   **{"from": f"{today.year:04d}-01", "to": f"{today.year:04d}-{today.month:02d}"})
-
-
-def voucher_pdf_url(voucher: object) -> str | None:
-    """The link to one voucher's PDF, or ``None`` when the user may not download PDFs."""
-    if not current_app.appbuilder.sm.has_access("can_download", VIEW):
-        return None
-    period = voucher.period  # type: ignore[attr-defined]
-    return url_for(f"{VIEW}.document", document="vouchers", client_id=voucher.client_id,  # type: ignore[attr-defined]
-                   period=f"{period // 100:04d}-{period % 100:02d}", voucher_id=voucher.id)  # type: ignore[attr-defined]
-
-
-def transcript_url(conversation_id: int) -> str | None:
-    """The link to a conversation's transcript PDF, or ``None`` when the user may not download it
-    (whether they may read that conversation is the download's own check)."""
-    if not current_app.appbuilder.sm.has_access("can_transcript", VIEW):
-        return None
-    return url_for(f"{VIEW}.transcript", pk=conversation_id)
-
-
 def _user_name() -> str:
     return documents.person(current_app.appbuilder.sm.current_user)
 

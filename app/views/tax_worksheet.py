@@ -13,9 +13,7 @@ the service's.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
-from flask import Flask, Response, abort, current_app, flash, redirect, request, url_for
+from flask import Flask, Response, abort, flash, redirect, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.api import protect
 from flask_appbuilder.security.decorators import has_access, permission_name
@@ -32,6 +30,7 @@ from app.services.errors import DomainError, NotFound
 from app.views.current_client import client_param, clients_with_books, open_on_current
 from app.views.labels import ENUM_LABELS
 from app.views.ledger_api import SCHEMAS, LedgerApiBase, voucher_json
+from app.views.pdf_links import document_url
 
 
 class WorksheetLineOut(Schema):
@@ -160,9 +159,7 @@ class TaxWorksheetApi(LedgerApiBase):
 
 def pdf_url(client_id: int, period: str) -> str | None:
     """The worksheet's PDF download, for users who may download PDFs; else None."""
-    if not current_app.appbuilder.sm.can(("can_download", "ReportPdfApi")):
-        return None
-    return "/reports/tax-worksheet.pdf?" + urlencode({"client_id": client_id, "period": period})
+    return document_url("tax-worksheet", client_id=client_id, period=period)
 
 
 class TaxWorksheetView(BaseView):
