@@ -104,15 +104,18 @@ def seed_users(app: Flask, password: str | None = None) -> tuple[str, list[str]]
 
 def seed_business_data(app: Flask, today: date | None = None) -> int:
     """Create demo clients with contacts, contracts, bills, payments and documents, then their books
-    (``seed_ledger_data``; books that exist are left alone, so databases seeded before the ledger get them).
+    (``seed_ledger_data``; books that exist are left alone, so databases seeded before the ledger get them)
+    and their tax profiles and this year's filing records (``seed_tax_data``, likewise).
 
     Returns the number of clients created (0 when the demo clients already exist).
     """
     today = today or date.today()
     from app.services.demo_ledger import seed_ledger_data
+    from app.services.demo_tax import seed_tax_data
 
     created = _seed_clients(app, today)
     seed_ledger_data(app, today)
+    seed_tax_data(app, today)
     return created
 
 

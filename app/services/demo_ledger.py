@@ -213,7 +213,7 @@ def _voucher_states(count: int, period: int, today_period: int) -> list[VoucherS
 
 
 @contextlib.contextmanager
-def _one_transaction() -> Iterator[Session]:
+def one_transaction() -> Iterator[Session]:
     """A session whose commits are savepoints of one database transaction, committed at the end.
 
     Every service still opens and commits its own unit of work with all its rules, but a set of
@@ -314,7 +314,7 @@ def seed_ledger_data(app: Flask, today: date | None = None) -> int:
         client = db.session.scalar(select(Client).where(Client.credit_code == make_credit_code(profile.credit_code17)))
         if client is None or db.session.scalar(select(LedgerBook.id).where(LedgerBook.client_id == client.id)):
             continue
-        with _one_transaction() as session:
+        with one_transaction() as session:
             _seed_book(session, profile, client, maker, checker, today)
         opened += 1
     return opened
