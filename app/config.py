@@ -250,6 +250,9 @@ def build_config(overrides: dict | None = None) -> dict:
         # instead of failing after sqlite3's 5 s; it waits in its own thread (below).
         options["connect_args"] = {"timeout": float(os.environ.get("SQLITE_BUSY_SECONDS", "30")),
                                    **options.get("connect_args", {})}
+        # A SQLite connection is a file this process has open: no server can drop it, so the ping
+        # before each checkout would only be one more statement per request and chat message.
+        options["pool_pre_ping"] = False
         if cfg["ASYNC_MODE"] in ("gevent", "eventlet"):
             # SQLite's calls run in native threads so that they do not hold the hub (app/green_sqlite.py).
             from app.green_sqlite import dbapi

@@ -110,6 +110,8 @@ def test_only_green_sqlite_files_use_the_wrapper(mode: str, uri: str, green: boo
                         "INSTANCE_PATH": str(tmp_path / "instance")})
     module = cfg["SQLALCHEMY_ENGINE_OPTIONS"].get("module")
     assert (module is not None) is green
+    # no ping before each checkout of a SQLite file's connection (nothing can drop it); a server's, yes
+    assert cfg["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is not uri.startswith("sqlite:///")
     if green:
         assert module.connect is connect
         assert module.IntegrityError is sqlite3.IntegrityError
