@@ -522,9 +522,12 @@ class Load:
         self.visitors = list(await asyncio.gather(*[one(n) for n in range(self.n_visitors)]))
 
     async def _ping_agents(self) -> None:
+        # each console pings on its own timer, started when it opened: spread over the interval,
+        # not all at once (fifty at once made a burst of presence writes no real team makes)
+        spacing = 20 / max(1, len(self.agents))
         while True:
-            await asyncio.sleep(20)
             for agent in self.agents:
+                await asyncio.sleep(spacing)
                 agent.emit("ping", {})
 
     async def open_chats(self) -> None:
