@@ -34,8 +34,8 @@ Environment variables (all optional):
                             counted in Redis when ``REDIS_URL`` is set, else per process.
 ``CHAT_FANOUT_SECONDS``     how long queue, presence and visitor-list updates are held to be sent once (default 0.1).
 ``CHAT_MAX_INFLIGHT``       socket events one process handles at once; past that an event is refused at once as
-                            busy with ``retry_after`` (default 0: 500 under gevent or eventlet, twice the
-                            pool's size plus overflow with threads).
+                            busy with ``retry_after`` (default 0: 500 on SQLite under gevent or eventlet,
+                            else twice the pool's size plus overflow).
 ``DB_POOL_SIZE``, ``DB_POOL_OVERFLOW``, ``DB_POOL_TIMEOUT``
                             the database connection pool: connections kept, extra ones allowed, and seconds a
                             request waits for one before it is refused as busy (a chat message is then refused
