@@ -261,6 +261,9 @@ def main() -> None:
                       f"  (answer as agent1 or agent2 at {base}/chat/console/)", flush=True)
     start_sweeper(app)
     socketio.start_background_task(warm_pool_soon, app)
+    from app.heap import settle
+
+    settle()  # start-up's objects out of the collector's sight: shorter pauses (app/heap.py)
     socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
                  log_output=os.environ.get("ACCESS_LOG", "0") == "1", **server_options())
 

@@ -34,13 +34,17 @@ Environment variables (all optional):
                             counted in Redis when ``REDIS_URL`` is set, else per process.
 ``CHAT_FANOUT_SECONDS``     how long queue, presence and visitor-list updates are held to be sent once (default 0.1).
 ``CHAT_MAX_INFLIGHT``       socket events one process handles at once; past that an event is refused at once as
-                            busy with ``retry_after`` (default 0: twice the pool's size plus overflow).
+                            busy with ``retry_after`` (default 0: 500 on SQLite under gevent or eventlet,
+                            else twice the pool's size plus overflow).
 ``DB_POOL_SIZE``, ``DB_POOL_OVERFLOW``, ``DB_POOL_TIMEOUT``
                             the database connection pool: connections kept, extra ones allowed, and seconds a
                             request waits for one before it is refused as busy (a chat message is then refused
                             with ``retry_after`` and the widget sends it again). Defaults depend on
                             ``ASYNC_MODE``: gevent/eventlet 10 + 20 and 5 s (one process serves many chats on
                             few threads of the database), threading 10 + 20 and 10 s.
+``GC_FREEZE``               ``0`` leaves Python's garbage collector as it is; by default the server keeps start-up's
+                            objects and the survivors of each full collection out of its sight (app/heap.py).
+``GC_FULL_SECONDS``         how often everything is collected in full once (default 900).
 ``CHAT_UPLOAD_MAX_MB``      largest file sent in a chat, in MiB (default 10).
 ``CHAT_RETENTION_DAYS``     days after which ``flask --app app chat-retention`` truncates visitor addresses and
                             anonymises closed chats of unidentified visitors (default 180).
@@ -249,6 +253,9 @@ def build_config(overrides: dict | None = None) -> dict:
         # instead of failing after sqlite3's 5 s; it waits in its own thread (below).
         options["connect_args"] = {"timeout": float(os.environ.get("SQLITE_BUSY_SECONDS", "30")),
                                    **options.get("connect_args", {})}
+        # A SQLite connection is a file this process has open: no server can drop it, so the ping
+        # before each checkout would only be one more statement per request and chat message.
+        options["pool_pre_ping"] = False
         if cfg["ASYNC_MODE"] in ("gevent", "eventlet"):
             # SQLite's calls run in native threads so that they do not hold the hub (app/green_sqlite.py).
             from app.green_sqlite import dbapi

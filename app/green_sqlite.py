@@ -15,9 +15,16 @@ several times a short query, so the rule is:
 - a write runs on the hub without waiting for SQLite's write lock (busy timeout 0); when another
   transaction holds the lock, the statement is tried again in a thread, which waits for the lock
   up to the connection's ``timeout`` (SQLAlchemy's ``connect_args``);
-- ``commit`` (which may checkpoint the write-ahead log to disk) and ``executescript`` always run in
-  a thread; ``rollback``, attributes, ``create_function`` and ``close`` go straight to the
-  connection.
+- ``commit`` runs on the hub: with the write-ahead log and ``synchronous=NORMAL`` it appends the
+  transaction's pages to the log without waiting for the disk (tens of microseconds), and these
+  connections never checkpoint the log themselves (``wal_autocheckpoint`` 0), which is what made a
+  commit slow. A commit that finds the database busy is tried again in a thread. A trip to a
+  thread per commit cost more than the commit: the thread waits for the interpreter lock while
+  the hub is busy (up to its 5 ms switch interval), and a chat message waits for its commit.
+- The log is checkpointed every ``CHECKPOINT_SECONDS`` by a task of the process, in a thread, on a
+  connection of its own (``PASSIVE``: it neither waits for nor blocks the readers and writers).
+- ``executescript`` always runs in a thread; ``rollback``, attributes, ``create_function`` and
+  ``close`` go straight to the connection.
 
 Only in a process that gevent or eventlet has monkey-patched; anywhere else (threading mode, the
 command line, worker processes) ``connect`` returns a plain ``sqlite3`` connection. A connection
@@ -27,9 +34,11 @@ are opened with ``check_same_thread=False``. Errors raised by SQLite reach the c
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +46,7 @@ from contextlib import contextmanager
 from typing import Any
 
 Runner = Callable[..., Any]
+log = logging.getLogger(__name__)
 
 # Native threads for database calls; a report query holds one for its whole run, so allow more
 # than the hub's default of ten (idle threads cost next to nothing).
@@ -259,7 +269,12 @@ class GreenConnection:
         return self.cursor().execute(sql, parameters)
 
     def commit(self) -> None:
-        self._run(self._connection.commit)
+        try:
+            self._connection.commit()
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+            self.in_thread(self._connection.commit)
 
     def __getattr__(self, name: str) -> Any:  # rollback, close, create_function, isolation_level, ...
         return getattr(self._connection, name)
@@ -268,16 +283,88 @@ class GreenConnection:
         setattr(self._connection, name, value)
 
 
+# Seconds between two checkpoints of a database's write-ahead log (see the module docstring).
+CHECKPOINT_SECONDS = 1.0
+_checkpointed: set[str] = set()
+_checkpointed_lock = threading.Lock()
+
+
+def _green_sleep() -> Callable[[float], None]:
+    if "gevent" in sys.modules:
+        from gevent import monkey
+
+        if monkey.is_module_patched("socket"):
+            import gevent
+
+            return gevent.sleep
+    import eventlet
+
+    return eventlet.sleep
+
+
+def _spawn(fn: Callable[[], None]) -> None:
+    if "gevent" in sys.modules:
+        from gevent import monkey
+
+        if monkey.is_module_patched("socket"):
+            import gevent
+
+            gevent.spawn(fn)
+            return
+    import eventlet
+
+    eventlet.spawn(fn)
+
+
+def start_checkpoints(database: str, run: Runner, uri: bool = False) -> bool:
+    """Checkpoint *database*'s write-ahead log every ``CHECKPOINT_SECONDS`` from now on, in a
+    thread (once per database and process); False when it was started already or *database* is
+    in memory."""
+    if not database or database == ":memory:" or "mode=memory" in database:
+        return False
+    with _checkpointed_lock:
+        if database in _checkpointed:
+            return False
+        _checkpointed.add(database)
+    sleep = _green_sleep()
+    own: list[sqlite3.Connection] = []
+
+    def checkpoint() -> None:
+        if not own:
+            own.append(sqlite3.connect(database, uri=uri, timeout=0, check_same_thread=False))
+        own[0].execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def loop() -> None:
+        failing = False
+        while True:
+            sleep(CHECKPOINT_SECONDS)
+            try:
+                run(checkpoint)
+                failing = False
+            except sqlite3.Error as exc:  # logged once until it works again; the next one tries again
+                if not failing:
+                    log.warning("checkpoint of the SQLite log failed: %s", exc)
+                failing = True
+
+    _spawn(loop)
+    return True
+
+
 def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection | GreenConnection:
     """``sqlite3.connect``, wrapped in a :class:`GreenConnection` in a monkey-patched process. The
     ``timeout`` (seconds a write waits for another transaction's lock; sqlite3's default 5) applies
-    to the writes sent to a thread; on the hub nothing waits."""
+    to the writes sent to a thread; on the hub nothing waits. The connection leaves checkpoints to
+    the process's checkpoint task (``start_checkpoints``)."""
     run = runner()
     if run is None:
         return sqlite3.connect(*args, **kwargs)
     busy_seconds = float(kwargs.pop("timeout", 5.0))
     kwargs.update(check_same_thread=False, timeout=0)
-    return GreenConnection(sqlite3.connect(*args, **kwargs), run, busy_seconds)
+    connection = sqlite3.connect(*args, **kwargs)
+    connection.execute("PRAGMA wal_autocheckpoint = 0")
+    database = args[0] if args else kwargs.get("database")
+    start_checkpoints(str(database), run, uri=bool(kwargs.get("uri")))
+    return GreenConnection(connection, run, busy_seconds)
 
 
 def dbapi() -> types.ModuleType:

@@ -21,6 +21,17 @@ process; everything is on the loopback interface, bounded in count and time, and
    deliveries, rows stored (the desk), SQL statements per message (the whole server, sweep
    included) and the server's CPU (percent of one core, user + system).
 
+Pauses, per run (measures that hold on a shared machine: durations with the CPU time spent in
+them, so a pause of the process's own making tells from one of waiting for a core):
+- the generator's own: its event loop's lag and its collections (it collects only between runs,
+  ``--generator-gc freeze``, the default, so that its pauses stay out of the figures);
+- the server's, from ``benchmarks/chat_probe.py`` in the server process (the desk and the relay):
+  the hub's lag, the garbage collector's collections, greenlets that held the hub for over 5 ms
+  (with where they were), and the desk's SQLite commits over 5 ms;
+- the refusals by their message.
+``--profile FILE`` profiles the desk over the measured runs (cProfile, started and stopped by
+signals) and prints the packets it sent, by event.
+
 ``--idle N`` instead connects N idle widget connections (no messages) and reports the server's
 resident memory per connection, for the desk and the relay.
 
@@ -34,11 +45,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import json
 import math
 import os
 import random
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -209,6 +222,7 @@ class Server:
     database_url: str | None = None
     site_key: str | None = None
     env: dict = field(default_factory=dict)
+    probe: Path | None = None
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -258,12 +272,13 @@ def _wait_ready(proc: subprocess.Popen, port: int, path: str, log: Path) -> None
 def start_relay(mode: str, tmp: Path) -> Server:
     port = free_port()
     log = tmp / f"relay-{mode}.log"
-    env = {**os.environ, "ASYNC_MODE": mode}
+    probe = tmp / f"probe-relay-{mode}"
+    env = {**os.environ, "ASYNC_MODE": mode, "BENCH_PROBE": str(probe)}
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "chat_relay.py"), "--port", str(port)],  # noqa: S603
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     _wait_ready(proc, port, "/socket.io/?EIO=4&transport=polling", log)
-    return Server("relay", proc, port)
+    return Server("relay", proc, port, probe=probe)
 
 
 SEED = """
@@ -323,13 +338,15 @@ def start_desk(mode: str, tmp: Path, database_url: str | None, agents: int, visi
     site_key = seeded.stdout.strip().splitlines()[-1]
     stats = tmp / f"statements-{mode}"
     env["BENCH_STATS"] = str(stats)
+    env["BENCH_PROFILE"] = str(tmp / f"profile-desk-{mode}")
+    env["BENCH_PROBE"] = str(tmp / f"probe-desk-{mode}")
     log = tmp / f"desk-{mode}.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "chat_server.py"),  # noqa: S603
                                  "--port", str(port),
                                  "--no-demo"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     _wait_ready(proc, port, "/health", log)
-    return Server("desk", proc, port, stats, url, site_key, env)
+    return Server("desk", proc, port, stats, url, site_key, env, Path(env["BENCH_PROBE"]))
 
 
 def sign_in(port: int, username: str) -> str:
@@ -345,6 +362,83 @@ def sign_in(port: int, username: str) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in http.cookies)
 
 
+# --- the generator's own pauses -------------------------------------------------------------------
+
+
+class GeneratorProbe:
+    """The load generator's own pauses: its event loop's lag (a task that sleeps ``TICK`` seconds
+    and notes how late it wakes) and its collections (``gc.callbacks``). A late wake-up delays the
+    sends due then and the receipt timestamps of what arrived meanwhile: it shows in both the ack
+    and the delivery latency, as a server pause does, so it is measured apart."""
+
+    TICK = 0.002
+
+    def __init__(self) -> None:
+        self.lags: list[tuple[float, float]] = []  # (end time, ms late), over 2 ms only
+        self.gcs: list[tuple[float, float, int]] = []  # (end time, ms, generation)
+        self._gc_start = 0.0
+        self._task: asyncio.Task | None = None
+
+    def _gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_start = time.monotonic()
+        else:
+            now = time.monotonic()
+            self.gcs.append((now, (now - self._gc_start) * 1000, info.get("generation", -1)))
+
+    async def _lag(self) -> None:
+        while True:
+            began = time.monotonic()
+            await asyncio.sleep(self.TICK)
+            late = (time.monotonic() - began - self.TICK) * 1000
+            if late > 2:
+                self.lags.append((time.monotonic(), late))
+
+    def start(self) -> None:
+        gc.callbacks.append(self._gc)
+        self._task = asyncio.get_running_loop().create_task(self._lag())
+
+    def stop(self) -> None:
+        if self._gc in gc.callbacks:
+            gc.callbacks.remove(self._gc)
+        if self._task is not None:
+            self._task.cancel()
+
+    def summary(self, start: float, end: float) -> dict:
+        lags = [ms for t, ms in self.lags if start <= t <= end]
+        gcs = [ms for t, ms, _ in self.gcs if start <= t <= end]
+        return {"gen_lag_max": max(lags, default=0.0), "gen_lag_over_10": sum(1 for x in lags if x > 10),
+                "gen_gc_max": max(gcs, default=0.0), "gen_gc_count": len(gcs)}
+
+
+def server_pauses(path: Path | None, start: float, end: float) -> dict:
+    """The server's pauses in [start, end] from its probe file (``benchmarks/chat_probe.py``): for
+    each kind (gc, lag, run) the count over ``LOG_MS``, the longest and the sum, in ms."""
+    out: dict = {}
+    if path is None or not path.exists():
+        return out
+    events = []
+    for line in path.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if start <= event["t"] <= end:
+            events.append(event)
+    for kind in ("gc", "lag", "run", "commit"):
+        mine = [e for e in events if e["kind"] == kind]
+        out[kind] = {"count": len(mine), "max": max((e["ms"] for e in mine), default=0.0),
+                     "sum": round(sum(e["ms"] for e in mine), 1),
+                     "max_cpu": max((e.get("cpu", 0.0) for e in mine), default=0.0),
+                     "sum_cpu": round(sum(e.get("cpu", 0.0) for e in mine), 1)}
+        if kind == "run" and mine:
+            worst = max(mine, key=lambda e: e["ms"])
+            out[kind]["worst"] = f"{worst.get('greenlet')} {worst['ms']} ms at\n{worst.get('where', '')}"
+        if kind == "gc" and mine:
+            out[kind]["gens"] = sorted({e.get("gen") for e in mine})
+    return out
+
+
 # --- the load -----------------------------------------------------------------------------------
 
 
@@ -358,6 +452,7 @@ class Phase:
     refused: int = 0
     failed: int = 0
     waiting: set[str] = field(default_factory=set)  # sent (or resent), not answered yet
+    reasons: dict[str, int] = field(default_factory=dict)  # refusals by their message
     sent_until: float = 0.0
 
 
@@ -427,9 +522,12 @@ class Load:
         self.visitors = list(await asyncio.gather(*[one(n) for n in range(self.n_visitors)]))
 
     async def _ping_agents(self) -> None:
+        # each console pings on its own timer, started when it opened: spread over the interval,
+        # not all at once (fifty at once made a burst of presence writes no real team makes)
+        spacing = 20 / max(1, len(self.agents))
         while True:
-            await asyncio.sleep(20)
             for agent in self.agents:
+                await asyncio.sleep(spacing)
                 agent.emit("ping", {})
 
     async def open_chats(self) -> None:
@@ -470,6 +568,8 @@ class Load:
                     phase.acked.setdefault(cid, time.monotonic())
                 elif isinstance(ack, dict) and isinstance(ack.get("retry_after"), int | float):
                     phase.refused += 1
+                    reason = str(ack.get("error"))[:60]
+                    phase.reasons[reason] = phase.reasons.get(reason, 0) + 1
                     tries[0] += 1  # as the widget: the wait doubles with each refusal, plus a random second
                     wait = min(30, max(1, ack["retry_after"]) * 2 ** (tries[0] - 1))
                     loop.call_later(wait + random.random(), resend)
@@ -528,7 +628,7 @@ def summarise(phase: Phase, seconds: float, cpu: float, statements: int, stored:
             "max": max(latencies, default=math.nan), "ack_p50": percentile(acks, 50),
             "ack_p99": percentile(acks, 99), "refused": phase.refused, "failed": phase.failed, "lost": lost,
             "retrying": retrying,
-            "duplicates": phase.duplicates, "stored": stored,
+            "duplicates": phase.duplicates, "stored": stored, "reasons": phase.reasons,
             "sql_per_message": statements / len(phase.due) if phase.due else 0, "cpu": cpu}
 
 
@@ -553,6 +653,14 @@ async def measure(server: Server, args: argparse.Namespace) -> list[dict]:
     print(f"  {server.kind}: {args.visitors} visitors and {args.agents} agents ready in "
           f"{time.monotonic() - began:.1f} s (server RSS {server.rss_mib():.0f} MiB)", flush=True)
     rows = []
+    probe = GeneratorProbe()
+    probe.start()
+    if args.generator_gc == "freeze":  # the generator's own collections out of the measured phases
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+    if args.profile and server.kind == "desk":
+        server.proc.send_signal(signal.SIGUSR1)
     try:
         for rate in args.rates:
             runs = []
@@ -568,15 +676,45 @@ async def measure(server: Server, args: argparse.Namespace) -> list[dict]:
                 # server CPU per message: less sensitive than rates to what else the machine runs
                 row["cpu_ms_per_message"] = cpu_seconds * 1000 / max(1, len(phase.due))
                 row["generator_cpu"] = (_own_cpu() - mine) / wall * 100
+                began = min(phase.due.values())
+                ended = max([*phase.delivered.values(), *phase.acked.values(), phase.sent_until])
+                row.update(probe.summary(began, ended))
+                time.sleep(0.5)  # the server's probe file is written every 0.25 s
+                row["pauses"] = server_pauses(server.probe, began, ended)
                 runs.append(row)
                 print(f"  {server.kind} {rate:>5}/s run {run + 1}: " + format_row(row), flush=True)
+                print("      " + format_pauses(row), flush=True)
+                if args.generator_gc == "freeze":
+                    gc.collect()
             rows.append(spread(runs))
             if args.repeat > 1:
                 print(f"  {server.kind} {rate:>5}/s over {args.repeat} runs (min / median / max): "
                       + format_spread(rows[-1]), flush=True)
     finally:
+        probe.stop()
+        if args.profile and server.kind == "desk":
+            server.proc.send_signal(signal.SIGUSR2)
+            time.sleep(3)
+            print_profile(Path(server.env["BENCH_PROFILE"]), args.profile)
         load.close()
+        gc.enable()
     return rows
+
+
+def print_profile(path: Path, copy_to: str) -> None:
+    """The desk's profile over the measured runs: the functions with the most own time."""
+    import pstats
+    import shutil
+
+    if not path.exists():
+        print("  (no profile written)")
+        return
+    shutil.copy(path, copy_to)
+    sent = Path(str(path) + ".sent")
+    if sent.exists():
+        print(f"  packets the desk sent over the runs, by event: {sent.read_text()}")
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(40)
 
 
 SPREAD = ("delivered_rate", "p50", "p95", "p99", "max", "ack_p50", "ack_p99", "cpu", "sql_per_message",
@@ -607,6 +745,27 @@ def format_spread(row: dict) -> str:
             f" ({three('cpu_ms_per_message', 2)} ms a message);"
             f" SQL/msg {three('sql_per_message', 2)}; refused {row['refused']}, lost {row['lost']},"
             f" still retrying {row['retrying']}, duplicated {row['duplicates']}{stored}")
+
+
+def format_pauses(row: dict) -> str:
+    """The run's pauses: the generator's (loop lag, collections) and the server's (probe)."""
+    parts = [f"generator: loop lag max {row['gen_lag_max']:.1f} ms ({row['gen_lag_over_10']} over 10 ms),"
+             f" {row['gen_gc_count']} collections, longest {row['gen_gc_max']:.1f} ms"]
+    pauses = row.get("pauses") or {}
+    for kind, label in (("lag", "hub lag"), ("gc", "collections"), ("run", "long greenlet runs"),
+                        ("commit", "SQLite commits")):
+        if kind in pauses:
+            p = pauses[kind]
+            parts.append(f"server {label} >5 ms: {p['count']}, max {p['max']:.1f}, sum {p['sum']:.0f} ms"
+                         f" (CPU max {p['max_cpu']:.1f}, sum {p['sum_cpu']:.0f})"
+                         + (f" (gen {p['gens']})" if p.get("gens") else ""))
+    text = "; ".join(parts)
+    if row.get("reasons"):
+        text += f"; refusals: {row['reasons']}"
+    worst = (pauses.get("run") or {}).get("worst")
+    if worst and (pauses["run"]["max"] > 20):
+        text += "\n      longest run: " + worst.replace("\n", "\n        ")
+    return text
 
 
 def _own_cpu() -> float:
@@ -669,6 +828,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs per rate (min / median / max reported)")
     parser.add_argument("--idle", type=int, default=0, help="only connect this many idle widgets and report memory")
     parser.add_argument("--keep-logs", default=None, help="copy the servers' logs into this folder")
+    parser.add_argument("--generator-gc", choices=["freeze", "on"], default="freeze",
+                        help="freeze: the generator collects only between runs (its own pauses out of the figures)")
+    parser.add_argument("--profile", default=None, help="profile the desk over the runs, save the profile here")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the desk server (repeatable)")
     args = parser.parse_args()
     args.rates = [int(r) for r in args.rates.split(",") if r]

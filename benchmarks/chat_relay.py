@@ -42,6 +42,22 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
+    import threading
+    import time
+
+    import chat_probe
+
+    os.environ["BENCH_RELAY"] = "1"
+
+    probe = chat_probe.start(ASYNC_MODE)
+    if probe is not None:
+        def flush() -> None:
+            while True:
+                time.sleep(0.25)
+                probe.flush()
+
+        threading.Thread(target=flush, daemon=True).start()
+
     app = Flask(__name__)
     socketio = SocketIO(app, async_mode=ASYNC_MODE, cors_allowed_origins="*", manage_session=False)
     ids = itertools.count(1)
@@ -72,6 +88,16 @@ def main() -> None:
         for visitor in range(auth["bench_agent"], int(auth["visitors"]), int(auth["agents"])):
             join_room(f"conversation:{visitor}")
 
+    if os.environ.get("GC_FREEZE", "1") != "0":  # as the desk's run.py does (app/heap.py)
+        import gc
+
+        def refreeze(phase: str, info: dict) -> None:
+            if phase == "stop" and info.get("generation") == 2:
+                gc.freeze()
+
+        gc.collect()
+        gc.freeze()
+        gc.callbacks.append(refreeze)
     print(f"relay ({ASYNC_MODE}) on http://{args.host}:{args.port}", flush=True)
     options = {"max_size": 20000} if ASYNC_MODE == "eventlet" else {}
     socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True, log_output=False, **options)

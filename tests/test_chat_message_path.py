@@ -152,6 +152,64 @@ def test_a_message_is_stored_alike_whether_the_callers_session_is_idle_or_in_a_t
         "欢迎咨询", "第一条", "第二条", "第三条"]
 
 
+def test_messages_that_arrive_during_a_commit_are_stored_together_each_acknowledged_after_the_commit(app, site):
+    """Five visitors post at once; the first message's commit is held until the other four wait
+    behind it: those four are written in one transaction with one commit, each gets its own id,
+    and none is answered before its batch is committed. (SQLite's case: on PostgreSQL each message
+    has a connection of its own, so that the round trips of different messages overlap.)"""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("group commit is SQLite's")
+    visitor_ids = []
+    for n in range(5):
+        visitor = Visitor(site_id=site.id, uid=chat_sites.new_visitor_uid(), online=True)
+        db.session.add(visitor)
+        db.session.commit()
+        visitor_ids.append(visitor.id)
+        chat_post.post_visitor_message(db.session, visitor.id, f"open-{n}", "开始")  # opens the conversation
+    db.session.remove()
+    group = chat_post._group_of(db.engine)  # noqa: SLF001
+    commits, answered, hold, first_committing = [], {}, threading.Event(), threading.Event()
+
+    def on_commit(connection):  # noqa: ANN001
+        commits.append(len(answered))  # how many were answered when this commit began
+        if len(commits) == 1:
+            first_committing.set()
+            hold.wait(10)
+
+    def post(n: int) -> None:
+        with app.app_context():
+            answered[n] = chat_post.post_visitor_message(db.session, visitor_ids[n], f"g-{n}", f"第{n}条")
+            db.session.remove()
+
+    event.listen(db.engine, "commit", on_commit)
+    try:
+        first = threading.Thread(target=post, args=(0,))
+        first.start()
+        assert first_committing.wait(10)
+        others = [threading.Thread(target=post, args=(n,)) for n in range(1, 5)]
+        for thread in others:
+            thread.start()
+        deadline = threading.Event()
+        for _ in range(100):  # the four queue behind the held commit
+            with group._cond:  # noqa: SLF001
+                if len(group._queue) == 4:  # noqa: SLF001
+                    break
+            deadline.wait(0.05)
+        assert answered == {}  # nobody is answered while the first commit is held
+        hold.set()
+        for thread in [first, *others]:
+            thread.join(10)
+    finally:
+        hold.set()
+        event.remove(db.engine, "commit", on_commit)
+    assert commits == [0, 1]  # two commits for five messages: the first alone, then the other four
+    assert sorted(answered) == [0, 1, 2, 3, 4] and all(p.created for p in answered.values())
+    assert len({p.message_id for p in answered.values()}) == 5
+    stored = dict(db.session.execute(select(ChatMessage.client_msg_id, ChatMessage.id).where(
+        ChatMessage.client_msg_id.like("g-%"))).all())
+    assert stored == {f"g-{n}": answered[n].message_id for n in range(5)}
+
+
 def test_only_the_conversations_agents_hear_its_messages_and_only_new_or_queued_chats_reach_the_site(
         app, site, make_agent, login_as, unlimited):
     make_agent("agent", max_chats=1)
@@ -303,3 +361,22 @@ def test_a_socket_events_context_reuses_its_connections_url_match(app):
             request = context.request
             assert (request.url_rule, request.view_args, repr(request.routing_exception)) == expected
         assert MATCH_KEY in environ
+
+
+def test_the_default_limit_of_events_in_progress_is_a_second_of_work_on_green_sqlite_and_twice_the_pool_else(
+        app, monkeypatch):
+    from app.sockets.guard import GREEN_INFLIGHT, Admission
+
+    monkeypatch.setitem(app.config, "CHAT_MAX_INFLIGHT", 0)
+    monkeypatch.setitem(app.config, "SQLALCHEMY_ENGINE_OPTIONS", {"pool_size": 10, "max_overflow": 20})
+    monkeypatch.setitem(app.config, "SQLALCHEMY_DATABASE_URI", "sqlite:///desk.db")
+    for mode in ("gevent", "eventlet"):
+        monkeypatch.setitem(app.config, "ASYNC_MODE", mode)
+        assert Admission.limit() == GREEN_INFLIGHT == 500
+    monkeypatch.setitem(app.config, "ASYNC_MODE", "threading")
+    assert Admission.limit() == 60
+    monkeypatch.setitem(app.config, "ASYNC_MODE", "gevent")
+    monkeypatch.setitem(app.config, "SQLALCHEMY_DATABASE_URI", "postgresql+psycopg://desk@db/desk")
+    assert Admission.limit() == 60  # events wait for the pool's connections: the pool is the bound
+    monkeypatch.setitem(app.config, "CHAT_MAX_INFLIGHT", 7)
+    assert Admission.limit() == 7

@@ -1,4 +1,4 @@
-"""SQLite under gevent and eventlet: a long query or a commit does not hold the hub
+"""SQLite under gevent and eventlet: a long query or a checkpoint does not hold the hub
 (app/green_sqlite.py), errors reach the caller, and only green SQLite file databases use it."""
 
 from __future__ import annotations
@@ -55,6 +55,13 @@ SCRIPT = textwrap.dedent("""
         print("rows", conn.execute(text("SELECT count(*) FROM u")).scalar())
         print("journal", conn.execute(text("PRAGMA journal_mode")).scalar())
         print("foreign_keys", conn.execute(text("PRAGMA foreign_keys")).scalar())
+        print("autocheckpoint", conn.execute(text("PRAGMA wal_autocheckpoint")).scalar())
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO u VALUES (3)"))
+    sleep(2.5)  # the process's checkpoint task copies the log into the database file meanwhile
+    import shutil, sqlite3
+    shutil.copy(db, db + ".main-only")  # the database file without its log
+    print("checkpointed_rows", sqlite3.connect(db + ".main-only").execute("SELECT count(*) FROM u").fetchone()[0])
 """)
 
 
@@ -73,6 +80,8 @@ def test_long_sqlite_query_leaves_the_hub_free(mode: str, tmp_path: Path) -> Non
     assert lines["rows"] == "1"  # the failed transaction's first insert was rolled back
     assert lines["journal"] == "wal"  # the connect listener reached the connection underneath
     assert lines["foreign_keys"] == "1"  # and so SQLite enforces foreign keys under gevent and eventlet too
+    assert lines["autocheckpoint"] == "0"  # a commit never checkpoints (it runs on the hub)...
+    assert lines["checkpointed_rows"] == "2"  # ...the process's checkpoint task does, in a thread
     assert "Traceback" not in result.stderr  # the handled error was not printed by the thread pool
 
 
@@ -101,6 +110,8 @@ def test_only_green_sqlite_files_use_the_wrapper(mode: str, uri: str, green: boo
                         "INSTANCE_PATH": str(tmp_path / "instance")})
     module = cfg["SQLALCHEMY_ENGINE_OPTIONS"].get("module")
     assert (module is not None) is green
+    # no ping before each checkout of a SQLite file's connection (nothing can drop it); a server's, yes
+    assert cfg["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is not uri.startswith("sqlite:///")
     if green:
         assert module.connect is connect
         assert module.IntegrityError is sqlite3.IntegrityError

@@ -11,12 +11,23 @@ Rules:
   cost more Python time per message than running them. When the caller's session has no
   transaction in progress (a socket event's case) they run on a connection of their own, without
   the session's transaction bookkeeping; otherwise in the session's transaction.
+- Group commit: messages in open conversations that arrive while another batch is being
+  committed are written together, in arrival order, in one transaction on one connection (the
+  same three statements each, one commit for all), and each is acknowledged only after that
+  commit (``GroupCommit``). A busy server then spends one commit, one trip to SQLite's thread and
+  one pooled connection per batch instead of per message, and its writers no longer wait for
+  each other's locks. A message that opens a conversation, or a resend, takes the path below.
+  On SQLite only: its writers take turns anyway. On PostgreSQL each message keeps a connection
+  of its own, so that the round trips of different messages overlap (one connection writing a
+  batch statement by statement held a busy server to 110 messages/s where it takes 250).
 - The first message opens a queued conversation (seven statements with the site's welcome).
 Errors: ``ValidationFailed`` (bad payload), ``NotFound`` (no such visitor).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -114,8 +125,14 @@ def post_visitor_message(session: Session | scoped_session, visitor_id: int, cli
     client_msg_id, text = validate_message(client_msg_id, text)
     keys = {"visitor_id": visitor_id, "client_msg_id": client_msg_id}
     engine = _idle_engine(session, engine)
+    grouped = _group_of(engine).post(engine, keys, text) if engine is not None \
+        and engine.dialect.name == "sqlite" else _AGAIN
+    if isinstance(grouped, PostedMessage):
+        return grouped
     if engine is None:
         row = session.execute(_OPEN_AND_EARLIER, keys).first()
+    elif grouped is not _AGAIN:  # read in the batch: a resend, or a message that opens a conversation
+        row = grouped
     else:
         with engine.connect() as connection:
             row = connection.execute(_OPEN_AND_EARLIER, keys).first()
@@ -155,6 +172,106 @@ def post_visitor_message(session: Session | scoped_session, visitor_id: int, cli
     payload = {"id": message_id, "conversation_id": conversation_id, "sender_type": SenderType.visitor.value,
                "sender_name": None, "text": text, "client_msg_id": client_msg_id, "created_at": utc_iso(now)}
     return PostedMessage(True, payload, status, opened)
+
+
+_AGAIN = object()  # a batch that failed on a constraint: its messages are posted one by one
+
+
+class _Job:
+    __slots__ = ("keys", "text", "result", "error", "done")
+
+    def __init__(self, keys: dict, text: str) -> None:
+        self.keys, self.text = keys, text
+        self.result: object = _AGAIN
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class GroupCommit:
+    """Visitor messages in open conversations, written in batches (see the module rules).
+
+    There is no writer task: the first message finding nobody writing writes every message queued
+    by then, while the next ones queue; when its commit is done it wakes them, and one of those
+    still waiting writes the next batch. Works alike with native threads and with gevent's or
+    eventlet's patched ``threading``."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[_Job] = []
+        self._writing = False
+
+    def post(self, engine: Engine, keys: dict, text: str) -> object:
+        """Store the message of *keys* (``visitor_id``, ``client_msg_id``) with its batch. Returns
+        the ``PostedMessage`` once committed; or the row of ``_OPEN_AND_EARLIER`` when the message
+        is not one for a batch (it opens a conversation, or is a resend: the caller goes on with
+        it); or ``_AGAIN`` when the batch failed on a constraint (the caller posts it alone).
+        Raises what writing the batch raised (a pool time-out, a database error)."""
+        job = _Job(keys, text)
+        batch: list[_Job] = []
+        with self._cond:
+            self._queue.append(job)
+            while self._writing and not job.done:
+                self._cond.wait()
+            if not job.done:
+                self._writing = True
+                batch, self._queue = self._queue, []
+        if batch:
+            try:
+                _write_batch(engine, batch)
+            finally:
+                with self._cond:
+                    self._writing = False
+                    for item in batch:
+                        item.done = True
+                    self._cond.notify_all()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+
+_groups: weakref.WeakKeyDictionary[Engine, GroupCommit] = weakref.WeakKeyDictionary()
+_groups_lock = threading.Lock()
+
+
+def _group_of(engine: Engine) -> GroupCommit:
+    group = _groups.get(engine)
+    if group is None:
+        with _groups_lock:
+            group = _groups.setdefault(engine, GroupCommit())
+    return group
+
+
+def _write_batch(engine: Engine, batch: list[_Job]) -> None:
+    """Write *batch* in one transaction and commit; set each job's result (or error)."""
+    results: list[object] = []
+    try:
+        with engine.connect() as connection:
+            try:
+                for job in batch:
+                    row = connection.execute(_OPEN_AND_EARLIER, job.keys).first()
+                    if row is None or row[2] is not None:  # opens a conversation, or a resend
+                        results.append(row)
+                        continue
+                    now = utcnow()
+                    client_msg_id = job.keys["client_msg_id"]
+                    message_id = connection.execute(_INSERT_MESSAGE, {
+                        "conversation_id": row[0], "sender_type": SenderType.visitor.value,
+                        "client_msg_id": client_msg_id, "text": job.text, "created_at": now}).scalar_one()
+                    connection.execute(_TOUCH_CONVERSATION, {"conversation_id": row[0], "now": now})
+                    results.append(PostedMessage(True, {
+                        "id": message_id, "conversation_id": row[0], "sender_type": SenderType.visitor.value,
+                        "sender_name": None, "text": job.text, "client_msg_id": client_msg_id,
+                        "created_at": utc_iso(now)}, ConversationStatus(row[1]), False))
+                connection.commit()
+            except IntegrityError:  # a resend stored by another process at once: each goes alone
+                connection.rollback()
+                results = [_AGAIN] * len(batch)
+    except BaseException as exc:
+        for job in batch:
+            job.error = exc
+        raise
+    for job, result in zip(batch, results, strict=True):
+        job.result = result
 
 
 def _idle_engine(session: Session | scoped_session, engine: Engine | None) -> Engine | None:

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 SESSION_KEY = "desk.cookie_session"  # request.environ: the connection's cookie session, opened once
 MATCH_KEY = "desk.url_match"  # request.environ: the connection's URL matched against the routes, once
 BUSY_RETRY_SECONDS = 2  # a refused event is sent again after this long (the widget's outbox obeys it)
+GREEN_INFLIGHT = 500  # events in progress at once on SQLite under gevent or eventlet (``Admission``)
 
 
 def refusal(event: str, message: str, retry_after: int | None = None, errors: dict | None = None) -> dict:
@@ -64,9 +65,19 @@ def _rollback() -> None:
 
 class Admission:
     """Events in progress in this process, and the most it takes at once (``CHAT_MAX_INFLIGHT``;
-    0: twice the database pool's size plus overflow). Past that an event is refused at once as
-    busy instead of queueing for a connection: under overload the backlog, and so the wait of
-    every event, stays bounded, and the sender hears within milliseconds when to try again."""
+    0: ``GREEN_INFLIGHT`` on SQLite under gevent or eventlet, else twice the database pool's size
+    plus overflow). Past that an event is refused at once as busy instead of queueing: under
+    overload the backlog, and so the wait of every event, stays bounded, and the sender hears
+    within milliseconds when to try again.
+
+    On SQLite under gevent or eventlet an event never waits for a pooled connection (SQLite's
+    calls run on the hub; its writers take turns), only for the hub: an event waiting costs a
+    greenlet, so the bound is set by time, ``GREEN_INFLIGHT`` events at the 1–2 ms of work each
+    costs being about a second of backlog. The pool's bound there turned every pause of the
+    process of a few tens of milliseconds at a few hundred messages a second (a collection, a
+    moment without a core on a busy machine) into refusals, each of which costs its sender two
+    seconds or more before the retry. On a database server, events wait for the pool's
+    connections, and the pool is the bound."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -77,6 +88,9 @@ class Admission:
         configured = int(current_app.config.get("CHAT_MAX_INFLIGHT") or 0)
         if configured > 0:
             return configured
+        if current_app.config.get("ASYNC_MODE") in ("gevent", "eventlet") and str(
+                current_app.config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
+            return GREEN_INFLIGHT
         options = current_app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
         return 2 * (int(options.get("pool_size", 5)) + int(options.get("max_overflow", 10)))
 
