@@ -257,7 +257,7 @@ class DeskSecurityApi(SecurityApi):
               $ref: '#/components/responses/401'
         """
         if not request.is_json or not isinstance(request.json, dict):
-            return self.response_400(message="Request payload is not a JSON object")
+            return self.response_400(message=str(_l("The request body is not a JSON object.")))
         payload = dict(request.json)
         otp = payload.pop("otp", None)
         try:
@@ -265,7 +265,7 @@ class DeskSecurityApi(SecurityApi):
         except ValidationError as error:
             return self.response_400(message=error.messages)
         if login_payload["provider"] != API_SECURITY_PROVIDER_DB:
-            return self.response_400(message="Unsupported provider")
+            return self.response_400(message={"provider": [str(_l("Only the provider \"db\" is supported."))]})
         sm = self.appbuilder.sm
         user = sm.auth_user_db(login_payload["username"], login_payload["password"])
         if not user:
