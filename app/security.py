@@ -36,9 +36,10 @@ from flask_appbuilder.security.schemas import login_post
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import Role, User
 from flask_appbuilder.security.utils import is_null_password
-from flask_appbuilder.security.views import AuthDBView, UserDBModelView
+from flask_appbuilder.security.views import AuthDBView, RoleModelView, UserDBModelView
 from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_login import login_user
 from marshmallow import ValidationError
@@ -304,6 +305,13 @@ class DeskUserDBModelView(UserDBModelView):
 
     show_template = "user_show.html"
     class_permission_name = "UserDBModelView"  # the permissions keep FAB's name
+    # Shown as 是 / 否 and blank, not Python's True / None.
+    formatters_columns = {
+        "active": lambda value: str(_l("Yes") if value else _l("No")),
+        **{column: (lambda value: "" if value is None else value)
+           for column in ("first_name", "last_name", "email", "last_login", "login_count", "fail_login_count",
+                          "created_on", "changed_on", "created_by", "changed_by")},
+    }
     add_form_extra_fields = {
         **UserDBModelView.add_form_extra_fields,
         "password": PasswordField(
@@ -320,12 +328,21 @@ class DeskUserDBModelView(UserDBModelView):
         refuse_held_delete(self.datamodel.session, item, item.username)
 
 
+class DeskRoleModelView(RoleModelView):
+    """FAB's role screen, with labels for the users and groups its search offers."""
+
+    class_permission_name = "RoleModelView"  # the permissions keep FAB's name
+    label_columns = {**RoleModelView.label_columns, "user": _l("Users"),
+                     "groups": lazy_pgettext("user groups", "Groups")}
+
+
 class DeskSecurityManager(CachedPermissions, SecurityManager):
     """FAB's security manager with the desk's login, audit and MFA, and permission checks read
     once per request (``app.permission_cache``)."""
 
     authdbview = DeskAuthDBView
     userdbmodelview = DeskUserDBModelView
+    rolemodelview = DeskRoleModelView
     security_api = DeskSecurityApi
     resetmypasswordview = DeskResetMyPasswordView
     resetpasswordview = DeskResetPasswordView

@@ -31,7 +31,7 @@ TRANSLATIONS = BASE_DIR / "translations"
 ZH_CN_PO = TRANSLATIONS / "zh_Hans_CN" / "LC_MESSAGES" / "messages.po"
 FAB_ZH_PO = Path(flask_appbuilder.__file__).parent / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
 # English words the desk uses in more than one meaning: never without a context.
-AMBIGUOUS = frozenset({"From", "To", "Closed", "Open", "Code", "Account", "Tax", "Show", "Active"})
+AMBIGUOUS = frozenset({"From", "To", "Closed", "Open", "Code", "Account", "Tax", "Show", "Active", "Groups"})
 # FAB texts whose translation in the desk's catalog differs from FAB's zh one in wording only.
 REWORDED_FAB_TEXTS = {"Back", "Security", "Passwords must match", "This field is required."}
 PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]")

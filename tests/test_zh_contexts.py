@@ -129,3 +129,16 @@ def test_report_forms_say_query_and_record_buttons_say_view(app, session, login_
     listing = manager.get("/clientmodelview/list/").get_data(as_text=True)
     assert '<span class="sr-only">查看</span>' in listing  # FAB's show button
     assert '<span class="sr-only">查询</span>' not in listing
+
+
+def test_fabs_screens_say_yes_cancel_ok_and_user_groups_in_chinese(app, login_as) -> None:
+    admin = login_as("admin")
+    users = admin.get("/users/list/").get_data(as_text=True)
+    text = visible_text(users)
+    assert "是" in text and "True" not in text.split()  # the "active" column
+    assert '<button type="button" class="btn btn-default" data-dismiss="modal">取消</button>' in users
+    assert 'id="modal-confirm-ok" class="btn btn-danger danger">确定</a>' in users  # FAB's delete confirmation
+    roles = visible_text(admin.get("/roles/list/").get_data(as_text=True)).split()
+    assert "用户组" in roles and "Groups" not in roles and "User" not in roles  # the search's fields
+    sites = visible_text(admin.get("/chatsitemodelview/add").get_data(as_text=True))
+    assert "客服分组" in sites  # a chat site's agent groups, not the users' groups

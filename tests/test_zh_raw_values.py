@@ -38,13 +38,13 @@ def _enum_classes() -> list[type[enum.Enum]]:
 
 
 def raw_words() -> set[str]:
-    """Every stored value a user must never read: enum values that are ASCII words, audit actions
-    and the audited record types (table names)."""
+    """Every stored value a user must never read: enum values that are ASCII words, audit actions,
+    the audited record types (table names), and Python's True, False and None."""
     from app.services import audit
 
     words = {member.value for cls in _enum_classes() for member in cls
              if isinstance(member.value, str) and ASCII_WORD.match(member.value)}
-    return words | set(audit.ACTIONS) | set(audit.record_types())
+    return words | set(audit.ACTIONS) | set(audit.record_types()) | {"True", "False", "None"}
 
 
 class _VisibleText(HTMLParser):
@@ -73,7 +73,7 @@ def visible_text(html: str) -> str:
 
 
 def raw_values_in(text: str, words: set[str]) -> set[str]:
-    return {word for word in re.findall(r"(?<![\w.@/:-])[a-z][a-z_]*(?![\w.@/-])", text) if word in words}
+    return {word for word in re.findall(r"(?<![\w.@/:-])[A-Za-z][A-Za-z_]*(?![\w.@/-])", text) if word in words}
 
 
 def test_the_check_finds_a_raw_value_in_the_text_but_not_in_markup() -> None:

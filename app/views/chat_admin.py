@@ -30,7 +30,8 @@ SITE_LABELS = {
     "allowed_origins": _l("Allowed origins"), "welcome_text": _l("Welcome text"),
     "warning_banner": _l("Warning banner"), "theme_color": _l("Theme colour"),
     "button_position": _l("Button position"), "business_hours": _l("Business hours"),
-    "offline_form": _l("Offline message form"), "active": lazy_pgettext("enabled", "Active"), "groups": _l("Groups"),
+    "offline_form": _l("Offline message form"), "active": lazy_pgettext("enabled", "Active"),
+    "groups": lazy_pgettext("agent groups", "Groups"),
     "snippet": _l("Code to paste"),
     "auto_reply_seconds": _l("Auto reply after (seconds)"), "auto_reply_text": _l("Auto reply text"),
 }
@@ -135,7 +136,8 @@ class AgentProfileModelView(DeskModelView):
                                   "greeting", "active"]
     show_columns = add_columns + ["status", "last_seen_at"]
     label_columns = {"user": _l("User"), "display_name": _l("Display name"), "avatar_url": _l("Avatar URL"),
-                     "groups": _l("Groups"), "languages": _l("Languages"), "max_chats": _l("Max concurrent chats"),
+                     "groups": lazy_pgettext("agent groups", "Groups"), "languages": _l("Languages"),
+                     "max_chats": _l("Max concurrent chats"),
                      "greeting": _l("Personal greeting"), "active": lazy_pgettext("enabled", "Active"),
                      "status": _l("Status"),
                      "last_seen_at": _l("Last seen")}

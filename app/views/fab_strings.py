@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 FAB_STRINGS = (
     # the row and record buttons (templates/appbuilder/general/lib.html)
     _l("Show"), _l("Add"), _l("Edit"), _l("Delete"), _l("Back"), _l("Save"), _l("Search"),
-    _l("Are you sure you want to delete this item?"),
+    _l("Are you sure you want to delete this item?"), _l("User confirmation needed"),
     # list filters
     _l("Equal to"), _l("Greater than"), _l("Smaller than"), _l("Contains (insensitive)"), _l("Start with"),
     _l("In"), _l("Not In"),
@@ -26,7 +26,9 @@ FAB_STRINGS = (
     _l("It's not a good policy to remove a user, just make it inactive"),
     _l("User(s) exists in the role, cannot delete"), _l("User(s) exists in the group, cannot delete"),
     _l("Either select a role or a group"),
-    _l("List Groups"), _l("Show Group"), _l("Add Group"), _l("Edit Group"),
+    _l("List Groups"), _l("Show Group"), _l("Add Group"), _l("Edit Group"), _l("Users"),
+    # (FAB builds this one with lazy_formatter_gettext, which extraction does not see)
+    _l("The user group on the application, this will associate with a list of roles associated with the group"),
     # FAB's form and database errors
     _l("This field is required."), _l("Database Error"),
 )
