@@ -59,6 +59,8 @@ def record_types() -> set[str]:
             if getattr(cls, "__tablename__", None):
                 found.add(cls.__tablename__)
     return found
+
+
 _actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("audit_actor", default=None)
 _request_actor_provider = None
 
