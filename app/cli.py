@@ -145,7 +145,9 @@ def register_cli(app: Flask) -> None:
 
     @translate.command("update")
     def translate_update() -> None:
-        _babel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "-o", "translations/messages.pot",
+        from app.services.i18n import extract_args
+
+        _babel("extract", "-F", "babel.cfg", *extract_args(), "-o", "translations/messages.pot",
                "--no-location", "--sort-output", ".")
         _babel("update", "-i", "translations/messages.pot", "-d", "translations", "--no-fuzzy-matching")
 

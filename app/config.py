@@ -165,6 +165,7 @@ def build_config(overrides: dict | None = None) -> dict:
         "FAB_API_SWAGGER_UI": True,
         "FAB_PASSWORD_COMPLEXITY_ENABLED": True,
         "FAB_INDEX_VIEW": "app.views.home.DeskIndexView",
+        "FAB_BASE_TEMPLATE": "desk_base.html",  # FAB's layout with the date picker in the page's language
         "AUTH_RATE_LIMITED": _env_bool("AUTH_RATE_LIMITED", True),
         "AUTH_RATE_LIMIT": os.environ.get("AUTH_RATE_LIMIT", "5 per minute"),
         "AUTH_LOCKOUT_ATTEMPTS": int(os.environ.get("AUTH_LOCKOUT_ATTEMPTS", "5")),

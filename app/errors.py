@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 
 from flask import Flask, Response, current_app, flash, g, jsonify, redirect, request
@@ -85,7 +86,7 @@ def refusal_body(error: DomainError | HTTPException) -> tuple[dict, int]:
         return {"message": error.message, "errors": error.errors}, error.status_code
     code = error.code or 400
     text = error.description
-    if not text or text == type(error).description:  # werkzeug's English default
+    if not text or text == type(error).description or code == 429:  # werkzeug's English default, the limit
         text = str(_HTTP_MESSAGES.get(code, error.name))
     return {"message": text, "errors": {}}, code
 
@@ -106,6 +107,31 @@ def refused(error: DomainError | HTTPException) -> Response:
     return response
 
 
+def html_lang() -> str:
+    """The ``lang`` of a page in the request's language (Flask-Babel parses zh_CN as zh_Hans_CN)."""
+    locale = get_locale()
+    return "zh-CN" if locale is not None and locale.language == "zh" else "en"
+
+
+def error_page(error: HTTPException) -> Response:
+    """An HTTP error of a page (403, 404, 405, 429, 500 ...) as a short page in the user's language
+    instead of werkzeug's English one, with the error's status and headers (``Retry-After``,
+    ``Allow``). Rendered without the context processors, like the 503 page."""
+    code = error.code or 500
+    if isinstance(error, InternalServerError):
+        message = _("Something went wrong on the server. Please try again later.")
+    else:
+        message = refusal_body(error)[0]["message"]
+    page = current_app.jinja_env.get_template("errors/refused.html").render(
+        title=str(_HTTP_TITLES.get(code, _l("The request was refused"))), message=message,
+        lang=html_lang(), status=code)
+    response = Response(page, status=code, mimetype="text/html")
+    for name, value in error.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers[name] = value
+    return response
+
+
 def unavailable_response(as_json: bool | None = None) -> Response:
     """The 503 of a request that needed the database while it was unavailable (JSON when
     *as_json*, by default when the request is an API call)."""
@@ -116,7 +142,7 @@ def unavailable_response(as_json: bool | None = None) -> Response:
     else:
         # Rendered without the context processors: the one for ``current_user`` needs the database.
         page = current_app.jinja_env.get_template("errors/503.html").render(
-            message=message, lang="zh-CN" if str(get_locale()) == "zh_CN" else "en", again=request.full_path)
+            message=message, lang=html_lang(), again=request.full_path)
         response = Response(page, mimetype="text/html")
     response.status_code = 503
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -145,12 +171,14 @@ def register_error_handlers(app: Flask) -> None:
         # Flask has logged the original exception with its traceback before calling this.
         if _wants_json():
             return jsonify(message=_("Internal server error"), errors={}), 500
-        return error
+        return error_page(error)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):  # noqa: ANN202
-        if isinstance(error, InternalServerError) or not _wants_json() or error.code is None or error.code < 400:
+        if error.code is None or error.code < 400:
             return error
+        if isinstance(error, InternalServerError) or not _wants_json():
+            return error_page(error)
         return refused(error)
 
     @app.errorhandler(DomainError)
@@ -164,7 +192,7 @@ def register_error_handlers(app: Flask) -> None:
             flash(error.message, "danger")
             return redirect(_same_site_referrer() or "/", code=303)
         page = current_app.jinja_env.get_template("errors/refused.html").render(
-            message=error.message, lang="zh-CN" if str(get_locale()) == "zh_CN" else "en", status=error.status_code)
+            message=error.message, lang=html_lang(), status=error.status_code)
         return Response(page, status=error.status_code, mimetype="text/html")
 
     _answer_503_from_safe_apis()
@@ -205,6 +233,52 @@ _FAB_MESSAGES = {
     "Fatal error": _l("Internal server error"),
     "Internal error": _l("Internal server error"),
 }
+# marshmallow's English messages of the API schemas' field errors (its defaults), and the ones
+# with a number or a list in them, as patterns.
+_SCHEMA_MESSAGES = {
+    "Missing data for required field.": _l("This field is required."),
+    "Field may not be null.": _l("This field may not be empty."),
+    "Unknown field.": _l("Unknown field."),
+    "Invalid input type.": _l("Invalid input type."),
+    "Invalid type.": _l("Invalid input type."),
+    "Invalid value.": _l("Not a valid value."),
+    "Not a valid string.": _l("Not a valid text."),
+    "Not a valid integer.": _l("Not a valid whole number."),
+    "Not a valid number.": _l("Not a valid number."),
+    "Not a valid boolean.": _l("Not a valid yes/no value (true or false)."),
+    "Not a valid date.": _l("Not a valid date (YYYY-MM-DD)."),
+    "Not a valid datetime.": _l("Not a valid date and time."),
+    "Not a valid email address.": _l("Not a valid e-mail address."),
+    "Not a valid URL.": _l("Not a valid web address."),
+    "Not a valid list.": _l("Not a valid list."),
+    "Not a valid mapping type.": _l("Not a valid object."),
+    "Number too large.": _l("The number is too large."),
+    "Special numeric values (nan or infinity) are not permitted.": _l("Not a valid number."),
+}
+_SCHEMA_PATTERNS = (
+    (re.compile(r"Longer than maximum length (?P<n>\d+)\."), _l("At most %(n)s characters.")),
+    (re.compile(r"Shorter than minimum length (?P<n>\d+)\."), _l("At least %(n)s characters.")),
+    (re.compile(r"Length must be between (?P<min>\d+) and (?P<max>\d+)\."),
+     _l("Between %(min)s and %(max)s characters.")),
+    (re.compile(r"Must be one of: (?P<choices>.*)\."), _l("Must be one of: %(choices)s.")),
+    (re.compile(r"Must be greater than or equal to (?P<min>\S+) and less than or equal to (?P<max>\S+)\."),
+     _l("Must be from %(min)s to %(max)s.")),
+    (re.compile(r"Must be greater than or equal to (?P<min>\S+)\."), _l("Must be at least %(min)s.")),
+    (re.compile(r"Must be less than or equal to (?P<max>\S+)\."), _l("Must be at most %(max)s.")),
+)
+
+
+def schema_message(text: str) -> str:
+    """A marshmallow field error in the user's language (any other text as it is)."""
+    if text in _SCHEMA_MESSAGES:
+        return str(_SCHEMA_MESSAGES[text])
+    for pattern, translated in _SCHEMA_PATTERNS:
+        found = pattern.fullmatch(text)
+        if found:
+            return str(translated) % found.groupdict()
+    return text
+
+
 # werkzeug's English descriptions of the usual HTTP errors.
 _HTTP_MESSAGES = {
     400: _l("The request is not valid."),
@@ -214,6 +288,18 @@ _HTTP_MESSAGES = {
     405: _l("This method is not allowed here."),
     413: _l("The request is too large."),
     415: _l("This content type is not accepted here."),
+    429: _l("Too many requests: please wait a moment and try again."),
+}
+# The titles of the error pages.
+_HTTP_TITLES = {
+    400: _l("The request is not valid"),
+    401: _l("Sign in first"),
+    403: _l("Access denied"),
+    404: _l("Page not found"),
+    405: _l("Not allowed"),
+    413: _l("Too large"),
+    429: _l("Too many requests"),
+    500: _l("Server error"),
 }
 
 
@@ -250,7 +336,8 @@ def _one_error_shape_for_apis() -> None:
             message = kwargs.get("message", kwargs.pop("msg", None))
             errors = kwargs.get("errors")
             if isinstance(message, dict | list):
-                errors = {**_flatten(message), **(errors or {})}
+                flat = {field: [schema_message(m) for m in texts] for field, texts in _flatten(message).items()}
+                errors = {**flat, **(errors or {})}
                 message = "; ".join(m for msgs in errors.values() for m in msgs)
             elif isinstance(message, str) and message in _FAB_MESSAGES:
                 message = str(_FAB_MESSAGES[message])

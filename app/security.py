@@ -36,9 +36,10 @@ from flask_appbuilder.security.schemas import login_post
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import Role, User
 from flask_appbuilder.security.utils import is_null_password
-from flask_appbuilder.security.views import AuthDBView, UserDBModelView
+from flask_appbuilder.security.views import AuthDBView, RoleModelView, UserDBModelView
 from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_login import login_user
 from marshmallow import ValidationError
@@ -257,7 +258,7 @@ class DeskSecurityApi(SecurityApi):
               $ref: '#/components/responses/401'
         """
         if not request.is_json or not isinstance(request.json, dict):
-            return self.response_400(message="Request payload is not a JSON object")
+            return self.response_400(message=str(_l("The request body is not a JSON object.")))
         payload = dict(request.json)
         otp = payload.pop("otp", None)
         try:
@@ -265,7 +266,7 @@ class DeskSecurityApi(SecurityApi):
         except ValidationError as error:
             return self.response_400(message=error.messages)
         if login_payload["provider"] != API_SECURITY_PROVIDER_DB:
-            return self.response_400(message="Unsupported provider")
+            return self.response_400(message={"provider": [str(_l("Only the provider \"db\" is supported."))]})
         sm = self.appbuilder.sm
         user = sm.auth_user_db(login_payload["username"], login_payload["password"])
         if not user:
@@ -304,6 +305,13 @@ class DeskUserDBModelView(UserDBModelView):
 
     show_template = "user_show.html"
     class_permission_name = "UserDBModelView"  # the permissions keep FAB's name
+    # Shown as 是 / 否 and blank, not Python's True / None.
+    formatters_columns = {
+        "active": lambda value: str(_l("Yes") if value else _l("No")),
+        **{column: (lambda value: "" if value is None else value)
+           for column in ("first_name", "last_name", "email", "last_login", "login_count", "fail_login_count",
+                          "created_on", "changed_on", "created_by", "changed_by")},
+    }
     add_form_extra_fields = {
         **UserDBModelView.add_form_extra_fields,
         "password": PasswordField(
@@ -320,12 +328,21 @@ class DeskUserDBModelView(UserDBModelView):
         refuse_held_delete(self.datamodel.session, item, item.username)
 
 
+class DeskRoleModelView(RoleModelView):
+    """FAB's role screen, with labels for the users and groups its search offers."""
+
+    class_permission_name = "RoleModelView"  # the permissions keep FAB's name
+    label_columns = {**RoleModelView.label_columns, "user": _l("Users"),
+                     "groups": lazy_pgettext("user groups", "Groups")}
+
+
 class DeskSecurityManager(CachedPermissions, SecurityManager):
     """FAB's security manager with the desk's login, audit and MFA, and permission checks read
     once per request (``app.permission_cache``)."""
 
     authdbview = DeskAuthDBView
     userdbmodelview = DeskUserDBModelView
+    rolemodelview = DeskRoleModelView
     security_api = DeskSecurityApi
     resetmypasswordview = DeskResetMyPasswordView
     resetpasswordview = DeskResetPasswordView

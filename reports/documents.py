@@ -23,7 +23,7 @@ from datetime import datetime
 from itertools import zip_longest
 
 from flask import current_app
-from flask_babel import get_locale
+from flask_babel import get_locale, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
@@ -56,7 +56,8 @@ TITLES = {
 }
 SERVICES = {ServiceType.bookkeeping.value: _l("Bookkeeping"), ServiceType.tax_filing.value: _l("Tax filing"),
             ServiceType.business_registration.value: _l("Business registration"), ServiceType.other.value: _l("Other")}
-STATUSES = {ContractStatus.draft.value: _l("Draft"), ContractStatus.active.value: _l("Active"),
+STATUSES = {ContractStatus.draft.value: _l("Draft"),
+            ContractStatus.active.value: lazy_pgettext("contract status", "Active"),
             ContractStatus.changed.value: _l("Changed"), ContractStatus.terminated.value: _l("Terminated"),
             ContractStatus.expired.value: _l("Expired")}
 VOUCHER_STATES = {VoucherState.draft.value: _l("Draft"), VoucherState.reviewed.value: _l("Reviewed"),

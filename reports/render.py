@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from flask_babel import get_locale, ngettext
+from flask_babel import get_locale, ngettext, npgettext, pgettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -48,7 +48,8 @@ def env() -> Environment:
     if _ENV is None:
         jinja = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=select_autoescape(
             ["html"], default_for_string=True), extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
-        jinja.install_gettext_callables(gettext=_, ngettext=ngettext, newstyle=True)  # type: ignore[attr-defined]
+        jinja.install_gettext_callables(gettext=_, ngettext=ngettext, pgettext=pgettext,  # type: ignore[attr-defined]
+                                        npgettext=npgettext, newstyle=True)
         jinja.filters["money"] = money
         jinja.filters["amount"] = lambda value: money(value, blank_zero=True)
         _ENV = jinja

@@ -219,8 +219,9 @@ def test_audit_screen_shows_old_and_new_values_but_never_the_id_number(login_as,
     row = session.scalar(select(AuditLog).where(AuditLog.action == "update", AuditLog.object_id == str(client.id)))
     listing = manager.get("/auditlogmodelview/list/").get_data(as_text=True)
     shown = manager.get(f"/auditlogmodelview/show/{row.id}").get_data(as_text=True)
-    assert "屏幕审计公司二" in listing and "update" in listing
+    assert "屏幕审计公司二" in listing and "修改" in listing  # the action "update" by its label
     assert "<td>屏幕审计公司</td><td>→</td><td>屏幕审计公司二</td>" in shown.replace("\n", "")
+    assert "<td>name</td>" not in shown  # the field by its label on the client screen
     assert secret not in listing and secret not in shown
 
 
@@ -232,7 +233,7 @@ def test_admin_and_manager_see_the_audit_log(login_as, session, username):
     c = login_as(username)
     response = c.get("/auditlogmodelview/list/")
     assert response.status_code == 200
-    assert "login_success" in response.get_data(as_text=True)
+    assert "登录成功" in response.get_data(as_text=True)  # login_success
     row = session.scalar(select(AuditLog).order_by(AuditLog.id.desc()).limit(1))
     assert c.get(f"/auditlogmodelview/show/{row.id}").status_code == 200
 

@@ -71,7 +71,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "DocumentApi": {"get": {A, M, C, R}, "get_list": {A, M, C, R}, "info": {A, M, C, R},
                     "download": {A, M, C, R}, "put": {A, M, C}, "delete": {A, M}, "upload": {A, M, C}},
     "DeskUserDBModelView": security_view({"userinfo": USERS}),
-    "RoleModelView": security_view(),
+    "DeskRoleModelView": security_view(),
     # Permissions and view names come from the code: listed, never edited by hand.
     "PermissionModelView": security_view({"show": NOBODY, "add": NOBODY, "edit": NOBODY, "delete": NOBODY}),
     "ViewMenuModelView": security_view({"show": NOBODY, "add": NOBODY, "edit": NOBODY, "delete": NOBODY}),

@@ -31,6 +31,36 @@ class Actor:
 
 
 SYSTEM = Actor(None, "system")
+
+# Every action an audit row can carry: the three record changes the flush hook writes, and the
+# events the code records. ``record_event`` refuses any other, so that the audit screen, which
+# shows a label for each, never meets an action it cannot name.
+RECORD_ACTIONS = ("create", "update", "delete")
+EVENT_ACTIONS = (
+    "login_success", "login_failure", "password_ok", "logout", "password_changed",
+    "account_locked", "account_unlocked",
+    "mfa_success", "mfa_failure", "mfa_enrolled", "mfa_recovery_codes", "mfa_disabled", "mfa_reset",
+    "period_close", "period_reopen", "download",
+    "chat_transfer", "chat_transcript", "chat_retention",
+)
+ACTIONS = RECORD_ACTIONS + EVENT_ACTIONS
+# Record types that events name besides the audited tables (FAB's users, a month of a set of
+# books, a chat conversation).
+EVENT_RECORD_TYPES = ("ab_user", "ledger_period", "chat_conversation")
+
+
+def record_types() -> set[str]:
+    """Every ``object_type`` an audit row can carry: the tables of the audited models and the
+    record types events name."""
+    found, pending = set(EVENT_RECORD_TYPES), [Audited]
+    while pending:
+        for cls in pending.pop().__subclasses__():
+            pending.append(cls)
+            if getattr(cls, "__tablename__", None):
+                found.add(cls.__tablename__)
+    return found
+
+
 _actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("audit_actor", default=None)
 _request_actor_provider = None
 
@@ -246,8 +276,11 @@ def record_event(
 ) -> None:
     """Add an audit row for a non-CRUD event (login, logout, download, MFA ...).
 
-    The row joins the caller's transaction; the caller commits.
+    *action* must be one of ``EVENT_ACTIONS`` (ValueError otherwise). The row joins the
+    caller's transaction; the caller commits.
     """
+    if action not in EVENT_ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}: add it to EVENT_ACTIONS and give it a label")
     actor = actor or current_actor()
     session.add(
         AuditLog(

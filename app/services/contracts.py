@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
@@ -241,7 +242,7 @@ def status_label(status: ContractStatus) -> str:
 
 CONTRACT_STATUS_LABELS = {
     S.draft: _l("Draft"),
-    S.active: _l("Active"),
+    S.active: lazy_pgettext("contract status", "Active"),
     S.changed: _l("Changed"),
     S.terminated: _l("Terminated"),
     S.expired: _l("Expired"),

@@ -10,6 +10,16 @@ from babel.messages.pofile import read_po
 from app.config import BASE_DIR
 
 TRANSLATIONS = BASE_DIR / "translations"
+# The marker functions pybabel must read besides its defaults (which include ``pgettext``): the
+# lazy forms, and the context (``1c``) of the ``pgettext`` family, which keeps an English word
+# used in two meanings apart (``pgettext("ledger", "Account")`` 会计科目 vs. the user account).
+EXTRACT_KEYWORDS = ("_", "_l", "lazy_gettext", "gettext", "ngettext:1,2", "pgettext:1c,2",
+                    "lazy_pgettext:1c,2", "npgettext:1c,2,3")
+
+
+def extract_args() -> list[str]:
+    """The ``-k`` arguments of ``pybabel extract`` for :data:`EXTRACT_KEYWORDS`."""
+    return [arg for keyword in EXTRACT_KEYWORDS for arg in ("-k", keyword)]
 
 
 def ensure_compiled(directory: Path = TRANSLATIONS) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 
 def register_views(app: Flask, appbuilder: AppBuilder) -> None:
@@ -60,7 +61,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     app.jinja_env.globals["account_lock"] = account_lock
     install_password_expiry_hold(app)
     appbuilder.add_link("Two-factor authentication", href="/mfa/setup", label=_l("Two-factor authentication"),
-                        icon="fa-key", category="Account", category_label=_l("Account"),
+                        icon="fa-key", category="Account", category_label=lazy_pgettext("user account", "Account"),
                         category_icon="fa-user")
 
     appbuilder.add_api(ClientApi)

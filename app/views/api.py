@@ -292,13 +292,13 @@ class ContractApi(DeskApi):
             return self.response_404()
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
-            return self.response_400(message="Request is not a JSON object")
+            return self.response_400(message=str(_l("The request body is not a JSON object.")))
         action, reason = body.get("action"), body.get("reason")
         changes = body.get("changes") or {}
         if reason is not None and not isinstance(reason, str):
-            return self.response_422(message={"reason": ["Not a valid string."]})
+            return self.response_422(message={"reason": [str(_l("Not a valid text."))]})
         if not isinstance(changes, dict):
-            return self.response_422(message={"changes": ["Not a valid object."]})
+            return self.response_422(message={"changes": [str(_l("Not a valid object."))]})
         if "monthly_fee" in changes and not isinstance(changes["monthly_fee"], str):
             return self.response_422(
                 message={"monthly_fee": [str(_l("Amounts must be given as strings, not numbers."))]})

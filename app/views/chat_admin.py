@@ -11,15 +11,17 @@ from flask_appbuilder import AppBuilder, expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms import IntegerField, TextAreaField
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import DataRequired, NumberRange, Optional
 
 from app.extensions import db
-from app.models.chat import AgentGroup, AgentProfile, ChatBlock, ChatSite
+from app.models.chat import AgentGroup, AgentProfile, AgentStatus, ButtonPosition, ChatBlock, ChatSite, RoutingMode
 from app.services import chat_sites
 from app.services.errors import DomainError
 from app.views.common import DeskModelView, EagerInterface
+from app.views.labels import LabelledEnumField, enum_formatter
 
 CATEGORY = dict(category="Live chat", category_label=_l("Live chat"), category_icon="fa-comments")
 
@@ -28,7 +30,8 @@ SITE_LABELS = {
     "allowed_origins": _l("Allowed origins"), "welcome_text": _l("Welcome text"),
     "warning_banner": _l("Warning banner"), "theme_color": _l("Theme colour"),
     "button_position": _l("Button position"), "business_hours": _l("Business hours"),
-    "offline_form": _l("Offline message form"), "active": _l("Active"), "groups": _l("Groups"),
+    "offline_form": _l("Offline message form"), "active": lazy_pgettext("enabled", "Active"),
+    "groups": lazy_pgettext("agent groups", "Groups"),
     "snippet": _l("Code to paste"),
     "auto_reply_seconds": _l("Auto reply after (seconds)"), "auto_reply_text": _l("Auto reply text"),
 }
@@ -64,7 +67,10 @@ class ChatSiteModelView(DeskModelView):
         "business_hours": TextAreaField(_l("Business hours"), render_kw={"rows": 3}),
         "auto_reply_seconds": IntegerField(_l("Auto reply after (seconds)"), default=60,
                                            validators=[Optional(), NumberRange(min=0, max=3600)]),
+        "button_position": LabelledEnumField(ButtonPosition, label=_l("Button position"),
+                                             validators=[DataRequired()], default=ButtonPosition.right),
     }
+    formatters_columns = {"button_position": enum_formatter(ButtonPosition)}
     show_template = "chat_site_show.html"
 
     def pre_add(self, item: ChatSite) -> None:
@@ -113,7 +119,10 @@ class AgentGroupModelView(DeskModelView):
         "url_patterns": TextAreaField(_l("URL rules"), render_kw={"rows": 3}),
         "accept_timeout_seconds": IntegerField(_l("Seconds to accept"), default=30,
                                                validators=[NumberRange(min=5, max=600)]),
+        "routing": LabelledEnumField(RoutingMode, label=_l("Routing"), validators=[DataRequired()],
+                                     default=RoutingMode.least_busy),
     }
+    formatters_columns = {"routing": enum_formatter(RoutingMode)}
 
 
 class AgentProfileModelView(DeskModelView):
@@ -127,12 +136,15 @@ class AgentProfileModelView(DeskModelView):
                                   "greeting", "active"]
     show_columns = add_columns + ["status", "last_seen_at"]
     label_columns = {"user": _l("User"), "display_name": _l("Display name"), "avatar_url": _l("Avatar URL"),
-                     "groups": _l("Groups"), "languages": _l("Languages"), "max_chats": _l("Max concurrent chats"),
-                     "greeting": _l("Personal greeting"), "active": _l("Active"), "status": _l("Status"),
+                     "groups": lazy_pgettext("agent groups", "Groups"), "languages": _l("Languages"),
+                     "max_chats": _l("Max concurrent chats"),
+                     "greeting": _l("Personal greeting"), "active": lazy_pgettext("enabled", "Active"),
+                     "status": _l("Status"),
                      "last_seen_at": _l("Last seen")}
     add_form_extra_fields = edit_form_extra_fields = {
         "max_chats": IntegerField(_l("Max concurrent chats"), default=5, validators=[NumberRange(min=1, max=50)]),
     }
+    formatters_columns = {"status": enum_formatter(AgentStatus)}
 
     def pre_add(self, item: AgentProfile) -> None:
         if item.avatar_url and not item.avatar_url.startswith(("https://", "http://", "/")):

@@ -21,9 +21,11 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from app.extensions import db
+from app.models.chat import ConversationStatus
 from app.security import CHAT, SUPERVISE
 from app.services import chat_console
 from app.services.errors import DomainError
+from app.views.labels import ENUM_LABELS
 
 
 def _viewer() -> chat_console.Viewer:
@@ -95,6 +97,8 @@ STRINGS = {
     "notifications_on": _l("Notifications on"),
     "choose": _l("— choose —"), "joined": _l("%(name)s joined the chat."),
     "left": _l("%(name)s left the chat."), "leave": _l("Leave chat"),
+    # a live chat's status, as "conversation_" + the stored value
+    **{f"conversation_{status.value}": label for status, label in ENUM_LABELS[ConversationStatus].items()},
 }
 
 

@@ -36,16 +36,14 @@ from app.services import chat_inbox, tracking
 from app.services.errors import NotFound
 from app.services.inputs import parse_count, parse_id
 from app.views.common import DeskModelView, EagerInterface, format_datetime
+from app.views.labels import ENUM_LABELS
 from app.views.pdf_links import transcript_url
 
 CATEGORY = dict(category="Live chat", category_label=_l("Live chat"), category_icon="fa-comments")
 
-STATUS_LABELS = {LeaveMessageStatus.new: _l("New"), LeaveMessageStatus.assigned: _l("Assigned"),
-                 LeaveMessageStatus.replied: _l("Replied"), LeaveMessageStatus.closed: _l("Closed")}
-CONVERSATION_STATUS_LABELS = {ConversationStatus.queued: _l("Waiting"), ConversationStatus.offered: _l("Offered"),
-                              ConversationStatus.active: _l("In progress"), ConversationStatus.closed: _l("Closed")}
-SENDER_LABELS = {SenderType.visitor: _l("Visitor"), SenderType.agent: _l("Agent"), SenderType.system: _l("System"),
-                 SenderType.note: _l("Internal note"), SenderType.whisper: _l("Whisper")}
+STATUS_LABELS = ENUM_LABELS[LeaveMessageStatus]
+CONVERSATION_STATUS_LABELS = ENUM_LABELS[ConversationStatus]
+SENDER_LABELS = ENUM_LABELS[SenderType]
 
 
 def sees_all_chats() -> bool:

@@ -17,6 +17,7 @@ from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.decorators import has_access_api
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import select
@@ -137,7 +138,8 @@ class InvitationRuleModelView(DeskModelView):
                      "min_seconds_on_page": _l("Seconds on the page at least"), "url_pattern": _l("Page address"),
                      "referrer_pattern": _l("Came from"), "keyword_pattern": _l("Search keyword contains"),
                      "returning_only": _l("Returning visitors only"), "min_page_views": _l("Pages viewed at least"),
-                     "priority": _l("Priority"), "active": _l("Active"), "updated_at": _l("Updated")}
+                     "priority": _l("Priority"), "active": lazy_pgettext("enabled", "Active"),
+                     "updated_at": _l("Updated")}
     description_columns = {
         "url_pattern": _l("One pattern per line, * matches anything, e.g. */pricing*. Blank: any page."),
         "referrer_pattern": _l("Pattern over the referring address, e.g. *baidu.com*. Blank: anywhere."),
@@ -153,7 +155,7 @@ class InvitationRuleModelView(DeskModelView):
                                        validators=[Optional(), NumberRange(min=0, max=10000)]),
         "priority": IntegerField(_l("Priority"), default=100, validators=[NumberRange(min=0, max=100000)]),
         "returning_only": BooleanField(_l("Returning visitors only")),
-        "active": BooleanField(_l("Active"), default=True),
+        "active": BooleanField(lazy_pgettext("enabled", "Active"), default=True),
     }
 
     def pre_add(self, item: InvitationRule) -> None:

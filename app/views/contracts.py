@@ -9,6 +9,7 @@ from flask import flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload
 from wtforms import DateField, SelectField, StringField, TextAreaField
@@ -57,8 +58,10 @@ class ContractChangeModelView(DeskModelView):
     list_columns = ["changed_at", "contract", "from_status", "to_status", "reason", "details", "changed_by"]
     show_columns = list_columns
     search_columns = ["contract", "to_status", "changed_at"]
-    label_columns = {"changed_at": _l("When"), "contract": _l("Contract"), "from_status": _l("From"),
-                     "to_status": _l("To"), "reason": _l("Reason"), "details": _l("Changes"),
+    label_columns = {"changed_at": _l("When"), "contract": _l("Contract"),
+                     "from_status": lazy_pgettext("status change", "From"),
+                     "to_status": lazy_pgettext("status change", "To"), "reason": _l("Reason"),
+                     "details": _l("Changes"),
                      "changed_by": _l("By")}
     formatters_columns = {
         "changed_at": format_datetime,

@@ -7,18 +7,35 @@ import enum
 from flask_appbuilder.fields import EnumField
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from wtforms import ValidationError
 
+from app.models.chat import (
+    AgentStatus,
+    ButtonPosition,
+    ConversationStatus,
+    InvitationStatus,
+    LeaveMessageStatus,
+    OfferOutcome,
+    ParticipantRole,
+    RoutingMode,
+    SenderType,
+)
 from app.models.contracts import BillingCycle, ContractStatus, ServiceType
 from app.models.crm import ClientStatus, TaxpayerType
 from app.models.documents import DocumentType
+from app.models.ledger import AccountCategory, Direction, PeriodStatus, VoucherKind, VoucherState
 from app.models.tax import FilingPeriod, LocationClass, TaxKind
+from app.models.tax_filing import FilingStatus
 from app.services.contracts import CONTRACT_STATUS_LABELS
 
+# Every enum of the models whose values are words gets a label for each value here
+# (tests/test_zh_raw_values.py checks), so that no screen shows a stored value.
 ENUM_LABELS: dict[type[enum.Enum], dict] = {
     TaxpayerType: {TaxpayerType.small_scale: _l("Small-scale taxpayer"),
                    TaxpayerType.general: _l("General taxpayer")},
-    ClientStatus: {ClientStatus.active: _l("Active"), ClientStatus.suspended: _l("Suspended"),
+    ClientStatus: {ClientStatus.active: lazy_pgettext("client status", "Active"),
+                   ClientStatus.suspended: _l("Suspended"),
                    ClientStatus.ended: _l("Ended")},
     ServiceType: {ServiceType.bookkeeping: _l("Bookkeeping"), ServiceType.tax_filing: _l("Tax filing"),
                   ServiceType.business_registration: _l("Business registration"),
@@ -37,6 +54,43 @@ ENUM_LABELS: dict[type[enum.Enum], dict] = {
                     LocationClass.other: _l("Elsewhere")},
     FilingPeriod: {FilingPeriod.monthly: _l("Monthly"), FilingPeriod.quarterly: _l("Quarterly"),
                    FilingPeriod.yearly: _l("Yearly")},
+    FilingStatus: {FilingStatus.pending: _l("To file"), FilingStatus.filed: _l("Filed"),
+                   FilingStatus.paid: _l("Tax paid")},
+    # ledger
+    AccountCategory: {AccountCategory.asset: _l("Asset"), AccountCategory.liability: _l("Liability"),
+                      AccountCategory.equity: _l("Equity"), AccountCategory.cost: _l("Cost"),
+                      AccountCategory.income: _l("Income"), AccountCategory.expense: _l("Expense")},
+    Direction: {Direction.debit: _l("Debit"), Direction.credit: _l("Credit")},
+    VoucherState: {VoucherState.draft: _l("Draft"), VoucherState.reviewed: _l("Reviewed"),
+                   VoucherState.posted: _l("Posted")},
+    VoucherKind: {VoucherKind.normal: lazy_pgettext("voucher kind", "Normal"), VoucherKind.reversal: _l("Reversal"),
+                  VoucherKind.carry_forward: _l("Carry-forward")},
+    PeriodStatus: {PeriodStatus.open: _l("Not closed"),
+                   PeriodStatus.closed: lazy_pgettext("period", "Closed")},
+    # live chat
+    ButtonPosition: {ButtonPosition.right: lazy_pgettext("button position", "Bottom right"),
+                     ButtonPosition.left: lazy_pgettext("button position", "Bottom left")},
+    RoutingMode: {RoutingMode.least_busy: _l("Least busy agent first"), RoutingMode.round_robin: _l("Round robin")},
+    AgentStatus: {AgentStatus.online: _l("Online"), AgentStatus.away: _l("Away"), AgentStatus.offline: _l("Offline"),
+                  AgentStatus.invisible: _l("Invisible")},
+    ConversationStatus: {ConversationStatus.queued: _l("Waiting"), ConversationStatus.offered: _l("Offered"),
+                         ConversationStatus.active: _l("In progress"),
+                         ConversationStatus.closed: lazy_pgettext("conversation", "Closed")},
+    SenderType: {SenderType.visitor: _l("Visitor"), SenderType.agent: _l("Agent"), SenderType.system: _l("System"),
+                 SenderType.note: _l("Internal note"), SenderType.whisper: _l("Whisper")},
+    LeaveMessageStatus: {LeaveMessageStatus.new: _l("New"), LeaveMessageStatus.assigned: _l("Assigned"),
+                         LeaveMessageStatus.replied: _l("Replied"),
+                         LeaveMessageStatus.closed: lazy_pgettext("left message", "Closed")},
+    ParticipantRole: {ParticipantRole.invited: lazy_pgettext("chat participant", "Invited colleague"),
+                      ParticipantRole.watcher: lazy_pgettext("chat participant", "Watching supervisor")},
+    OfferOutcome: {OfferOutcome.pending: lazy_pgettext("chat offer", "Pending"),
+                   OfferOutcome.accepted: lazy_pgettext("chat offer", "Accepted"),
+                   OfferOutcome.timed_out: lazy_pgettext("chat offer", "Timed out"),
+                   OfferOutcome.declined: lazy_pgettext("chat offer", "Declined"),
+                   OfferOutcome.withdrawn: lazy_pgettext("chat offer", "Withdrawn")},
+    InvitationStatus: {InvitationStatus.sent: lazy_pgettext("invitation", "Sent"),
+                       InvitationStatus.accepted: lazy_pgettext("invitation", "Accepted"),
+                       InvitationStatus.declined: lazy_pgettext("invitation", "Declined")},
 }
 
 

@@ -19,11 +19,21 @@ from sqlalchemy import exists, func, select
 
 from app.extensions import db
 from app.models.crm import Client
-from app.models.ledger import Account, LedgerBook, OpeningBalance, Period, PeriodStatus, Voucher
+from app.models.ledger import (
+    Account,
+    AccountCategory,
+    Direction,
+    LedgerBook,
+    OpeningBalance,
+    Period,
+    PeriodStatus,
+    Voucher,
+)
 from app.permissions import client_in_scope, scoped_accountant_id
 from app.services import books, periods, vouchers
 from app.services.accounting import next_period, period_label, period_of
 from app.services.errors import DomainError, NotFound
+from app.views.labels import ENUM_LABELS
 from app.views.ledger_screens_common import (
     books_in_scope,
     field_errors,
@@ -32,9 +42,8 @@ from app.views.ledger_screens_common import (
     scoped_book,
 )
 
-CATEGORY_LABELS = {"asset": _l("Asset"), "liability": _l("Liability"), "equity": _l("Equity"),
-                   "cost": _l("Cost"), "income": _l("Income"), "expense": _l("Expense")}
-DIRECTION_LABELS = {"debit": _l("Debit"), "credit": _l("Credit")}
+CATEGORY_LABELS = {category.value: label for category, label in ENUM_LABELS[AccountCategory].items()}
+DIRECTION_LABELS = {direction.value: label for direction, label in ENUM_LABELS[Direction].items()}
 
 
 class _PerBookView(BaseView):

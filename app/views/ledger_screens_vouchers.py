@@ -15,6 +15,7 @@ from flask_appbuilder.actions import action as bulk_action
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import false, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms import SelectField, StringField
@@ -27,6 +28,7 @@ from app.services.accounting import ZERO, parse_amount, parse_period, period_lab
 from app.services.errors import DomainError
 from app.views.common import DeskModelView, EagerInterface, format_datetime, scope_filters
 from app.views.current_client import current_client, remember
+from app.views.labels import ENUM_LABELS
 from app.views.ledger_screens_common import (
     books_in_scope,
     field_errors,
@@ -38,10 +40,8 @@ from app.views.ledger_screens_common import (
 from app.views.ledger_screens_print import amount_in_words
 from app.views.pdf_links import voucher_pdf_url
 
-STATE_LABELS = {VoucherState.draft: _l("Draft"), VoucherState.reviewed: _l("Reviewed"),
-                VoucherState.posted: _l("Posted")}
-KIND_LABELS = {VoucherKind.normal: "", VoucherKind.reversal: _l("Reversal"),
-               VoucherKind.carry_forward: _l("Carry-forward")}
+STATE_LABELS = ENUM_LABELS[VoucherState]
+KIND_LABELS = {**ENUM_LABELS[VoucherKind], VoucherKind.normal: ""}  # only the special kinds are marked
 MAX_FORM_ROWS = 500
 
 
@@ -172,7 +172,7 @@ class VoucherModelView(DeskModelView):
                    "reviewer", "poster"]
     search_columns = ["client", "period", "word", "state", "maker", "lines", "total", "date", "summary"]
     search_form_extra_fields = {
-        "lines": StringField(_l("Account")),
+        "lines": StringField(lazy_pgettext("ledger", "Account")),
         "state": SelectField(_l("State"), choices=[(state.name, label) for state, label in STATE_LABELS.items()]),
         "word": SelectField(_l("Word"), choices=[(word.name, word.value) for word in VoucherWord]),
     }
@@ -180,7 +180,7 @@ class VoucherModelView(DeskModelView):
     label_columns = {"client": _l("Client"), "period": _l("Period"), "label": _l("Voucher"), "word": _l("Word"),
                      "date": _l("Date"), "summary": _l("Summary"), "total": _l("Amount"), "state": _l("State"),
                      "maker": _l("Maker"), "reviewer": _l("Reviewer"), "poster": _l("Poster"),
-                     "attachments": _l("Attachments"), "lines": _l("Account")}
+                     "attachments": _l("Attachments"), "lines": lazy_pgettext("ledger", "Account")}
     formatters_columns = {"period": period_label, "state": _enum_text(STATE_LABELS), "maker": person,
                           "reviewer": person, "poster": person, "posted_at": format_datetime}
     method_permission_name = {"bulk_review": "review", "bulk_post": "post"}

@@ -9,6 +9,7 @@ from flask import abort, current_app, flash, g, redirect, request, session, url_
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import StringField
@@ -20,7 +21,7 @@ from app.services import audit, mfa, signin
 
 
 class CodeForm(FlaskForm):
-    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=20)],
+    code = StringField(lazy_pgettext("one-time password", "Code"), validators=[DataRequired(), Length(max=20)],
                        render_kw={"autocomplete": "one-time-code", "autofocus": True})
 
 

@@ -19,6 +19,7 @@ from flask_appbuilder.api import protect
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from marshmallow import Schema, fields
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
@@ -319,7 +320,7 @@ class ClientTaxProfileView(BaseView):
 def register(app: Flask, appbuilder: AppBuilder) -> None:  # noqa: ARG001
     """Add the rate screen (menu 税务), the rate and profile APIs and the profile page."""
     appbuilder.add_view(TaxRateModelView, "Tax rates", label=_l("Tax rates"), icon="fa-percent",
-                        category="Tax", category_label=_l("Tax"), category_icon="fa-calculator")
+                        category="Tax", category_label=lazy_pgettext("menu", "Tax"), category_icon="fa-calculator")
     appbuilder.add_view_no_menu(ClientTaxProfileView)
     appbuilder.add_api(TaxRateApi)
     appbuilder.add_api(ClientTaxProfileApi)

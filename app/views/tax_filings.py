@@ -22,6 +22,7 @@ from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from marshmallow import Schema, fields
 from sqlalchemy import func, select
 
@@ -38,11 +39,10 @@ from app.services.accounting import parse_period, period_label
 from app.services.errors import ValidationFailed
 from app.services.inputs import parse_id
 from app.services.timefmt import to_display
-from app.views.labels import enum_label
+from app.views.labels import ENUM_LABELS, enum_label
 from app.views.ledger_api import LedgerError
 
-STATUS_LABELS = {FilingStatus.pending: _l("To file"), FilingStatus.filed: _l("Filed"),
-                 FilingStatus.paid: _l("Tax paid")}
+STATUS_LABELS = ENUM_LABELS[FilingStatus]
 SOURCE_LABELS = {calendar_svc.OFFICIAL: _l("Official"), calendar_svc.ESTIMATED: _l("Estimated")}
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 25
@@ -611,7 +611,7 @@ class TaxFilingView(BaseView):
 
 def register(app: Flask, appbuilder: AppBuilder) -> None:  # noqa: ARG001
     """Add the calendar and filing screens (menu 税务) and their APIs."""
-    tax = dict(category="Tax", category_label=_l("Tax"), category_icon="fa-calculator")
+    tax = dict(category="Tax", category_label=lazy_pgettext("menu", "Tax"), category_icon="fa-calculator")
     appbuilder.add_view(TaxCalendarView, "Filing calendar", label=_l("Filing calendar"), icon="fa-calendar", **tax)
     appbuilder.add_view(TaxFilingView, "Tax filings", label=_l("Tax filings"), icon="fa-list-alt", **tax)
     appbuilder.add_link("Overdue filings", href="/taxfilings/overdue", label=_l("Overdue filings"),

@@ -18,6 +18,7 @@ from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.api import protect
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from marshmallow import Schema, fields
 
 from app.errors import api_safe as safe
@@ -223,5 +224,5 @@ class TaxWorksheetView(BaseView):
 def register(app: Flask, appbuilder: AppBuilder) -> None:  # noqa: ARG001
     """Add the worksheet screen (menu 税务 → 税费计算表) and its API."""
     appbuilder.add_view(TaxWorksheetView, "Tax worksheet", label=_l("Tax worksheet"), icon="fa-calculator",
-                        category="Tax", category_label=_l("Tax"), category_icon="fa-calculator")
+                        category="Tax", category_label=lazy_pgettext("menu", "Tax"), category_icon="fa-calculator")
     appbuilder.add_api(TaxWorksheetApi)

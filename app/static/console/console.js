@@ -317,7 +317,7 @@
       var item = el("li", "list-group-item live-row");
       item.dataset.conversationId = String(row.conversation_id);
       item.appendChild(el("strong", "", visitorLabel(row.visitor)));
-      item.appendChild(el("span", "label label-default pull-right", row.status));
+      item.appendChild(el("span", "label label-default pull-right", T["conversation_" + row.status] || row.status));
       item.appendChild(el("div", "small text-muted", [row.site_name, row.agent_name || "—",
         row.messages + " " + T.messages].join(" · ")));
       item.appendChild(button(T.watch, "btn-default live-watch", function () {
