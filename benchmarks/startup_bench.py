@@ -117,7 +117,8 @@ def main() -> None:
                 walls.append(wall)
                 cpus.append(cpu)
             print(f"run {run + 1}: fresh {fresh[-1]:.2f} s (CPU {fresh_cpu[-1]:.2f} s), "
-                  f"restart {restart[-1]:.2f} s (CPU {restart_cpu[-1]:.2f} s)", flush=True)
+                  f"restart {restart[-1]:.2f} s (CPU {restart_cpu[-1]:.2f} s), "
+                  f"load average {os.getloadavg()[0]:.2f}", flush=True)
     print(_summary("fresh", fresh))
     print(_summary("restart", restart))
     print(_summary("fresh CPU", fresh_cpu))
