@@ -12,8 +12,9 @@ from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 from flask_login import logout_user
 
-from app.config import BASE_DIR, build_config
-from app.extensions import csrf, db, migrate, socketio
+from app.config import build_config
+from app.extensions import csrf, db, socketio
+from app.url_rules import LazyBuilderRule
 
 # Endpoints reachable while a user is held on the MFA enrolment page.
 # (The sign-out endpoint is named after the security manager's login view class; see the hook.)
@@ -25,6 +26,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the application. *config* overrides the environment (tests pass their own)."""
     cfg = build_config(config)
     app = Flask(__name__, instance_path=cfg["INSTANCE_PATH"], instance_relative_config=False)
+    app.url_rule_class = LazyBuilderRule  # URL builders compiled on first use (app.url_rules)
     app.config.update(cfg)
     from app import request_input
 
@@ -38,7 +40,6 @@ def create_app(config: dict | None = None) -> Flask:
         from app import models as _models  # noqa: F401  (registers the models)
 
         db.init_app(app)
-        migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
         csrf.init_app(app)
         appbuilder = AppBuilder()
         appbuilder.init_app(app, db.session)

@@ -14,7 +14,37 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.config import BASE_DIR
 
 
+class MigrationCommands(click.Group):
+    """``flask db ...``: Flask-Migrate's commands (``upgrade``, ``revision``, ``history``...),
+    loaded, with Alembic, only when one of them is asked for."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__("db", help="Perform database migrations.")
+        self.app = app
+
+    def _commands(self) -> click.Group:
+        from flask_migrate.cli import db as migration_commands
+
+        from app.services.bootstrap import init_migrations
+
+        init_migrations(self.app)
+        return migration_commands
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        commands = self._commands()  # the group's own options (--directory, --x-arg) and callback
+        self.params, self.callback = commands.params, commands.callback
+        return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return self._commands().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._commands().get_command(ctx, cmd_name)
+
+
 def register_cli(app: Flask) -> None:
+    app.cli.add_command(MigrationCommands(app))
+
     @app.cli.command("init-db")
     def init_db() -> None:
         """Apply migrations and sync roles and permissions."""

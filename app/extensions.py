@@ -1,13 +1,14 @@
 """Extension singletons, bound to an application by ``create_app``.
 
-Flask-AppBuilder is the exception: an ``AppBuilder`` keeps the views it registered, so each
-application gets its own (``create_app`` builds it; code reaches it as ``current_app.appbuilder``).
+Two exceptions: Flask-AppBuilder, because an ``AppBuilder`` keeps the views it registered, so each
+application gets its own (``create_app`` builds it; code reaches it as ``current_app.appbuilder``);
+and Flask-Migrate, bound by ``app.services.bootstrap.init_migrations`` only when a migration runs
+(it imports Alembic, which a start with nothing to migrate does without).
 """
 
 from __future__ import annotations
 
 from flask_appbuilder.utils.legacy import get_sqla_class
-from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
@@ -16,7 +17,6 @@ from sqlalchemy.engine import Engine
 from app.green_sqlite import sqlite_connection
 
 db = get_sqla_class()()
-migrate = Migrate()
 csrf = CSRFProtect()
 socketio = SocketIO()
 

@@ -150,4 +150,10 @@ fi
 
 # --- translations ------------------------------------------------------------------------------
 "$VENV/bin/python" -c "from app.services.i18n import ensure_compiled; ensure_compiled()"
+
+# --- bytecode ------------------------------------------------------------------------------------
+# The server's own modules compiled ahead (only those changed since): otherwise every start where
+# PYTHONDONTWRITEBYTECODE is set compiles them again, a sixth of a second of CPU.
+"$VENV/bin/python" -m compileall -q app reports migrations run.py >/dev/null \
+    || say "bytecode not written (read-only checkout?); the server compiles its modules at each start"
 say "set-up complete"

@@ -355,9 +355,7 @@ def test_upgrade_gives_rows_pointing_at_nothing_what_their_key_says(app, second_
     contract of the deleted client is kept (RESTRICT: only a backup can bring its client back)."""
     if db.engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL always enforced its keys")
-    from flask_migrate import upgrade
-
-    from app.services.bootstrap import MIGRATIONS
+    from app.services.bootstrap import MIGRATIONS, upgrade
 
     old = second_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'old.db'}")
     with old.app_context():
@@ -437,9 +435,7 @@ def test_a_migration_that_leaves_a_row_pointing_at_nothing_fails(app, second_app
         pytest.skip("PostgreSQL checks every statement itself")
     import shutil
 
-    from flask_migrate import upgrade
-
-    from app.services.bootstrap import MIGRATIONS
+    from app.services.bootstrap import MIGRATIONS, upgrade
 
     scripts = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, scripts, ignore=shutil.ignore_patterns("__pycache__"))

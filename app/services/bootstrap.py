@@ -3,7 +3,9 @@
 ``prepare_database`` is what ``run.py`` and ``flask init-db`` call on every start:
 
 - it applies the Alembic migrations (never ``create_all``), unless the database is at the head
-  revision already;
+  revision already: the head is read from the migration files' ``revision`` and
+  ``down_revision`` lines, so a start with nothing to migrate never imports Alembic (nor
+  Flask-Migrate, which ``init_migrations`` binds to the application only when a migration runs);
 - it registers every view's permissions (``sync_permissions``): each registered view's
   permissions, each menu entry's ``menu_access``, the pseudo permissions; permissions a view no
   longer has are removed with their grants; the Admin role holds every permission;
@@ -19,11 +21,12 @@ commits once.
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Iterable
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_appbuilder.security.sqla.models import assoc_permissionview_role
-from flask_migrate import upgrade
 from sqlalchemy import delete, insert, inspect, select, text
 
 from app.config import BASE_DIR
@@ -40,7 +43,26 @@ def database_is_empty() -> bool:
         db.text("SELECT 1 FROM ab_user LIMIT 1")).first()
 
 
+def init_migrations(app: Flask) -> None:
+    """Bind Flask-Migrate to *app* (once): Alembic's ``env.py`` and the ``flask db`` commands need
+    it. ``create_app`` leaves it out because importing Flask-Migrate imports Alembic, which a
+    start on a database at the head revision never uses."""
+    if "migrate" not in app.extensions:
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+
+
+def upgrade(directory: str = str(MIGRATIONS), revision: str = "head") -> None:
+    """Flask-Migrate's ``upgrade`` of the current application to *revision*."""
+    init_migrations(current_app)
+    from flask_migrate import upgrade as flask_migrate_upgrade
+
+    flask_migrate_upgrade(directory=directory, revision=revision)
+
+
 def _head_revisions() -> set[str]:
+    """The head revisions of ``migrations/`` as Alembic finds them (it imports every migration)."""
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
@@ -49,13 +71,40 @@ def _head_revisions() -> set[str]:
     return set(ScriptDirectory.from_config(config).get_heads())
 
 
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+def heads_from_files() -> set[str] | None:
+    """The head revisions of ``migrations/`` read from each migration file's module-level
+    ``revision = ...`` and ``down_revision = ...`` lines (the revisions no other one revises),
+    without importing Alembic or the migrations. ``None`` when a file does not state both as
+    literals: Alembic is asked then."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        lines = dict(match.groups() for match in _REVISION_LINE.finditer(path.read_text(encoding="utf-8")))
+        try:
+            revision = ast.literal_eval(lines["revision"])
+            down = ast.literal_eval(lines["down_revision"])
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        downs = list(down) if isinstance(down, tuple | list) else [] if down is None else [down]
+        if not isinstance(revision, str) or not all(isinstance(d, str) for d in downs):
+            return None
+        revisions.add(revision)
+        revised.update(downs)
+    return (revisions - revised) or None
+
+
 def database_at_head() -> bool:
-    """True when the database's Alembic revision is the head of ``migrations/`` (nothing to apply)."""
+    """True when the database's Alembic revision is the head of ``migrations/`` (nothing to apply).
+    Compared with ``heads_from_files`` first; only when that differs (or cannot tell) does Alembic
+    load its script directory to decide."""
     if not inspect(db.engine).has_table("alembic_version"):
         return False
     current = {row[0] for row in db.session.execute(text("SELECT version_num FROM alembic_version"))}
     db.session.commit()  # end the read transaction before Alembic takes the connection
-    return current == _head_revisions()
+    return current == heads_from_files() or current == _head_revisions()
 
 
 def migrate_database() -> None:
