@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import gc
 import logging
 import os
 import socket
@@ -229,17 +228,9 @@ def pause_collector() -> None:
     """No cyclic garbage collection while the server starts: importing the stack and building the
     application allocate some 370,000 long-lived objects, and the collections that this triggers
     walk them again and again (a third of a restart's CPU) while finding next to no garbage."""
+    import gc
+
     gc.disable()
-
-
-def resume_collector() -> None:
-    """Collect cyclic garbage again, but never walk what the start built (modules, classes, views,
-    mappers, URL rules): it is moved to the collector's permanent generation, so that the
-    collections of a running server only look at what it allocated since (less work per
-    collection for as long as the server runs). The few thousand objects the start left
-    unreachable stay allocated (a full collection to find them would cost 0.2 s of CPU)."""
-    gc.freeze()
-    gc.enable()
 
 
 def main() -> None:
@@ -260,7 +251,9 @@ def main() -> None:
         from app import create_app
 
         app = create_app()
-        resume_collector()  # before the demo data, whose rows come and go
+        from app import heap
+
+        heap.resume_collector()  # before the demo data, whose rows come and go
         seeded, site_key = prepare(app, seed=not args.no_demo)
     except StartError as exc:
         sys.exit(str(exc))
@@ -281,9 +274,7 @@ def main() -> None:
                       f"  (answer as agent1 or agent2 at {base}/chat/console/)", flush=True)
     start_sweeper(app)
     socketio.start_background_task(warm_pool_soon, app)
-    from app.heap import settle
-
-    settle()  # start-up's objects out of the collector's sight: shorter pauses (app/heap.py)
+    heap.settle()  # start-up's objects out of the collector's sight: shorter pauses
     socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
                  log_output=os.environ.get("ACCESS_LOG", "0") == "1", **server_options())
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from werkzeug.routing import Map, Rule
 
 import run
+from app import heap
 from app.services import bootstrap
 from app.url_rules import LazyBuilderRule
 from tests.servers import server_env
@@ -125,7 +126,7 @@ def test_run_pauses_the_collector_while_it_starts_and_then_collects_what_came_af
     try:
         assert not gc.isenabled()
         built = [[] for _ in range(10)]  # what the start built: frozen, never walked again
-        run.resume_collector()
+        heap.resume_collector()
         assert gc.isenabled()
         assert gc.get_freeze_count() >= frozen + len(built)
         cycle: list = []
