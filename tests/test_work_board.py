@@ -177,7 +177,7 @@ def test_the_board_screen_ticks_by_hand_and_refuses_another_accountant_s_client(
     assert refused.status_code == 303
     assert db.session.scalar(select(WorkBoardTick.id).where(WorkBoardTick.client_id == other.id)) is None
     page = browser.get("/workboard/?period=2026-03").get_data(as_text=True)
-    assert "No such client." in page or "没有这个客户" in page or "客户不存在" in page
+    assert "该客户不存在。" in page  # the refusal, flashed
 
 
 def test_the_api_answers_the_board_with_the_deadline_and_each_cell(app, login_as, accountant):

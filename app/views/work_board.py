@@ -33,17 +33,18 @@ from app.services.inputs import parse_id
 from app.services.timefmt import to_display
 from app.views.ledger_api import LedgerError
 
-STEP_LABELS = {"documents": _l("Documents received"), "bookkeeping": _l("Bookkeeping"), "review": _l("Review"),
-               "close": _l("Period close"), "filing": _l("Tax filing"), "payment": _l("Tax payment"),
-               "fee": _l("Fee collected")}
+STEP_LABELS = {"documents": _l("Documents received"), "bookkeeping": _l("Books kept"),
+               "review": _l("Vouchers reviewed"), "close": _l("Period close"), "filing": _l("Taxes filed"),
+               "payment": _l("Tax payment"), "fee": _l("Fee collected")}
 STATE_LABELS = {svc.DONE: _l("Done"), svc.TODO: _l("To do"), svc.NA: _l("Not applicable")}
 NOT_STARTED = _l("Not started")
+ANY = "any"  # the rows with any step to do
 LATE_LABELS = {svc.LATE: _l("Late"), svc.DUE_SOON: _l("Due soon")}
 
 
 def board_filters(args: dict) -> dict:
     """``period`` (``YYYY-MM``, default this month), ``accountant_id``, ``q`` (a part of the client's
-    name) and ``open`` (a step still to do) from a query. Raises ``ValidationFailed``."""
+    name) and ``open`` (a step still to do, or ``any``) from a query. Raises ``ValidationFailed``."""
     errors: dict[str, list[str]] = {}
     found: dict = {"period": period_label(period_of(date.today())), "accountant_id": None, "q": "", "open": None}
     raw = args.get("period")
@@ -60,7 +61,7 @@ def board_filters(args: dict) -> dict:
     found["q"] = str(args.get("q") or "").strip()[:100]
     raw = args.get("open")
     if raw not in (None, ""):
-        if raw not in svc.STEPS:
+        if raw not in (*svc.STEPS, ANY):
             errors["open"] = [str(_l("Not a valid choice."))]
         found["open"] = raw
     if errors:
@@ -73,7 +74,9 @@ def board_for(filters: dict, today: date | None = None) -> svc.Board:
     step is still to do."""
     board = svc.compute(db.session, filters["period"], today or date.today(), scope=scoped_accountant_id(),
                         accountant_id=filters["accountant_id"], name=filters["q"])
-    if filters["open"]:
+    if filters["open"] == ANY:
+        board.rows = [r for r in board.rows if r.open_steps()]
+    elif filters["open"]:
         board.rows = [r for r in board.rows if r.cells[filters["open"]].state == svc.TODO]
     return board
 
@@ -124,7 +127,7 @@ class WorkBoardApi(BaseApi):
           - {in: query, name: accountant_id, schema: {type: integer}}
           - {in: query, name: q, schema: {type: string}, description: a part of the client's name}
           - {in: query, name: open, schema: {type: string, enum: [documents, bookkeeping, review, close, filing,
-             payment, fee]}, description: only the rows where this step is still to do}
+             payment, fee, any]}, description: only the rows where this step (any step) is still to do}
           responses:
             200:
               content:
