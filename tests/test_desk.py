@@ -150,3 +150,12 @@ def test_a_user_with_two_roles_sees_the_tiles_of_each(app, login_as, world):
 def test_the_desk_roles_of_an_admin_are_the_manager_s():
     assert desk.desk_roles(["Admin"]) == ["Manager"]
     assert desk.desk_roles(["Agent", "Accountant"]) == ["Accountant", "Agent"]
+
+
+def test_the_due_soon_list_takes_a_number_of_days_from_1_to_31(app, login_as, world):
+    browser = login_as("manager")
+    assert _filing_rows(browser.get("/taxfilings/due_soon?days=2").get_data(as_text=True)) == 1  # today + 2
+    assert _filing_rows(browser.get("/taxfilings/due_soon?days=1").get_data(as_text=True)) == 0
+    refused = browser.get("/taxfilings/due_soon?days=40").get_data(as_text=True)
+    assert "1 到 31 之间的整数。" in refused
+    assert _filing_rows(refused) == 2  # the 7 days instead

@@ -227,3 +227,16 @@ def test_the_board_runs_as_many_statements_for_12_clients_as_for_2(app, accounta
         board = svc.compute(db.session, MARCH, BEFORE)
     assert len(board.rows) == 12
     assert len(many) == len(few) <= 8
+
+
+def test_the_board_opens_on_last_month_and_finds_a_client_by_a_part_of_its_name(app, login_as, accountant):
+    make_client(accountant=accountant, name="甲公司")
+    make_client(accountant=accountant, name="乙公司")
+    manager = login_as("manager")
+    data = manager.get("/api/v1/work_board").get_json()
+    today = date.today()
+    last = date(today.year - 1, 12, 1) if today.month == 1 else date(today.year, today.month - 1, 1)
+    assert data["period"] == f"{last.year:04d}-{last.month:02d}"
+    assert [r["client_name"] for r in manager.get("/api/v1/work_board?q=乙").get_json()["rows"]] == ["乙公司"]
+    page = manager.get("/workboard/?q=甲&period=2026-03").get_data(as_text=True)
+    assert "甲公司" in page and "乙公司" not in page

@@ -1,6 +1,7 @@
 """The month's work board (税务 → 月度工作台, ``/workboard/``) and its API.
 
-``WorkBoardView`` shows the board of a month (``?period=YYYY-MM``, the current month by default)
+``WorkBoardView`` shows the board of a month (``?period=YYYY-MM``, by default last month: the
+month whose books are closed and whose taxes are filed this month)
 with filters: accountant (for those who see every client), a part of the client's name and a step
 still to do (``open=close`` …). Each cell links to where the step is done; the documents-received
 cell is ticked and unticked by hand (``POST /workboard/tick``). ``WorkBoardApi``:
@@ -27,7 +28,8 @@ from app.extensions import db
 from app.models.crm import Client
 from app.permissions import current_user_id, scoped_accountant_id
 from app.services import work_board as svc
-from app.services.accounting import period_label, period_of
+from app.services.accounting import period_label
+from app.services.desk import working_month
 from app.services.errors import ValidationFailed
 from app.services.inputs import parse_id
 from app.services.timefmt import to_display
@@ -43,10 +45,11 @@ LATE_LABELS = {svc.LATE: _l("Late"), svc.DUE_SOON: _l("Due soon")}
 
 
 def board_filters(args: dict) -> dict:
-    """``period`` (``YYYY-MM``, default this month), ``accountant_id``, ``q`` (a part of the client's
+    """``period`` (``YYYY-MM``, default the working month: last month, whose books are closed and
+    taxes filed this month), ``accountant_id``, ``q`` (a part of the client's
     name) and ``open`` (a step still to do, or ``any``) from a query. Raises ``ValidationFailed``."""
     errors: dict[str, list[str]] = {}
-    found: dict = {"period": period_label(period_of(date.today())), "accountant_id": None, "q": "", "open": None}
+    found: dict = {"period": period_label(working_month(date.today())), "accountant_id": None, "q": "", "open": None}
     raw = args.get("period")
     if raw not in (None, ""):
         try:
@@ -123,7 +126,7 @@ class WorkBoardApi(BaseApi):
         ---
         get:
           parameters:
-          - {in: query, name: period, schema: {type: string, example: "2026-03"}, description: "default this month"}
+          - {in: query, name: period, schema: {type: string, example: "2026-03"}, description: default last month}
           - {in: query, name: accountant_id, schema: {type: integer}}
           - {in: query, name: q, schema: {type: string}, description: a part of the client's name}
           - {in: query, name: open, schema: {type: string, enum: [documents, bookkeeping, review, close, filing,
