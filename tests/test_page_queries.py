@@ -222,6 +222,8 @@ PAGES: list[tuple[str, set[str], bool]] = [
     ("/ledger/reports/balance-sheet?client_id={client}&period={year}-01", BOOKS, False),
     ("/ledger/reports/income-statement?client_id={client}&period={year}-01", BOOKS, False),
     ("/voucherimport/", {A, M, C}, False),
+    ("/workboard/?period={year}-01", OFFICE, True),
+    ("/taxfilings/due_soon?days=3", OFFICE, False),
     ("/chatsitemodelview/list/", CHAT_ADMIN, True),
     ("/chatsitemodelview/show/{site}", CHAT_ADMIN, False),
     ("/agentgroupmodelview/list/", CHAT_ADMIN, True),

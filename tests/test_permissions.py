@@ -28,10 +28,11 @@ from tests.matrix import (
     tax,
     tax_filings,
     tax_worksheet,
+    work_board,
 )
 
 MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat, chat_console, chat_tools, chat_inbox,
-                  reports, tax, tax_worksheet, tax_filings)
+                  reports, tax, tax_worksheet, tax_filings, work_board)
 ROLES = ["anonymous", "agent", "reviewer", "accountant", "manager", "admin"]
 A, M, C, R, G = "admin", "manager", "accountant", "reviewer", "agent"
 NOBODY: set[str] = set()

@@ -17,10 +17,11 @@ from app.grants import (
     tax,
     tax_filings,
     tax_worksheet,
+    work_board,
 )
 
 MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, reports, tax,
-           tax_worksheet, tax_filings)
+           tax_worksheet, tax_filings, work_board)
 
 
 def merged() -> dict[str, list[tuple[str, str]]]:

@@ -50,3 +50,4 @@ from app.models.ledger import (  # noqa: F401
 from app.models.security import AuditLog, MFARecoveryCode, UserCredential, UserMFA, UserSession  # noqa: F401
 from app.models.tax import ClientTaxFiling, ClientTaxProfile, FilingPeriod, LocationClass, TaxKind, TaxRate  # noqa: F401
 from app.models.tax_filing import FilingStatus, TaxDeadline, TaxFiling  # noqa: F401
+from app.models.work_board import WorkBoardTick  # noqa: F401

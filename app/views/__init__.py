@@ -80,10 +80,11 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
         tax,
         tax_filings,
         tax_worksheet,
+        work_board,
     )
 
     for module in (ledger_screens, ledger_api, ledger_reports, chat_admin, chat_console, chat_tools_admin, chat_inbox,
-                   reports, tax, tax_worksheet, tax_filings):
+                   reports, tax, tax_worksheet, tax_filings, work_board):
         module.register(app, appbuilder)
     app.register_blueprint(health_bp)
     from app.views.widget import bp as widget_bp  # the chat widget's script files

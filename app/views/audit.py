@@ -73,6 +73,7 @@ RECORD_TYPE_LABELS = {
     "tax_deadline": lazy_pgettext("record type", "Filing deadline"),
     "tax_filing": lazy_pgettext("record type", "Tax filing record"),
     "tax_rate": lazy_pgettext("record type", "Tax rate"),
+    "work_board_tick": lazy_pgettext("record type", "Work board tick"),
 }
 
 

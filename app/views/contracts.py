@@ -7,10 +7,12 @@ from datetime import date
 
 from flask import flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
+from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
+from sqlalchemy import false, select
 from sqlalchemy.orm import joinedload
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -72,6 +74,38 @@ class ContractChangeModelView(DeskModelView):
     list_title = _l("Contract history")
 
 
+class FilterBillClient(BaseFilter):
+    """The bills of one client's contracts (``_flt_0_client=7``); text that is no id matches nothing."""
+
+    name = _l("Client")
+    arg_name = "cli"
+
+    def apply(self, query, value):  # noqa: ANN001, ANN201
+        from app.services.inputs import parse_id
+
+        client_id = parse_id(value)
+        if client_id is None:
+            return query.filter(false())
+        return query.filter(FeeBill.contract_id.in_(select(Contract.id).where(Contract.client_id == client_id)))
+
+
+class FilterBillUnpaid(BaseFilter):
+    """The bills due before a day (``YYYY-MM-DD``) and not paid, payments settling a contract's
+    bills oldest first (``_flt_0_unpaid=2026-12-06``: the overdue fees on that day)."""
+
+    name = _l("Overdue and unpaid on (YYYY-MM-DD)")
+    arg_name = "unp"
+
+    def apply(self, query, value):  # noqa: ANN001, ANN201
+        from app.services.work_board import unpaid_bills
+
+        try:
+            day = date.fromisoformat(str(value).strip())
+        except ValueError:
+            return query.filter(false())
+        return query.filter(FeeBill.id.in_(unpaid_bills(day)))
+
+
 class FeeBillModelView(DeskModelView):
     datamodel = EagerInterface(FeeBill, options=(joinedload(FeeBill.contract),))
     base_filters = scope_filters()
@@ -80,7 +114,15 @@ class FeeBillModelView(DeskModelView):
     show_columns = list_columns
     add_columns = edit_columns = ["contract", "period_start", "period_end", "amount", "billed_on",
                                   "due_date", "note"]
-    search_columns = ["contract", "period_start", "billed_on", "due_date"]
+    search_columns = ["contract", "period_start", "billed_on", "due_date", "client", "unpaid"]
+    search_form_extra_fields = {"client": StringField(_l("Client")),
+                                "unpaid": StringField(_l("Overdue and unpaid on (YYYY-MM-DD)"))}
+
+    def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        super().__init__(**kwargs)
+        for filters in (self._filters.get_search_filters(), self._filters._all_filters):
+            filters["client"] = [FilterBillClient("client", self.datamodel)]
+            filters["unpaid"] = [FilterBillUnpaid("unpaid", self.datamodel)]
     label_columns = {"contract": _l("Contract"), "period_start": _l("Period start"),
                      "period_end": _l("Period end"), "amount": _l("Amount"), "billed_on": _l("Billed on"),
                      "due_date": _l("Due date"), "note": _l("Note")}

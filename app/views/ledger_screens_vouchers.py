@@ -27,7 +27,7 @@ from app.services import vouchers as svc
 from app.services.accounting import ZERO, parse_amount, parse_period, period_label
 from app.services.errors import DomainError
 from app.views.common import DeskModelView, EagerInterface, format_datetime, scope_filters
-from app.views.current_client import current_client, remember
+from app.views.current_client import current_client, forget, remember
 from app.views.labels import ENUM_LABELS
 from app.views.ledger_screens_common import (
     books_in_scope,
@@ -204,11 +204,14 @@ class VoucherModelView(DeskModelView):
     @has_access
     def list(self):  # noqa: ANN201
         """The vouchers of the current client (当前账套) when one is chosen; a client filter in
-        the query (``_flt_0_client=7``) makes that client the current one; without a current
-        client, every client's vouchers in the user's scope."""
+        the query (``_flt_0_client=7``) makes that client the current one, ``books=all`` clears
+        the choice (the desk's links); without a current client, every client's vouchers in the
+        user's scope."""
         chosen = row_id(request.args.get("_flt_0_client"))
         if chosen is not None and client_in_scope(chosen):
-            remember(chosen)  # FilterCurrentClient, a base filter, then shows that client's vouchers
+            remember(chosen)
+        elif request.args.get("books") == "all":
+            forget()  # FilterCurrentClient, a base filter, then shows that client's vouchers
         return super().list()
 
     # --- bulk actions ---------------------------------------------------------------------

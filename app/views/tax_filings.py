@@ -46,6 +46,7 @@ STATUS_LABELS = ENUM_LABELS[FilingStatus]
 SOURCE_LABELS = {calendar_svc.OFFICIAL: _l("Official"), calendar_svc.ESTIMATED: _l("Estimated")}
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 25
+MAX_DUE_DAYS = 31
 
 
 def parse_as_of(value: object) -> date:
@@ -529,14 +530,19 @@ class TaxFilingView(BaseView):
         rows = db.session.scalars(svc.filings_query(filters, scoped_accountant_id()).limit(500)).all()
         return self._page(rows, _l("Tax filings"), filters=filters, which="list")
 
-    def _dated(self, which: str, title):  # noqa: ANN001, ANN202
+    def _dated(self, which: str, title, **extra):  # noqa: ANN001, ANN003, ANN202
+        """A dated list in the user's scope; one who sees every client may narrow it to an
+        accountant's clients (``accountant_id``, as the desk's tiles do)."""
         try:
             as_of = parse_as_of(request.args.get("as_of"))
         except ValidationFailed as exc:
             flash(exc.message, "danger")
             as_of = date.today()
-        rows = getattr(svc, which)(db.session, as_of, accountant_id=scoped_accountant_id())
-        return self._page(rows, title, filters={}, which=which, as_of=as_of)
+        scope = scoped_accountant_id()
+        if scope is None:
+            scope = parse_id(request.args.get("accountant_id") or "")
+        rows = getattr(svc, which)(db.session, as_of, accountant_id=scope, **extra)
+        return self._page(rows, title, filters={}, which=which, as_of=as_of, days=extra.get("days"))
 
     @expose("/overdue")
     @has_access
@@ -548,7 +554,14 @@ class TaxFilingView(BaseView):
     @has_access
     @permission_name("list")
     def due_soon(self):  # noqa: ANN201
-        return self._dated("due_soon", _l("Filings due in 7 days"))
+        """Due within 7 days, or ``days`` (1 to 31: the reminder's 3)."""
+        days = parse_id(request.args.get("days") or "") or svc.DUE_SOON_DAYS
+        if not 1 <= days <= MAX_DUE_DAYS:
+            flash(str(_l("A whole number from %(low)d to %(high)d.", low=1, high=MAX_DUE_DAYS)), "danger")
+            days = svc.DUE_SOON_DAYS
+        if days == svc.DUE_SOON_DAYS:
+            return self._dated("due_soon", _l("Filings due in 7 days"), days=days)
+        return self._dated("due_soon", _l("Filings due in %(n)d days", n=days), days=days)
 
     @expose("/generate", methods=["POST"])
     @has_access
