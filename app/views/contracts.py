@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date
 
 from flask import flash, redirect, request, url_for
@@ -106,6 +107,17 @@ class FilterBillUnpaid(BaseFilter):
         return query.filter(FeeBill.id.in_(unpaid_bills(day)))
 
 
+class _OurFilterColumns(logging.Filter):
+    """Drops Flask-AppBuilder's "Filter type not supported" for the fee bills' own filters only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "Filter type not supported for column: %s" and record.args in (("client",),
+                                                                                                ("unpaid",)))
+
+
+OUR_FILTER_COLUMNS = _OurFilterColumns()
+
+
 class FeeBillModelView(DeskModelView):
     datamodel = EagerInterface(FeeBill, options=(joinedload(FeeBill.contract),))
     base_filters = scope_filters()
@@ -119,6 +131,9 @@ class FeeBillModelView(DeskModelView):
                                 "unpaid": StringField(_l("Overdue and unpaid on (YYYY-MM-DD)"))}
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003
+        # "client" and "unpaid" are filters of ours, not columns: Flask-AppBuilder, which takes
+        # every search column for a column, would log that it has no filter for them at each start.
+        logging.getLogger("flask_appbuilder.models.filters").addFilter(OUR_FILTER_COLUMNS)  # once: a set
         super().__init__(**kwargs)
         for filters in (self._filters.get_search_filters(), self._filters._all_filters):
             filters["client"] = [FilterBillClient("client", self.datamodel)]
