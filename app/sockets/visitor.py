@@ -83,7 +83,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
                                retry_after=_retry_after())
             return handler(*data)
 
-        return dispatch(self.socketio, guarded(event, limited), event, self.namespace, *args)
+        return dispatch(self.socketio, guarded(event, limited, self.namespace), event, self.namespace, *args)
 
     def _visitor_id(self) -> int | None:
         return request.environ.get(VISITOR_KEY)
