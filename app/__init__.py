@@ -128,6 +128,9 @@ def _init_socketio(app: Flask) -> None:
         cors_allowed_origins=socket_origin_checker(app),
         cors_credentials=False,
         manage_session=False,
+        # A packet above this closes the connection unanswered (Engine.IO): far above every payload
+        # the events allow, so an over-long message gets its error instead (app/sockets/payloads.py).
+        max_http_buffer_size=int(app.config.get("CHAT_SOCKET_MAX_BYTES") or 4_000_000),
         **manager,
     )
     register_namespaces(socketio)

@@ -33,6 +33,12 @@ Environment variables (all optional):
 ``CHAT_VISITOR_RATE``       socket events a visitor may send, ``limits`` syntax (default ``30 per 10 second``);
                             counted in Redis when ``REDIS_URL`` is set, else per process.
 ``CHAT_FANOUT_SECONDS``     how long queue, presence and visitor-list updates are held to be sent once (default 0.1).
+``CHAT_SOCKET_MAX_BYTES``   largest Socket.IO packet a client may send (default 4000000): a larger one closes the
+                            connection without an answer (Engine.IO's rule), so it stays far above the longest
+                            payload the events allow (a 2000-character message), which is refused with an error.
+``CHAT_VISITOR_GRACE_SECONDS``
+                            how long a visitor whose every widget connection closed may take to come back before
+                            their waiting chat leaves the queue as left by the visitor (default 45).
 ``CHAT_MAX_INFLIGHT``       socket events one process handles at once; past that an event is refused at once as
                             busy with ``retry_after`` (default 0: 500 on SQLite under gevent or eventlet,
                             else twice the pool's size plus overflow).
@@ -215,6 +221,8 @@ def build_config(overrides: dict | None = None) -> dict:
         "CHAT_SWEEP_SECONDS": float(os.environ.get("CHAT_SWEEP_SECONDS", "2")),
         "CHAT_VISITOR_RATE": os.environ.get("CHAT_VISITOR_RATE", "30 per 10 second"),
         "CHAT_FANOUT_SECONDS": float(os.environ.get("CHAT_FANOUT_SECONDS", "0.1")),
+        "CHAT_SOCKET_MAX_BYTES": int(os.environ.get("CHAT_SOCKET_MAX_BYTES", "4000000")),
+        "CHAT_VISITOR_GRACE_SECONDS": float(os.environ.get("CHAT_VISITOR_GRACE_SECONDS", "45")),
         "CHAT_MAX_INFLIGHT": int(os.environ.get("CHAT_MAX_INFLIGHT", "0")),
         "CHAT_UPLOAD_DIR": str(instance / "chat-files"),
         "CHAT_UPLOAD_MAX_BYTES": int(float(os.environ.get("CHAT_UPLOAD_MAX_MB", "10")) * 1024 * 1024),

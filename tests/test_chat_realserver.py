@@ -139,7 +139,9 @@ def agent(url: str, username: str) -> tuple[socketio.Client, Events]:
     client = events_client("/agent", events)
     client.connect(url, namespaces=["/agent"], headers={"Cookie": cookie}, transports=["websocket"],
                    wait_timeout=WAIT)
-    client.emit("status", {"status": "online"}, namespace="/agent")  # available for offers
+    # available for offers; waited for, as events of one connection may be handled out of order
+    # (a later "away" must not be overtaken by this "online")
+    client.call("status", {"status": "online"}, namespace="/agent", timeout=WAIT)
     return client, events
 
 
@@ -296,3 +298,46 @@ def test_queue_positions_and_an_invitation_cross_processes(servers: Servers) -> 
     assert answer["accepted"] is True
     for client in (first, second, browsing, *(d for d, _ in desks.values())):
         client.disconnect()
+
+
+def test_a_message_of_a_megabyte_and_a_nul_character_get_an_error_and_the_connection_stays(
+        servers: Servers) -> None:
+    client, events = visitor(servers.urls[0], servers.site_key)  # (long-polling: one HTTP request per packet)
+    events.wait_for("session")
+    before = servers.count("SELECT count(*) FROM chat_message")
+    huge = client.call("message", {"client_msg_id": str(uuid.uuid4()), "text": "x" * 1_000_000},
+                       namespace="/visitor", timeout=WAIT)
+    assert huge["errors"] == {"text": ["最多 2000 个字符。"]}
+    nul = client.call("message", {"client_msg_id": str(uuid.uuid4()), "text": "发票\x00抬头"}, namespace="/visitor",
+                      timeout=WAIT)
+    assert nul["errors"] == {"text": ["文本不能包含 NUL 字符。"]}
+    beyond = client.call("resume", {"last_message_id": 2**64 + 1}, namespace="/visitor", timeout=WAIT)
+    assert list(beyond["errors"]) == ["last_message_id"]
+    assert [e["event"] for e in events.all("error")] == ["message", "message", "resume"]
+    assert servers.count("SELECT count(*) FROM chat_message") == before
+    assert client.connected
+    assert "error" not in _message(client, "还在线吗？")
+    client.disconnect()
+
+
+def test_an_agent_note_flag_that_is_not_true_or_false_reaches_nobody(servers: Servers) -> None:
+    """(and a megabyte over the console's WebSocket is refused with the length limit too)"""
+    with servers.engine.begin() as conn:  # earlier tests left agent1 chats: room for one more; agent2 away
+        conn.execute(text("UPDATE chat_agent SET max_chats = 50"))
+        conn.execute(text("UPDATE chat_agent SET status = 'away' WHERE user_id = "
+                          "(SELECT id FROM ab_user WHERE username = 'agent2')"))
+    desk, _ = agent(servers.urls[-1], "agent1")
+    client, events = visitor(servers.urls[0], servers.site_key)
+    events.wait_for("session")
+    conversation_id = _message(client, "请问开票")["conversation_id"]
+    assert desk.call("accept", {"conversation_id": conversation_id}, namespace="/agent",
+                     timeout=WAIT).get("conversation_id") == conversation_id
+    refused = _message(desk, "内部：客户很急", namespace="/agent", conversation_id=conversation_id, note="yes")
+    assert refused["errors"] == {"note": ["只能是 true 或 false。"]}
+    huge = _message(desk, "y" * 1_000_000, namespace="/agent", conversation_id=conversation_id)
+    assert huge["errors"] == {"text": ["最多 2000 个字符。"]}
+    reply = _message(desk, "您好，请讲", namespace="/agent", conversation_id=conversation_id, note=False)
+    events.wait_for("message", lambda m: m["id"] == reply["id"])
+    assert all("客户很急" not in m["text"] for m in events.all("message"))
+    for c in (client, desk):
+        c.disconnect()

@@ -245,7 +245,7 @@ def test_each_condition_of_a_rule_decides(app, site, condition, meets, misses):
         for earlier in range(data.pop("pages", 1) - 1):
             _page(visitor, url=f"https://www.example.com/p{earlier}", minutes_ago=5)
         page = _page(visitor, **data)
-        found = chat_tools.matching_rule(db.session, visitor.id, page.id)
+        found = chat_tools.matching_rule(db.session, visitor.id, page.id, NOW)
         assert (found.id if found else None) == expected, (condition, data)
 
 
@@ -255,7 +255,7 @@ def test_conditions_are_anded_and_the_first_rule_by_priority_wins(app, site):
     _rule(site, name="停用", priority=1, active=False)
     visitor = _visitor_row(site)
     page = _page(visitor, seconds=10)
-    assert chat_tools.matching_rule(db.session, visitor.id, page.id).id == quick.id
+    assert chat_tools.matching_rule(db.session, visitor.id, page.id, NOW).id == quick.id
 
 
 def test_a_rule_invites_once_per_visit_and_never_during_a_conversation(app, site):
@@ -356,10 +356,13 @@ def test_an_agent_invites_a_browsing_visitor_who_accepts(app, site, agent_profil
     [invite] = received(widget, "invite", "/visitor", 2.0)
     assert (invite["invitation_id"], invite["text"], invite["agent_name"]) == (ack["invitation_id"],
                                                                                "您好，需要帮忙吗？", "客服小张")
-    assert widget.emit("invite_response", {"invitation_id": ack["invitation_id"], "accepted": True},
-                       namespace="/visitor", callback=True) == {"ok": True}
+    answered = widget.emit("invite_response", {"invitation_id": ack["invitation_id"], "accepted": True},
+                           namespace="/visitor", callback=True)
+    conversation = db.session.scalar(select(Conversation).where(Conversation.visitor_id == visitor.id))
+    assert answered == {"ok": True, "conversation_id": conversation.id}
     [answer] = received(console, "invite_response", "/agent", 2.0)
-    assert answer == {"invitation_id": ack["invitation_id"], "visitor_id": visitor.id, "accepted": True}
+    assert answer == {"invitation_id": ack["invitation_id"], "visitor_id": visitor.id, "accepted": True,
+                      "conversation_id": conversation.id, "agent_id": agent_profile.id}
     db.session.expire_all()
     invitation = db.session.get(ChatInvitation, ack["invitation_id"])
     assert (invitation.status, invitation.agent_id) == (InvitationStatus.accepted, agent_profile.id)

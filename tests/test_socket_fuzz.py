@@ -1,7 +1,9 @@
 """Every socket event of the widget and of the agent console, sent random payloads (wrong types,
 huge integers, NUL characters, long text, nested junk): the server never fails (no handler error
 in the log, the connection stays up), an event answers with an object (or not at all, as typing
-does), and an event that is refused writes nothing."""
+does), a payload with a field of the wrong type for its event (a flag that is not true or false,
+an id beyond 64 bits, a text too long or holding NUL) is refused, and an event that is refused
+writes nothing."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from app.extensions import db, socketio
 from app.models.chat import AgentProfile, AgentStatus, ChatSite, Conversation, ConversationStatus, Visitor
 from app.services import chat_sites
 from app.sockets.agent import AgentNamespace
+from app.sockets.payloads import SCHEMAS
 from app.sockets.visitor import VisitorNamespace
 from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
@@ -29,8 +32,8 @@ WRITTEN = ["chat_message", "chat_conversation", "chat_visitor", "chat_page_view"
            "chat_leave_message", "chat_participant", "chat_team_message", "chat_transfer", "chat_offer",
            "chat_attachment", "chat_agent", "audit_log"]
 
-HOSTILE = [None, True, 1.5, -1, 2**31, 2**63, 2**64 + 1, "", "\x00", "a\x00b", "²", "x" * 70_000, [1, [2]],
-           {"$gt": 1}]
+HOSTILE = [None, True, 1.5, -1, 2**31, 2**63, 2**64 + 1, -(2**64 + 1), "", "\x00", "a\x00b", "²", "x" * 70_000,
+           "yes", "true", 0, [1, [2]], {"$gt": 1}]
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40),
@@ -89,6 +92,14 @@ def test_random_payloads_never_break_an_event(chat, caplog, namespace, event):
     base = chat["base"]
     near_valid = st.builds(lambda key, value: {**base, key: value}, st.sampled_from(sorted(base)), values)
 
+    schema = SCHEMAS[(namespace, event)]
+
+    def malformed(payload: object) -> bool:
+        """Whether the guard must refuse *payload*: a field of the event's schema of the wrong type."""
+        return isinstance(payload, dict) and any(
+            payload.get(name) is not None and field.problem(payload[name]) is not None
+            for name, field in schema.items())
+
     def check(payload: object) -> None:
         before = _rows()
         ack = client.emit(event, payload, namespace=namespace, callback=True)
@@ -97,6 +108,8 @@ def test_random_payloads_never_break_an_event(chat, caplog, namespace, event):
         failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
         assert not failures, f"{event} {payload!r:.200}: {failures}"
         assert ack in (None, []) or isinstance(ack, dict), f"{event} answered {ack!r:.200}"  # typing: no ack
+        if malformed(payload):
+            assert isinstance(ack, dict) and "error" in ack, f"{event} took the malformed {payload!r:.200}"
         if isinstance(ack, dict) and "error" in ack:
             assert _rows() == before, f"refused {event} {payload!r:.200} wrote rows"
 

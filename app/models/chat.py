@@ -191,6 +191,21 @@ class Visitor(Model):
     contact: Mapped[ClientContact | None] = relationship(ClientContact)
 
 
+class VisitorConnection(Model):
+    """One open widget connection of a visitor, in whichever server process holds it: a visitor is
+    online while they have one. ``process`` names the holding process, which refreshes
+    ``seen_at`` from its sweep; rows of a process that stopped refreshing (it died) are dropped."""
+
+    __tablename__ = "chat_visitor_connection"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("chat_visitor.id", ondelete="CASCADE"), nullable=False,
+                                            index=True)
+    sid: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    process: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
 class PageView(Model):
     """访问轨迹: one page a visitor opened, with where they came from and how long they stayed."""
 

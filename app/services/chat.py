@@ -121,7 +121,7 @@ def connect_visitor(session: Session, *, secret_key: str, site_key: object, orig
         session.add(visitor)
     elif now - visitor.last_seen_at > NEW_VISIT_AFTER:
         visitor.visits += 1
-    visitor.last_seen_at, visitor.online = now, True
+    visitor.last_seen_at = now  # online once the connection is recorded (chat_visitors.visitor_connected)
     # The address is only checked against blocks here; what is stored of it (truncated or not),
     # with the browser and language, is recorded by ``tracking.record_connection``.
     if verified:
@@ -130,13 +130,6 @@ def connect_visitor(session: Session, *, secret_key: str, site_key: object, orig
             ClientContact.chat_user_id == verified).order_by(ClientContact.id)) or visitor.contact_id
     session.commit()
     return VisitorSession(site, visitor, chat_sites.visitor_token(secret_key, site.site_key, visitor.uid), returning)
-
-
-def disconnect_visitor(session: Session, visitor_id: int) -> None:
-    visitor = session.get(Visitor, visitor_id)
-    if visitor is not None:
-        visitor.online, visitor.last_seen_at = False, utcnow()
-        session.commit()
 
 
 def open_conversation(session: Session, visitor: Visitor) -> Conversation | None:

@@ -1,6 +1,7 @@
 """The chat sweep: what happens with time rather than on an event — presence that lapsed, offers
-that timed out, waiting chats for agents who became free, the no-answer auto reply, and business
-hours opening or closing. ``app/sockets/sweeper.py`` runs it in every server process; every change
+that timed out, waiting chats for agents who became free, the no-answer auto reply, invitation
+rules whose time on the page was reached between heartbeats, visitors who left while waiting, and
+business hours opening or closing. ``app/sockets/sweeper.py`` runs it in every server process; every change
 is a conditional update, so several processes may sweep at once.
 """
 
@@ -20,8 +21,9 @@ from app.models.chat import (
     Conversation,
     ConversationStatus,
     OfferOutcome,
+    Visitor,
 )
-from app.services import chat, chat_sites
+from app.services import chat, chat_sites, chat_tools, chat_visitors
 from app.services.presence import site_online, status_emits
 from app.services.routing import (
     PRESENCE_SECONDS,
@@ -30,7 +32,7 @@ from app.services.routing import (
     message_emits,
     queue_emits,
 )
-from app.sockets.rooms import agent_room, site_visitors_room
+from app.sockets.rooms import agent_room, site_agents_room, site_visitors_room, visitor_room
 
 
 def _expire_presence(session: Session, now: datetime, tz: str) -> list[Emit]:
@@ -104,13 +106,20 @@ def _auto_replies(session: Session, now: datetime) -> list[Emit]:
     return emits
 
 
-def sweep(session: Session, now: datetime | None = None, tz: str = "UTC", include_ip: bool = False) -> list[Emit]:
+def sweep(session: Session, now: datetime | None = None, tz: str = "UTC", include_ip: bool = False,
+          visitor_grace: float = chat_visitors.GRACE_SECONDS) -> list[Emit]:
     """One pass of the background sweep, safe to run in several processes at once (every change
-    is a conditional update): agents whose presence lapsed go offline; offers that timed out move
+    is a conditional update): this process's visitor connections are marked alive and those of
+    dead processes dropped; the waiting chats of visitors gone for longer than *visitor_grace*
+    seconds leave the queue; agents whose presence lapsed go offline; offers that timed out move
     on (the agent is set away); queued conversations are offered to agents who became free; the
-    no-answer auto reply goes out. Returns the events to send."""
+    no-answer auto reply goes out; invitation rules fire for time on the page. Returns the events
+    to send."""
     now = now or utcnow()
-    emits = _expire_presence(session, now, tz)
+    chat_visitors.refresh_connections(session, now)
+    chat_visitors.drop_stale_connections(session, now)
+    emits = chat_visitors.gone_visitors(session, now, visitor_grace, include_ip)
+    emits += _expire_presence(session, now, tz)
     offer_emits, changed_sites, released = _expire_offers(session, now, tz)
     emits += offer_emits
     waiting_sites = set(session.scalars(select(Conversation.site_id).where(
@@ -125,8 +134,22 @@ def sweep(session: Session, now: datetime | None = None, tz: str = "UTC", includ
     for site_id in sorted(changed_sites):
         emits += queue_emits(session, site_id, now, changed=released + offered)
     emits += _auto_replies(session, now)
+    emits += _timed_invitations(session, now)
     emits += _opening_hours(session, now, tz)
     session.commit()
+    return emits
+
+
+def _timed_invitations(session: Session, now: datetime) -> list[Emit]:
+    """``invite`` to each visitor a rule now invites for their time on the page (``visitor_invited``
+    to the site's agents)."""
+    emits = []
+    for invitation in chat_tools.timed_invitations(session, now):
+        site_id = session.get(Visitor, invitation.visitor_id).site_id
+        emits.append(Emit("invite", chat_tools.invitation_payload(session, invitation),
+                          visitor_room(invitation.visitor_id), "/visitor"))
+        emits.append(Emit("visitor_invited", chat_tools.invited_payload(session, invitation),
+                          site_agents_room(site_id), "/agent"))
     return emits
 
 

@@ -10,7 +10,10 @@ Rules:
   that is set must hold (blank means any): seconds on the current page, the page address (glob),
   the referrer (glob), the search keyword (contains), returning visitor, page views in this visit.
   Active rules are tried by priority (lowest first); each rule invites a visitor at most once per
-  visit, and nobody is invited while they have an open conversation.
+  visit, and nobody is invited while they have an open conversation. Time on the page counts the
+  seconds heartbeats credited plus those since the last beat (at most ``tracking.BEAT_SLACK``), so
+  a rule of "30 s on the page" fires at 30 s: checked on every page view and heartbeat, and by the
+  sweep (``timed_invitations``) between beats, which come every 15 s.
 - An agent may invite (manually) an online visitor of a site they serve, with 1 to 500 characters
   of text or the default text. A visitor answers only their own invitations, once.
 Every function that writes commits its own transaction. Errors: ``ValidationFailed`` (bad input),
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 
 from flask_babel import lazy_gettext as _l
@@ -40,7 +43,7 @@ from app.models.chat import (
     PageView,
     Visitor,
 )
-from app.services import chat, routing
+from app.services import chat, routing, tracking
 from app.services.errors import AccessDenied, Conflict, NotFound, ValidationFailed
 
 SHORTCUT = re.compile(r"[\w-]{1,30}")  # letters (any script), digits, _ and -
@@ -222,13 +225,14 @@ class Browsing:
     page: PageView
     landing: PageView | None  # the first page of this visit (where the referrer and keyword came from)
     page_views: int  # pages opened in this visit
+    seconds: float = 0.0  # time on the page so far (``tracking.seconds_on_page``)
 
 
 def rule_matches(rule: InvitationRule, browsing: Browsing) -> bool:
     """Whether every condition the rule sets holds (a blank condition holds for anyone). The
     referrer and keyword are those of the current page or of the visit's landing page."""
     page, visitor = browsing.page, browsing.visitor
-    if rule.min_seconds_on_page is not None and page.seconds < rule.min_seconds_on_page:
+    if rule.min_seconds_on_page is not None and browsing.seconds < rule.min_seconds_on_page:
         return False
     if rule.url_pattern and not _glob_match(rule.url_pattern, page.url):
         return False
@@ -243,19 +247,20 @@ def rule_matches(rule: InvitationRule, browsing: Browsing) -> bool:
     return rule.min_page_views is None or browsing.page_views >= rule.min_page_views
 
 
-def _browsing(session: Session, visitor: Visitor, page: PageView) -> Browsing:
+def _browsing(session: Session, visitor: Visitor, page: PageView, now: datetime) -> Browsing:
     visit = page.visit_no
     landing = session.scalar(select(PageView).where(PageView.visitor_id == visitor.id, PageView.visit_no == visit)
                              .order_by(PageView.started_at, PageView.id).limit(1))
     count = session.scalar(select(func.count()).select_from(PageView).where(
         PageView.visitor_id == visitor.id, PageView.visit_no == visit)) or 0
-    return Browsing(visitor, page, landing, count)
+    return Browsing(visitor, page, landing, count, tracking.seconds_on_page(page, now))
 
 
-def matching_rule(session: Session, visitor_id: int, page_view_id: int | None) -> InvitationRule | None:
+def matching_rule(session: Session, visitor_id: int, page_view_id: int | None,
+                  now: datetime | None = None) -> InvitationRule | None:
     """The first active rule of the visitor's site (by priority) that the visitor meets on the page
-    view and that has not invited them in this visit yet; ``None`` while the visitor has an open
-    conversation, when the page view is not theirs, or when no rule fits."""
+    view at *now* and that has not invited them in this visit yet; ``None`` while the visitor has an
+    open conversation, when the page view is not theirs, or when no rule fits."""
     visitor = session.get(Visitor, visitor_id) if _is_int(visitor_id) else None
     page = session.get(PageView, page_view_id) if _is_int(page_view_id) else None
     if visitor is None or page is None or page.visitor_id != visitor.id:
@@ -270,7 +275,7 @@ def matching_rule(session: Session, visitor_id: int, page_view_id: int | None) -
     used = set(session.scalars(select(ChatInvitation.rule_id).where(
         ChatInvitation.visitor_id == visitor.id, ChatInvitation.visit_no == page.visit_no,
         ChatInvitation.rule_id.is_not(None))))
-    browsing = _browsing(session, visitor, page)
+    browsing = _browsing(session, visitor, page, now or utcnow())
     return next((r for r in rules if r.id not in used and rule_matches(r, browsing)), None)
 
 
@@ -279,12 +284,13 @@ def invite_by_rule(session: Session, visitor_id: int, page_view_id: int | None,
     """Store the invitation of the first rule the visitor now meets (see ``matching_rule``), or
     return ``None``. A second process inviting for the same rule and visit at the same moment is
     stopped by the unique constraint: that call returns ``None``. Commits."""
-    rule = matching_rule(session, visitor_id, page_view_id)
+    now = now or utcnow()
+    rule = matching_rule(session, visitor_id, page_view_id, now)
     if rule is None:
         return None
     page = session.get(PageView, page_view_id)
     invitation = ChatInvitation(visitor_id=visitor_id, visit_no=page.visit_no, rule_id=rule.id, text=rule.message,
-                                status=InvitationStatus.sent, created_at=now or utcnow())
+                                status=InvitationStatus.sent, created_at=now)
     session.add(invitation)
     try:
         session.commit()
@@ -292,6 +298,32 @@ def invite_by_rule(session: Session, visitor_id: int, page_view_id: int | None,
         session.rollback()
         return None
     return invitation
+
+
+def timed_invitations(session: Session, now: datetime | None = None) -> list[ChatInvitation]:
+    """The sweep's part of the rules: invite the online visitors whose time on a page they are
+    viewing (seen within ``tracking.BEAT_SLACK``) has just reached a rule's ``min_seconds_on_page``
+    (within ``BEAT_SLACK`` of it: later ones were checked by their heartbeats). Returns the
+    invitations stored. Commits."""
+    now = now or utcnow()
+    thresholds = sorted(set(session.scalars(select(InvitationRule.min_seconds_on_page).where(
+        InvitationRule.active.is_(True), InvitationRule.min_seconds_on_page > 0))))
+    if not thresholds:
+        return []
+    slack = tracking.BEAT_SLACK
+    near = or_(*(PageView.seconds.between(max(0, seconds - slack), seconds + slack) for seconds in thresholds))
+    candidates = session.execute(select(PageView.visitor_id, PageView.id).join(
+        Visitor, Visitor.id == PageView.visitor_id).where(
+        Visitor.online.is_(True), PageView.visit_no == Visitor.visits, near,
+        PageView.last_seen_at >= now - timedelta(seconds=slack))
+        .order_by(PageView.id)).all()
+    session.commit()  # ends the read transaction
+    invited = []
+    for visitor_id, page_view_id in candidates:
+        invitation = invite_by_rule(session, visitor_id, page_view_id, now)
+        if invitation is not None:
+            invited.append(invitation)
+    return invited
 
 
 # --- manual invitations and answers -----------------------------------------------------------

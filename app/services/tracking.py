@@ -49,6 +49,7 @@ MAX_REFERRER = 2000
 MAX_KEYWORD = 200
 MAX_UTM = 200
 HEARTBEAT_CAP = 60  # seconds credited by one heartbeat at most (the widget beats every ~15 s)
+BEAT_SLACK = 20  # seconds after its last beat that a page still counts as being viewed (beats come every 15 s)
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 GEO_LANGUAGES = ("zh-CN", "en")  # MaxMind name preference
 
@@ -367,6 +368,14 @@ def heartbeat(session: Session, visitor_id: int | None, page_view_id: int | None
 
 
 # --- reading ----------------------------------------------------------------------------------
+
+
+def seconds_on_page(view: PageView, now: datetime) -> float:
+    """The time on the page at *now*: the seconds heartbeats credited plus those since the page was
+    last seen, at most ``BEAT_SLACK`` of them (a page whose beats stopped, closed or hidden, stops
+    counting)."""
+    since = (now - view.last_seen_at).total_seconds()
+    return view.seconds + min(max(since, 0.0), BEAT_SLACK)
 
 
 def visitor_payload(visitor: Visitor, include_ip: bool = False) -> dict:

@@ -79,7 +79,7 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
                 request.environ[TOUCHED_KEY] = now
             return handler(*data)
 
-        return dispatch(self.socketio, guarded(event, present), event, self.namespace, *args)
+        return dispatch(self.socketio, guarded(event, present, self.namespace), event, self.namespace, *args)
 
     def _still_signed_in(self, now: float) -> bool:
         """Whether the browser session this connection was opened with still lives (not signed out,

@@ -40,7 +40,7 @@ def _include_ip() -> bool:
     return not current_app.config.get("TRACKING_TRUNCATE_IP", True)
 
 
-def _move_local(from_room: str, to_room: str, join: bool) -> None:
+def move_local(from_room: str, to_room: str, join: bool) -> None:
     """Make the connections of *from_room* that this process serves join (or leave) *to_room*.
 
     Other processes' connections follow when their console reacts to the event it receives
@@ -81,7 +81,7 @@ class TeamEvents:
         conversation = result.conversation
         room = conversation_room(conversation.id)
         if result.to_agent is not None:
-            _move_local(agent_room(result.to_agent.id), room, join=True)
+            move_local(agent_room(result.to_agent.id), room, join=True)
         for message in result.messages:
             payload = chat.message_payload(message)
             socketio.emit("message", payload, to=room, namespace=AGENT_NS)
@@ -102,7 +102,7 @@ class TeamEvents:
         changed = [conversation.id] + [e.payload["conversation_id"] for e in emits if e.event == "chat_offer"]
         deliver(emits + routing.queue_emits(db.session, conversation.site_id, changed=changed))
         if result.from_agent is not None and result.from_agent != result.to_agent:
-            _move_local(agent_room(result.from_agent.id), room, join=False)
+            move_local(agent_room(result.from_agent.id), room, join=False)
             if not chat_team.takes_part(db.session, who, conversation.id):
                 leave_room(room)
         return {"ok": True, "conversation_id": conversation.id, "status": conversation.status.value}

@@ -10,9 +10,9 @@ Rules:
   event and the ack carry ``retry_after`` (seconds); nothing was written (the transaction is
   rolled back), so the client may send the same payload again (a message's ``client_msg_id``
   keeps a resend idempotent).
-- A payload is refused before the handler runs (``check_payload``) when an id in it (a field
-  named ``id`` or ``..._id``) given as a number is not a whole number from 0 to ``MAX_ID`` (it
-  names no row), when any text in it holds the NUL character, or when it nests too deeply.
+- A payload is refused before the handler runs when it does not fit its event's schema
+  (``app.sockets.payloads``: every field's type and length, no NUL character, not nested too
+  deeply): the error names each bad field, and nothing was written.
 - At most ``Admission.limit()`` events are in progress per process; past that an event is refused
   at once as busy (``retry_after``), before it waits for a database connection.
 - Any other exception is logged with its traceback, the transaction rolled back, and the sender
@@ -33,8 +33,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.extensions import db
-from app.services.errors import DomainError, ValidationFailed
-from app.services.inputs import MAX_ID, hostile_part
+from app.services.errors import DomainError
+from app.sockets.payloads import check_payload
 
 log = logging.getLogger(__name__)
 
@@ -114,32 +114,16 @@ def _busy(event: str) -> dict:
     return refusal(event, str(_l("The server is busy. Please try again in a moment.")), retry_after=BUSY_RETRY_SECONDS)
 
 
-def check_payload(data: tuple) -> None:
-    """Refuse (``ValidationFailed``) a payload whose ids are numbers no row can have, that holds a
-    NUL character anywhere, or that nests too deeply."""
-    found = hostile_part(data[0]) if data else None
-    if found == "depth":
-        raise ValidationFailed({"_": [str(_l("The data is nested too deeply."))]})
-    if found is not None:
-        raise ValidationFailed({found: [str(_l("Text may not contain the NUL character."))]})
-    payload = data[0] if data and isinstance(data[0], dict) else {}
-    errors = {key: [str(_l("No such item: an id is a whole number from 1 to %(n)d.", n=MAX_ID))]
-              for key, value in payload.items()
-              if isinstance(key, str) and (key == "id" or key.endswith("_id"))
-              and (isinstance(value, bool) or isinstance(value, int) and not 0 <= value <= MAX_ID)}
-    if errors:
-        raise ValidationFailed(errors)
-
-
-def guarded(event: str, handler: Callable) -> Callable:
-    """*handler* wrapped in the error contract above (for every event but connect and disconnect),
-    admitted only while fewer than ``Admission.limit()`` events are in progress."""
+def guarded(event: str, handler: Callable, namespace: str = "") -> Callable:
+    """*handler* (of *event* in *namespace*) wrapped in the error contract above (for every event
+    but connect and disconnect), admitted only while fewer than ``Admission.limit()`` events are
+    in progress."""
 
     def run(*data):  # noqa: ANN002, ANN202
         if not admission.enter():
             return _busy(event)
         try:
-            check_payload(data)
+            check_payload(namespace, event, data)
             return handler(*data)
         except DomainError as exc:
             _rollback()

@@ -17,13 +17,16 @@ _STARTED = "desk.chat_sweeper"  # app.extensions key: started in this process
 
 def sweep_once(app: Flask) -> int:
     """One sweep in an application context; the events are sent. Returns how many were sent."""
-    from app.services import chat_sweep
+    from app.services import chat_sweep, chat_visitors
     from app.sockets import deliver
 
     with app.app_context():
         try:
+            live = {sid for sid, _eio in socketio.server.manager.get_participants("/visitor", None)}
+            chat_visitors.drop_closed_connections(db.session, live)
             emits = chat_sweep.sweep(db.session, tz=app.config.get("TZ_DISPLAY", "UTC"),
-                                  include_ip=not app.config.get("TRACKING_TRUNCATE_IP", True))
+                                     include_ip=not app.config.get("TRACKING_TRUNCATE_IP", True),
+                                     visitor_grace=float(app.config.get("CHAT_VISITOR_GRACE_SECONDS", 45)))
             deliver(emits)
             return len(emits)
         finally:

@@ -20,7 +20,7 @@ from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 
 from app.extensions import db, socketio
 from app.models.base import utcnow
-from app.services import chat, chat_post, presence, routing, tracking
+from app.services import chat, chat_post, chat_visitors, presence, routing, tracking
 from app.services.errors import DomainError
 from app.sockets import deliver
 from app.sockets.fanout import fanout
@@ -83,7 +83,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
                                retry_after=_retry_after())
             return handler(*data)
 
-        return dispatch(self.socketio, guarded(event, limited), event, self.namespace, *args)
+        return dispatch(self.socketio, guarded(event, limited, self.namespace), event, self.namespace, *args)
 
     def _visitor_id(self) -> int | None:
         return request.environ.get(VISITOR_KEY)
@@ -120,6 +120,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         join_room(visitor_room(visitor.id))
         join_room(site_visitors_room(admitted.site.id))
         conversation = chat.open_conversation(db.session, visitor)
+        chat_visitors.visitor_connected(db.session, visitor.id, request.sid)  # last: a refusal leaves no row
         online = presence.site_online(db.session, admitted.site, utcnow(), current_app.config.get("TZ_DISPLAY", "UTC"))
         emit("session", {"visitor_id": visitor.uid, "visitor_token": admitted.token,
                          "conversation_id": conversation.id if conversation else None,
@@ -132,8 +133,8 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
 
     def on_disconnect(self, reason=None) -> None:  # noqa: ANN001, ARG002
         visitor_id = self._visitor_id()
-        if visitor_id is not None:
-            chat.disconnect_visitor(db.session, visitor_id)
+        if visitor_id is not None:  # the last of their connections: their waiting chat ends after a grace
+            chat_visitors.visitor_disconnected(db.session, visitor_id, request.sid)
 
     def on_message(self, data=None):  # noqa: ANN001, ANN201
         """Stored (and committed) first; then the ack, with the conversation's agents and the

@@ -1,18 +1,22 @@
 """``/visitor`` events for invitations. Mixed into ``VisitorNamespace``.
 
-Events in: ``invite_response {invitation_id, accepted}`` (ack ``{ok: true}``). Events out: ``invite
+Events in: ``invite_response {invitation_id, accepted}`` (ack ``{ok: true, conversation_id}``; an
+accepted invitation starts the chat, ``app.services.chat_invite``). Events out: ``invite
 {invitation_id, text, agent_name}`` when an automatic invitation rule fits (checked after every
-page view and heartbeat); to the site's agents ``visitor_invited`` and ``invite_response``.
+page view and heartbeat, and by the sweep for time on the page); to the site's agents
+``visitor_invited`` and ``invite_response``.
 """
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 
 from app.extensions import db, socketio
-from app.services import chat_tools
+from app.services import chat_invite, chat_tools
 from app.services.errors import DomainError
-from app.sockets.rooms import SITE_KEY, VISITOR_KEY, site_agents_room, visitor_room
+from app.sockets import deliver
+from app.sockets.agent_team import move_local
+from app.sockets.rooms import SITE_KEY, VISITOR_KEY, agent_room, conversation_room, site_agents_room, visitor_room
 
 
 class VisitorToolEvents:
@@ -41,7 +45,15 @@ class VisitorToolEvents:
         data = data if isinstance(data, dict) else {}
         invitation = chat_tools.respond(db.session, request.environ.get(VISITOR_KEY),
                                         data.get("invitation_id"), data.get("accepted"))
+        conversation, emits = chat_invite.start_invited_chat(
+            db.session, invitation, include_ip=not current_app.config.get("TRACKING_TRUNCATE_IP", True))
+        if conversation is not None and conversation.agent_id is not None:
+            # the agent's consoles served here follow the chat now; elsewhere they join on resume
+            move_local(agent_room(conversation.agent_id), conversation_room(conversation.id), join=True)
         socketio.emit("invite_response", {"invitation_id": invitation.id, "visitor_id": invitation.visitor_id,
-                                          "accepted": invitation.status.value == "accepted"},
+                                          "accepted": invitation.status.value == "accepted",
+                                          "conversation_id": conversation.id if conversation else None,
+                                          "agent_id": conversation.agent_id if conversation else None},
                       to=site_agents_room(request.environ[SITE_KEY]), namespace="/agent")
-        return {"ok": True}
+        deliver(emits)
+        return {"ok": True, "conversation_id": conversation.id if conversation else None}
