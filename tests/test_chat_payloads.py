@@ -151,3 +151,16 @@ def test_every_event_of_both_namespaces_has_a_payload_schema():
     handled = {("/visitor", e) for e in _handlers(VisitorNamespace)} | {
         ("/agent", e) for e in _handlers(AgentNamespace)}
     assert handled == declared
+
+
+def test_refusals_of_the_agent_console_speak_the_users_language(app, monkeypatch):
+    """The socket's own refusals are translated, like every other text a user reads."""
+    from flask_babel import force_locale
+
+    from app.sockets import agent
+
+    with app.test_request_context(), force_locale("zh_Hans_CN"):
+        refusal = agent._refused(agent._l("You may not use the agent console."))
+        assert refusal.args == ("您无权使用客服工作台。", {"event": "connect", "message": "您无权使用客服工作台。",
+                                                       "errors": {}})
+        assert str(agent.NOT_YOURS) == "这不是您的会话。"

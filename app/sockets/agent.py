@@ -52,9 +52,14 @@ def _include_ip() -> bool:
     return not current_app.config.get("TRACKING_TRUNCATE_IP", True)
 
 
-def _refused(message: str) -> ConnectionRefusedError:
-    """A refusal the client receives as ``connect_error {message, data: {event, message, errors}}``."""
-    return ConnectionRefusedError(message, {"event": "connect", "message": message, "errors": {}})
+def _refused(message: object) -> ConnectionRefusedError:
+    """A refusal the client receives as ``connect_error {message, data: {event, message, errors}}``,
+    in the user's language."""
+    text = str(message)
+    return ConnectionRefusedError(text, {"event": "connect", "message": text, "errors": {}})
+
+
+NOT_YOURS = _l("This conversation is not yours.")
 
 
 class AgentNamespace(TeamEvents, ToolEvents, Namespace):
@@ -105,15 +110,15 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
 
     def _connect(self, auth=None):  # noqa: ANN001, ANN202, ARG002
         if not chat_sites.same_origin(request.headers.get("Origin"), request.host):
-            raise _refused("cross-origin connection refused")
+            raise _refused(_l("A connection from another site is refused."))
         g.user = current_user._get_current_object()  # what FAB's before_request would set for a page
         sm = current_app.appbuilder.sm
         if not current_user.is_authenticated or not sm.can(CHAT):
-            raise _refused("not allowed")
+            raise _refused(_l("You may not use the agent console."))
         agent = chat.agent_for_user(db.session, current_user.id)
         supervisor = sm.can(SUPERVISE)
         if agent is None and not supervisor:
-            raise _refused("no active agent profile")
+            raise _refused(_l("You have no active agent profile."))
         request.environ[SIGN_IN_KEY] = (current_user.id, session.get("_sid"), time.monotonic())
         join_room(user_room(current_user.id))
         join_room(TEAM_ROOM)
@@ -198,7 +203,7 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
     def on_typing(self, data=None):  # noqa: ANN001, ANN201
         conversation = self._readable(data)
         if conversation is None or not chat.is_writer(db.session, self._agent(), conversation):
-            emit("error", {"event": "typing", "message": "not your conversation", "errors": {}})
+            emit("error", {"event": "typing", "message": str(NOT_YOURS), "errors": {}})
             return None
         socketio.emit("agent_typing", {"conversation_id": conversation.id}, to=visitor_room(conversation.visitor_id),
                       namespace="/visitor")
@@ -219,8 +224,8 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
     def on_resume(self, data=None):  # noqa: ANN001, ANN201
         conversation = self._readable(data)
         if conversation is None:
-            emit("error", {"event": "resume", "message": "not your conversation", "errors": {}})
-            return {"error": "not your conversation"}
+            emit("error", {"event": "resume", "message": str(NOT_YOURS), "errors": {}})
+            return {"error": str(NOT_YOURS)}
         last = data.get("last_message_id") if isinstance(data.get("last_message_id"), int) else 0
         join_room(conversation_room(conversation.id))
         messages = chat.conversation_messages_after(db.session, conversation.id, last)

@@ -161,8 +161,8 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
     def on_typing(self, data=None):  # noqa: ANN001, ANN201
         draft = data.get("draft") if isinstance(data, dict) else None
         if not isinstance(draft, str) or len(draft) > chat.MAX_TEXT:
-            emit("error", {"event": "typing", "message": "draft is a string of at most 2000 characters",
-                           "errors": {"draft": ["invalid"]}})
+            message = str(_l("A draft is text of at most %(n)d characters.", n=chat.MAX_TEXT))
+            emit("error", {"event": "typing", "message": message, "errors": {"draft": [message]}})
             return None
         conversation = chat.open_conversation(db.session, db.session.get(chat.Visitor, self._visitor_id()))
         if conversation is not None:
