@@ -319,15 +319,16 @@ def _console(live_server: Any, sign_in: Callable[[str], dict], username: str) ->
     return console
 
 
-def _take(tab: Any, agent: Agent, words: str) -> int:
+def _take(tab: Any, agent: Agent, words: str, server: Any) -> int:
     """The visitor in *tab* writes *words*; agent1 accepts the chat. Returns its id."""
     from playwright.sync_api import expect
 
     tab.locator(f"{WIDGET} .launcher").click(timeout=WAIT * 1000)
     _send(tab, words)
     expect(_settled(tab, words)).to_have_count(1)
-    _, data = agent.wait_for(lambda e, d: e in ("chat_offer", "chat_request") and isinstance(d, dict))
-    conversation_id = data["conversation_id"]
+    conversation_id = server.scalar(text("SELECT conversation_id FROM chat_message WHERE text = :t"), t=words)
+    agent.wait_for(lambda e, d: e in ("chat_offer", "chat_request") and isinstance(d, dict)
+                   and d.get("conversation_id") == conversation_id)
     assert agent.call("accept", {"conversation_id": conversation_id})["conversation_id"] == conversation_id
     return conversation_id
 
@@ -337,7 +338,7 @@ def test_the_served_by_and_transfer_lines_show_once_and_are_still_there_after_a_
     from playwright.sync_api import expect
 
     tab = visitor()
-    conversation_id = _take(tab, agent, f"请问怎么收费 {uuid.uuid4().hex[:6]}")
+    conversation_id = _take(tab, agent, f"请问怎么收费 {uuid.uuid4().hex[:6]}", live_server)
     served = tab.locator(f"{WIDGET} .msg.system .bubble", has_text="客服一号 为您服务")
     expect(served).to_have_count(1)
 
@@ -359,11 +360,11 @@ def test_the_served_by_and_transfer_lines_show_once_and_are_still_there_after_a_
 
 
 def test_ending_the_chat_in_one_tab_ends_it_in_the_others_and_a_failed_transcript_mail_says_so_in_words(
-        visitor: Callable[..., Any], agent: Agent, hosts: dict[str, str]) -> None:
+        visitor: Callable[..., Any], agent: Agent, hosts: dict[str, str], live_server: Any) -> None:
     from playwright.sync_api import expect
 
     tab = visitor()
-    _take(tab, agent, f"两个标签页 {uuid.uuid4().hex[:6]}")
+    _take(tab, agent, f"两个标签页 {uuid.uuid4().hex[:6]}", live_server)
     other = tab.context.new_page()
     other.goto(f"{hosts['allowed']}/")
     expect(other.locator(f"{WIDGET} .head button", has_text="结束对话")).to_be_visible(timeout=WAIT * 1000)

@@ -852,22 +852,38 @@
     if (state.statusKind === "offline") setStatus("");
     state.ready = true;
     // Resume from what this page had seen before resending: messages stored while we were away
-    // come back, and our own resends are matched to their bubbles by client_msg_id.
+    // come back, and our own resends are matched to their bubbles by client_msg_id. (A reload
+    // while over the rate limit is refused with retry_after: both are asked again then.)
     var resumeFrom = first ? (data.conversation_id ? 0 : state.lastId) : state.lastId;
+    emitRetrying("resume", { last_message_id: resumeFrom }, function () {});
     state.outbox.forEach(function (item) {
       if (!pending[item.client_msg_id]) showPending(item);
       emitMessage(item);
     });
-    state.socket.emit("resume", { last_message_id: resumeFrom }, function () {});
     if (!state.pageViewSent) {
       state.pageViewSent = true;
-      state.socket.emit("page_view", {
+      emitRetrying("page_view", {
         url: location.href.slice(0, 2000), title: (document.title || "").slice(0, 500),
         referrer: (document.referrer || "").slice(0, 2000)
       }, function (ack) {
         if (ack && typeof ack.page_view_id === "number") state.pageViewId = ack.page_view_id;
       });
     }
+  }
+
+  /** Emit *event*; refused with retry_after (too fast, or the server busy), emit it again when the
+   *  server said it may, while this connection lasts (the next session starts over). */
+  function emitRetrying(event, payload, onAck) {
+    var socket = state.socket;
+    socket.emit(event, payload, function (ack) {
+      if (ack && ack.error && typeof ack.retry_after === "number") {
+        setTimeout(function () {
+          if (socket.connected && state.socket === socket) emitRetrying(event, payload, onAck);
+        }, (Math.max(1, ack.retry_after) + Math.random()) * 1000);
+        return;
+      }
+      onAck(ack);
+    });
   }
 
   function onQueue(data) {
