@@ -321,9 +321,19 @@ def test_an_invited_agent_who_then_receives_the_chat_by_transfer_can_end_it_with
         assert page.locator(".console-alert.alert-danger").count() == 0
     finally:
         page.select_option("#console-status", "offline")  # later tests' chats go to agent1
+        _until_true(lambda: live_server.scalar(text(
+            "SELECT a.status FROM chat_agent a JOIN ab_user u ON u.id = a.user_id WHERE u.username = 'agent2'"))
+            == "offline")
         visitor.close()
         owner.close()
     assert watch.problems() == []
+
+
+def _until_true(test: Any, timeout: float = 10.0) -> None:  # noqa: ANN401
+    deadline = time.monotonic() + timeout
+    while not test():
+        assert time.monotonic() < deadline, "still false"
+        time.sleep(0.1)
 
 
 def _alerts(page: Any, words: str) -> int:
@@ -386,5 +396,7 @@ def test_the_console_keeps_a_reply_typed_offline_shows_each_error_once_in_order_
         pane.locator(f'.chat-message[data-message-id="{sent["id"]}"]', has_text=reply).wait_for()
         assert pane.locator(".chat-message", has_text=reply).count() == 1
         assert pane.locator(".chat-pending").count() == 0
+        pane.locator(".chat-close").click()  # an open chat counts against agent1's limit
+        visitor.wait_for("closed", lambda data: data["conversation_id"] == conversation_id)
     finally:
         visitor.close()
