@@ -322,10 +322,12 @@ def test_the_welcome_text_and_the_agents_greeting_are_sent_once(site, make_agent
     routing.after_visitor_message(db.session, again)
     chat.accept(db.session, agent, conversation.id)
     emits = routing.after_accept(db.session, _fresh(Conversation, conversation.id))
-    assert [p["sender_type"] for p in _to(emits, "message", visitor_room(conversation.visitor_id))] == ["system"]
+    assert [p["text"] for p in _to(emits, "message", visitor_room(conversation.visitor_id))] == [
+        "客服agent 为您服务", "您好，我是客服小张"]
     chat.accept(db.session, _fresh(AgentProfile, agent.id), conversation.id)
-    routing.after_accept(db.session, _fresh(Conversation, conversation.id))
-    assert _system_texts(conversation.id) == ["欢迎咨询，我们马上为您服务", "您好，我是客服小张"]
+    again = routing.after_accept(db.session, _fresh(Conversation, conversation.id))
+    assert _to(again, "message", visitor_room(conversation.visitor_id)) == []  # each line once
+    assert _system_texts(conversation.id) == ["欢迎咨询，我们马上为您服务", "客服agent 为您服务", "您好，我是客服小张"]
     # In the transcript the welcome comes before the visitor's first message.
     first_two = chat.conversation_messages_after(db.session, conversation.id)[:2]
     assert [m.sender_type for m in first_two] == [SenderType.system, SenderType.visitor]
@@ -502,8 +504,9 @@ def test_an_offer_reaches_the_console_and_accepting_it_greets_the_visitor(app, s
     assert _fresh(Conversation, ack["conversation_id"]).entry_url == "https://www.example.com/pricing"
     widget.get_received("/visitor")
     accepted = console.emit("accept", {"conversation_id": ack["conversation_id"]}, namespace="/agent", callback=True)
-    assert [m["text"] for m in accepted["messages"]] == ["价格？", "您好，我是客服agent"]
-    assert [m["text"] for m in received(widget, "message", "/visitor", 2)] == ["您好，我是客服agent"]
+    assert [m["text"] for m in accepted["messages"]] == ["价格？", "客服agent 为您服务", "您好，我是客服agent"]
+    assert [m["text"] for m in received(widget, "message", "/visitor", 2)] == [
+        "客服agent 为您服务", "您好，我是客服agent"]
 
 
 def test_decline_over_the_socket_and_a_bad_status(app, site, make_agent, login_as):

@@ -160,7 +160,7 @@ def test_agent_accepts_replies_and_closes_and_the_visitor_hears_it(app, site, ag
     agent = _agent(app, login_as)
     assert agent.is_connected("/agent")
     accepted = agent.emit("accept", {"conversation_id": ack["conversation_id"]}, namespace="/agent", callback=True)
-    assert [m["text"] for m in accepted["messages"]] == ["在吗"]
+    assert [m["text"] for m in accepted["messages"]] == ["在吗", "客服小张 为您服务"]
     visitor.get_received("/visitor")
     reply = agent.emit("message", {"conversation_id": ack["conversation_id"], "client_msg_id": "r1",
                                    "text": "您好，请讲"}, namespace="/agent", callback=True)
@@ -180,6 +180,20 @@ def test_agent_accepts_replies_and_closes_and_the_visitor_hears_it(app, site, ag
         ConversationStatus.closed, 5, "很专业")
 
 
+def test_a_chat_the_visitor_ends_in_one_tab_ends_in_their_other_tabs(app, site, agent_profile, login_as):
+    first = _visitor(app, site)
+    [session] = _events(first, "session", "/visitor")
+    second = _visitor(app, site, visitor_token=session["visitor_token"])
+    ack = first.emit("message", {"client_msg_id": "v1", "text": "在吗"}, namespace="/visitor", callback=True)
+    agent = _agent(app, login_as)
+    agent.emit("accept", {"conversation_id": ack["conversation_id"]}, namespace="/agent", callback=True)
+    second.get_received("/visitor")
+    assert first.emit("close", {}, namespace="/visitor", callback=True) == {"closed": ack["conversation_id"]}
+    assert _events(second, "closed", "/visitor") == [{"conversation_id": ack["conversation_id"], "by": "visitor"}]
+    assert _events(first, "closed", "/visitor", wait=0.5) == []  # this tab has the ack
+    assert _events(agent, "closed", "/agent")[0]["by"] == "visitor"
+
+
 def test_agents_may_not_write_in_someone_elses_conversation(app, site, agent_profile, login_as, user_id):
     other = AgentProfile(user_id=user_id("manager"), display_name="主管", max_chats=3)
     db.session.add(other)
@@ -193,7 +207,7 @@ def test_agents_may_not_write_in_someone_elses_conversation(app, site, agent_pro
                                   callback=True)
     refused = theirs.emit("message", {"conversation_id": ack["conversation_id"], "client_msg_id": "x",
                                       "text": "插话"}, namespace="/agent", callback=True)
-    assert "error" in refused and _count(ChatMessage) == 1
+    assert "error" in refused and _count(ChatMessage) == 2  # "hi" and "客服小张 为您服务"
 
 
 @pytest.mark.parametrize("username", ["accountant", "reviewer"])

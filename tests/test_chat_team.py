@@ -302,9 +302,13 @@ def test_an_invited_agent_joins_reads_and_leaves(app, team, login_as):
     assert _events(li, "chat_invited") == [{"conversation_id": cid, "by_name": "客服小张"}]
 
     opened = _send(li, "accept_invite", {"conversation_id": cid})
-    assert _texts(opened["messages"]) == ["你好，想咨询代账"]
+    # what was said so far, and the line (stored, so a reload shows it) that the invited agent serves too
+    assert _texts(opened["messages"]) == ["你好，想咨询代账", "客服小张 为您服务", "客服小李 为您服务"]
     assert _events(zhang, "participant_joined") == [{"conversation_id": cid, "name": "客服小李", "role": "invited"}]
     assert _events(visitor, "agent_joined", "/visitor") == [{"conversation_id": cid, "name": "客服小李"}]
+    assert _texts(_events(visitor, "message", "/visitor"))[-1:] == ["客服小李 为您服务"]
+    assert _texts(_events(zhang, "message"))[-1:] == ["客服小李 为您服务"]
+    _clear(li, "/agent")
     # The invited agent hears the visitor and the owner, and the owner stays the owner.
     _send(visitor, "message", {"client_msg_id": "v2", "text": "税务问题"}, "/visitor")
     _say(zhang, cid, "z1", "我请同事来帮忙")
@@ -377,7 +381,7 @@ def test_a_supervisor_watches_and_whispers_and_the_visitor_never_sees_it(app, te
     _say(zhang, cid, "n1", "老客户，注意语气", note=True)
     boss = _console(app, login_as, "manager")
     watched = _send(boss, "watch", {"conversation_id": cid})
-    assert _texts(watched["messages"]) == ["你好，想咨询代账", "老客户，注意语气"]
+    assert _texts(watched["messages"]) == ["你好，想咨询代账", "客服小张 为您服务", "老客户，注意语气"]
     assert _events(zhang, "participant_joined") == [{"conversation_id": cid, "name": "王主管", "role": "watcher"}]
 
     # Live: the supervisor reads both sides ...
@@ -402,7 +406,7 @@ def test_a_supervisor_watches_and_whispers_and_the_visitor_never_sees_it(app, te
     assert _none_of(visitor, "message", "/visitor") == []
     _send(visitor, "resume", {"last_message_id": 0}, "/visitor")
     resent = _events(visitor, "message", "/visitor")
-    assert _texts(resent) == ["你好，想咨询代账", "报价多少", "每月300元"]  # no note, no whisper
+    assert _texts(resent) == ["你好，想咨询代账", "客服小张 为您服务", "报价多少", "每月300元"]  # no note, no whisper
     assert "八折" not in json.dumps(resent, ensure_ascii=False) and "语气" not in json.dumps(resent, ensure_ascii=False)
 
     assert _send(boss, "unwatch", {"conversation_id": cid}) == {"ok": True}
@@ -419,7 +423,8 @@ def test_a_supervisor_without_an_agent_profile_watches_and_whispers(app, team, l
     zhang = _console(app, login_as, "agent")
     visitor, cid = _served_chat(app, team["site"], zhang)
     boss = _console(app, login_as, "manager")
-    assert _texts(_send(boss, "watch", {"conversation_id": cid})["messages"]) == ["你好，想咨询代账"]
+    watched = _send(boss, "watch", {"conversation_id": cid})["messages"]
+    assert _texts(watched) == ["你好，想咨询代账", "客服小张 为您服务"]
     _send(visitor, "message", {"client_msg_id": "v2", "text": "在吗"}, "/visitor")
     assert _texts(_events(boss, "message")) == ["在吗"]
     assert "id" in _send(boss, "whisper", {"conversation_id": cid, "client_msg_id": "w1", "text": "先核实身份"})
@@ -450,7 +455,7 @@ def test_bad_whispers_change_nothing(app, team, login_as, payload):
     boss = _console(app, login_as, "manager")
     ack = _send(boss, "whisper", {"conversation_id": cid, **payload})
     assert "error" in ack and _events(boss, "error")[-1]["event"] == "whisper"
-    assert _count(ChatMessage) == 1
+    assert _count(ChatMessage) == 2  # the visitor's question and "客服小张 为您服务"
 
 
 # --- team room ------------------------------------------------------------------------------
@@ -519,4 +524,4 @@ def test_two_transfers_at_once_hand_the_chat_over_once(app, team, login_as, user
         chat_team.transfer(db.session, owner, cid, to_group_id=team["tax"].id)
     assert (_conversation(cid).agent_id, stale.status) == (team["li"].id, ConversationStatus.active)
     assert _count(ChatTransfer) == 1
-    assert _count(ChatMessage, ChatMessage.sender_type == SenderType.system) == 1
+    assert _count(ChatMessage, ChatMessage.sender_type == SenderType.system) == 2  # 为您服务, one transfer

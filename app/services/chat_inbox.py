@@ -363,7 +363,11 @@ def send_transcript(session: Session, visitor_id: int | None, email: object, mai
     if transcripts_sent(session, conversation.id) >= MAX_TRANSCRIPTS:
         raise Conflict({"email": [str(_l("The transcript was already sent %(n)d times.", n=MAX_TRANSCRIPTS))]})
     subject, text, html = render_transcript(conversation, transcript_messages(session, conversation.id))
-    mailer.send_mail(mail_config, str(email), subject, text, html)
+    try:
+        mailer.send_mail(mail_config, str(email), subject, text, html)
+    except mailer.MailFailed:  # the visitor is told in words; the SMTP server's failure is not theirs to read
+        raise mailer.MailFailed({"email": [str(_l("The transcript could not be sent just now. "
+                                                  "Please try again later."))]}) from None
     conversation.transcript_email = str(email)
     audit.record_event(session, TRANSCRIPT_ACTION, actor=audit.Actor(None, f"visitor:{visitor.uid}"),
                        object_type="chat_conversation", object_id=conversation.id,

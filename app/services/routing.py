@@ -435,12 +435,15 @@ def after_visitor_message(session: Session, message: ChatMessage | int, now: dat
 
 def after_accept(session: Session, conversation: Conversation, now: datetime | None = None,
                  from_queue: bool = True) -> list[Emit]:
-    """After an agent accepted: their greeting (once) and the queue. A chat taken from the queue
+    """After an agent accepted: the line "<agent> is here to help you" (stored, so the widget shows
+    it again after a reload), their greeting (each once) and the queue. A chat taken from the queue
     moves the ones behind it (every queued visitor is told); an accepted offer was out of the queue
     already, so only its own visitor and the site's agents hear of it (*from_queue* False)."""
     now = now or utcnow()
     emits: list[Emit] = []
     agent = conversation.agent
+    if agent is not None:
+        emits += joined_emits(session, conversation, agent)
     if agent is not None and agent.greeting:
         greeting = chat.store_system_message(session, conversation, f"greeting:{agent.id}", agent.greeting)
         if greeting is not None:
@@ -448,6 +451,14 @@ def after_accept(session: Session, conversation: Conversation, now: datetime | N
     if not from_queue:
         return emits + joined_queue_emits(session, conversation, now)
     return emits + queue_emits(session, conversation.site_id, now, changed=[conversation.id])
+
+
+def joined_emits(session: Session, conversation: Conversation, agent: AgentProfile) -> list[Emit]:
+    """Store (once per agent and conversation) the system line telling the visitor that *agent* now
+    serves them, and return its ``message`` emits (none when it was stored before). Commits."""
+    line = chat.store_system_message(session, conversation, f"joined:{agent.id}",
+                                     str(_l("%(name)s is here to help you.", name=agent.display_name)))
+    return message_emits(conversation, line) if line is not None else []
 
 
 def after_close(session: Session, conversation: Conversation, now: datetime | None = None,

@@ -124,7 +124,12 @@ class TeamEvents:
         conversation = chat_team.accept_invite(db.session, who, data.get("conversation_id"))
         socketio.emit("agent_joined", {"conversation_id": conversation.id, "name": who.name},
                       to=visitor_room(conversation.visitor_id), namespace="/visitor")
-        return _join(conversation, who, "invited")
+        ack = _join(conversation, who, "invited")
+        if who.agent is not None:
+            joined = routing.joined_emits(db.session, conversation, who.agent)
+            deliver(joined)
+            ack["messages"] += [e.payload for e in joined if e.namespace == AGENT_NS]
+        return ack
 
     def on_leave(self, data=None):  # noqa: ANN001, ANN201
         data = _payload(data)

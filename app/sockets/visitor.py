@@ -188,8 +188,10 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         if conversation is None:
             return {"closed": None}
         chat.close(db.session, conversation.id, visitor_id=visitor.id)
-        socketio.emit("closed", {"conversation_id": conversation.id, "by": "visitor"},
-                      to=conversation_room(conversation.id), namespace="/agent")
+        closed = {"conversation_id": conversation.id, "by": "visitor"}
+        socketio.emit("closed", closed, to=conversation_room(conversation.id), namespace="/agent")
+        # the visitor's other tabs end the chat too (this one has the ack)
+        socketio.emit("closed", closed, to=visitor_room(visitor.id), namespace="/visitor", skip_sid=request.sid)
         self._deliver(routing.after_close(db.session, conversation,
                                           include_ip=not current_app.config.get("TRACKING_TRUNCATE_IP", True)))
         return {"closed": conversation.id}

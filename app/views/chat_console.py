@@ -69,7 +69,7 @@ STRINGS = {
     "by_visitor": _l("by the visitor"), "by_agent": _l("by the agent"), "by_system": _l("by the system"),
     "read_only": _l("Watching: read-only. Whispers reach only the agent."),
     "no_visitors": _l("No visitors online."), "no_queue": _l("Nobody is waiting."), "no_offers": _l("No offers."),
-    "no_live": _l("No live chats."), "visitor": _l("Visitor"), "you": _l("You"),
+    "no_live": _l("No live chats."), "visitor": _l("Visitor"), "you": _l("You"), "sending": _l("Sending…"),
     "sender_note": _l("Note"), "sender_whisper": _l("Whisper"), "sender_system": _l("System"),
     "transfer_to": _l("Transfer to"), "agent": _l("Agent"), "group": _l("Group"),
     "transfer_note": _l("Note for the colleague"),

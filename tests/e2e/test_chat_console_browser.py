@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import socketio
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.models.chat import ChatSite
 from app.services.demo_chat import DEMO_SITE_NAME
@@ -235,3 +235,168 @@ def test_new_chats_sound_and_a_hidden_console_shows_a_desktop_notification(
     finally:
         first.close()
         second.close()
+
+
+class Console:
+    """A console connection of a signed-in agent driven from Python (``/agent``)."""
+
+    def __init__(self, server: LiveServer, cookie: str) -> None:
+        self.events: list[tuple[str, Any]] = []
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("*", lambda event, data=None: self.events.append((event, data)), namespace="/agent")
+        self.client.connect(server.url, namespaces=["/agent"], headers={"Cookie": cookie}, wait_timeout=10)
+
+    def call(self, event: str, data: dict) -> Any:  # noqa: ANN401
+        return self.client.call(event, data, namespace="/agent", timeout=10)
+
+    def wait_for(self, name: str, test: Any, seconds: float = 15.0) -> Any:  # noqa: ANN401
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for event, data in list(self.events):
+                if event == name and test(data):
+                    return data
+            time.sleep(0.1)
+        raise AssertionError(f"no {name} event; received {[e for e, _ in self.events]}")
+
+    def close(self) -> None:
+        try:
+            self.call("status", {"status": "offline"})
+        finally:
+            self.client.disconnect()
+
+
+def _cookie(page: Any, live_server: LiveServer) -> str:
+    host = live_server.url.split("//", 1)[1].split(":", 1)[0]
+    return "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies()
+                     if c["domain"].lstrip(".") == host)
+
+
+def _agent_id(live_server: LiveServer, username: str) -> int:
+    return live_server.scalar(text("SELECT a.id FROM chat_agent a JOIN ab_user u ON u.id = a.user_id "
+                                   "WHERE u.username = :name"), name=username)
+
+
+def test_an_invited_agent_who_then_receives_the_chat_by_transfer_can_end_it_without_a_reload(
+        open_page: Any, live_server: LiveServer, watch: BrowserWatch) -> None:
+    site_key = live_server.scalar(select(ChatSite.site_key).where(ChatSite.name == DEMO_SITE_NAME))
+    page = open_page("agent2")
+    _serve_socketio_client(page)
+    page.goto("/chat/console/")
+    page.wait_for_selector("#console-connection.label-success")
+    page.select_option("#console-status", "away")  # the chat goes to agent1 first
+
+    owner_tab = open_page("agent1")
+    owner_tab.goto("/chat/console/")
+    owner = Console(live_server, _cookie(owner_tab, live_server))
+    owner_tab.close()
+    visitor = Visitor(live_server, site_key)
+    try:
+        assert owner.call("status", {"status": "online"}) == {"status": "online"}
+        conversation_id = visitor.call("message", {"client_msg_id": str(uuid.uuid4()), "text": "想问问注册公司"})[
+            "conversation_id"]
+        owner.wait_for("chat_offer", lambda data: data["conversation_id"] == conversation_id)
+        assert owner.call("accept", {"conversation_id": conversation_id})["conversation_id"] == conversation_id
+
+        page.select_option("#console-status", "online")
+        time.sleep(0.5)
+        assert owner.call("invite_agent", {"conversation_id": conversation_id,
+                                           "agent_id": _agent_id(live_server, "agent2")}) == {"ok": True}
+        page.locator("#chat-invites .chat-invite-row button").click()
+        pane = page.locator(f'.chat-pane[data-conversation-id="{conversation_id}"]')
+        pane.locator(".chat-leave").wait_for()
+        tab = page.locator(f'.chat-tab[data-conversation-id="{conversation_id}"]')
+        tab.filter(has_text="访客").wait_for()
+        assert "undefined" not in tab.inner_text() and "undefined" not in pane.locator(".chat-title").inner_text()
+
+        moved = owner.call("transfer", {"conversation_id": conversation_id,
+                                        "to_agent_id": _agent_id(live_server, "agent2")})
+        assert moved.get("ok"), moved
+        pane.locator(".chat-close").wait_for()
+        pane.locator(".chat-transfer").wait_for()
+        assert pane.locator(".chat-leave").count() == 0
+        assert "undefined" not in tab.inner_text() and "undefined" not in pane.locator(".chat-title").inner_text()
+
+        pane.locator(".chat-close").click()
+        visitor.wait_for("closed", lambda data: data == {"conversation_id": conversation_id, "by": "agent"})
+        assert page.locator(".console-alert.alert-danger").count() == 0
+    finally:
+        page.select_option("#console-status", "offline")  # later tests' chats go to agent1
+        _until_true(lambda: live_server.scalar(text(
+            "SELECT a.status FROM chat_agent a JOIN ab_user u ON u.id = a.user_id WHERE u.username = 'agent2'"))
+            == "offline")
+        visitor.close()
+        owner.close()
+    assert watch.problems() == []
+
+
+def _until_true(test: Any, timeout: float = 10.0) -> None:  # noqa: ANN401
+    deadline = time.monotonic() + timeout
+    while not test():
+        assert time.monotonic() < deadline, "still false"
+        time.sleep(0.1)
+
+
+def _alerts(page: Any, words: str) -> int:
+    return page.locator(".console-alert", has_text=words).count()
+
+
+def test_the_console_keeps_a_reply_typed_offline_shows_each_error_once_in_order_and_the_current_page(
+        open_page: Any, live_server: LiveServer) -> None:
+    site_key = live_server.scalar(select(ChatSite.site_key).where(ChatSite.name == DEMO_SITE_NAME))
+    page = open_page("agent1")
+    _serve_socketio_client(page)
+    page.goto("/chat/console/")
+    page.wait_for_selector("#console-connection.label-success")
+    page.select_option("#console-status", "online")
+
+    visitor = Visitor(live_server, site_key)
+    try:
+        visitor.call("page_view", {"url": "https://www.example.com/a", "title": "第一页"})
+        first = f"第一句 {uuid.uuid4().hex[:6]}"
+        conversation_id = visitor.call("message", {"client_msg_id": str(uuid.uuid4()), "text": first})[
+            "conversation_id"]
+        page.locator(f'.offer-row[data-conversation-id="{conversation_id}"] .offer-accept, '
+                     f'.queue-row[data-conversation-id="{conversation_id}"] .queue-accept').first.click()
+        pane = page.locator(f'.chat-pane[data-conversation-id="{conversation_id}"]')
+        pane.locator(".chat-message", has_text="您好，我是客服一号").wait_for()
+        # The visitor's first message comes before the agent's greeting, as they were stored.
+        texts = pane.locator(".chat-message .chat-text").all_inner_texts()
+        assert texts.index(first) < texts.index("您好，我是客服一号，请问有什么可以帮您？"), texts
+        ids = [int(i) for i in pane.locator(".chat-message[data-message-id]:not([data-message-id=''])")
+               .evaluate_all("nodes => nodes.map(n => n.dataset.messageId)")]
+        assert ids == sorted(ids)
+
+        # The header follows the visitor to their next page.
+        assert "第一页" in pane.locator(".chat-toolbar").inner_text()
+        visitor.call("page_view", {"url": "https://www.example.com/b", "title": "第二页"})
+        pane.locator(".chat-page", has_text="第二页").wait_for()
+
+        # A refused action is reported once (the ack and the error event are one refusal).
+        page.locator('#visitors .visitor-row:has(.label-success) button').first.click()
+        page.locator("#visitor-details .visitor-invite-form button").click()
+        page.locator(".console-alert", has_text="访客已在会话中。").first.wait_for()
+        time.sleep(1.0)
+        assert _alerts(page, "访客已在会话中。") == 1
+
+        # Offline: the badge says the console reconnects (never "refused"); a reply waits and goes later.
+        page.context.set_offline(True)
+        badge = page.locator("#console-connection")
+        page.locator("#console-connection.label-warning").wait_for()
+        reply = f"断网时的回复 {uuid.uuid4().hex[:6]}"
+        pane.locator(".chat-input").fill(reply)
+        pane.locator(".chat-input").press("Enter")
+        pane.locator(".chat-message.chat-pending", has_text=reply).wait_for()
+        assert pane.locator(".chat-input").input_value() == ""
+        time.sleep(3.0)  # a few failed reconnection attempts
+        assert badge.inner_text() == "连接已断开，正在重连…"
+        page.context.set_offline(False)
+        page.locator("#console-connection.label-success").wait_for(timeout=20_000)
+        sent = visitor.wait_for("message", lambda data: data.get("text") == reply, seconds=20)
+        assert sent["sender_type"] == "agent"
+        pane.locator(f'.chat-message[data-message-id="{sent["id"]}"]', has_text=reply).wait_for()
+        assert pane.locator(".chat-message", has_text=reply).count() == 1
+        assert pane.locator(".chat-pending").count() == 0
+        pane.locator(".chat-close").click()  # an open chat counts against agent1's limit
+        visitor.wait_for("closed", lambda data: data["conversation_id"] == conversation_id)
+    finally:
+        visitor.close()

@@ -74,7 +74,7 @@
   }
 
   function visitorLabel(v) {
-    if (!v) { return T.visitor; }
+    if (!v || (!v.name && (v.id === undefined || v.id === null))) { return T.visitor; }
     return v.name || (T.visitor + " #" + v.id);
   }
 
@@ -104,9 +104,21 @@
     });
   }
 
+  // Events sent with an ack that has not come back yet: a refusal of one comes both as an
+  // "error" event and in the ack; the ack's callback reports it, so the event is not shown too.
+  var awaiting = {};
+
   function emit(event, payload, callback) {
     if (!socket || !socket.connected) { return false; }
-    if (callback) { socket.emit(event, payload, callback); } else { socket.emit(event, payload); }
+    if (callback) {
+      awaiting[event] = (awaiting[event] || 0) + 1;
+      socket.emit(event, payload, function (ack) {
+        awaiting[event] -= 1;
+        callback(ack);
+      });
+    } else {
+      socket.emit(event, payload);
+    }
     return true;
   }
 
@@ -367,6 +379,8 @@
         loadHistory(row.conversation_id);
       }
       var c = chats[row.conversation_id];
+      if (c && row.role === "owner" && c.mode === "invited") { setMode(c, "chat"); }  // transferred to us
+      if (c && row.visitor) { setVisitor(c, row.visitor); }
       if (c && c.id !== activeChat && row.unread > c.unread) { c.unread = row.unread; updateTab(c); }
     });
     Object.keys(chats).forEach(function (id) {
@@ -403,20 +417,16 @@
     var pane = el("div", "chat-pane");
     pane.dataset.conversationId = String(id);
     var toolbar = el("div", "chat-toolbar clearfix");
-    toolbar.appendChild(el("strong", "chat-title", visitorLabel(c.visitor)));
-    if (c.visitor && c.visitor.current_title) { toolbar.appendChild(el("span", "text-muted small chat-page", " " + c.visitor.current_title)); }
-    var tools = el("span", "pull-right chat-tools");
-    tools.appendChild(button(T.details, "btn-default chat-details", function () { if (c.visitor.id) { showVisitor(c.visitor.id); } }));
-    if (c.mode === "chat") {
-      tools.appendChild(button(T.transfer, "btn-default chat-transfer", function () { toggleForm(c, "transfer"); }));
-      tools.appendChild(button(T.invite_agent, "btn-default chat-invite", function () { toggleForm(c, "invite"); }));
-      tools.appendChild(button(T.close_chat, "btn-danger chat-close", function () { closeChat(c); }));
-    } else if (c.mode === "invited") {
-      tools.appendChild(button(T.leave, "btn-default chat-leave", function () { leaveChat(c); }));
-    } else {
-      tools.appendChild(button(T.unwatch, "btn-default chat-unwatch", function () { dropChat(c); }));
-    }
-    toolbar.appendChild(tools);
+    c.title = el("strong", "chat-title", "");
+    c.page = el("span", "text-muted small chat-page", "");
+    toolbar.appendChild(c.title);
+    toolbar.appendChild(c.page);
+    c.tools = el("span", "pull-right chat-tools");
+    toolbar.appendChild(c.tools);
+    c.pane = pane;
+    c.tab = tab;
+    buildTools(c);
+    setVisitor(c, c.visitor);
     pane.appendChild(toolbar);
     c.forms = el("div", "chat-forms");
     pane.appendChild(c.forms);
@@ -437,6 +447,40 @@
     document.getElementById("no-chats").hidden = true;
     if (activeChat === null) { selectChat(id); } else { pane.hidden = true; }
     return c;
+  }
+
+  // The toolbar's buttons for the agent's part in the chat: its owner ("chat"), an invited agent or
+  // a watching supervisor. A part can change while the tab is open (an invited agent receives the
+  // chat by transfer).
+  function buildTools(c) {
+    clear(c.tools);
+    c.tools.appendChild(button(T.details, "btn-default chat-details", function () { if (c.visitor.id) { showVisitor(c.visitor.id); } }));
+    if (c.mode === "chat") {
+      c.tools.appendChild(button(T.transfer, "btn-default chat-transfer", function () { toggleForm(c, "transfer"); }));
+      c.tools.appendChild(button(T.invite_agent, "btn-default chat-invite", function () { toggleForm(c, "invite"); }));
+      c.tools.appendChild(button(T.close_chat, "btn-danger chat-close", function () { closeChat(c); }));
+    } else if (c.mode === "invited") {
+      c.tools.appendChild(button(T.leave, "btn-default chat-leave", function () { leaveChat(c); }));
+    } else {
+      c.tools.appendChild(button(T.unwatch, "btn-default chat-unwatch", function () { dropChat(c); }));
+    }
+  }
+
+  function setMode(c, mode) {
+    if (c.mode === mode || c.closed) { return; }
+    c.mode = mode;
+    if (c.forms) { clear(c.forms); c.openForm = null; }
+    buildTools(c);
+  }
+
+  // The visitor shown in the tab and the chat's header (name, the page they are on now).
+  function setVisitor(c, visitor) {
+    var merged = c.visitor || {};
+    Object.keys(visitor || {}).forEach(function (key) { merged[key] = visitor[key]; });
+    c.visitor = merged;
+    c.title.textContent = visitorLabel(merged);
+    c.page.textContent = merged.current_title || merged.current_url ? " " + (merged.current_title || merged.current_url) : "";
+    c.tab.querySelector(".chat-tab-name").textContent = visitorLabel(merged);
   }
 
   function composer(c) {
@@ -532,20 +576,55 @@
     c.input.focus();
   }
 
+  // The outbox: replies (and whispers) not acknowledged yet, shown as pending in their chat. They
+  // go when the connection is (back) up, again after a reconnect when the ack was lost (the server
+  // keeps one message per client_msg_id), and later when the server said to wait (retry_after).
+  var outbox = [];
+
   function sendText(c) {
     var text = c.input.value.trim();
     if (!text || c.closed) { return; }
     var payload = {conversation_id: c.id, client_msg_id: uuid(), text: text};
     var event = c.mode === "watch" ? "whisper" : "message";
     if (c.mode !== "watch" && c.note && c.note.checked) { payload.note = true; }
-    var sent = emit(event, payload, function (ack) {
-      if (ackError(ack)) { return; }
-      c.input.value = "";
-      var sender = c.mode === "watch" ? "whisper" : (payload.note ? "note" : "agent");
-      addMessage(c, {id: ack.id, conversation_id: c.id, sender_type: sender, sender_name: me.name,
-                     text: text, created_at: ack.created_at, mine: true});
+    var item = {event: event, payload: payload, sender: c.mode === "watch" ? "whisper" : (payload.note ? "note" : "agent")};
+    c.input.value = "";
+    item.node = el("li", "chat-message chat-" + item.sender + " chat-pending");
+    item.node.dataset.messageId = "";
+    var head = el("div", "chat-message-head small text-muted");
+    head.appendChild(el("span", "chat-sender", me.name || T.you));
+    head.appendChild(el("span", "chat-time", " " + T.sending));
+    item.node.appendChild(head);
+    item.node.appendChild(el("div", "chat-text", text));
+    c.list.appendChild(item.node);
+    c.list.scrollTop = c.list.scrollHeight;
+    outbox.push(item);
+    sendQueued(item);
+  }
+
+  function sendQueued(item) {
+    if (item.inFlight) { return; }
+    item.inFlight = true;
+    var sent = emit(item.event, item.payload, function (ack) {
+      item.inFlight = false;
+      if (ack && ack.error && typeof ack.retry_after === "number") {
+        setTimeout(function () { if (outbox.indexOf(item) !== -1) { sendQueued(item); } },
+                   (Math.max(1, ack.retry_after) + Math.random()) * 1000);
+        return;
+      }
+      outbox = outbox.filter(function (o) { return o !== item; });
+      if (item.node.parentNode) { item.node.parentNode.removeChild(item.node); }
+      var c = chats[item.payload.conversation_id];
+      if (ackError(ack)) {
+        if (c && !c.input.value) { c.input.value = item.payload.text; }  // refused: the text is not lost
+        return;
+      }
+      if (c) {
+        addMessage(c, {id: ack.id, conversation_id: c.id, sender_type: item.sender, sender_name: me.name,
+                       text: item.payload.text, created_at: ack.created_at, mine: true});
+      }
     });
-    if (!sent) { alertBox(T.disconnected, "warning"); }
+    if (!sent) { item.inFlight = false; }
   }
 
   function upload(c, file) {
@@ -597,7 +676,15 @@
     item.appendChild(head);
     if (m.text) { item.appendChild(el("div", "chat-text", m.text)); }
     if (m.attachment) { item.appendChild(attachmentNode(m.attachment, c.id)); }
-    c.list.appendChild(item);
+    // In the order they were stored: a message heard before an older one (an accept's ack comes
+    // after the greeting it caused) goes in before the later ones; pending replies stay last.
+    var before = null;
+    if (m.id) {
+      before = Array.prototype.find.call(c.list.children, function (node) {
+        return (Number(node.dataset.messageId) || 0) > m.id || node.classList.contains("chat-pending");
+      }) || null;
+    }
+    c.list.insertBefore(item, before);
     c.list.scrollTop = c.list.scrollHeight;
     if (kind === "visitor") {
       c.draft.hidden = true;
@@ -627,7 +714,7 @@
     c.pending = true;
     getJSON(urls.conversation + id).then(function (data) {
       c.pending = false;
-      if (data.conversation && data.conversation.visitor) { c.visitor = data.conversation.visitor; }
+      if (data.conversation && data.conversation.visitor) { setVisitor(c, data.conversation.visitor); }
       var unread = c.unread;
       data.messages.forEach(function (m) { addMessage(c, m); });
       c.unread = unread;
@@ -933,6 +1020,7 @@
         if (c.mode !== "watch" && !c.closed) { emit("resume", {conversation_id: c.id, last_message_id: c.lastId}); }
         if (c.mode === "watch") { emit("watch", {conversation_id: c.id}); }
       });
+      outbox.forEach(sendQueued);
       emit("team_history", {}, function (ack) {
         var list = document.getElementById("team-messages");
         if (ack && ack.messages) {
@@ -942,11 +1030,26 @@
       });
       refresh();
     });
-    socket.on("disconnect", function () { setConnection(T.disconnected, "warning"); });
-    socket.on("connect_error", function () { setConnection(T.refused, "danger"); });
-    socket.on("error", function (payload) { if (payload && payload.message) { alertBox(payload.message, "danger"); } });
+    socket.on("disconnect", function () {
+      setConnection(T.disconnected, "warning");
+      awaiting = {};
+      outbox.forEach(function (item) { item.inFlight = false; });  // their acks will not come: resent on connect
+    });
+    socket.on("connect_error", function () {
+      // still retrying (the server restarts, the network is down): not a refusal
+      if (socket.active) { setConnection(T.disconnected, "warning"); } else { setConnection(T.refused, "danger"); }
+    });
+    socket.on("error", function (payload) {
+      if (payload && payload.message && !(awaiting[payload.event] > 0)) { alertBox(payload.message, "danger"); }
+    });
 
-    socket.on("visitor_update", function (payload) { if (payload && payload.id) { upsertVisitor(payload); } });
+    socket.on("visitor_update", function (payload) {
+      if (!payload || !payload.id) { return; }
+      upsertVisitor(payload);
+      Object.keys(chats).forEach(function (id) {  // the chat's header follows the visitor's page
+        if (chats[id].visitor && chats[id].visitor.id === payload.id) { setVisitor(chats[id], payload); }
+      });
+    });
     socket.on("chat_request", function (payload) {
       refresh();
       if (payload && !chats[payload.conversation_id]) { notify(T.new_chat, "", null); }
@@ -995,6 +1098,11 @@
     });
     socket.on("transferred", function (payload) {
       if (!payload) { return; }
+      var mine = chats[payload.conversation_id];
+      if (mine && me.agent_id && payload.to_agent_id === me.agent_id) {
+        setMode(mine, "chat");  // e.g. an invited agent who now owns the chat
+        if (payload.visitor) { setVisitor(mine, payload.visitor); }
+      }
       if (me.agent_id && payload.to_agent_id === me.agent_id) {
         alertBox(fmt(T.transferred_to_you, {name: payload.from_name}), "info");
         if (payload.note) { alertBox(payload.note, "info"); }
@@ -1021,6 +1129,9 @@
           panel.hidden = !document.getElementById("chat-invites").children.length;
           var c = openChat(payload.conversation_id, {}, "invited");
           (ack.messages || []).forEach(function (m) { addMessage(c, m); });
+          getJSON(urls.conversation + c.id).then(function (data) {  // who the visitor is
+            if (data.conversation && data.conversation.visitor) { setVisitor(c, data.conversation.visitor); }
+          }).catch(function () { /* the next state refresh names them */ });
           selectChat(payload.conversation_id);
           refresh();
         });

@@ -33,8 +33,7 @@
       open: "在线咨询", title: "在线客服", close: "收起", end: "结束对话", you: "我", agent: "客服",
       placeholder: "请输入消息，回车发送", send: "发送", file: "发送文件或图片", sending: "发送中…",
       failed: "发送失败", typing: "客服正在输入…", queue: "您前面还有 {n} 位访客", eta: "预计等待约 {m} 分钟",
-      connecting: "正在为您接通客服…", joined: "{name} 为您服务",
-      transferred: "已为您转接到 {name}", closed: "对话已结束", rateTitle: "请为本次服务评分",
+      connecting: "正在为您接通客服…", closed: "对话已结束", rateTitle: "请为本次服务评分",
       rateComment: "意见或建议（可不填）", rateSend: "提交评价", rated: "谢谢您的评价！",
       transcriptTitle: "把聊天记录发到我的邮箱", email: "电子邮箱", transcriptSend: "发送记录",
       transcriptSent: "聊天记录已发送，请查收邮件。", offlineTitle: "客服暂时不在线，请留言，我们会尽快联系您。",
@@ -48,8 +47,7 @@
       open: "Chat with us", title: "Live chat", close: "Minimise", end: "End chat", you: "You", agent: "Agent",
       placeholder: "Type a message, Enter to send", send: "Send", file: "Send a file or image", sending: "Sending…",
       failed: "Not sent", typing: "The agent is typing…", queue: "{n} visitor(s) ahead of you",
-      eta: "about {m} min wait", connecting: "Connecting you to an agent…",
-      joined: "{name} is here to help", transferred: "You are now chatting with {name}", closed: "The chat has ended",
+      eta: "about {m} min wait", connecting: "Connecting you to an agent…", closed: "The chat has ended",
       rateTitle: "How did we do?", rateComment: "Comments (optional)", rateSend: "Send rating",
       rated: "Thank you for your rating!", transcriptTitle: "Email me the transcript", email: "Email",
       transcriptSend: "Send transcript", transcriptSent: "The transcript is on its way to your inbox.",
@@ -854,22 +852,38 @@
     if (state.statusKind === "offline") setStatus("");
     state.ready = true;
     // Resume from what this page had seen before resending: messages stored while we were away
-    // come back, and our own resends are matched to their bubbles by client_msg_id.
+    // come back, and our own resends are matched to their bubbles by client_msg_id. (A reload
+    // while over the rate limit is refused with retry_after: both are asked again then.)
     var resumeFrom = first ? (data.conversation_id ? 0 : state.lastId) : state.lastId;
+    emitRetrying("resume", { last_message_id: resumeFrom }, function () {});
     state.outbox.forEach(function (item) {
       if (!pending[item.client_msg_id]) showPending(item);
       emitMessage(item);
     });
-    state.socket.emit("resume", { last_message_id: resumeFrom }, function () {});
     if (!state.pageViewSent) {
       state.pageViewSent = true;
-      state.socket.emit("page_view", {
+      emitRetrying("page_view", {
         url: location.href.slice(0, 2000), title: (document.title || "").slice(0, 500),
         referrer: (document.referrer || "").slice(0, 2000)
       }, function (ack) {
         if (ack && typeof ack.page_view_id === "number") state.pageViewId = ack.page_view_id;
       });
     }
+  }
+
+  /** Emit *event*; refused with retry_after (too fast, or the server busy), emit it again when the
+   *  server said it may, while this connection lasts (the next session starts over). */
+  function emitRetrying(event, payload, onAck) {
+    var socket = state.socket;
+    socket.emit(event, payload, function (ack) {
+      if (ack && ack.error && typeof ack.retry_after === "number") {
+        setTimeout(function () {
+          if (socket.connected && state.socket === socket) emitRetrying(event, payload, onAck);
+        }, (Math.max(1, ack.retry_after) + Math.random()) * 1000);
+        return;
+      }
+      onAck(ack);
+    });
   }
 
   function onQueue(data) {
@@ -913,13 +927,11 @@
     });
     socket.on("message", receive);
     socket.on("agent_typing", agentTyping);
-    socket.on("agent_joined", function (data) {
+    // "<agent> is here to help you" and a transfer's line arrive as stored system messages (so
+    // they come back after a reload); these events only change the state.
+    socket.on("agent_joined", function () {
       state.joined = true;
       setStatus("");
-      systemLine(t("joined", { name: (data && data.name) || t("agent") }));
-    });
-    socket.on("transferred", function (data) {
-      systemLine(t("transferred", { name: (data && data.name) || t("agent") }));
     });
     socket.on("queue", onQueue);
     socket.on("closed", onClosed);
