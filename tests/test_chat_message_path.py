@@ -34,9 +34,10 @@ from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_q
 
 ORIGIN = "http://127.0.0.1:5001"
 MESSAGE_STATEMENTS = 3  # the open conversation (with an earlier resend), the insert, the conversation's update
-# no open conversation, an earlier message of this id in a closed one, the visitor, the new
-# conversation, the site (its welcome), the welcome's insert, the message's insert
-OPENING_STATEMENTS = 7
+# no open conversation, an earlier message of this id in a closed one, the visitor (locked), no
+# open conversation still, the new conversation, the site (its welcome), the welcome's insert,
+# the message's insert
+OPENING_STATEMENTS = 8
 
 
 @pytest.fixture
@@ -380,3 +381,39 @@ def test_the_default_limit_of_events_in_progress_is_a_second_of_work_on_green_sq
     assert Admission.limit() == 60  # events wait for the pool's connections: the pool is the bound
     monkeypatch.setitem(app.config, "CHAT_MAX_INFLIGHT", 7)
     assert Admission.limit() == 7
+
+
+def test_two_first_messages_of_one_visitor_at_once_open_one_conversation(app, site):
+    """The page before a reload and the page after it send the visitor's first messages at the
+    same moment: one conversation is opened, and both messages are in it (12 rounds). The
+    visitor's row is locked (SELECT … FOR UPDATE) before the second look: PostgreSQL's case; SQLite
+    has no row locks, and its writers are one at a time."""
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises its writers")
+    site_id = site.id
+    for round_ in range(12):
+        visitor = Visitor(site_id=site_id, uid=chat_sites.new_visitor_uid(), online=True)
+        db.session.add(visitor)
+        db.session.commit()
+        visitor_id = visitor.id
+        db.session.remove()
+        start, results = threading.Barrier(2), {}
+
+        def post(n: int, visitor_id: int = visitor_id, start: threading.Barrier = start,
+                 results: dict = results) -> None:
+            with app.app_context():
+                start.wait(10)
+                results[n] = chat_post.post_visitor_message(db.session, visitor_id, f"r{n}", f"第{n}条")
+                db.session.remove()
+
+        threads = [threading.Thread(target=post, args=(n,)) for n in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        conversations = db.session.scalars(select(Conversation.id).where(Conversation.visitor_id == visitor_id)).all()
+        assert len(conversations) == 1, f"round {round_}: {len(conversations)} conversations"
+        texts = db.session.scalars(select(ChatMessage.text).where(ChatMessage.conversation_id == conversations[0])
+                                   .order_by(ChatMessage.id)).all()
+        assert texts[0] == "欢迎咨询" and sorted(texts[1:]) == ["第1条", "第2条"]
+        assert sorted(r.opened for r in results.values()) == [False, True]

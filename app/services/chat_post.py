@@ -154,8 +154,18 @@ def post_visitor_message(session: Session | scoped_session, visitor_id: int, cli
         earlier = session.scalar(_EARLIER, keys)
         if earlier is not None:
             return _stored(session, earlier, ConversationStatus.closed)
-        conversation = _open_conversation(session, visitor_id, now, entry_url, requested_agent_id)
-        conversation_id, status = conversation.id, conversation.status
+        # Two first messages of one visitor at once (the page before a reload and the page after
+        # it) must not open two conversations: the visitor's row is locked, then looked at again.
+        visitor = session.get(Visitor, visitor_id, with_for_update=True)
+        row = session.execute(_OPEN_AND_EARLIER, keys).first()
+        if row is not None:
+            opened = False
+            conversation_id, status, earlier = row[0], ConversationStatus(row[1]), row[2]
+            if earlier is not None:
+                return _stored(session, earlier, status)
+        else:
+            conversation = _open_conversation(session, visitor, now, entry_url, requested_agent_id)
+            conversation_id, status = conversation.id, conversation.status
     try:
         message_id = session.execute(_INSERT_MESSAGE, {
             "conversation_id": conversation_id, "sender_type": SenderType.visitor.value, "client_msg_id": client_msg_id,
@@ -313,11 +323,10 @@ def _insert_in_open(connection: Connection, conversation_id: int, status: Conver
     return PostedMessage(True, payload, status, False)
 
 
-def _open_conversation(session: Session, visitor_id: int, now: datetime, entry_url: object,
+def _open_conversation(session: Session, visitor: Visitor | None, now: datetime, entry_url: object,
                        requested_agent_id: object) -> Conversation:
-    """A new queued conversation of the visitor, with the site's welcome stored first (flushed, not
-    committed). Raises ``NotFound`` for an unknown visitor."""
-    visitor = session.get(Visitor, visitor_id)
+    """A new queued conversation of *visitor*, with the site's welcome stored first (flushed, not
+    committed). Raises ``NotFound`` for an unknown visitor (None)."""
     if visitor is None:
         raise NotFound({"visitor": [str(_l("No such visitor."))]})
     requested = session.get(AgentProfile, requested_agent_id) if isinstance(requested_agent_id, int) \

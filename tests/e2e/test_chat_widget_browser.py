@@ -10,7 +10,6 @@ carrying that session cookie.
 from __future__ import annotations
 
 import base64
-import os
 import queue
 import threading
 import time
@@ -255,10 +254,6 @@ def _end(tab: Any) -> None:
     expect(tab.locator(f"{WIDGET} .rate-form")).to_have_count(1)
 
 
-@pytest.mark.xfail(os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"), strict=False,
-                   reason="the first messages of one visitor sent from two connections at once (the page before "
-                          "and after the reload) can open two conversations on PostgreSQL; the widget then "
-                          "shows the newer one only")
 def test_messages_over_the_limit_are_kept_across_a_reload_and_each_arrives_once(
         visitor: Callable[..., Any], agent: Agent, live_server: Any, roomy: None) -> None:
     from playwright.sync_api import expect
