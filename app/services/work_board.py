@@ -247,17 +247,23 @@ def _filing_cells(records: list[Any]) -> tuple[Cell, Cell]:
     return filing, Cell(TODO)
 
 
-def _month_bills(client_ids: list[int], month: int):  # noqa: ANN202
-    """``(client_id, paid)`` of every bill whose billing period has a day of *month*: paid when the
-    contract's payments reach the sum of its bills up to this one (oldest first)."""
-    first, last = month_bounds(month)
+def bill_settled():  # noqa: ANN201
+    """Whether a fee bill (``FeeBill`` in the enclosing query) is paid: its contract's payments
+    reach the sum of the contract's bills up to this one (payments settle the oldest bills first)."""
     earlier = aliased(FeeBill)
     billed_through = (select(func.coalesce(func.sum(earlier.amount), 0))
                       .where(earlier.contract_id == FeeBill.contract_id, earlier.period_start <= FeeBill.period_start)
                       .scalar_subquery())
     received = (select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.contract_id == FeeBill.contract_id)
                 .scalar_subquery())
-    return (select(Contract.client_id, (billed_through <= received).label("paid")).select_from(FeeBill)
+    return billed_through <= received
+
+
+def _month_bills(client_ids: list[int], month: int):  # noqa: ANN202
+    """``(client_id, paid)`` of every bill whose billing period has a day of *month*: paid when the
+    contract's payments reach the sum of its bills up to this one (oldest first)."""
+    first, last = month_bounds(month)
+    return (select(Contract.client_id, bill_settled().label("paid")).select_from(FeeBill)
             .join(Contract, Contract.id == FeeBill.contract_id)
             .where(Contract.client_id.in_(client_ids), FeeBill.period_start <= last, FeeBill.period_end >= first))
 
@@ -265,13 +271,7 @@ def _month_bills(client_ids: list[int], month: int):  # noqa: ANN202
 def unpaid_bills(as_of: date, scope: int | None = None):  # noqa: ANN201
     """A select of the ids of the bills due before *as_of* and not paid (payments settle a
     contract's bills oldest first), of *scope*'s clients when given: the overdue fees."""
-    earlier = aliased(FeeBill)
-    billed_through = (select(func.coalesce(func.sum(earlier.amount), 0))
-                      .where(earlier.contract_id == FeeBill.contract_id, earlier.period_start <= FeeBill.period_start)
-                      .scalar_subquery())
-    received = (select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.contract_id == FeeBill.contract_id)
-                .scalar_subquery())
-    stmt = select(FeeBill.id).where(FeeBill.due_date < as_of, billed_through > received)
+    stmt = select(FeeBill.id).where(FeeBill.due_date < as_of, ~bill_settled())
     if scope is not None:
         stmt = stmt.where(FeeBill.contract_id.in_(select(Contract.id).join(Client, Client.id == Contract.client_id)
                                                   .where(Client.accountant_id == scope)))
