@@ -119,6 +119,12 @@ def _init_socketio(app: Flask) -> None:
         from app.sockets.queue import DeskRedisManager  # delivers within this process while Redis is down
 
         manager["client_manager"], queue = DeskRedisManager(queue), None
+    # A long-polling client sends what it queued in one request: a widget flushing its outbox
+    # after a reload sends dozens of messages at once. Engine.IO refuses a request of more than 16
+    # packets (and the messages in it are lost), so the limit is the chat's own setting.
+    from engineio.payload import Payload
+
+    Payload.max_decode_packets = int(app.config.get("CHAT_POLL_MAX_PACKETS") or 200)
     socketio.init_app(
         app,
         async_mode=app.config["ASYNC_MODE"] if app.config["ASYNC_MODE"] != "auto" else None,

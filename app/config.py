@@ -33,6 +33,9 @@ Environment variables (all optional):
 ``CHAT_VISITOR_RATE``       socket events a visitor may send, ``limits`` syntax (default ``30 per 10 second``);
                             counted in Redis when ``REDIS_URL`` is set, else per process.
 ``CHAT_FANOUT_SECONDS``     how long queue, presence and visitor-list updates are held to be sent once (default 0.1).
+``CHAT_POLL_MAX_PACKETS``   most Socket.IO packets one long-polling request may carry (default 200; Engine.IO's own
+                            is 16): a widget sending its outbox after a reload batches them; a request with more
+                            is refused by Engine.IO.
 ``CHAT_SOCKET_MAX_BYTES``   largest Socket.IO packet a client may send (default 4000000): a larger one closes the
                             connection without an answer (Engine.IO's rule), so it stays far above the longest
                             payload the events allow (a 2000-character message), which is refused with an error.
@@ -222,6 +225,7 @@ def build_config(overrides: dict | None = None) -> dict:
         "CHAT_VISITOR_RATE": os.environ.get("CHAT_VISITOR_RATE", "30 per 10 second"),
         "CHAT_FANOUT_SECONDS": float(os.environ.get("CHAT_FANOUT_SECONDS", "0.1")),
         "CHAT_SOCKET_MAX_BYTES": int(os.environ.get("CHAT_SOCKET_MAX_BYTES", "4000000")),
+        "CHAT_POLL_MAX_PACKETS": int(os.environ.get("CHAT_POLL_MAX_PACKETS", "200")),
         "CHAT_VISITOR_GRACE_SECONDS": float(os.environ.get("CHAT_VISITOR_GRACE_SECONDS", "45")),
         "CHAT_MAX_INFLIGHT": int(os.environ.get("CHAT_MAX_INFLIGHT", "0")),
         "CHAT_UPLOAD_DIR": str(instance / "chat-files"),
