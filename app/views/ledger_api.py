@@ -281,10 +281,16 @@ class LedgerApiBase(BaseApi):
 
     def expected_version(self) -> int | None:
         """The ``version`` of an optional JSON body; raises ``ValidationFailed``."""
-        data = self.body() if request.get_data() else {}
-        if data is None:
-            raise ValidationFailed({"_": [str(_l("The request body must be a JSON object."))]})
+        data = json_object_body() if request.get_data() else {}
         return vouchers.parse_version(data.get("version"))
+
+
+def json_object_body() -> dict:
+    """The request's JSON body, which must be an object; raises ``ValidationFailed``."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationFailed({"_": [str(_l("The request body must be a JSON object."))]})
+    return data
 
 
 class VoucherApi(LedgerApiBase):

@@ -40,7 +40,7 @@ from app.services.errors import ValidationFailed
 from app.services.inputs import parse_id
 from app.services.timefmt import to_display
 from app.views.labels import ENUM_LABELS, enum_label
-from app.views.ledger_api import LedgerError
+from app.views.ledger_api import LedgerError, json_object_body
 
 STATUS_LABELS = ENUM_LABELS[FilingStatus]
 SOURCE_LABELS = {calendar_svc.OFFICIAL: _l("Official"), calendar_svc.ESTIMATED: _l("Estimated")}
@@ -101,10 +101,7 @@ class TaxApiBase(BaseApi):
     route_base = "/api/v1/tax"
 
     def body(self) -> dict:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise ValidationFailed({"_": [str(_l("The request body must be a JSON object."))]})
-        return data
+        return json_object_body()
 
 
 class TaxCalendarApi(TaxApiBase):
