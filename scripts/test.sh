@@ -5,7 +5,9 @@
 #   2. pytest on SQLite
 #   3. pytest on PostgreSQL + Redis (TEST_DATABASE_URL, TEST_REDIS_URL; defaults below)
 #
-# Steps 2 and 3 use separate databases and run side by side; each one's output is shown when it ends.
+# Steps 2 and 3 use separate databases and run side by side, each in TEST_WORKERS pytest-xdist
+# workers (default 2; 1 runs it in one process), whole test files to a worker; each one's output is
+# shown when it ends.
 # Step 3 needs both servers. When one is unreachable the run is skipped with a message, except
 # when CI is set: then it is an error. Every step runs; the script fails if any of them failed.
 # Extra arguments go to both pytest runs (e.g. `scripts/test.sh -k contracts -x`). Warnings are
@@ -18,6 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PG_URL="${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}"
 REDIS_URL_T="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 PY=.venv/bin/python
+WORKERS="${TEST_WORKERS:-2}"
 [ -x "$PY" ] || { echo "test: .venv is missing; run scripts/setup.sh --test (or make test)" >&2; exit 1; }
 
 is_ci() { case "${CI:-}" in ""|0|false|False|FALSE|no) return 1 ;; *) return 0 ;; esac; }
@@ -49,8 +52,11 @@ start_pytest() {
     shift
     # Each run gets a temp folder of its own: pytest's default one keeps only the newest three
     # runs of the user, so runs side by side (or another suite) could delete each other's.
+    local parallel=()
+    if [ "$WORKERS" -gt 1 ] 2>/dev/null; then parallel=(-n "$WORKERS" --dist loadfile); fi
     env -u TEST_DATABASE_URL -u TEST_REDIS_URL ASYNC_MODE=threading "${envs[@]}" \
-        "$PY" -m pytest tests -q --disable-warnings --basetemp="$LOG_DIR/$name-tmp" "$@" > "$LOG_DIR/$name.log" 2>&1 &
+        "$PY" -m pytest tests -q --disable-warnings --basetemp="$LOG_DIR/$name-tmp" "${parallel[@]}" "$@" \
+        > "$LOG_DIR/$name.log" 2>&1 &
     PIDS+=($!)
     NAMES+=("$name")
     echo "started pytest on $name (output follows when it ends)"

@@ -15,13 +15,14 @@ import re
 import socket
 from email import message_from_bytes, policy
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 from flask_appbuilder import Model
-from sqlalchemy import event, func, insert, literal, select, union_all
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, func, insert, literal, select, text, union_all
+from sqlalchemy.engine import Engine, make_url
 
 from app import create_app
 from app.extensions import db
@@ -31,6 +32,36 @@ from tests.servers import (
     demo_server,  # noqa: F401 - the shared real server, a session fixture
     empty_postgres,
 )
+
+REDIS_NUMBERS_PER_WORKER = 4  # the worker's own, and one per group of test servers (tests.servers)
+
+
+def _own_worker_services() -> None:
+    """Under pytest-xdist (``pytest -n N``) every worker but the first gets a PostgreSQL database
+    (``<name>_gw1``, created when missing) and Redis database numbers of its own, so that workers
+    never reset, lock or rate-limit each other's data. SQLite needs nothing: each worker has its
+    own temp folder."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or worker == "gw0":
+        return
+    database_url = os.environ.get("TEST_DATABASE_URL", "")
+    if database_url.startswith("postgresql"):
+        url = make_url(database_url)
+        name = f"{url.database}_{worker}"
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        os.environ["TEST_DATABASE_URL"] = url.set(database=name).render_as_string(hide_password=False)
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if redis_url:
+        split = urlsplit(redis_url)
+        number = int(split.path.strip("/") or 0) - REDIS_NUMBERS_PER_WORKER * int(worker[2:])
+        os.environ["TEST_REDIS_URL"] = split._replace(path=f"/{number % 16}").geturl()
+
+
+_own_worker_services()
 
 PASSWORD = "Test-Pass-2026xy"
 ROLE_USERS = {

@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -110,6 +111,23 @@ def empty_postgres(url: str) -> None:
         conn.execute(text("DROP SCHEMA public CASCADE"))
         conn.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+
+
+SERVER_REDIS_SLOTS = {"e2e": 1, "rs": 2, "hub": 3}
+
+
+def server_redis_url(tag: str) -> str | None:
+    """The Redis a group of test servers (*tag*: ``e2e``, ``rs``, ``hub``) shares among itself:
+    ``TEST_REDIS_URL`` with another database number for each group (counting down from the test
+    run's, modulo 16), so that neither the unit tests' application nor another group hears its
+    Socket.IO messages, takes its background jobs or counts against its rate limits. ``None``
+    without ``TEST_REDIS_URL``."""
+    base = os.environ.get("TEST_REDIS_URL")
+    if not base:
+        return None
+    url = urlsplit(base)
+    number = int(url.path.strip("/") or 0)
+    return url._replace(path=f"/{(number - SERVER_REDIS_SLOTS[tag]) % 16}").geturl()
 
 
 def free_port() -> int:
@@ -232,7 +250,7 @@ def drop_database(database_url: str, admin: Engine | None) -> None:
 class DemoServer:
     """The shared server: ``run.py`` in the default async mode, first started on an empty database
     (so it migrated and seeded the demo data), the demo users' password ``password``, the demo
-    host page on ``demo_port``, Redis when the run has ``TEST_REDIS_URL``."""
+    host page on ``demo_port``, Redis (``server_redis_url("e2e")``) when the run has ``TEST_REDIS_URL``."""
 
     server: Server
     password: str
@@ -266,8 +284,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
     demo_port = free_port()
     env = server_env(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=DEMO_PASSWORD,
                      DEMO_HOST_PORT=str(demo_port))
-    if os.environ.get("TEST_REDIS_URL"):
-        env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+    if server_redis_url("e2e"):
+        env["REDIS_URL"] = server_redis_url("e2e")
     engine = create_engine(database_url)
     try:
         with start(env, tmp / "server.log") as server:

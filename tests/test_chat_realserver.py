@@ -12,7 +12,6 @@ requires Redis (scripts/test.sh), so there it always runs.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -27,7 +26,16 @@ import socketio
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from tests.servers import Events, Server, drop_database, events_client, own_database, server_env, start
+from tests.servers import (
+    Events,
+    Server,
+    drop_database,
+    events_client,
+    own_database,
+    server_env,
+    server_redis_url,
+    start,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Realserver-Pass-2026"
@@ -83,7 +91,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     database_url, admin = own_database(tmp, "rs")
     env = server_env(INSTANCE_PATH=str(tmp / "instance"), DATABASE_URL=database_url, DEMO_PASSWORD=PASSWORD,
                      DEMO_HOST_PORT="0")
-    redis_url = os.environ.get("TEST_REDIS_URL")
+    redis_url = server_redis_url("rs")
     if redis_url:
         env["REDIS_URL"] = redis_url
     started: list[Server] = []

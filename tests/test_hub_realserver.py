@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ from pypdf import PdfReader
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from tests.servers import Events, drop_database, events_client, own_database, server_env, start
+from tests.servers import Events, drop_database, events_client, own_database, server_env, server_redis_url, start
 from tests.test_import_limits import zip_bomb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +100,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("hub")
     database_url, admin = own_database(tmp, "hub")
     env = _env(tmp, database_url)
-    redis_url = os.environ.get("TEST_REDIS_URL")
+    redis_url = server_redis_url("hub")
     if redis_url:
         env["REDIS_URL"] = redis_url
     engine = create_engine(database_url)

@@ -37,7 +37,7 @@ from app.models.contracts import ContractStatus
 from app.models.crm import Tag
 from app.models.documents import DocumentType
 from app.models.ledger import LedgerBook
-from app.services import chat_sites, mfa
+from app.services import chat_sites, credentials, mfa
 from app.services import contracts as contract_svc
 from app.services.demo import minimal_pdf
 from app.services.documents import store_document
@@ -256,6 +256,13 @@ PAGES: list[tuple[str, set[str], bool]] = [
 def _pages_of(role: str, world: World) -> list[tuple[str, bool]]:
     values = {**world.ids, "year": date.today().year}
     return [(page.format(**values), grows) for page, roles, grows in PAGES if role in roles]
+
+
+@pytest.fixture(autouse=True)
+def _session_not_touched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A browser session's ``last_seen`` is written once a minute at most: a test that takes over a
+    minute on a loaded machine would count that write on one visit of a page and not the other."""
+    monkeypatch.setattr(credentials, "TOUCH_SECONDS", 3600)
 
 
 @pytest.fixture

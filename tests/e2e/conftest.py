@@ -4,8 +4,9 @@ The server is the run's shared one (``tests.servers.demo_server``): ``run.py`` i
 a free port, with a temp instance folder and a known ``DEMO_PASSWORD``, on the same kind of database
 as the rest of the run: a SQLite file in the temp folder, or, when ``TEST_DATABASE_URL`` names
 PostgreSQL, a database of its own beside that one (``<name>_e2e``), because the unit tests' fixture
-resets every table of the test database after each test. ``TEST_REDIS_URL``, when set, becomes the
-server's ``REDIS_URL``. Tests serve their own host pages (the demo host page also runs).
+resets every table of the test database after each test. ``TEST_REDIS_URL``, when set, gives the
+server its ``REDIS_URL`` (``tests.servers.server_redis_url``). Tests serve their own host pages
+(the demo host page also runs).
 
 Chromium is ``/usr/bin/chromium`` (``scripts/setup.sh --test`` installs it); nothing is downloaded.
 Without it (or without the playwright package) the tests are skipped with a message, unless ``CI``
@@ -41,6 +42,18 @@ document.addEventListener("securitypolicyviolation", function (event) {
 """
 
 
+OPEN_CONTEXTS = pytest.StashKey[list]()
+WIDGET_STATE = """() => {
+  const host = document.querySelector("#bookkeeping-desk-chat");
+  const root = host && (host.shadowRoot || host);
+  if (!root) return null;
+  const shown = (selector) => { const el = root.querySelector(selector); return el ? !el.closest("[hidden]") : null; };
+  const status = root.querySelector(".status");
+  return {panel: shown(".panel"), compose: shown(".compose"), offline_form: shown(".offline-form"),
+          status: status ? status.textContent : null, registry: window.__bookkeepingDeskWidgets || null};
+}"""
+
+
 def _ci() -> bool:
     return os.environ.get("CI", "") not in ("", "0", "false", "False", "FALSE", "no")
 
@@ -70,6 +83,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """A failed browser test's report also shows what the desk and the tabs were doing: the end of
+    the server's log, the agents' presence as stored, and the state of each tab's chat widget."""
+    report = yield
+    if report.when != "call" or not report.failed:
+        return report
+    server = item.funcargs.get("live_server") if hasattr(item, "funcargs") else None
+    if server is not None:
+        try:
+            lines = server.log.read_text(errors="replace").splitlines()[-40:]
+            report.sections.append(("desk server log (last 40 lines)", "\n".join(lines)))
+            from sqlalchemy import text
+
+            with server.engine.connect() as conn:
+                agents = conn.execute(text(
+                    "SELECT u.username, a.status, a.last_seen_at, a.max_chats FROM chat_agent a "
+                    "JOIN ab_user u ON u.id = a.user_id ORDER BY u.username")).all()
+            from datetime import UTC, datetime
+
+            stored = [f"now (UTC): {datetime.now(UTC):%Y-%m-%d %H:%M:%S}", *map(str, agents)]
+            report.sections.append(("chat agents as stored", "\n".join(stored)))
+        except Exception as exc:  # noqa: BLE001 - a diagnostic must not hide the failure
+            report.sections.append(("desk server state", f"unavailable: {exc!r}"))
+    states = []
+    for context in item.stash.get(OPEN_CONTEXTS, []):
+        for tab in context.pages:
+            try:
+                states.append(f"{tab.url}: {tab.evaluate(WIDGET_STATE)}")
+            except Exception as exc:  # noqa: BLE001
+                states.append(f"{tab.url}: unavailable ({exc!r})")
+    if states:
+        report.sections.append(("chat widget state of each tab", "\n".join(states)))
+    return report
 
 
 @pytest.fixture(autouse=True)
@@ -151,10 +200,11 @@ def watch() -> BrowserWatch:
 
 @pytest.fixture
 def open_page(browser: Any, live_server: LiveServer, sign_in: Callable[[str], dict],
-              watch: BrowserWatch) -> Iterator[Callable[..., Any]]:
+              watch: BrowserWatch, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     """``open_page("reviewer")`` (``None``: signed out): a tab of its own browser context, in the
     default UI language, watched for errors; closed after the test."""
     contexts: list[Any] = []
+    request.node.stash[OPEN_CONTEXTS] = contexts
 
     def _open(username: str | None = "accountant") -> Any:
         context = browser.new_context(storage_state=sign_in(username) if username else None,
