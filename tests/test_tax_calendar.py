@@ -156,3 +156,31 @@ def test_staff_read_the_calendar_screen_without_the_form(app, login_as):
     page = login_as("accountant").get("/taxcalendar/?year=2026").get_data(as_text=True)
     assert "2026-10-26" in page
     assert "/taxcalendar/save" not in page
+
+
+def test_two_admins_entering_a_year_at_once_the_later_gets_a_409_and_writes_nothing(app, api_token, session):
+    """The other admin's rows land between this request's read and its write (simulated in the
+    same transaction, so that it happens at that exact point on every database)."""
+    from sqlalchemy import event, insert
+    from sqlalchemy.orm import Session as OrmSession
+
+    raced: list[bool] = []
+
+    def the_other_admin(flushing: OrmSession, *_: object) -> None:
+        if raced or not any(isinstance(row, TaxDeadline) for row in flushing.new):
+            return
+        raced.append(True)
+        flushing.connection().execute(insert(TaxDeadline.__table__).values(
+            year=2030, month=1, due=date(2030, 1, 21), source_note="另一位管理员"))
+
+    headers = api_token("admin")
+    event.listen(OrmSession, "before_flush", the_other_admin)
+    try:
+        response = app.test_client().put("/api/v1/tax/calendar/2030", headers=headers,
+                                         json={"deadlines": _dates(2030), "note": "税总办征科函〔2029〕1号"})
+    finally:
+        event.remove(OrmSession, "before_flush", the_other_admin)
+    assert raced
+    assert response.status_code == 409, response.get_data(as_text=True)
+    assert "at the same moment" in response.json["errors"]["deadlines"][0]
+    assert session.scalar(select(func.count()).select_from(TaxDeadline).where(TaxDeadline.year == 2030)) == 0

@@ -29,10 +29,11 @@ from datetime import date, timedelta
 import chinese_calendar
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.models.tax_filing import TaxDeadline
-from app.services.errors import ValidationFailed
+from app.services.errors import Conflict, ValidationFailed
 from app.services.inputs import ascii_digits
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
@@ -154,7 +155,8 @@ def set_official_year(session: Session, year: object, deadlines: object, note: o
     ``"2026-01"``…) to its date ``YYYY-MM-DD``, all twelve; each falls from the 15th to the end of
     its month; *note* names the notice (up to 200 characters). Existing official rows of the year
     are replaced (each change is audited). Commits and returns :func:`year_calendar`. Raises
-    ``ValidationFailed`` and then writes nothing."""
+    ``ValidationFailed`` and then writes nothing; ``Conflict`` (and writes nothing) when another
+    user entered the year's dates between this read and this write."""
     number = parse_year(year)
     errors: dict[str, list[str]] = {}
     text = note.strip() if isinstance(note, str) else ""
@@ -191,5 +193,11 @@ def set_official_year(session: Session, year: object, deadlines: object, note: o
                 row.due = due
             if row.source_note != text:
                 row.source_note = text
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # two users entering the same year at once: the other's dates stand
+        session.rollback()
+        raise Conflict({"deadlines": [str(_l(
+            "Someone else entered the deadlines of %(year)s at the same moment. "
+            "Look at the dates now stored and save again if they differ.", year=number))]}) from None
     return year_calendar(session, number)
