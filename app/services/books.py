@@ -43,6 +43,7 @@ from app.models.ledger import (
 from app.services.accounting import ZERO, check_total, exact_sums, parse_amount, parse_period
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.inputs import ascii_digits
+from app.services.locking import write_lock
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "accounting"
 CHART_CSV = DATA / "chart_of_accounts_small_business.csv"
@@ -284,8 +285,7 @@ def lock_book(session: Session, book_id: int) -> None:
     """Serialise the writers of one set of books (voucher numbers, voucher states, closes, opening
     balances): a row lock on PostgreSQL, the write lock on SQLite (taken by the first write of the
     transaction). Reads made after it see what every other writer committed."""
-    session.execute(update(LedgerBook).where(LedgerBook.id == book_id)
-                    .values(updated_at=LedgerBook.updated_at).execution_options(synchronize_session=False))
+    write_lock(session, LedgerBook, LedgerBook.id, book_id, LedgerBook.updated_at)
 
 
 def set_opening_balance(session: Session, book_id: int, account_code: str, debit: object = None,

@@ -47,6 +47,7 @@ from app.services.chat import (
     validate_message,
 )
 from app.services.errors import NotFound
+from app.services.locking import write_lock
 from app.services.timefmt import utc_iso
 
 
@@ -156,7 +157,9 @@ def post_visitor_message(session: Session | scoped_session, visitor_id: int, cli
             return _stored(session, earlier, ConversationStatus.closed)
         # Two first messages of one visitor at once (the page before a reload and the page after
         # it) must not open two conversations: the visitor's row is locked, then looked at again.
-        visitor = session.get(Visitor, visitor_id, with_for_update=True)
+        # (SQLite ignores FOR UPDATE: the lock is a write, which SQLite serialises.)
+        write_lock(session, Visitor, Visitor.id, visitor_id, Visitor.site_id)
+        visitor = session.get(Visitor, visitor_id, populate_existing=True)
         row = session.execute(_OPEN_AND_EARLIER, keys).first()
         if row is not None:
             opened = False
