@@ -163,7 +163,8 @@ def register_cli(app: Flask) -> None:
         click.echo(f"{prefix}cutoff {result.cutoff:%Y-%m-%d %H:%M} UTC; addresses truncated: {result.ips_truncated}; "
                    f"conversations anonymised: {result.conversations_anonymised} "
                    f"({result.messages_anonymised} messages); visitors anonymised: {result.visitors_anonymised}; "
-                   f"left messages anonymised: {result.leave_messages_anonymised}")
+                   f"left messages anonymised: {result.leave_messages_anonymised}; "
+                   f"unanswered questions deleted: {result.unanswered_deleted}")
 
     @app.cli.group("translate")
     def translate() -> None:

@@ -7,7 +7,8 @@ disagrees with the answers, the document is corrected here, in one place, as it 
   401 and 403; one that writes 409 (the state of the data refuses it) and, with a body, 413;
   every error answer is the one shape ``{"message", "errors"}``
   (``app/errors.py``); the database being unavailable is a 503;
-- a list's ``ids`` are integers; ``_info``'s ``add_columns`` and ``edit_columns`` are lists;
+- a list's ``ids`` and the ``id`` of a created row (201) are integers; ``_info``'s ``add_columns``
+  and ``edit_columns`` are lists;
 - money travels as strings (``DeskApi.money_fields``), not numbers; an optional amount may be null;
 - a menu entry is an object, or ``"-"`` for a separator.
 """
@@ -93,6 +94,10 @@ def correct(spec: dict, app: Flask) -> dict:
             codes.append("413")  # the body is over its limit
         for code in codes:
             responses.setdefault(code, {"$ref": _ERROR_REF["$ref"] % code})
+        created = responses.get("201", {}).get("content", {}).get("application/json", {}).get("schema", {})
+        created_id = created.get("properties", {}).get("id") if isinstance(created, dict) else None
+        if isinstance(created_id, dict) and created_id.get("type") == "string":
+            created_id["type"] = "integer"
     _walk(spec.get("paths", {}), _fix_schema)
     _walk(spec.get("components", {}).get("schemas", {}), _fix_schema)
     _money_as_strings(spec, app)

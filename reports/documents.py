@@ -64,7 +64,8 @@ VOUCHER_STATES = {VoucherState.draft.value: _l("Draft"), VoucherState.reviewed.v
                   VoucherState.posted.value: _l("Posted")}
 BUCKETS = (("not_due", _l("Not yet due")), ("d1_30", _l("1–30 days")), ("d31_60", _l("31–60 days")),
            ("d61_90", _l("61–90 days")), ("over_90", _l("Over 90 days")))
-SENDERS = {"visitor": _l("Visitor"), "agent": _l("Agent"), "system": _l("System"), "note": _l("Agent")}
+SENDERS = {"visitor": _l("Visitor"), "agent": _l("Agent"), "system": _l("System"), "note": _l("Agent"),
+           "bot": _l("Assistant (bot)")}
 
 
 def direction(balance: object) -> str:

@@ -48,6 +48,17 @@ def test_the_demo_site_serves_the_demo_host_page_with_two_agents(app, demo_agent
     assert rule.active and rule.min_seconds_on_page == 30 and rule.message
 
 
+@pytest.mark.parametrize("question, category", [
+    ("代账一个月多少钱", "代账价格"), ("注册公司要多久", "注册公司"), ("每月几号前报税", "报税")])
+def test_the_demo_knowledge_base_answers_prices_registration_and_deadlines(app, demo_agents, question, category):
+    from app.services import chat_faq
+
+    site = db.session.scalar(select(ChatSite).where(ChatSite.site_key == seed_demo_chat(app)))
+    terms, hits = chat_faq.search(db.session, question, [site.id])
+    assert hits[0].entry.category == category
+    assert chat_faq.good_match(terms, hits[0])
+
+
 def test_seeding_again_changes_nothing(app, demo_agents):
     first = seed_demo_chat(app)
     counts = [_count(m) for m in (ChatSite, AgentGroup, AgentProfile, CannedReply, InvitationRule)]

@@ -33,11 +33,12 @@ from app.models.chat import (
     SenderType,
     Visitor,
 )
+from app.models.chat_faq import FaqEntry, FaqUnanswered
 from app.models.contracts import ContractStatus
 from app.models.crm import Tag
 from app.models.documents import DocumentType
 from app.models.ledger import LedgerBook
-from app.services import chat_sites, credentials, mfa
+from app.services import chat_faq, chat_sites, credentials, mfa
 from app.services import contracts as contract_svc
 from app.services.demo import minimal_pdf
 from app.services.documents import store_document
@@ -102,7 +103,8 @@ def grow(app, world: World, n: int) -> None:  # noqa: ANN001
     contact, bank account, service record, archive, a contract due for renewal with bills, a
     payment and a change, books with a voucher (and one more voucher in the first client's books);
     agents with profiles, chat sites with groups, visitors with a closed chat, online visitors
-    waiting in the queue, left messages, canned replies, invitation rules, blocks and roles."""
+    waiting in the queue, left messages, canned replies, invitation rules, knowledge base entries,
+    unanswered questions, blocks and roles."""
     sm = app.appbuilder.sm
     accountant, manager = sm.find_user(username="accountant"), sm.find_user(username="manager")
     agent = sm.find_user(username="agent")
@@ -162,13 +164,18 @@ def grow(app, world: World, n: int) -> None:  # noqa: ANN001
         db.session.add(left)
         db.session.add(CannedReply(owner_id=agent.id, site_id=site.id, shortcut=f"hi{i}", text="您好"))
         db.session.add(InvitationRule(site_id=site.id, name=f"规则{i}", message="需要帮助吗？"))
+        faq = FaqEntry(site_id=site.id, question=f"报税问题{i}", answer="每月 15 日前。", keywords="报税")
+        chat_faq.validate_entry(db.session, faq)
+        db.session.add(faq)
+        db.session.add(FaqUnanswered(site_id=site.id, question=f"没答上的问题{i}", question_key=f"没答上的问题{i}"))
         db.session.add(ChatBlock(site_id=site.id, ip_range=f"203.0.113.{i % 250}", created_by_id=manager.id))
         db.session.commit()
         for name, row in (("client", client), ("contract", contract), ("voucher", voucher),
                           ("contact", client.contacts[0]), ("bank", client.bank_accounts[0]),
                           ("bill", bill), ("payment", payment), ("service", record), ("document", document),
                           ("visitor", visitor), ("conversation", conversation), ("group", group),
-                          ("profile", site.groups[0].agents[0]), ("book", book), ("left", left), ("role", role)):
+                          ("profile", site.groups[0].agents[0]), ("book", book), ("left", left), ("role", role),
+                          ("faq", faq)):
             world.ids.setdefault(name, row.id)
 
 
@@ -242,6 +249,11 @@ PAGES: list[tuple[str, set[str], bool]] = [
     # The console lists visitors, the queue and chats in a constant number of statements, but not
     # yet the agents: see test_the_agent_console_loads_the_agents_in_a_constant_number_of_statements.
     ("/chat/console/", {A, M, G}, False),
+    ("/faqentrymodelview/list/", {A, M, G}, True),
+    ("/faqentrymodelview/show/{faq}", {A, M, G}, False),
+    ("/faqentrymodelview/edit/{faq}", {A, M}, False),
+    ("/faqentrymodelview/add", {A, M}, False),
+    ("/chat/faq/unanswered/", {A, M}, True),
     ("/auditlogmodelview/list/", {A, M}, True),
     ("/users/list/", {A}, True),
     ("/users/show/{user}", {A}, False),

@@ -19,6 +19,7 @@ from tests.factories import make_bank_account, make_client, make_contact, make_c
 from tests.matrix import (
     chat,
     chat_console,
+    chat_faq,
     chat_inbox,
     chat_tools,
     ledger_api,
@@ -32,7 +33,7 @@ from tests.matrix import (
 )
 
 MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat, chat_console, chat_tools, chat_inbox,
-                  reports, tax, tax_worksheet, tax_filings, work_board)
+                  chat_faq, reports, tax, tax_worksheet, tax_filings, work_board)
 ROLES = ["anonymous", "agent", "reviewer", "accountant", "manager", "admin"]
 A, M, C, R, G = "admin", "manager", "accountant", "reviewer", "agent"
 NOBODY: set[str] = set()

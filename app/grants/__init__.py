@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from app.grants import (
     chat_console,
+    chat_faq,
     chat_inbox,
     chat_tools,
     ledger_api,
@@ -20,8 +21,8 @@ from app.grants import (
     work_board,
 )
 
-MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, reports, tax,
-           tax_worksheet, tax_filings, work_board)
+MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, chat_faq, reports,
+           tax, tax_worksheet, tax_filings, work_board)
 
 
 def merged() -> dict[str, list[tuple[str, str]]]:

@@ -13,6 +13,7 @@ from app.models.chat import (  # noqa: F401
     SenderType,
     Visitor,
 )
+from app.models.chat_faq import FaqEntry, FaqTerm, FaqUnanswered  # noqa: F401
 from app.models.contracts import (  # noqa: F401
     BillingCycle,
     Contract,

@@ -63,6 +63,7 @@ class SenderType(enum.Enum):
     system = "system"
     note = "note"  # internal note: agents only
     whisper = "whisper"  # supervisor to agent: never shown to the visitor
+    bot = "bot"  # the knowledge base's answer (机器人) while no agent serves the visitor
 
 
 class ChatSite(Audited, Timestamps, Model):

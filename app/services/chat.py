@@ -55,6 +55,8 @@ from app.services.timefmt import utc_iso
 MAX_TEXT = 2000
 MAX_CLIENT_ID = 64
 NEW_VISIT_AFTER = timedelta(minutes=30)
+# What the visitor sees of a conversation (never notes or whispers).
+VISIBLE_TO_VISITOR = (SenderType.visitor, SenderType.agent, SenderType.system, SenderType.bot)
 OPEN = (ConversationStatus.queued, ConversationStatus.offered, ConversationStatus.active)
 BUSY = (ConversationStatus.offered, ConversationStatus.active)  # count against an agent's max_chats
 WELCOME_KEY = "welcome"
@@ -202,7 +204,7 @@ def store_system_message(session: Session, conversation: Conversation, key: str,
 
 
 def visible_to_visitor(message: ChatMessage) -> bool:
-    return message.sender_type in (SenderType.visitor, SenderType.agent, SenderType.system)
+    return message.sender_type in VISIBLE_TO_VISITOR
 
 
 def visitor_messages_after(session: Session, visitor_id: int, last_message_id: object) -> list[ChatMessage]:
@@ -213,7 +215,7 @@ def visitor_messages_after(session: Session, visitor_id: int, last_message_id: o
         raise ValidationFailed({"last_message_id": [str(_l("last_message_id is a whole number."))]})
     return list(session.scalars(select(ChatMessage).join(Conversation).where(
         Conversation.visitor_id == visitor_id, ChatMessage.id > (last_message_id or 0),
-        ChatMessage.sender_type.in_((SenderType.visitor, SenderType.agent, SenderType.system)))
+        ChatMessage.sender_type.in_(VISIBLE_TO_VISITOR))
         .order_by(ChatMessage.id)))
 
 

@@ -65,7 +65,7 @@ MAX_CLIENT_ID = chat.MAX_CLIENT_ID
 MAX_EMAIL = 254
 MAX_TRANSCRIPTS = 3  # per conversation
 TRANSCRIPT_ACTION = "chat_transcript"
-VISIBLE_TO_VISITOR = (SenderType.visitor, SenderType.agent, SenderType.system)
+VISIBLE_TO_VISITOR = chat.VISIBLE_TO_VISITOR
 
 _EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
@@ -317,6 +317,8 @@ def sender_label(message: ChatMessage) -> str:
         return _("You")
     if message.sender_type == SenderType.system:
         return _("System")
+    if message.sender_type == SenderType.bot:
+        return _("Assistant (bot)")
     return message.sender_name or _("Agent")
 
 

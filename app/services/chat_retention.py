@@ -4,7 +4,8 @@ Rule: after ``days`` the stored address of a visitor not seen since is truncated
 conversations of visitors who were never identified (no verified user id, no client contact) lose
 the visitor's words (replaced by ``ANONYMISED``), rating comment and transcript address; such
 visitors not seen since lose their name, email and phone, and their left messages their contact
-details. Errors: ``ValidationFailed`` (a negative number of days).
+details; the questions the knowledge base bot could not answer are deleted (they are visitors'
+words). Errors: ``ValidationFailed`` (a negative number of days).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.chat import ChatMessage, Conversation, ConversationStatus, LeaveMessage, SenderType, Visitor
+from app.models.chat_faq import FaqUnanswered
 from app.services import audit
 from app.services.errors import ValidationFailed
 from app.services.tracking import truncate_ip
@@ -34,6 +36,7 @@ class RetentionResult:
     messages_anonymised: int = 0
     visitors_anonymised: int = 0
     leave_messages_anonymised: int = 0
+    unanswered_deleted: int = 0
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -91,9 +94,14 @@ def apply_retention(session: Session, days: int, now: datetime | None = None, dr
     result.leave_messages_anonymised = session.scalar(select(func.count()).select_from(LeaveMessage)
                                                       .where(left)) or 0
 
+    unanswered = FaqUnanswered.created_at < cutoff
+    result.unanswered_deleted = session.scalar(select(func.count()).select_from(FaqUnanswered)
+                                               .where(unanswered)) or 0
+
     if dry_run:
         session.rollback()
         return result
+    session.execute(delete(FaqUnanswered).where(unanswered).execution_options(synchronize_session=False))
     session.execute(update(ChatMessage).where(words).values(text=marker).execution_options(synchronize_session=False))
     session.execute(update(Conversation).where(details).values(rating_comment=None, transcript_email=None)
                     .execution_options(synchronize_session=False))

@@ -1,5 +1,6 @@
 """Demo live chat (在线客服演示): a chat site for the demo host page, a group with the two demo agents,
-shared canned replies and an invitation rule.
+shared canned replies, an invitation rule and knowledge base entries the bot answers with (代账
+prices, registering a company, filing deadlines).
 
 Rules:
 - The site's key is ``DEMO_SITE_KEY`` when configured, else generated; it allows the demo host page
@@ -21,7 +22,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models.chat import AgentGroup, AgentProfile, CannedReply, ChatSite, InvitationRule
+from app.models.chat_faq import FaqEntry
 from app.services.audit import SYSTEM, acting_as
+from app.services.chat_faq import validate_entry
 from app.services.chat_sites import prepare_new_site
 
 DEMO_SITE_NAME = "示范代账官网"
@@ -33,6 +36,23 @@ CANNED_REPLIES = (
     ("price", "代账价格", "小规模纳税人代理记账每月 300 元起，一般纳税人每月 800 元起，具体以票据量为准。"),
 )
 INVITATION_TEXT = "您好！对代理记账、报税有疑问吗？点这里和客服聊聊。"
+# (category, question, keywords, answer)
+FAQ_ENTRIES = (
+    ("代账价格", "代理记账多少钱一个月？", "代账 记账 价格 收费 费用 报价 多少钱",
+     "小规模纳税人代理记账每月 300 元起，一般纳税人每月 800 元起，按年付费可优惠，具体以每月票据量为准。"),
+    ("代账价格", "零申报代账怎么收费？", "零申报 无收入 价格 收费",
+     "没有收入的公司也要按期零申报。零申报代账每月 200 元，包含记账、报税和年报。"),
+    ("注册公司", "注册公司需要多久，要准备什么材料？", "注册 开公司 营业执照 工商注册 材料 流程",
+     "材料齐全时注册公司约 5 个工作日办结：需要股东和法人的身份证、注册地址证明（房产证或租赁合同）、"
+     "公司名称（备选 3 个）和经营范围。我们可以代办全程。"),
+    ("注册公司", "注册公司收费多少？", "注册 开公司 营业执照 费用 价格",
+     "代办营业执照 500 元，含刻章、银行开户预约和税务登记；如需注册地址另行报价。"),
+    ("报税", "每个月几号之前报税？", "报税 申报 截止 期限 日期 征期 增值税",
+     "增值税、附加税和个税每月 15 日前申报（遇节假日顺延，以电子税务局公布的征期为准）；"
+     "小规模纳税人按季申报的，在季度结束后下月 15 日前申报。"),
+    ("报税", "企业所得税汇算清缴什么时候截止？", "汇算清缴 企业所得税 年报 截止 期限",
+     "企业所得税年度汇算清缴在次年 5 月 31 日前完成；工商年报在每年 6 月 30 日前报送。"),
+)
 
 
 def demo_origins(port: int | None) -> str:
@@ -50,8 +70,8 @@ def find_demo_site(app: Flask) -> ChatSite | None:
 
 
 def seed_demo_chat(app: Flask) -> str:
-    """Create the demo chat site with its group, agents, canned replies and invitation rule when
-    missing; return the site key. Commits."""
+    """Create the demo chat site with its group, agents, canned replies, invitation rule and
+    knowledge base entries when missing; return the site key. Commits."""
     site = find_demo_site(app)
     if site is not None:
         return site.site_key
@@ -83,6 +103,11 @@ def seed_demo_chat(app: Flask) -> str:
                                        title=title, text=text))
         db.session.add(InvitationRule(site_id=site.id, name="浏览 30 秒邀请", message=INVITATION_TEXT,
                                       min_seconds_on_page=30, priority=100, active=True))
+        for category, question, keywords, answer in FAQ_ENTRIES:
+            entry = FaqEntry(site_id=site.id, category=category, question=question, keywords=keywords,
+                             answer=answer, active=True)
+            validate_entry(db.session, entry)
+            db.session.add(entry)
         db.session.commit()
     return site.site_key
 

@@ -207,7 +207,7 @@ def transcript_lines(session: Session, conversation_id: int, internal: bool = Tr
     """The conversation's messages in order (see the module rules for notes and whispers).
     Raises ``NotFound``."""
     chat.get_conversation(session, conversation_id)
-    kinds = [SenderType.visitor, SenderType.agent, SenderType.system]
+    kinds = [SenderType.visitor, SenderType.agent, SenderType.system, SenderType.bot]
     if internal:
         kinds.append(SenderType.note)
     messages = session.scalars(

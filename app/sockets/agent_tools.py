@@ -1,15 +1,21 @@
-"""``/agent`` events for an agent's tools: proactive invitations of browsing visitors. Mixed into
-``AgentNamespace``.
+"""``/agent`` events for an agent's tools: proactive invitations of browsing visitors and the
+knowledge base search. Mixed into ``AgentNamespace``.
 
-Events in: ``invite {visitor_id, text?}`` (ack ``{invitation_id}``). Events out: ``invite`` to the
-visitor (``/visitor``), ``visitor_invited`` to the site's agents.
+Events in: ``invite {visitor_id, text?}`` (ack ``{invitation_id}``), ``faq_search {q}`` (ack
+``{results: [{id, question, answer, category, site_id}]}``). Events out: ``invite`` to the visitor
+(``/visitor``), ``visitor_invited`` to the site's agents.
 """
 
 from __future__ import annotations
 
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
 from app.extensions import db, socketio
 from app.models.chat import Visitor
-from app.services import chat_tools
+from app.security import SUPERVISE
+from app.services import chat_faq, chat_tools, routing
+from app.services.errors import AccessDenied
 from app.sockets.rooms import site_agents_room, visitor_room
 
 
@@ -26,3 +32,16 @@ class ToolEvents:
         socketio.emit("visitor_invited", chat_tools.invited_payload(db.session, invitation),
                       to=site_agents_room(visitor.site_id), namespace="/agent")
         return {"invitation_id": invitation.id}
+
+    def on_faq_search(self, data=None):  # noqa: ANN001, ANN201
+        """Search the knowledge base: an agent in the entries of the sites they serve (and of every
+        site), a supervisor without an agent profile in all of them."""
+        data = data if isinstance(data, dict) else {}
+        agent = self._agent()
+        if agent is not None:
+            site_ids = routing.agent_site_ids(db.session, agent)
+        elif current_app.appbuilder.sm.can(SUPERVISE):
+            site_ids = None
+        else:
+            raise AccessDenied({"_": [str(_l("You have no active agent profile."))]})
+        return {"results": chat_faq.search_for_agent(db.session, site_ids, data.get("q"))}

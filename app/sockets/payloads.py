@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 
-from app.services import chat, chat_inbox, chat_team, chat_tools, tracking
+from app.services import chat, chat_faq, chat_inbox, chat_team, chat_tools, tracking
 from app.services.errors import ValidationFailed
 from app.services.inputs import MAX_DEPTH, MAX_ID, hostile_part
 
@@ -79,6 +79,7 @@ SCHEMAS: dict[tuple[str, str], dict[str, Field]] = {
     ("/visitor", "leave_message"): {**_MESSAGE, "name": Field("text", chat_inbox.MAX_NAME),
                                     "phone": Field("text", 30), "email": Field("text", chat_inbox.MAX_EMAIL)},
     ("/visitor", "transcript"): {"email": Field("text", chat_inbox.MAX_EMAIL)},
+    ("/visitor", "handoff"): {},
     ("/agent", "ping"): {},
     ("/agent", "status"): {"status": Field("text", 20)},
     ("/agent", "queue_list"): {},
@@ -99,6 +100,7 @@ SCHEMAS: dict[tuple[str, str], dict[str, Field]] = {
     ("/agent", "team_message"): _MESSAGE,
     ("/agent", "team_history"): {"last_id": POSITION},
     ("/agent", "invite"): {"visitor_id": ID, "text": Field("text", chat_tools.MAX_INVITATION_TEXT)},
+    ("/agent", "faq_search"): {"q": Field("text", chat_faq.MAX_QUERY)},
 }
 
 

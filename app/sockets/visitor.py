@@ -6,7 +6,9 @@ site, online}`` and later ``availability {online}``, ``queue {conversation_id, p
 Every event counts against the visitor's rate (``CHAT_VISITOR_RATE``); over it, the event gets an
 ``error`` with ``retry_after`` and does nothing (so does an event the busy database could not take,
 ``app.sockets.guard``). Events in:
-``message {client_msg_id, text}`` (ack ``{id, client_msg_id, created_at}``), ``typing {draft}``,
+``message {client_msg_id, text}`` (ack ``{id, client_msg_id, created_at}``; in a queued chat the
+knowledge base's bot may answer it, ``app.services.chat_faq``), ``handoff`` (转人工, ack
+``{conversation_id, online}``), ``typing {draft}``,
 ``resume {last_message_id}``, ``rate {score, comment}``, ``close``, ``page_view {url, title, referrer,
 screen?}`` (ack ``{page_view_id}``), ``heartbeat {}`` (ack ``{page_view_id, seconds}``). Events out: ``message``,
 ``agent_typing``, ``closed``, ``error {event, message, errors}``; to the site's agents ``visitor_update``.
@@ -20,7 +22,7 @@ from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 
 from app.extensions import db, socketio
 from app.models.base import utcnow
-from app.services import chat, chat_post, chat_visitors, presence, routing, tracking
+from app.services import chat, chat_faq, chat_post, chat_visitors, presence, routing, tracking
 from app.services.errors import DomainError
 from app.sockets import deliver
 from app.sockets.fanout import fanout
@@ -58,11 +60,22 @@ def _retry_after() -> int:
     return visitor_rate(rate, current_app.config.get("RATELIMIT_STORAGE_URI") or "memory://").retry_after
 
 
-def site_settings(site: chat.ChatSite) -> dict:
-    """What the widget needs of its site's settings."""
+def after_visitor_message(session, message_id: int, now=None, include_ip: bool = False) -> list:  # noqa: ANN001
+    """The work that follows a visitor's message in a new or queued chat, after the ack: routing
+    (``routing.after_visitor_message``), then the bot's answer while the chat is still queued."""
+    emits = routing.after_visitor_message(session, message_id, now, include_ip)
+    reply = chat_faq.answer(session, message_id)
+    if reply is not None:
+        emits += routing.message_emits(session.get(chat.Conversation, reply.conversation_id), reply)
+    return emits
+
+
+def site_settings(site: chat.ChatSite, assistant: bool = False) -> dict:
+    """What the widget needs of its site's settings; *assistant*: the knowledge base has answers
+    for the site (the widget then offers to ask the bot while nobody is online)."""
     return {"name": site.name, "welcome_text": site.welcome_text, "warning_banner": site.warning_banner,
             "theme_color": site.theme_color, "button_position": site.button_position.value,
-            "offline_form": site.offline_form}
+            "offline_form": site.offline_form, "assistant": assistant}
 
 
 class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
@@ -122,9 +135,11 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         conversation = chat.open_conversation(db.session, visitor)
         chat_visitors.visitor_connected(db.session, visitor.id, request.sid)  # last: a refusal leaves no row
         online = presence.site_online(db.session, admitted.site, utcnow(), current_app.config.get("TZ_DISPLAY", "UTC"))
+        assistant = chat_faq.has_entries(db.session, admitted.site.id)
         emit("session", {"visitor_id": visitor.uid, "visitor_token": admitted.token,
                          "conversation_id": conversation.id if conversation else None,
-                         "returning": admitted.returning, "site": site_settings(admitted.site), "online": online})
+                         "returning": admitted.returning, "site": site_settings(admitted.site, assistant),
+                         "online": online})
         if conversation is not None and conversation.status == chat.ConversationStatus.queued:
             for item in routing.joined_queue_emits(db.session, conversation):
                 if item.event == "queue":
@@ -153,7 +168,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
                           skip_sid=request.sid)
             socketio.emit("message", payload, to=conversation_room(posted.conversation_id), namespace="/agent")
             if posted.opened or posted.status == chat.ConversationStatus.queued:
-                fanout.defer(current_app._get_current_object(), routing.after_visitor_message,  # noqa: SLF001
+                fanout.defer(current_app._get_current_object(), after_visitor_message,  # noqa: SLF001
                              payload["id"], None, not current_app.config.get("TRACKING_TRUNCATE_IP", True))
         return {"id": payload["id"], "client_msg_id": payload["client_msg_id"], "created_at": payload["created_at"],
                 "conversation_id": posted.conversation_id}
@@ -213,3 +228,16 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
             request.environ[PAGE_VIEW_KEY] = view.id
             self._after_tracking(view.id)
         return {"page_view_id": view.id if view else None, "seconds": view.seconds if view else 0}
+
+    def on_handoff(self, data=None):  # noqa: ANN001, ANN201, ARG002
+        """转人工: the visitor asks for a person instead of the bot; the chat stays where it is (in
+        the queue), the bot stops answering in it, and the site's agents hear of the chat again."""
+        visitor = db.session.get(chat.Visitor, self._visitor_id())
+        online = presence.site_online(db.session, visitor.site, utcnow(), current_app.config.get("TZ_DISPLAY", "UTC"))
+        line = chat_faq.request_agent(db.session, visitor.id, online)
+        conversation = chat.open_conversation(db.session, visitor)
+        if line is not None:
+            deliver(routing.message_emits(conversation, line)
+                    + [routing.Emit("chat_request", {"conversation_id": conversation.id},
+                                    site_agents_room(conversation.site_id), "/agent")])
+        return {"conversation_id": conversation.id, "online": online}

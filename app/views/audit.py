@@ -50,6 +50,7 @@ RECORD_TYPE_LABELS = {
     "chat_block": lazy_pgettext("record type", "Visitor block"),
     "chat_canned_reply": lazy_pgettext("record type", "Canned reply"),
     "chat_conversation": lazy_pgettext("record type", "Conversation"),
+    "chat_faq": lazy_pgettext("record type", "Knowledge base entry"),
     "chat_group": lazy_pgettext("record type", "Agent group"),
     "chat_invitation_rule": lazy_pgettext("record type", "Invitation rule"),
     "chat_leave_message": lazy_pgettext("record type", "Left message"),

@@ -71,6 +71,8 @@ STRINGS = {
     "no_visitors": _l("No visitors online."), "no_queue": _l("Nobody is waiting."), "no_offers": _l("No offers."),
     "no_live": _l("No live chats."), "visitor": _l("Visitor"), "you": _l("You"), "sending": _l("Sending…"),
     "sender_note": _l("Note"), "sender_whisper": _l("Whisper"), "sender_system": _l("System"),
+    "sender_bot": _l("Assistant (bot)"), "faq": _l("Knowledge base"), "faq_search": _l("Search the knowledge base"),
+    "faq_insert": _l("Insert"), "faq_none": _l("Nothing found in the knowledge base."),
     "transfer_to": _l("Transfer to"), "agent": _l("Agent"), "group": _l("Group"),
     "transfer_note": _l("Note for the colleague"),
     "transferred": _l("The chat was transferred."), "transferred_to_you": _l("%(name)s transferred a chat to you."),

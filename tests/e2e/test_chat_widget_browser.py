@@ -338,6 +338,31 @@ def test_with_no_agent_online_a_visitor_on_a_phone_leaves_a_message(visitor: Cal
                               t=words, p="13800001234") == 1
 
 
+def test_with_no_agent_online_the_widget_shows_the_bots_answer_above_the_form(visitor: Callable[..., Any],
+                                                                              live_server: Any) -> None:
+    from playwright.sync_api import expect
+
+    from app.services.demo_chat import FAQ_ENTRIES
+
+    price = next(answer for category, _, _, answer in FAQ_ENTRIES if category == "代账价格")
+    tab = visitor()
+    tab.locator(f"{WIDGET} .launcher").click(timeout=WAIT * 1000)
+    form = tab.locator(f"{WIDGET} form.offline-form")
+    ask = tab.locator(f"{WIDGET} form.ask")
+    expect(form).to_be_visible()
+    question = f"代账一个月多少钱？{uuid.uuid4().hex[:6]}"
+    ask.locator("input").fill(question)
+    ask.locator("button.primary").click()
+    answer = tab.locator(f"{WIDGET} .msg.bot")
+    expect(answer.locator(".bubble")).to_have_text(price, timeout=WAIT * 1000)
+    expect(answer.locator(".meta")).to_contain_text("智能助手")
+    expect(form).to_be_visible()  # the form stays, below the answer
+    assert answer.bounding_box()["y"] < form.bounding_box()["y"]
+    answer.locator("button.handoff").click()  # 转人工 with nobody online: the form, with the question
+    expect(form.locator("textarea[name=text]")).to_have_value(question)
+    expect(tab.locator(f"{WIDGET} .msg.system .bubble", has_text="请在下方留言")).to_have_count(1)
+
+
 def _console(live_server: Any, sign_in: Callable[[str], dict], username: str) -> Agent:
     host = urlsplit(live_server.url).hostname
     cookies = [c for c in sign_in(username)["cookies"] if c["domain"].lstrip(".") == host]

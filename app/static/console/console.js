@@ -509,7 +509,15 @@
         file.value = "";
       });
       row.appendChild(fileLabel);
+      row.appendChild(button(T.faq, "btn-default chat-faq-toggle", function () {
+        faqBox.hidden = !faqBox.hidden;
+        if (!faqBox.hidden) { faqInput.focus(); }
+      }));
       c.note = note;
+      var faqBox = faqSearchBox(c);
+      var faqInput = faqBox.querySelector("input");
+      faqBox.hidden = true;
+      form.appendChild(faqBox);
     }
     var send = el("button", "btn btn-primary btn-sm pull-right chat-send", c.mode === "watch" ? T.whisper : T.send);
     send.type = "submit";
@@ -542,6 +550,46 @@
       }
     });
     return form;
+  }
+
+  // The knowledge base (机器人知识库): search it (faq_search) and put an answer into the reply box.
+  function faqSearchBox(c) {
+    var box = el("div", "chat-faq");
+    var input = el("input", "form-control input-sm chat-faq-q");
+    input.type = "search";
+    input.maxLength = 100;
+    input.placeholder = T.faq_search;
+    input.setAttribute("aria-label", T.faq_search);
+    var results = el("ul", "list-group chat-faq-results");
+    box.appendChild(input);
+    box.appendChild(results);
+    var timer = null;
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); event.stopPropagation(); }
+    });
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      var q = input.value.trim();
+      if (!q) { clear(results); return; }
+      timer = setTimeout(function () {
+        emit("faq_search", {q: q}, function (ack) {
+          clear(results);
+          if (!ack || ack.error) { return; }
+          if (!ack.results || !ack.results.length) { results.appendChild(el("li", "list-group-item text-muted", T.faq_none)); }
+          (ack.results || []).forEach(function (entry) {
+            var item = el("li", "list-group-item chat-faq-item");
+            item.appendChild(el("strong", "chat-faq-question", entry.question));
+            item.appendChild(el("div", "small text-muted chat-faq-answer", entry.answer));
+            item.appendChild(button(T.faq_insert, "btn-primary chat-faq-insert", function () {
+              c.input.value = c.input.value ? c.input.value + "\n" + entry.answer : entry.answer;
+              c.input.focus();
+            }));
+            results.appendChild(item);
+          });
+        });
+      }, 200);
+    });
+    return box;
   }
 
   // Canned replies: "/short" lists the matching replies; Tab or Enter puts the first one in.
@@ -668,7 +716,8 @@
     var item = el("li", "chat-message chat-" + kind);
     item.dataset.messageId = String(m.id || "");
     var head = el("div", "chat-message-head small text-muted");
-    var who = kind === "visitor" ? visitorLabel(c.visitor) : (kind === "system" ? T.sender_system : (m.sender_name || T.you));
+    var who = kind === "visitor" ? visitorLabel(c.visitor) : (kind === "system" ? T.sender_system :
+      (kind === "bot" ? T.sender_bot : (m.sender_name || T.you)));
     if (kind === "note") { who += " · " + T.sender_note; }
     if (kind === "whisper") { who += " · " + T.sender_whisper; }
     head.appendChild(el("span", "chat-sender", who));

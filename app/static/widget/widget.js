@@ -41,7 +41,8 @@
       contactNeeded: "请留下手机号码或电子邮箱。", nameNeeded: "请填写称呼和留言内容。",
       left: "留言已收到，我们会尽快联系您。", offline: "网络已断开，恢复后自动发送。", accept: "开始咨询",
       dismiss: "关闭", error: "出错了，请稍后再试。", fileTooBig: "文件太大了。", download: "下载",
-      noAgent: "客服暂时不在线，您可以先留下消息。"
+      noAgent: "客服暂时不在线，您可以先留下消息。", bot: "智能助手", handoff: "转人工",
+      ask: "有问题？先问问智能助手", askSend: "提问"
     },
     en: {
       open: "Chat with us", title: "Live chat", close: "Minimise", end: "End chat", you: "You", agent: "Agent",
@@ -57,7 +58,8 @@
       nameNeeded: "Please give your name and a message.", left: "Thank you, we will get back to you soon.",
       offline: "You are offline: messages are sent when the connection is back.", accept: "Start chat",
       dismiss: "Close", error: "Something went wrong, please try again.", fileTooBig: "The file is too large.",
-      download: "Download", noAgent: "No agent is online right now; you can still leave a message here."
+      download: "Download", noAgent: "No agent is online right now; you can still leave a message here.",
+      bot: "Assistant", handoff: "Talk to a person", ask: "A question? Ask our assistant", askSend: "Ask"
     }
   };
   var pageLanguage = (document.documentElement.getAttribute("lang") || navigator.language || "en");
@@ -99,6 +101,8 @@
     token: load("token", null),
     outbox: load("outbox", []), // [{client_msg_id, text}] not yet acknowledged
     lastId: load("last_id", 0), // highest message id received
+    botChat: load("bot_chat", null), // the conversation opened by asking the assistant with nobody online
+    asking: false, // a question to the assistant is on its way (its conversation is not known yet)
     maxConversation: load("max_conversation", 0),
     floor: null, // messages of conversations below this id belong to earlier visits: not shown
     conversationId: null,
@@ -184,6 +188,9 @@
     ".stars{display:flex;gap:4px}.stars button{border:1px solid #d9d9d9;background:#fff;border-radius:6px;",
     "padding:4px 8px;cursor:pointer}.stars button[aria-pressed=true]{background:var(--theme);color:#fff}",
     ".note{font-size:12px;color:#888}.err{font-size:12px;color:#cf1322}",
+    ".msg .handoff{margin-top:4px;background:#fff;border:1px solid var(--theme);color:var(--theme);",
+    "border-radius:12px;padding:2px 10px;font-size:12px;cursor:pointer}",
+    "form.ask{flex-direction:row;align-items:center;margin:8px 10px 0}form.ask input{flex:1}",
     ".invite{position:fixed;bottom:84px;z-index:2147483647;width:280px;background:#fff;color:#222;",
     "border-radius:10px;padding:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);display:flex;flex-direction:column;",
     "gap:8px}",
@@ -267,12 +274,15 @@
 
     u.offline = buildOfflineForm();
     u.offline.hidden = true;
+    u.ask = buildAskForm();
+    u.ask.hidden = true;
 
     u.panel.appendChild(head);
     u.panel.appendChild(u.banner);
     u.panel.appendChild(u.status);
     u.panel.appendChild(u.log);
     u.panel.appendChild(u.typing);
+    u.panel.appendChild(u.ask);
     u.panel.appendChild(u.offline);
     u.panel.appendChild(u.compose);
 
@@ -369,6 +379,43 @@
     return form;
   }
 
+  /** With nobody online: a question for the assistant (the knowledge base's bot) above the form. */
+  function buildAskForm() {
+    var form = el("form", "card ask");
+    var input = field(form, "input", "question", t("ask"), "text");
+    input.maxLength = 2000;
+    var button = el("button", "primary", t("askSend"));
+    button.type = "submit";
+    form.appendChild(button);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = input.value.trim();
+      if (!text) return;
+      input.value = "";
+      var item = { client_msg_id: uuid(), text: text.slice(0, 2000), ask: true };
+      state.asking = true;
+      state.outbox.push(item);
+      save("outbox", state.outbox);
+      showPending(item);
+      if (state.socket && state.socket.connected && state.ready) emitMessage(item);
+      else setStatus(t("offline"), "offline");
+    });
+    return form;
+  }
+
+  /** 转人工: ask for a person. Queued: the chat stays in the queue; nobody online: the form. */
+  function handOff(button, question) {
+    button.disabled = true;
+    if (!state.online && !ui.offline.hidden) {
+      var text = ui.offline.querySelector("textarea[name=text]");
+      var name = ui.offline.querySelector("input[name=name]");
+      if (text && !text.value && question) text.value = question;
+      if (name) name.focus();
+      ui.offline.scrollIntoView && ui.offline.scrollIntoView({ block: "nearest" });
+    }
+    if (state.socket && state.socket.connected) state.socket.emit("handoff", {}, function () {});
+  }
+
   function applySite(site) {
     site = site || {};
     state.site = site;
@@ -418,8 +465,11 @@
   /** Chat, or the leave-a-message form when nobody can answer (offline or outside hours). */
   function refreshMode() {
     var chatting = !!state.conversationId;
-    var leave = !state.online && state.site.offline_form !== false && !chatting;
+    // a chat opened by asking the assistant keeps the form: nobody is there to answer it
+    var asked = chatting && (state.asking || state.conversationId === state.botChat);
+    var leave = !state.online && state.site.offline_form !== false && (!chatting || asked);
     ui.offline.hidden = !leave;
+    ui.ask.hidden = !leave || !state.site.assistant;
     ui.compose.hidden = leave;
     ui.endButton.hidden = !chatting;
     if (!state.online && !leave && !chatting) setStatus(t("noAgent"), "noAgent");
@@ -435,6 +485,7 @@
   // --- messages -----------------------------------------------------------------------------
   function senderLabel(message) {
     if (message.sender_type === "visitor") return t("you");
+    if (message.sender_type === "bot") return t("bot");
     return message.sender_name || t("agent");
   }
 
@@ -473,8 +524,21 @@
     var bubble = el("div", "bubble");
     fillBubble(bubble, message);
     node.appendChild(bubble);
+    if (message.sender_type === "bot") {
+      node.className += " bot";
+      var handoff = el("button", "handoff", t("handoff"));
+      handoff.type = "button";
+      var question = lastQuestion();
+      handoff.addEventListener("click", function () { handOff(handoff, question); });
+      node.appendChild(handoff);
+    }
     if (message.id != null) node.setAttribute("data-id", String(message.id));
     return node;
+  }
+
+  function lastQuestion() {
+    var mine = ui.log.querySelectorAll(".msg.mine .bubble");
+    return mine.length ? mine[mine.length - 1].textContent : "";
   }
 
   function systemLine(text) {
@@ -519,7 +583,7 @@
       state.conversationId = message.conversation_id;
       refreshMode();
     }
-    if (message.sender_type === "agent") {
+    if (message.sender_type === "agent" || message.sender_type === "bot") {
       ui.typing.hidden = true;
       if (ui.panel.hidden) {
         state.unread += 1;
@@ -554,6 +618,11 @@
       if (ack && typeof ack.id === "number") {
         dropFromOutbox(item.client_msg_id);
         noteConversation(ack.conversation_id);
+        if (item.ask && ack.conversation_id) {
+          state.botChat = ack.conversation_id;
+          state.asking = false;
+          save("bot_chat", state.botChat);
+        }
         if (ack.conversation_id && !state.closedIds[ack.conversation_id] && ack.conversation_id >= (state.floor || 0)) {
           state.conversationId = ack.conversation_id;
         }
