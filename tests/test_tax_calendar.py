@@ -176,11 +176,11 @@ def test_two_admins_entering_a_year_at_once_the_later_gets_a_409_and_writes_noth
     headers = api_token("admin")
     event.listen(OrmSession, "before_flush", the_other_admin)
     try:
-        response = app.test_client().put("/api/v1/tax/calendar/2030", headers=headers,
+        response = app.test_client().put("/api/v1/tax/calendar/2030", headers={**headers, "Accept-Language": "zh-CN"},
                                          json={"deadlines": _dates(2030), "note": "税总办征科函〔2029〕1号"})
     finally:
         event.remove(OrmSession, "before_flush", the_other_admin)
     assert raced
     assert response.status_code == 409, response.get_data(as_text=True)
-    assert "at the same moment" in response.json["errors"]["deadlines"][0]
+    assert "其他人刚刚同时录入了 2030 年的申报期限" in response.json["errors"]["deadlines"][0]
     assert session.scalar(select(func.count()).select_from(TaxDeadline).where(TaxDeadline.year == 2030)) == 0
