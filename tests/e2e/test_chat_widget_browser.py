@@ -244,6 +244,10 @@ def test_messages_sent_faster_than_the_limit_wait_in_the_outbox_and_all_arrive_o
     assert tab.locator(f"{WIDGET} .msg.failed").count() == 0
     assert tab.evaluate("Object.keys(localStorage).filter(k => k.endsWith(':outbox'))"
                         ".map(k => JSON.parse(localStorage[k]).length)") == [0]
+    # Ending the chat right after the burst ends it (were it still over the limit, the refusal
+    # would carry retry_after and the widget would ask again, as it does for a message).
+    tab.locator(f"{WIDGET} .head button", has_text="结束对话").click()
+    expect(tab.locator(f"{WIDGET} .rate-form")).to_have_count(1, timeout=30_000)
 
 
 def _end(tab: Any) -> None:

@@ -740,8 +740,11 @@
   // --- end of a chat: rating and transcript -------------------------------------------------
   function endChat() {
     if (!state.socket || !state.socket.connected) return;
-    state.socket.emit("close", {}, function (ack) {
+    // Right after a burst of messages the visitor may be over the rate limit: the refusal carries
+    // retry_after, and the chat is ended as soon as the server allows.
+    emitRetrying("close", {}, function (ack) {
       if (ack && ack.closed) onClosed({ conversation_id: ack.closed, by: "visitor" });
+      else if (ack && ack.error) setStatus(ack.error, "error");
     });
   }
 
