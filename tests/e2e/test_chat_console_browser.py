@@ -47,7 +47,7 @@ class Visitor:
     def __init__(self, server: LiveServer, site_key: str) -> None:
         self.events: list[tuple[str, Any]] = []
         self.client = socketio.Client(reconnection=False)
-        for name in ("session", "message", "agent_joined", "closed", "error"):
+        for name in ("session", "message", "agent_joined", "closed", "error", "invite"):
             self.client.on(name, self._collect(name), namespace="/visitor")
         self.client.connect(server.url, namespaces=["/visitor"], headers={"Origin": ORIGIN},
                             auth={"site_key": site_key, "language": "zh-CN"},
@@ -400,3 +400,34 @@ def test_the_console_keeps_a_reply_typed_offline_shows_each_error_once_in_order_
         visitor.wait_for("closed", lambda data: data["conversation_id"] == conversation_id)
     finally:
         visitor.close()
+
+
+def test_the_inviting_agent_gets_the_chat_open_with_the_invitation_when_the_visitor_accepts(
+        open_page: Any, live_server: LiveServer) -> None:
+    site_key = live_server.scalar(select(ChatSite.site_key).where(ChatSite.name == DEMO_SITE_NAME))
+    page = open_page("agent1")
+    _serve_socketio_client(page)
+    page.goto("/chat/console/")
+    page.wait_for_selector("#console-connection.label-success")
+    page.select_option("#console-status", "online")
+
+    visitor = Visitor(live_server, site_key)
+    try:
+        title = f"价格页 {uuid.uuid4().hex[:6]}"
+        visitor.call("page_view", {"url": "https://www.example.com/price", "title": title})
+        page.locator("#visitors .visitor-row", has_text=title).locator("button").first.click()
+        words = f"您好，需要帮您看看代账方案吗？{uuid.uuid4().hex[:4]}"
+        page.locator("#visitor-details .visitor-invite-form input").fill(words)
+        page.locator("#visitor-details .visitor-invite-form button").click()
+        invited = visitor.wait_for("invite", lambda data: data.get("text") == words)
+        ack = visitor.call("invite_response", {"invitation_id": invited["invitation_id"], "accepted": True})
+        conversation_id = ack["conversation_id"]
+        # Without a reload, and before the visitor writes anything: the chat is open, theirs.
+        pane = page.locator(f'.chat-pane[data-conversation-id="{conversation_id}"]')
+        pane.locator(".chat-message", has_text=words).wait_for()
+        assert page.locator(f'.chat-tab[data-conversation-id="{conversation_id}"]').count() == 1
+        pane.locator(".chat-close").click()  # an open chat counts against agent1's limit
+        visitor.wait_for("closed", lambda data: data["conversation_id"] == conversation_id)
+    finally:
+        visitor.close()
+        page.select_option("#console-status", "offline")
