@@ -75,6 +75,8 @@ class CannedReplyModelView(DeskModelView):
     description_columns = {
         "shortcut": _l("Typed as /shortcut in the chat: 1 to 30 letters, digits, _ or -."),
         "site": _l("Blank: every site."),
+        "text": _l("{visitor_name} and {agent_name} are filled in when the reply is inserted in a chat "
+                   "(a visitor who gave no name is called “Visitor”)."),
         "shared": _l("Shared replies are offered to every agent (managers only). Otherwise the reply is yours."),
     }
     add_form_extra_fields = edit_form_extra_fields = {

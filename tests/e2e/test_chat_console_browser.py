@@ -160,6 +160,13 @@ def test_canned_reply_note_file_and_close(open_page: Any, live_server: LiveServe
         visitor.wait_for("message", lambda data: data.get("sender_type") == "agent"
                          and data["text"].startswith("小规模纳税人代理记账"))
 
+        # Its variables are filled in: the visitor gave no name, the agent's is 客服一号.
+        text.fill("/hi")
+        pane.locator(".canned-item").filter(has_text="/hi").wait_for()
+        text.press("Tab")
+        assert text.input_value() == "访客您好，我是示范代账的在线客服客服一号，很高兴为您服务。请问有什么可以帮您？"
+        text.fill("")
+
         # An internal note stays with the agents; the next reply reaches the visitor.
         pane.locator(".chat-note-toggle").check()
         text.fill("老客户，报价可以优惠")

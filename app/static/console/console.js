@@ -617,8 +617,15 @@
     }, 150);
   }
 
+  // A canned reply's variables, filled in as it is inserted: {visitor_name} (the name the visitor
+  // gave, else "visitor") and {agent_name} (the agent's display name). Other braces stay as typed.
+  function fillCanned(text, c) {
+    var values = {visitor_name: (c.visitor && c.visitor.name) || T.visitor, agent_name: me.name || ""};
+    return String(text).replace(/\{(visitor_name|agent_name)\}/g, function (_, key) { return values[key]; });
+  }
+
   function expandCanned(c, reply) {
-    c.input.value = reply.text;
+    c.input.value = fillCanned(reply.text, c);
     c.suggestions.hidden = true;
     c.matches = [];
     c.input.focus();
