@@ -235,3 +235,68 @@ def test_agent_chat_limit(app, site, agent_profile, login_as):
     third = agent.emit("accept", {"conversation_id": ids[2]}, namespace="/agent", callback=True)
     assert "limit of 2 chats" in third["error"] or "2" in third["error"]
     assert db.session.get(Conversation, ids[2]).status == ConversationStatus.queued
+
+
+# --- one-click block ------------------------------------------------------------------------
+
+
+def _accepted_chat(app, site, login_as):
+    visitor = _visitor(app, site)
+    [session] = _events(visitor, "session", "/visitor")
+    ack = visitor.emit("message", {"client_msg_id": "v1", "text": "广告推广，加微信"}, namespace="/visitor",
+                       callback=True)
+    agent = _agent(app, login_as)
+    agent.emit("accept", {"conversation_id": ack["conversation_id"]}, namespace="/agent", callback=True)
+    visitor.get_received("/visitor")
+    return visitor, session["visitor_token"], agent, ack["conversation_id"]
+
+
+def test_an_agent_blocks_the_visitor_of_their_chat_in_one_click(app, site, agent_profile, login_as, user_id):
+    from app.models.security import AuditLog
+
+    visitor, token, agent, conversation_id = _accepted_chat(app, site, login_as)
+    ack = agent.emit("block_visitor", {"conversation_id": conversation_id, "reason": "发广告"}, namespace="/agent",
+                     callback=True)
+    assert ack == {"conversation_id": conversation_id, "by": "agent", "blocked": True}
+    assert not visitor.is_connected("/visitor")  # the open widget is cut off, told why first:
+    assert [e["args"][0] for e in visitor.queue if e["name"] == "closed" and e["namespace"] == "/visitor"] == [
+        {"conversation_id": conversation_id, "by": "agent"}]
+    db.session.expire_all()
+    uid = db.session.scalar(select(Visitor.uid).join(Conversation, Conversation.visitor_id == Visitor.id)
+                            .where(Conversation.id == conversation_id))
+    [block] = db.session.scalars(select(ChatBlock)).all()
+    assert (block.site_id, block.visitor_uid, block.reason, block.expires_at, block.created_by_id) == (
+        site.id, uid, "发广告", None, user_id("agent"))
+    assert db.session.get(Conversation, conversation_id).status == ConversationStatus.closed
+    assert db.session.scalar(select(func.count()).select_from(AuditLog).where(
+        AuditLog.object_type == "chat_block", AuditLog.object_id == str(block.id))) == 1
+    again = _visitor(app, site, visitor_token=token)  # the same browser comes back: refused
+    assert not again.is_connected("/visitor")
+    # Blocking again (the closed chat) keeps the one block.
+    assert agent.emit("block_visitor", {"conversation_id": conversation_id}, namespace="/agent",
+                      callback=True)["blocked"] is True
+    assert _count(ChatBlock) == 1
+
+
+@pytest.mark.parametrize("payload", [
+    {"conversation_id": "1"}, {"conversation_id": 10**20}, {"conversation_id": 999999},
+    {"reason": 5}, {"reason": "x" * 501}, {"reason": True},
+])
+def test_a_bad_block_request_gets_an_error_and_blocks_nobody(app, site, agent_profile, login_as, payload):
+    visitor, _, agent, conversation_id = _accepted_chat(app, site, login_as)
+    refused = agent.emit("block_visitor", {"conversation_id": conversation_id, **payload}, namespace="/agent",
+                         callback=True)
+    assert "error" in refused, refused
+    assert _count(ChatBlock) == 0
+    assert db.session.get(Conversation, conversation_id).status == ConversationStatus.active
+    assert visitor.is_connected("/visitor")
+
+
+def test_only_the_agent_of_the_chat_may_block_its_visitor(app, site, agent_profile, login_as, user_id):
+    db.session.add(AgentProfile(user_id=user_id("manager"), display_name="主管", max_chats=3))
+    db.session.commit()
+    visitor, _, _, conversation_id = _accepted_chat(app, site, login_as)
+    other = _agent(app, login_as, "manager")
+    refused = other.emit("block_visitor", {"conversation_id": conversation_id}, namespace="/agent", callback=True)
+    assert "error" in refused
+    assert _count(ChatBlock) == 0 and visitor.is_connected("/visitor")

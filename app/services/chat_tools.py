@@ -16,6 +16,10 @@ Rules:
   sweep (``timed_invitations``) between beats, which come every 15 s.
 - An agent may invite (manually) an online visitor of a site they serve, with 1 to 500 characters
   of text or the default text. A visitor answers only their own invitations, once.
+- One-click block (屏蔽): the agent who owns a conversation blocks its visitor on its site, for good
+  (an Admin lifts or limits it on the blocked visitors screen), with an optional reason of up to
+  500 characters; the conversation is closed with it. Blocking a visitor already blocked there
+  adds no second block.
 Every function that writes commits its own transaction. Errors: ``ValidationFailed`` (bad input),
 ``AccessDenied``, ``NotFound``, ``Conflict``.
 """
@@ -36,8 +40,11 @@ from app.models.base import utcnow
 from app.models.chat import (
     AgentProfile,
     CannedReply,
+    ChatBlock,
     ChatInvitation,
     ChatSite,
+    Conversation,
+    ConversationStatus,
     InvitationRule,
     InvitationStatus,
     PageView,
@@ -52,6 +59,7 @@ MAX_INVITATION_TEXT = 500
 MAX_PATTERN = 500
 MAX_KEYWORD = 200
 SEARCH_LIMIT = 50
+MAX_BLOCK_REASON = 500
 
 
 def _is_int(value: object) -> bool:
@@ -410,3 +418,35 @@ def invited_payload(session: Session, invitation: ChatInvitation) -> dict:
     return {**invitation_payload(session, invitation), "visitor_id": invitation.visitor_id,
             "rule_id": invitation.rule_id, "rule_name": rule.name if rule else None,
             "agent_id": invitation.agent_id}
+
+
+def block_from_chat(session: Session, agent: AgentProfile | None, conversation_id: object,
+                    reason: object = None, now: datetime | None = None) -> tuple[Conversation, ChatBlock]:
+    """The agent who owns the conversation blocks its visitor on its site and the conversation is
+    closed (see the module rules). Commits once. Raises ``AccessDenied`` (no active agent profile,
+    or not their conversation), ``NotFound``, ``ValidationFailed`` (the reason) and then writes
+    nothing."""
+    if agent is None or not agent.active:
+        raise AccessDenied({"_": [str(_l("You have no active agent profile."))]})
+    if reason is not None and not isinstance(reason, str):
+        raise ValidationFailed({"reason": [str(_l("Give the reason as text."))]})
+    reason = (reason or "").strip()
+    if len(reason) > MAX_BLOCK_REASON:
+        raise ValidationFailed({"reason": [str(_l("At most %(n)d characters.", n=MAX_BLOCK_REASON))]})
+    conversation = chat.get_conversation(session, conversation_id)
+    if conversation.agent_id != agent.id:
+        raise AccessDenied({"conversation_id": [str(_l("This is not your conversation."))]})
+    now = now or utcnow()
+    visitor = session.get(Visitor, conversation.visitor_id)
+    block = session.scalar(select(ChatBlock).where(
+        ChatBlock.site_id == conversation.site_id, ChatBlock.visitor_uid == visitor.uid,
+        or_(ChatBlock.expires_at.is_(None), ChatBlock.expires_at > now)))
+    if block is None:
+        block = ChatBlock(site_id=conversation.site_id, visitor_uid=visitor.uid, created_by_id=agent.user_id,
+                          reason=reason or str(_l("Blocked from the chat by %(agent)s.", agent=agent.display_name)))
+        session.add(block)
+        session.flush()
+    if conversation.status == ConversationStatus.closed:  # blocked after the chat ended
+        session.commit()
+        return conversation, block
+    return chat.close(session, conversation.id, agent=agent), block  # (commits the block with the close)

@@ -83,6 +83,11 @@ def visitor_disconnected(session: Session, visitor_id: int, sid: str, now: datet
     return left
 
 
+def connection_sids(session: Session, visitor_id: int) -> list[str]:
+    """The Socket.IO session ids of the visitor's open widget connections, in every process."""
+    return list(session.scalars(select(VisitorConnection.sid).where(VisitorConnection.visitor_id == visitor_id)))
+
+
 def refresh_connections(session: Session, now: datetime, process: str | None = None) -> None:
     """This process's connections are alive: their ``seen_at`` becomes *now* (rows refreshed within
     ``REFRESH_SECONDS`` are left alone). Commits."""

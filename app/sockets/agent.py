@@ -26,7 +26,7 @@ from app.services.errors import AccessDenied
 from app.services.routing import SEEN_REFRESH_SECONDS
 from app.sockets import deliver
 from app.sockets.agent_team import TeamEvents
-from app.sockets.agent_tools import ToolEvents
+from app.sockets.agent_tools import ToolEvents, announce_closed
 from app.sockets.guard import connect_guarded, dispatch, guarded
 from app.sockets.rooms import (
     AGENT_KEY,
@@ -214,12 +214,7 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
         agent = self._agent()
         if agent is None:
             raise AccessDenied({"_": [str(_l("You have no active agent profile."))]})
-        conversation = chat.close(db.session, data.get("conversation_id"), agent=agent)
-        payload = {"conversation_id": conversation.id, "by": "agent"}
-        socketio.emit("closed", payload, to=visitor_room(conversation.visitor_id), namespace="/visitor")
-        socketio.emit("closed", payload, to=conversation_room(conversation.id), namespace="/agent")
-        deliver(routing.after_close(db.session, conversation, include_ip=_include_ip()))
-        return payload
+        return announce_closed(chat.close(db.session, data.get("conversation_id"), agent=agent))
 
     def on_resume(self, data=None):  # noqa: ANN001, ANN201
         conversation = self._readable(data)

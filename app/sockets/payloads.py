@@ -88,6 +88,7 @@ SCHEMAS: dict[tuple[str, str], dict[str, Field]] = {
     ("/agent", "message"): {"conversation_id": ID, **_MESSAGE, "note": FLAG},
     ("/agent", "typing"): {"conversation_id": ID},
     ("/agent", "close"): {"conversation_id": ID},
+    ("/agent", "block_visitor"): {"conversation_id": ID, "reason": Field("text", chat_tools.MAX_BLOCK_REASON)},
     ("/agent", "resume"): {"conversation_id": ID, "last_message_id": POSITION},
     ("/agent", "transfer"): {"conversation_id": ID, "to_agent_id": ID, "to_group_id": ID,
                              "note": Field("text", chat_team.MAX_NOTE)},

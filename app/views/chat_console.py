@@ -61,6 +61,10 @@ STRINGS = {
     "refused": _l("The chat server refused the connection."),
     "accept": _l("Accept"), "decline": _l("Decline"), "details": _l("Details"), "invite": _l("Invite"),
     "watch": _l("Watch"), "unwatch": _l("Stop watching"), "close_chat": _l("Close chat"),
+    "block_visitor": _l("Block visitor"),
+    "block_confirm": _l("Block this visitor on this site and end the chat? An Admin can lift the block on the "
+                        "blocked visitors screen."),
+    "visitor_blocked": _l("The visitor is blocked and the chat has ended."),
     "close_tab": _l("Close tab"), "transfer": _l("Transfer"), "invite_agent": _l("Invite colleague"),
     "send": _l("Send"), "note": _l("Internal note"), "whisper": _l("Whisper to the agent"),
     "attach": _l("Send a file"), "seconds_left": _l("%(n)s s left"), "waited": _l("waited %(t)s"),

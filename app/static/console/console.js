@@ -459,6 +459,7 @@
       c.tools.appendChild(button(T.transfer, "btn-default chat-transfer", function () { toggleForm(c, "transfer"); }));
       c.tools.appendChild(button(T.invite_agent, "btn-default chat-invite", function () { toggleForm(c, "invite"); }));
       c.tools.appendChild(button(T.close_chat, "btn-danger chat-close", function () { closeChat(c); }));
+      c.tools.appendChild(button(T.block_visitor, "btn-default chat-block", function () { blockVisitor(c); }));
     } else if (c.mode === "invited") {
       c.tools.appendChild(button(T.leave, "btn-default chat-leave", function () { leaveChat(c); }));
     } else {
@@ -843,6 +844,17 @@
     emit("close", {conversation_id: c.id}, function (ack) {
       if (ackError(ack)) { return; }
       markClosed(c, "agent");
+      refresh();
+    });
+  }
+
+  // One-click block (屏蔽): after the agent confirms, the visitor is blocked on the site and the chat ends.
+  function blockVisitor(c) {
+    if (!window.confirm(T.block_confirm)) { return; }
+    emit("block_visitor", {conversation_id: c.id}, function (ack) {
+      if (ackError(ack)) { return; }
+      markClosed(c, "agent");
+      alertBox(T.visitor_blocked, "success");
       refresh();
     });
   }
