@@ -29,15 +29,27 @@ from flask_appbuilder.const import (
     API_SECURITY_PROVIDER_DB,
     API_SECURITY_REFRESH_TOKEN_KEY,
 )
-from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
+from flask_appbuilder.fields import QuerySelectMultipleField
+from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, Select2ManyWidget
 from flask_appbuilder.security.api import SecurityApi
-from flask_appbuilder.security.forms import LoginForm_db
+from flask_appbuilder.security.forms import LoginForm_db, roles_or_groups_required
 from flask_appbuilder.security.schemas import login_post
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import Role, User
 from flask_appbuilder.security.utils import is_null_password
-from flask_appbuilder.security.views import AuthDBView, RoleModelView, UserDBModelView
+from flask_appbuilder.security.views import (
+    AuthDBView,
+    PermissionModelView,
+    PermissionViewModelView,
+    RoleListWidget,
+    RoleModelView,
+    RoleShowWidget,
+    UserDBModelView,
+    UserGroupModelView,
+    ViewMenuModelView,
+)
 from flask_appbuilder.utils.base import get_safe_redirect
+from flask_appbuilder.widgets import ListWidget
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from flask_jwt_extended import create_access_token, create_refresh_token
@@ -51,6 +63,15 @@ from app.grants import merged as merged_grants
 from app.permission_cache import CachedPermissions
 from app.services import audit, credentials, mfa, passwords, signin, users
 from app.views.account import DeskResetMyPasswordView, DeskResetPasswordView, PasswordPolicy
+from app.views.security_labels import (
+    permission_label,
+    permission_view_label,
+    permission_views_text,
+    role_label,
+    roles_text,
+    sorted_permission_views,
+    view_menu_label,
+)
 
 MFA_PENDING_SECONDS = 300
 
@@ -154,6 +175,7 @@ def failed_sign_in(response) -> bool:  # noqa: ANN001, ARG001
 
 class DeskAuthDBView(AuthDBView):
     """Password login; users enrolled in MFA then pass through the one-time-code step."""
+    permission_label = _l("Sign-in")  # on the role screens
 
     @expose("/login/", methods=["GET", "POST"])
     def login(self):  # noqa: ANN201
@@ -220,6 +242,7 @@ def complete_login(user, next_url: str) -> None:  # noqa: ANN001
 
 class DeskSecurityApi(SecurityApi):
     """JWT login at ``/api/v1/security/login``; users with MFA must also send ``otp``."""
+    permission_label = _l("Sign-in")  # on the role screens
 
     @expose("/login", methods=["POST"])
     @safe
@@ -299,15 +322,44 @@ class DeskSecurityApi(SecurityApi):
         return self.response(200, **resp)
 
 
+def _all_roles() -> list:
+    return current_app.appbuilder.sm.get_all_roles()
+
+
+def _all_permission_views() -> list:
+    sm = current_app.appbuilder.sm
+    return sorted_permission_views(sm.session.query(sm.permissionview_model).all())
+
+
+def roles_field(label, description, validators=None) -> QuerySelectMultipleField:  # noqa: ANN001
+    """FAB's roles select, showing each role by its label (the stored names stay the keys)."""
+    return QuerySelectMultipleField(label, description=description, query_func=_all_roles,
+                                    get_pk_func=lambda role: role.id, get_label=lambda role: role_label(role.name),
+                                    validators=validators or [], widget=Select2ManyWidget())
+
+
+def permissions_field() -> QuerySelectMultipleField:
+    """FAB's permissions select on the role form, each shown as ``客户 — 查看列表``, in that order."""
+    return QuerySelectMultipleField(RoleModelView.label_columns["permissions"], query_func=_all_permission_views,
+                                    get_pk_func=lambda pv: pv.id, get_label=permission_view_label,
+                                    widget=Select2ManyWidget())
+
+
+def _user_roles_field() -> QuerySelectMultipleField:
+    return roles_field(UserDBModelView.label_columns["roles"], UserDBModelView.description_columns["roles"],
+                       [roles_or_groups_required])
+
+
 class DeskUserDBModelView(UserDBModelView):
     """FAB's user screen; its detail page also offers Admin the two-factor reset and the lifting of
-    a sign-in lock. A new user's password must pass the password policy."""
+    a sign-in lock. A new user's password must pass the password policy. Roles show by their labels."""
 
     show_template = "user_show.html"
     class_permission_name = "UserDBModelView"  # the permissions keep FAB's name
     # Shown as 是 / 否 and blank, not Python's True / None.
     formatters_columns = {
         "active": lambda value: str(_l("Yes") if value else _l("No")),
+        "roles": roles_text,
         **{column: (lambda value: "" if value is None else value)
            for column in ("first_name", "last_name", "email", "last_login", "login_count", "fail_login_count",
                           "created_on", "changed_on", "created_by", "changed_by")},
@@ -317,7 +369,9 @@ class DeskUserDBModelView(UserDBModelView):
         "password": PasswordField(
             _l("Password"), description=passwords.POLICY_HINT,
             validators=[DataRequired(), PasswordPolicy()], widget=BS3PasswordFieldWidget()),
+        "roles": _user_roles_field(),
     }
+    edit_form_extra_fields = {**(UserDBModelView.edit_form_extra_fields or {}), "roles": _user_roles_field()}
 
     def pre_delete(self, item) -> None:  # noqa: ANN001
         """A user whom other rows still name under a refusing key (the user accounts they created
@@ -328,12 +382,76 @@ class DeskUserDBModelView(UserDBModelView):
         refuse_held_delete(self.datamodel.session, item, item.username)
 
 
+class DeskRoleListWidget(RoleListWidget):
+    """FAB's role list, with the columns' formatters applied (role and permission labels)."""
+
+    template = "security/role_list.html"
+
+
+class DeskRoleShowWidget(RoleShowWidget):
+    """FAB's role detail, with the columns' formatters applied (role and permission labels)."""
+
+    template = "security/role_show.html"
+
+
 class DeskRoleModelView(RoleModelView):
-    """FAB's role screen, with labels for the users and groups its search offers."""
+    """FAB's role screen, with labels for the users and groups its search offers; roles and their
+    permissions show by what they mean (app/views/security_labels.py)."""
 
     class_permission_name = "RoleModelView"  # the permissions keep FAB's name
+    list_widget = DeskRoleListWidget
+    show_widget = DeskRoleShowWidget
     label_columns = {**RoleModelView.label_columns, "user": _l("Users"),
                      "groups": lazy_pgettext("user groups", "Groups")}
+    formatters_columns = {"name": role_label, "permissions": permission_views_text}
+    add_form_extra_fields = {"permissions": permissions_field()}
+    edit_form_extra_fields = {"permissions": permissions_field()}
+
+
+class DeskUserGroupModelView(UserGroupModelView):
+    """FAB's user group screen; the roles show by their labels."""
+
+    class_permission_name = "UserGroupModelView"
+    formatters_columns = {"roles": roles_text}
+    add_form_extra_fields = {"roles": roles_field(UserDBModelView.label_columns["roles"], "")}
+    edit_form_extra_fields = {"roles": roles_field(UserDBModelView.label_columns["roles"], "")}
+
+
+class DeskPermissionModelView(PermissionModelView):
+    """FAB's list of base permissions, by what each allows."""
+
+    class_permission_name = "PermissionModelView"
+    formatters_columns = {"name": permission_label}
+
+
+class DeskViewMenuModelView(ViewMenuModelView):
+    """FAB's list of view menus, by the screen, menu entry or data each names."""
+
+    class_permission_name = "ViewMenuModelView"
+    formatters_columns = {"name": view_menu_label}
+
+
+class PermissionViewListWidget(ListWidget):
+    """The list of permissions on view menus, each row by what it means: a permission's meaning
+    depends on its view (an API's methods), so the widget reads both columns of the row."""
+
+    def __call__(self, **kwargs):  # noqa: ANN003, ANN204
+        rows = []
+        for row in self.template_args.get("value_columns") or ():
+            view, permission = row.get("view_menu"), row.get("permission")
+            rows.append({**row, "view_menu": view_menu_label(view.name) if view is not None else "",
+                         "permission": (permission_label(permission.name, view.name if view is not None else None)
+                                        if permission is not None else "")})
+        self.template_args["value_columns"] = rows
+        return super().__call__(**kwargs)
+
+
+class DeskPermissionViewModelView(PermissionViewModelView):
+    """FAB's list of permissions on view menus, by what they mean."""
+
+    class_permission_name = "PermissionViewModelView"
+    list_widget = PermissionViewListWidget
+    list_columns = ["view_menu", "permission"]
 
 
 class DeskSecurityManager(CachedPermissions, SecurityManager):
@@ -343,6 +461,10 @@ class DeskSecurityManager(CachedPermissions, SecurityManager):
     authdbview = DeskAuthDBView
     userdbmodelview = DeskUserDBModelView
     rolemodelview = DeskRoleModelView
+    groupmodelview = DeskUserGroupModelView
+    permissionmodelview = DeskPermissionModelView
+    viewmenumodelview = DeskViewMenuModelView
+    permissionviewmodelview = DeskPermissionViewModelView
     security_api = DeskSecurityApi
     resetmypasswordview = DeskResetMyPasswordView
     resetpasswordview = DeskResetPasswordView

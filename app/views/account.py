@@ -17,6 +17,7 @@ from flask_appbuilder.forms import DynamicForm
 from flask_appbuilder.security.decorators import has_access, protect
 from flask_appbuilder.security.views import ResetMyPasswordView, ResetPasswordView
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from wtforms import Field, Form, PasswordField, ValidationError
 from wtforms.validators import DataRequired, EqualTo
 
@@ -129,6 +130,7 @@ def _policy() -> signin.Policy:
 
 class AccountLockView(BaseView):
     """Admin: lift a sign-in lock from the user's detail page."""
+    permission_label = lazy_pgettext("view menu", "Sign-in locks")  # on the role screens
 
     route_base = "/account-lock"
     base_permissions = ["can_lift"]

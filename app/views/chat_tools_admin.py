@@ -168,6 +168,7 @@ class InvitationRuleModelView(DeskModelView):
 
 class ChatCannedView(BaseView):
     """The console's JSON: canned replies matching what the agent typed."""
+    permission_label = lazy_pgettext("view menu", "Canned replies in the console")  # on the role screens
 
     route_base = "/chat"
     default_view = "canned"

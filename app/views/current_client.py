@@ -21,6 +21,7 @@ from flask import Flask, Response, abort, g, redirect, request, session, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose, has_access
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import select
 
 from app.extensions import db
@@ -133,6 +134,7 @@ def _safe_next(target: str | None) -> str:
 class CurrentClientView(BaseView):
     """``POST /ledger/current/``: ``client_id`` (blank: all clients) and ``next``, the screen to
     return to."""
+    permission_label = lazy_pgettext("view menu", "Current set of books")  # on the role screens
 
     route_base = "/ledger/current"
     default_view = "choose"

@@ -12,6 +12,7 @@ from datetime import date
 from flask import current_app, g, redirect, url_for
 from flask_appbuilder import IndexView, expose
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -78,6 +79,7 @@ def _accountant_tiles(today: date, user_id: int, counted: dict[str, int]) -> lis
 
 
 class DeskIndexView(IndexView):
+    permission_label = lazy_pgettext("view menu", "Desk")  # on the role screens
     index_template = "home.html"
 
     @expose("/")

@@ -295,6 +295,7 @@ def json_object_body() -> dict:
 
 class VoucherApi(LedgerApiBase):
     """Vouchers (记账凭证): entry, list, review (审核), posting (记账), reversal (红字冲销), import."""
+    permission_label = _l("Vouchers")  # on the role screens
 
     resource_name = "voucher"
     openapi_spec_tag = "Vouchers"
@@ -752,6 +753,7 @@ class VoucherApi(LedgerApiBase):
 
 class PeriodApi(LedgerApiBase):
     """Periods: close (结账), reopen (反结账, Manager and Admin only), list the closed months."""
+    permission_label = _l("Periods")  # on the role screens
 
     resource_name = "period"
     openapi_spec_tag = "Periods"

@@ -14,6 +14,7 @@ from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.security.decorators import has_access, permission_name
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from app.errors import api_safe as safe
 from app.extensions import db
@@ -148,6 +149,7 @@ def _general_ledger(args, client_id: int) -> tuple[int, int, list[svc.GeneralLed
 
 class LedgerReportApi(BaseApi):
     """Read-only reports over a client's books; JWT or browser login."""
+    permission_label = lazy_pgettext("view menu", "Ledger reports")  # on the role screens
 
     resource_name = "reports"
     allow_browser_login = True
@@ -288,6 +290,7 @@ REPORTS = (  # endpoint, menu name, label
 
 class LedgerReportView(BaseView):
     """Screens of the books and statements: choose a client and a month or a range."""
+    permission_label = lazy_pgettext("view menu", "Ledger reports")  # on the role screens
 
     route_base = "/ledger/reports"
     default_view = "trial_balance"

@@ -34,6 +34,7 @@ def _logged_in_user():  # noqa: ANN202
 
 class MFAView(BaseView):
     """Every signed-in user manages their own second factor here (no extra permission)."""
+    permission_label = _l("Two-factor authentication")  # on the role screens
 
     route_base = "/mfa"
     default_view = "setup"
@@ -165,6 +166,7 @@ def mfa_enrolled(user_id: int | str) -> bool:
 
 class MFAAdminView(BaseView):
     """Admin: reset a user's second factor (lost phone)."""
+    permission_label = lazy_pgettext("view menu", "Users' two-factor authentication")  # on the role screens
 
     route_base = "/mfa-admin"
     base_permissions = ["can_reset"]

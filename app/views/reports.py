@@ -32,6 +32,7 @@ from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.security.decorators import permission_name
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from markupsafe import Markup
 
 from app.errors import api_safe as safe
@@ -111,6 +112,7 @@ def _wants_html() -> bool:
 
 class ReportPdfApi(BaseApi):
     """PDF documents for download; large ones render as background jobs."""
+    permission_label = lazy_pgettext("view menu", "PDF reports")  # on the role screens
 
     route_base = "/reports"
     resource_name = "reports_pdf"

@@ -162,6 +162,7 @@ class TaxProfileOut(TaxProfileIn):
 
 class ClientTaxProfileApi(LedgerApiBase):
     """A client's tax profile: VAT period, location class, the taxes filed and their periods."""
+    permission_label = _l("Client tax profile")  # on the role screens
 
     resource_name = "client_tax_profile"
     openapi_spec_tag = "Client tax profile"
@@ -258,6 +259,7 @@ def profile_form(taxpayer_type: TaxpayerType, data: dict) -> FlaskForm:
 class ClientTaxProfileView(BaseView):
     """税务档案: a client's tax profile, shown to whoever may see the client, edited by whoever may
     edit its profile (Admin, Manager, the client's Accountant)."""
+    permission_label = _l("Client tax profile")  # on the role screens
 
     route_base = "/clienttaxprofile"
     default_view = "show"

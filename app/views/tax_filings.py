@@ -106,6 +106,7 @@ class TaxApiBase(BaseApi):
 
 class TaxCalendarApi(TaxApiBase):
     """The filing calendar: the twelve deadlines of a year, official or estimated."""
+    permission_label = _l("Filing calendar")  # on the role screens
 
     resource_name = "tax_calendar"
     openapi_spec_tag = "Tax calendar"
@@ -255,6 +256,7 @@ def _body_doc(schema: str) -> str:
 
 class TaxFilingApi(TaxApiBase):
     """Filing records (申报记录): list, overdue, due soon, generate a month, file, pay, reopen."""
+    permission_label = _l("Tax filings")  # on the role screens
 
     resource_name = "tax_filing"
     openapi_spec_tag = "Tax filings"

@@ -86,6 +86,7 @@ class AccrualIn(Schema):
 
 class TaxWorksheetApi(LedgerApiBase):
     """The tax worksheet of a client and period, and its accrual voucher."""
+    permission_label = _l("Tax worksheet")  # on the role screens
 
     resource_name = "tax"
     openapi_spec_tag = "Tax worksheet"

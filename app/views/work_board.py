@@ -111,6 +111,7 @@ class BoardOut(Schema):
 
 class WorkBoardApi(BaseApi):
     """The month's work board: each client's steps, derived from the data."""
+    permission_label = _l("Work board")  # on the role screens
 
     allow_browser_login = True
     route_base = "/api/v1"
