@@ -41,7 +41,10 @@
       contactNeeded: "请留下手机号码或电子邮箱。", nameNeeded: "请填写称呼和留言内容。",
       left: "留言已收到，我们会尽快联系您。", offline: "网络已断开，恢复后自动发送。", accept: "开始咨询",
       dismiss: "关闭", error: "出错了，请稍后再试。", fileTooBig: "文件太大了。", download: "下载",
-      noAgent: "客服暂时不在线，您可以先留下消息。"
+      noAgent: "客服暂时不在线，您可以先留下消息。",
+      prechatTitle: "开始咨询前，请留下您的信息，方便客服联系您。", prechatName: "您的称呼", prechatPhone: "手机号码",
+      prechatEmail: "电子邮箱", prechatQuestion: "您想咨询的问题", required: "必填", optional: "选填",
+      prechatSend: "开始咨询", prechatForm: "咨询前填写的信息"
     },
     en: {
       open: "Chat with us", title: "Live chat", close: "Minimise", end: "End chat", you: "You", agent: "Agent",
@@ -57,7 +60,11 @@
       nameNeeded: "Please give your name and a message.", left: "Thank you, we will get back to you soon.",
       offline: "You are offline: messages are sent when the connection is back.", accept: "Start chat",
       dismiss: "Close", error: "Something went wrong, please try again.", fileTooBig: "The file is too large.",
-      download: "Download", noAgent: "No agent is online right now; you can still leave a message here."
+      download: "Download", noAgent: "No agent is online right now; you can still leave a message here.",
+      prechatTitle: "Before we start, please tell us a little about you so that we can get back to you.",
+      prechatName: "Your name", prechatPhone: "Phone", prechatEmail: "Email",
+      prechatQuestion: "Your question", required: "required", optional: "optional", prechatSend: "Start chat",
+      prechatForm: "Before the chat"
     }
   };
   var pageLanguage = (document.documentElement.getAttribute("lang") || navigator.language || "en");
@@ -104,6 +111,8 @@
     conversationId: null,
     site: {},
     online: true,
+    prechat: false, // the server asks for the pre-chat form before this visitor's next new chat
+    prechatShape: "",
     sessions: 0,
     shown: false,
     open: load("open", false),
@@ -184,6 +193,9 @@
     ".stars{display:flex;gap:4px}.stars button{border:1px solid #d9d9d9;background:#fff;border-radius:6px;",
     "padding:4px 8px;cursor:pointer}.stars button[aria-pressed=true]{background:var(--theme);color:#fff}",
     ".note{font-size:12px;color:#888}.err{font-size:12px;color:#cf1322}",
+    "form.card label{font-size:12px;color:#555;margin-top:2px}.req{color:#cf1322}",
+    "form.card [aria-invalid=true]{border-color:#cf1322}",
+    ".prechat-form{margin:10px 12px;box-shadow:0 1px 2px rgba(0,0,0,.08)}",
     ".invite{position:fixed;bottom:84px;z-index:2147483647;width:280px;background:#fff;color:#222;",
     "border-radius:10px;padding:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);display:flex;flex-direction:column;",
     "gap:8px}",
@@ -267,6 +279,8 @@
 
     u.offline = buildOfflineForm();
     u.offline.hidden = true;
+    u.prechat = el("form", "card prechat-form");
+    u.prechat.hidden = true;
 
     u.panel.appendChild(head);
     u.panel.appendChild(u.banner);
@@ -274,6 +288,7 @@
     u.panel.appendChild(u.log);
     u.panel.appendChild(u.typing);
     u.panel.appendChild(u.offline);
+    u.panel.appendChild(u.prechat);
     u.panel.appendChild(u.compose);
 
     root.appendChild(u.launcher);
@@ -369,6 +384,106 @@
     return form;
   }
 
+  // --- the pre-chat form (售前表单): the site's fields, checked by the server ---------------------
+  var PRECHAT_FIELDS = {
+    name: { label: "prechatName", tag: "input", type: "text", max: 100, autocomplete: "name" },
+    phone: { label: "prechatPhone", tag: "input", type: "tel", max: 30, autocomplete: "tel" },
+    email: { label: "prechatEmail", tag: "input", type: "email", max: 254, autocomplete: "email" },
+    question: { label: "prechatQuestion", tag: "textarea", max: 2000 }
+  };
+
+  function buildPrechatForm(fields) {
+    var form = ui.prechat;
+    clear(form);
+    form.noValidate = true; // the server checks every field and says what is wrong
+    form.setAttribute("aria-label", t("prechatForm"));
+    var intro = el("div", "note", t("prechatTitle"));
+    intro.id = "bd-prechat-intro";
+    form.setAttribute("aria-describedby", intro.id);
+    form.appendChild(intro);
+    var inputs = {};
+    var errors = {};
+    fields.forEach(function (f) {
+      var spec = PRECHAT_FIELDS[f.name];
+      if (!spec) return;
+      var id = "bd-prechat-" + f.name;
+      var label = el("label", null, t(spec.label) + " ");
+      label.htmlFor = id;
+      var mark = el("span", f.required ? "req" : "note", "(" + t(f.required ? "required" : "optional") + ")");
+      label.appendChild(mark);
+      var input = el(spec.tag);
+      input.id = id;
+      input.name = f.name;
+      if (spec.type) input.type = spec.type;
+      if (spec.autocomplete) input.setAttribute("autocomplete", spec.autocomplete);
+      if (spec.tag === "textarea") input.rows = 3;
+      input.maxLength = spec.max;
+      if (f.required) input.setAttribute("aria-required", "true");
+      var error = el("div", "err");
+      error.id = id + "-error";
+      error.hidden = true;
+      input.setAttribute("aria-describedby", error.id);
+      form.appendChild(label);
+      form.appendChild(input);
+      form.appendChild(error);
+      inputs[f.name] = input;
+      errors[f.name] = error;
+    });
+    var general = el("div", "err");
+    general.setAttribute("role", "alert");
+    var button = el("button", "primary", t("prechatSend"));
+    button.type = "submit";
+    form.appendChild(general);
+    form.appendChild(button);
+    var clientId = uuid();
+
+    function showErrors(fieldErrors, message) {
+      var first = null;
+      Object.keys(inputs).forEach(function (name) {
+        var problems = fieldErrors && fieldErrors[name];
+        errors[name].textContent = problems ? problems.join(" ") : "";
+        errors[name].hidden = !problems;
+        if (problems) inputs[name].setAttribute("aria-invalid", "true");
+        else inputs[name].removeAttribute("aria-invalid");
+        if (problems && !first) first = inputs[name];
+      });
+      var others = [];
+      Object.keys(fieldErrors || {}).forEach(function (name) {
+        if (!inputs[name]) others = others.concat(fieldErrors[name]);
+      });
+      general.textContent = others.length ? others.join(" ") : (first || !message ? "" : message);
+      if (first) first.focus();
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      showErrors(null, "");
+      if (!state.socket || !state.socket.connected || !state.ready) { general.textContent = t("offline"); return; }
+      var payload = {};
+      Object.keys(inputs).forEach(function (name) { payload[name] = inputs[name].value.trim(); });
+      var question = payload.question || "";
+      if (question) payload.client_msg_id = clientId;
+      button.disabled = true;
+      state.socket.emit("prechat", payload, function (ack) {
+        button.disabled = false;
+        if (!ack || !ack.ok) {
+          showErrors(ack && ack.errors, (ack && ack.error) || t("error"));
+          return;
+        }
+        clientId = uuid();
+        state.prechat = false;
+        var message = ack.message;
+        if (message && typeof message.id === "number") {
+          if (state.closedShown) resetClosed();
+          receive({ id: message.id, conversation_id: message.conversation_id, sender_type: "visitor",
+                    text: question, client_msg_id: message.client_msg_id, created_at: message.created_at });
+        }
+        refreshMode();
+        if (!ui.compose.hidden) ui.input.focus();
+      });
+    });
+  }
+
   function applySite(site) {
     site = site || {};
     state.site = site;
@@ -384,6 +499,16 @@
     ui.welcome.hidden = !site.welcome_text;
     ui.banner.textContent = site.warning_banner || "";
     ui.banner.hidden = !site.warning_banner;
+    var fields = Object.prototype.toString.call(site.prechat_form) === "[object Array]" ? site.prechat_form : [];
+    var shape = JSON.stringify(fields);
+    if (shape !== state.prechatShape) {
+      state.prechatShape = shape;
+      buildPrechatForm(fields);
+    }
+  }
+
+  function prechatShown() {
+    return !!state.prechat && state.prechatShape !== "[]" && state.prechatShape !== "";
   }
 
   function show() {
@@ -410,6 +535,10 @@
       if (state.invite) dismissInvite(true);
       scrollDown();
       if (!ui.compose.hidden) ui.input.focus();
+      else if (!ui.prechat.hidden) {
+        var first = ui.prechat.querySelector("input,textarea");
+        if (first) first.focus();
+      }
     }
   }
 
@@ -419,8 +548,11 @@
   function refreshMode() {
     var chatting = !!state.conversationId;
     var leave = !state.online && state.site.offline_form !== false && !chatting;
+    // the pre-chat form comes before the first message of a new chat (never during one)
+    var prechat = !leave && !chatting && prechatShown();
     ui.offline.hidden = !leave;
-    ui.compose.hidden = leave;
+    ui.prechat.hidden = !prechat;
+    ui.compose.hidden = leave || prechat;
     ui.endButton.hidden = !chatting;
     if (!state.online && !leave && !chatting) setStatus(t("noAgent"), "noAgent");
     else if (state.statusKind === "noAgent") setStatus("");
@@ -838,6 +970,7 @@
     state.token = data.visitor_token;
     save("token", state.token);
     state.online = data.online !== false;
+    state.prechat = data.prechat === true;
     applySite(data.site);
     if (first) {
       state.conversationId = data.conversation_id || null;
