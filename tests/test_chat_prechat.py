@@ -20,7 +20,7 @@ from app.models.chat import (
 )
 from app.models.security import AuditLog
 from app.services import chat_sites
-from tests.sockets import FreshSocketClient, received
+from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
 
 ORIGIN = "http://127.0.0.1:5001"
 ASKING = {"prechat_name": PrechatMode.required, "prechat_phone": PrechatMode.optional,
