@@ -166,7 +166,7 @@ def test_the_state_lists_online_visitors_of_my_sites_only(app, sites, agent, log
 
     state = login_as("agent").get(STATE).json
     assert state["me"] == {"agent_id": agent.id, "user_id": agent.user_id, "name": "客服小张", "status": "online",
-                           "max_chats": 3, "supervisor": False}
+                           "max_chats": 3, "supervisor": False, "send_key": "enter"}
     rows = {row["id"]: row for row in state["visitors"]}
     assert set(rows) == {browsing.id, chatting.id}
     row = rows[browsing.id]

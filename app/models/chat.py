@@ -57,6 +57,21 @@ class ConversationStatus(enum.Enum):
     closed = "closed"
 
 
+class PrechatMode(enum.Enum):
+    """How the pre-chat form (售前表单) asks for one field."""
+
+    off = "off"
+    optional = "optional"
+    required = "required"
+
+
+class SendKey(enum.Enum):
+    """Which key sends an agent's reply in the console (the other one makes a new line)."""
+
+    enter = "enter"  # Enter sends, Shift+Enter: new line
+    ctrl_enter = "ctrl_enter"  # Ctrl+Enter (⌘+Enter) sends, Enter: new line
+
+
 class SenderType(enum.Enum):
     visitor = "visitor"
     agent = "agent"
@@ -88,6 +103,19 @@ class ChatSite(Audited, Timestamps, Model):
     auto_reply_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=60)  # 0: never
     auto_reply_text: Mapped[str | None] = mapped_column(String(500))  # no agent has answered yet
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # The pre-chat form (售前表单): what the widget asks before a new chat's first message.
+    prechat_name: Mapped[PrechatMode] = mapped_column(
+        Enum(PrechatMode, name="prechat_mode", native_enum=False, length=10), nullable=False,
+        default=PrechatMode.off)
+    prechat_phone: Mapped[PrechatMode] = mapped_column(
+        Enum(PrechatMode, name="prechat_mode", native_enum=False, length=10), nullable=False,
+        default=PrechatMode.off)
+    prechat_email: Mapped[PrechatMode] = mapped_column(
+        Enum(PrechatMode, name="prechat_mode", native_enum=False, length=10), nullable=False,
+        default=PrechatMode.off)
+    prechat_question: Mapped[PrechatMode] = mapped_column(
+        Enum(PrechatMode, name="prechat_mode", native_enum=False, length=10), nullable=False,
+        default=PrechatMode.off)
 
     groups: Mapped[list[AgentGroup]] = relationship(back_populates="site", cascade="all, delete-orphan")
 
@@ -132,7 +160,8 @@ class AgentProfile(Audited, Timestamps, Model):
 
     __tablename__ = "chat_agent"
     __table_args__ = (CheckConstraint("max_chats >= 1", name="ck_agent_max_chats"),)
-    __audit_ignore__ = ("created_at", "updated_at", "status", "last_seen_at", "last_assigned_at")
+    # (the send key is the agent's own preference, set from the console: not an admin change)
+    __audit_ignore__ = ("created_at", "updated_at", "status", "last_seen_at", "last_assigned_at", "send_key")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"), unique=True, nullable=False)
@@ -147,6 +176,8 @@ class AgentProfile(Audited, Timestamps, Model):
         default=AgentStatus.offline)
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_assigned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    send_key: Mapped[SendKey] = mapped_column(
+        Enum(SendKey, name="send_key", native_enum=False, length=10), nullable=False, default=SendKey.enter)
 
     user: Mapped[User] = relationship(User)
     groups: Mapped[list[AgentGroup]] = relationship(secondary=agent_group_member, back_populates="agents")
@@ -187,6 +218,7 @@ class Visitor(Model):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(30))
     anonymised_at: Mapped[datetime | None] = mapped_column(DateTime)  # retention ran over this visitor
+    prechat_at: Mapped[datetime | None] = mapped_column(DateTime)  # when the visitor last sent the pre-chat form
 
     site: Mapped[ChatSite] = relationship(ChatSite)
     contact: Mapped[ClientContact | None] = relationship(ClientContact)

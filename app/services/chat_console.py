@@ -84,7 +84,8 @@ def _me(who: Viewer, name: str) -> dict:
     agent = who.agent
     return {"agent_id": agent.id if agent else None, "user_id": who.user_id,
             "name": agent.display_name if agent else name, "status": agent.status.value if agent else None,
-            "max_chats": agent.max_chats if agent else 0, "supervisor": who.supervisor}
+            "max_chats": agent.max_chats if agent else 0, "supervisor": who.supervisor,
+            "send_key": agent.send_key.value if agent and agent.send_key else "enter"}
 
 
 def _visitor_filter(q: str):  # noqa: ANN202 - a SQL expression

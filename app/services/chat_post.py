@@ -20,8 +20,10 @@ Rules:
   On SQLite only: its writers take turns anyway. On PostgreSQL each message keeps a connection
   of its own, so that the round trips of different messages overlap (one connection writing a
   batch statement by statement held a busy server to 110 messages/s where it takes 250).
-- The first message opens a queued conversation (seven statements with the site's welcome).
-Errors: ``ValidationFailed`` (bad payload), ``NotFound`` (no such visitor).
+- The first message opens a queued conversation (seven statements with the site's welcome), unless
+  the site's pre-chat form has a required field the visitor has not given
+  (``chat_prechat.missing_before_chat``).
+Errors: ``ValidationFailed`` (bad payload, the pre-chat form not sent), ``NotFound`` (no such visitor).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ from app.services.chat import (
     message_payload,
     validate_message,
 )
-from app.services.errors import NotFound
+from app.services.chat_prechat import missing_before_chat
+from app.services.errors import NotFound, ValidationFailed
 from app.services.locking import write_lock
 from app.services.timefmt import utc_iso
 
@@ -329,9 +332,12 @@ def _insert_in_open(connection: Connection, conversation_id: int, status: Conver
 def _open_conversation(session: Session, visitor: Visitor | None, now: datetime, entry_url: object,
                        requested_agent_id: object) -> Conversation:
     """A new queued conversation of *visitor*, with the site's welcome stored first (flushed, not
-    committed). Raises ``NotFound`` for an unknown visitor (None)."""
+    committed). Raises ``NotFound`` for an unknown visitor (None), ``ValidationFailed`` naming the
+    required fields of the site's pre-chat form the visitor has not given."""
     if visitor is None:
         raise NotFound({"visitor": [str(_l("No such visitor."))]})
+    if missing := missing_before_chat(visitor.site, visitor):
+        raise ValidationFailed(missing)
     requested = session.get(AgentProfile, requested_agent_id) if isinstance(requested_agent_id, int) \
         and not isinstance(requested_agent_id, bool) else None
     conversation = Conversation(

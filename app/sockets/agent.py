@@ -1,11 +1,12 @@
 """``/agent``: the agent console's namespace, for signed-in users with the chat permission and an
 active agent profile (or the supervise permission). Thin: validate, call the services, emit.
 
-Events in: ``status {status}``, ``ping``, ``queue_list``, ``accept {conversation_id}`` (ack: the
-conversation's messages), ``decline {conversation_id}``, ``message {conversation_id,
-client_msg_id, text, note?}`` (ack ``{id, client_msg_id, created_at}``), ``typing
-{conversation_id}``, ``close {conversation_id}``, ``resume {conversation_id, last_message_id}``.
-Events out: ``chat_offer``, ``offer_withdrawn``, ``queue_update``, ``agent_status``,
+Events in: ``status {status}``, ``preferences {send_key}`` (ack the agent's preferences), ``ping``,
+``queue_list``, ``accept {conversation_id}`` (ack: the conversation's messages), ``decline
+{conversation_id}``, ``message {conversation_id, client_msg_id, text, note?}`` (ack ``{id,
+client_msg_id, created_at}``), ``typing {conversation_id}``, ``close {conversation_id}``, ``resume
+{conversation_id, last_message_id}``.
+Events out: ``chat_offer``, ``offer_withdrawn``, ``queue_update``, ``agent_status``, ``preferences``,
 ``chat_request``, ``message``, ``visitor_typing``, ``closed``, ``error``.
 """
 
@@ -21,7 +22,7 @@ from flask_socketio import ConnectionRefusedError, Namespace, disconnect, emit, 
 from app.extensions import db, socketio
 from app.models.chat import AgentProfile, Conversation
 from app.security import CHAT, SUPERVISE
-from app.services import chat, chat_sites, credentials, presence, routing
+from app.services import chat, chat_agents, chat_sites, credentials, presence, routing
 from app.services.errors import AccessDenied
 from app.services.routing import SEEN_REFRESH_SECONDS
 from app.sockets import deliver
@@ -151,6 +152,14 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
         emits = presence.set_status(db.session, agent, data.get("status"), tz=_tz(), include_ip=_include_ip())
         deliver(emits)
         return {"status": agent.status.value}
+
+    def on_preferences(self, data=None):  # noqa: ANN001, ANN201
+        """The agent's console preferences (``chat_agents``); their other consoles follow at once."""
+        data = data if isinstance(data, dict) else {}
+        agent = self._agent()
+        chosen = chat_agents.set_send_key(db.session, agent, data.get("send_key"))
+        socketio.emit("preferences", chosen, to=agent_room(agent.id), namespace="/agent", skip_sid=request.sid)
+        return chosen
 
     def on_queue_list(self, data=None):  # noqa: ANN001, ANN201, ARG002
         agent = self._agent()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 
-from app.services import chat, chat_faq, chat_inbox, chat_team, chat_tools, tracking
+from app.services import chat, chat_faq, chat_inbox, chat_prechat, chat_team, chat_tools, tracking
 from app.services.errors import ValidationFailed
 from app.services.inputs import MAX_DEPTH, MAX_ID, hostile_part
 
@@ -30,13 +30,22 @@ from app.services.inputs import MAX_DEPTH, MAX_ID, hostile_part
 @dataclass(frozen=True)
 class Field:
     """One field's type: ``id`` (1..MAX_ID), ``position`` (0..MAX_ID), ``number`` (any whole number
-    from -MAX_ID to MAX_ID), ``flag`` (true or false) or ``text`` (at most *max_length* characters)."""
+    from -MAX_ID to MAX_ID), ``flag`` (true or false) or ``text`` (at most *max_length* characters).
+    A field with a *label* (what a visitor sees it called) names it in its error."""
 
     kind: str
     max_length: int = 0
+    label: object = None
 
     def problem(self, value: object) -> str | None:
-        """Why *value* is not of this type, translated; ``None`` when it is."""
+        """Why *value* is not of this type, translated (after the field's label, when it has one);
+        ``None`` when it is."""
+        problem = self._problem(value)
+        if problem is None or self.label is None:
+            return problem
+        return str(_l("%(field)s: %(problem)s", field=str(self.label), problem=problem))
+
+    def _problem(self, value: object) -> str | None:
         whole = isinstance(value, int) and not isinstance(value, bool)
         if self.kind == "flag":
             return None if isinstance(value, bool) else str(_l("Must be true or false."))
@@ -80,6 +89,11 @@ SCHEMAS: dict[tuple[str, str], dict[str, Field]] = {
                                     "phone": Field("text", 30), "email": Field("text", chat_inbox.MAX_EMAIL)},
     ("/visitor", "transcript"): {"email": Field("text", chat_inbox.MAX_EMAIL)},
     ("/visitor", "handoff"): {},
+    ("/visitor", "prechat"): {"client_msg_id": CLIENT_MSG_ID,
+                              "name": Field("text", chat_inbox.MAX_NAME, _l("Your name")),
+                              "phone": Field("text", chat_prechat.MAX_PHONE, _l("Phone")),
+                              "email": Field("text", chat_inbox.MAX_EMAIL, _l("Email")),
+                              "question": Field("text", chat.MAX_TEXT, _l("Your question"))},
     ("/agent", "ping"): {},
     ("/agent", "status"): {"status": Field("text", 20)},
     ("/agent", "queue_list"): {},
@@ -102,6 +116,7 @@ SCHEMAS: dict[tuple[str, str], dict[str, Field]] = {
     ("/agent", "team_history"): {"last_id": POSITION},
     ("/agent", "invite"): {"visitor_id": ID, "text": Field("text", chat_tools.MAX_INVITATION_TEXT)},
     ("/agent", "faq_search"): {"q": Field("text", chat_faq.MAX_QUERY)},
+    ("/agent", "preferences"): {"send_key": Field("text", 20)},
 }
 
 

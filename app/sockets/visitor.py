@@ -2,7 +2,7 @@
 
 Connect with ``auth={"site_key", "visitor_token"?, "user_id"?, "user_hash"?, "language"?, "screen"?,
 "agent"?, "url"?}``; the server answers ``session {visitor_id, visitor_token, conversation_id, returning,
-site, online}`` and later ``availability {online}``, ``queue {conversation_id, position, eta_seconds}``.
+site, online, prechat}`` and later ``availability {online}``, ``queue {conversation_id, position, eta_seconds}``.
 Every event counts against the visitor's rate (``CHAT_VISITOR_RATE``); over it, the event gets an
 ``error`` with ``retry_after`` and does nothing (so does an event the busy database could not take,
 ``app.sockets.guard``). Events in:
@@ -10,7 +10,8 @@ Every event counts against the visitor's rate (``CHAT_VISITOR_RATE``); over it, 
 knowledge base's bot may answer it, ``app.services.chat_faq``), ``handoff`` (转人工, ack
 ``{conversation_id, online}``), ``typing {draft}``,
 ``resume {last_message_id}``, ``rate {score, comment}``, ``close``, ``page_view {url, title, referrer,
-screen?}`` (ack ``{page_view_id}``), ``heartbeat {}`` (ack ``{page_view_id, seconds}``). Events out: ``message``,
+screen?}`` (ack ``{page_view_id}``), ``heartbeat {}`` (ack ``{page_view_id, seconds}``), ``prechat
+{client_msg_id?, name?, phone?, email?, question?}`` (ack ``{ok, message}``). Events out: ``message``,
 ``agent_typing``, ``closed``, ``error {event, message, errors}``; to the site's agents ``visitor_update``.
 """
 
@@ -22,7 +23,7 @@ from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 
 from app.extensions import db, socketio
 from app.models.base import utcnow
-from app.services import chat, chat_faq, chat_post, chat_visitors, presence, routing, tracking
+from app.services import chat, chat_faq, chat_post, chat_prechat, chat_visitors, presence, routing, tracking
 from app.services.errors import DomainError
 from app.sockets import deliver
 from app.sockets.fanout import fanout
@@ -72,10 +73,12 @@ def after_visitor_message(session, message_id: int, now=None, include_ip: bool =
 
 def site_settings(site: chat.ChatSite, assistant: bool = False) -> dict:
     """What the widget needs of its site's settings; *assistant*: the knowledge base has answers
-    for the site (the widget then offers to ask the bot while nobody is online)."""
+    for the site (the widget then offers to ask the bot while nobody is online); ``prechat_form``
+    is the pre-chat form's fields (``chat_prechat.prechat_form``: empty when the site asks nothing)."""
     return {"name": site.name, "welcome_text": site.welcome_text, "warning_banner": site.warning_banner,
             "theme_color": site.theme_color, "button_position": site.button_position.value,
-            "offline_form": site.offline_form, "assistant": assistant}
+            "offline_form": site.offline_form, "assistant": assistant,
+            "prechat_form": chat_prechat.prechat_form(site)}
 
 
 class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
@@ -139,7 +142,8 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
         emit("session", {"visitor_id": visitor.uid, "visitor_token": admitted.token,
                          "conversation_id": conversation.id if conversation else None,
                          "returning": admitted.returning, "site": site_settings(admitted.site, assistant),
-                         "online": online})
+                         "online": online,
+                         "prechat": conversation is None and chat_prechat.prechat_pending(admitted.site, visitor)})
         if conversation is not None and conversation.status == chat.ConversationStatus.queued:
             for item in routing.joined_queue_emits(db.session, conversation):
                 if item.event == "queue":
@@ -162,6 +166,11 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
             db.session, visitor_id, data.get("client_msg_id"), data.get("text"),
             entry_url=request.environ.get(ENTRY_URL_KEY),
             requested_agent_id=request.environ.get(REQUESTED_AGENT_KEY), engine=db.engine)
+        return self._after_posted(visitor_id, posted)
+
+    def _after_posted(self, visitor_id: int, posted: chat_post.PostedMessage) -> dict:
+        """Tell the conversation's agents and the visitor's other tabs of a new message (routing a
+        new or queued chat after the ack); the message's ack."""
         payload = posted.payload
         if posted.created:
             socketio.emit("message", payload, to=visitor_room(visitor_id), namespace="/visitor",
@@ -172,6 +181,20 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
                              payload["id"], None, not current_app.config.get("TRACKING_TRUNCATE_IP", True))
         return {"id": payload["id"], "client_msg_id": payload["client_msg_id"], "created_at": payload["created_at"],
                 "conversation_id": posted.conversation_id}
+
+    def on_prechat(self, data=None):  # noqa: ANN001, ANN201
+        """The pre-chat form (``chat_prechat.submit_prechat``): the details are stored on the
+        visitor and the site's agents get the ``visitor_update``; the question, when given, goes on
+        as the visitor's first message (as ``message`` does)."""
+        visitor_id = self._visitor_id()
+        result = chat_prechat.submit_prechat(
+            db.session, visitor_id, data, entry_url=request.environ.get(ENTRY_URL_KEY),
+            requested_agent_id=request.environ.get(REQUESTED_AGENT_KEY), engine=db.engine)
+        include_ip = not current_app.config.get("TRACKING_TRUNCATE_IP", True)
+        deliver([routing.Emit("visitor_update", tracking.visitor_payload(result.visitor, include_ip=include_ip),
+                              site_agents_room(request.environ[SITE_KEY]), "/agent")])
+        message = self._after_posted(visitor_id, result.posted) if result.posted is not None else None
+        return {"ok": True, "message": message}
 
     def on_typing(self, data=None):  # noqa: ANN001, ANN201
         draft = data.get("draft") if isinstance(data, dict) else None

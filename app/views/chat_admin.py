@@ -17,7 +17,16 @@ from wtforms import IntegerField, TextAreaField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from app.extensions import db
-from app.models.chat import AgentGroup, AgentProfile, AgentStatus, ButtonPosition, ChatBlock, ChatSite, RoutingMode
+from app.models.chat import (
+    AgentGroup,
+    AgentProfile,
+    AgentStatus,
+    ButtonPosition,
+    ChatBlock,
+    ChatSite,
+    PrechatMode,
+    RoutingMode,
+)
 from app.services import chat_sites
 from app.services.errors import DomainError
 from app.views.common import DeskModelView, EagerInterface
@@ -34,7 +43,10 @@ SITE_LABELS = {
     "groups": lazy_pgettext("agent groups", "Groups"),
     "snippet": _l("Code to paste"),
     "auto_reply_seconds": _l("Auto reply after (seconds)"), "auto_reply_text": _l("Auto reply text"),
+    "prechat_name": _l("Pre-chat form: name"), "prechat_phone": _l("Pre-chat form: phone"),
+    "prechat_email": _l("Pre-chat form: email"), "prechat_question": _l("Pre-chat form: question"),
 }
+PRECHAT_COLUMNS = ["prechat_name", "prechat_phone", "prechat_email", "prechat_question"]
 
 
 class ChatSiteModelView(DeskModelView):
@@ -47,10 +59,10 @@ class ChatSiteModelView(DeskModelView):
     search_columns = ["name", "allowed_origins", "active"]
     add_columns = edit_columns = ["name", "allowed_origins", "welcome_text", "warning_banner", "theme_color",
                                   "button_position", "business_hours", "offline_form", "auto_reply_seconds",
-                                  "auto_reply_text", "active"]
+                                  "auto_reply_text", *PRECHAT_COLUMNS, "active"]
     show_columns = ["name", "site_key", "identity_secret", "allowed_origins", "welcome_text",
                     "warning_banner", "theme_color", "button_position", "business_hours", "offline_form",
-                    "auto_reply_seconds", "auto_reply_text", "active"]
+                    "auto_reply_seconds", "auto_reply_text", *PRECHAT_COLUMNS, "active"]
     label_columns = SITE_LABELS
     description_columns = {
         "allowed_origins": _l("One per line, scheme and host (and port), e.g. https://www.example.com; "
@@ -61,6 +73,8 @@ class ChatSiteModelView(DeskModelView):
         "auto_reply_seconds": _l("When no agent has answered this many seconds after a chat starts, the "
                                  "auto reply is sent once; 0 turns it off."),
         "auto_reply_text": _l("Blank: a standard text asking the visitor to wait a moment."),
+        "prechat_name": _l("Asked in the widget before a new chat starts; a required field must be "
+                           "filled in before the visitor can write. The question becomes the chat's first message."),
     }
     add_form_extra_fields = edit_form_extra_fields = {
         "allowed_origins": TextAreaField(_l("Allowed origins"), render_kw={"rows": 3}),
@@ -69,8 +83,11 @@ class ChatSiteModelView(DeskModelView):
                                            validators=[Optional(), NumberRange(min=0, max=3600)]),
         "button_position": LabelledEnumField(ButtonPosition, label=_l("Button position"),
                                              validators=[DataRequired()], default=ButtonPosition.right),
+        **{column: LabelledEnumField(PrechatMode, label=SITE_LABELS[column], validators=[DataRequired()],
+                                     default=PrechatMode.off) for column in PRECHAT_COLUMNS},
     }
-    formatters_columns = {"button_position": enum_formatter(ButtonPosition)}
+    formatters_columns = {"button_position": enum_formatter(ButtonPosition),
+                          **{column: enum_formatter(PrechatMode) for column in PRECHAT_COLUMNS}}
     show_template = "chat_site_show.html"
 
     def pre_add(self, item: ChatSite) -> None:

@@ -103,6 +103,8 @@ STRINGS = {
     "notifications_on": _l("Notifications on"),
     "choose": _l("— choose —"), "joined": _l("%(name)s joined the chat."),
     "left": _l("%(name)s left the chat."), "leave": _l("Leave chat"),
+    "hint_enter": _l("Enter sends · Shift+Enter: new line"),
+    "hint_ctrl_enter": _l("Ctrl+Enter sends · Enter: new line"),
     # a live chat's status, as "conversation_" + the stored value
     **{f"conversation_{status.value}": label for status, label in ENUM_LABELS[ConversationStatus].items()},
 }

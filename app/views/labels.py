@@ -18,8 +18,10 @@ from app.models.chat import (
     LeaveMessageStatus,
     OfferOutcome,
     ParticipantRole,
+    PrechatMode,
     RoutingMode,
     SenderType,
+    SendKey,
 )
 from app.models.contracts import BillingCycle, ContractStatus, ServiceType
 from app.models.crm import ClientStatus, TaxpayerType
@@ -71,6 +73,10 @@ ENUM_LABELS: dict[type[enum.Enum], dict] = {
     ButtonPosition: {ButtonPosition.right: lazy_pgettext("button position", "Bottom right"),
                      ButtonPosition.left: lazy_pgettext("button position", "Bottom left")},
     RoutingMode: {RoutingMode.least_busy: _l("Least busy agent first"), RoutingMode.round_robin: _l("Round robin")},
+    PrechatMode: {PrechatMode.off: lazy_pgettext("pre-chat field", "Not asked"),
+                  PrechatMode.optional: lazy_pgettext("pre-chat field", "Optional"),
+                  PrechatMode.required: lazy_pgettext("pre-chat field", "Required")},
+    SendKey: {SendKey.enter: _l("Enter"), SendKey.ctrl_enter: _l("Ctrl+Enter")},
     AgentStatus: {AgentStatus.online: _l("Online"), AgentStatus.away: _l("Away"), AgentStatus.offline: _l("Offline"),
                   AgentStatus.invisible: _l("Invisible")},
     ConversationStatus: {ConversationStatus.queued: _l("Waiting"), ConversationStatus.offered: _l("Offered"),

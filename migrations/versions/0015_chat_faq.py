@@ -1,7 +1,7 @@
 """the chat knowledge base: entries, their search terms, unanswered questions; bot messages
 
 Revision ID: 0015_chat_faq
-Revises: 0013_chat_visitor_connections
+Revises: 0014_chat_prechat_form
 Create Date: 2026-12-06 21:30:00.000000
 
 ``chat_message.sender_type`` and ``chat_attachment.uploaded_by`` are strings of at most 10
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0015_chat_faq'
-down_revision = '0013_chat_visitor_connections'
+down_revision = '0014_chat_prechat_form'
 branch_labels = None
 depends_on = None
 

@@ -438,3 +438,47 @@ def test_the_inviting_agent_gets_the_chat_open_with_the_invitation_when_the_visi
     finally:
         visitor.close()
         page.select_option("#console-status", "offline")
+
+
+def test_the_send_key_chosen_in_the_console_follows_a_reload_and_ctrl_enter_mode_keeps_enter_for_new_lines(
+        open_page: Any, live_server: LiveServer, watch: BrowserWatch) -> None:
+    site_key = live_server.scalar(select(ChatSite.site_key).where(ChatSite.name == DEMO_SITE_NAME))
+    page = open_page("agent1")
+    _serve_socketio_client(page)
+    page.goto("/chat/console/")
+    page.wait_for_selector("#console-connection.label-success")
+    page.select_option("#console-status", "online")
+
+    visitor = Visitor(live_server, site_key)
+    try:
+        conversation_id = visitor.call("message", {"client_msg_id": str(uuid.uuid4()), "text": "请问怎么收费？"})[
+            "conversation_id"]
+        page.locator(f'.offer-row[data-conversation-id="{conversation_id}"] .offer-accept, '
+                     f'.queue-row[data-conversation-id="{conversation_id}"] .queue-accept').first.click()
+        pane = page.locator(f'.chat-pane[data-conversation-id="{conversation_id}"]')
+        pane.locator(".chat-input").wait_for()
+        assert pane.locator(".chat-send-hint").inner_text() == "Enter 发送 · Shift+Enter 换行"
+
+        page.select_option("#console-send-key", "ctrl_enter")
+        pane.locator(".chat-send-hint", has_text="Ctrl+Enter 发送").wait_for()
+        page.reload()  # stored on the agent's profile: the choice is still there
+        page.wait_for_selector("#console-connection.label-success")
+        assert page.locator("#console-send-key").input_value() == "ctrl_enter"
+        page.locator(f'.chat-tab[data-conversation-id="{conversation_id}"] a').click()  # (other chats may be open)
+        pane.locator(".chat-input").wait_for()
+        assert pane.locator(".chat-send-hint").inner_text() == "Ctrl+Enter 发送 · Enter 换行"
+
+        text = pane.locator(".chat-input")
+        text.fill("第一行")
+        text.press("Enter")  # a new line, not a message
+        text.type("第二行")
+        assert text.input_value() == "第一行\n第二行"
+        text.press("Control+Enter")
+        sent = visitor.wait_for("message", lambda data: data.get("sender_type") == "agent")
+        assert sent["text"] == "第一行\n第二行"
+        assert [d for n, d in visitor.events if n == "message" and d.get("text") == "第一行"] == []
+    finally:
+        page.select_option("#console-send-key", "enter")  # as the other tests expect
+        page.locator(".chat-send-hint", has_text="Enter 发送 · Shift").first.wait_for(state="attached")
+        visitor.close()
+    assert watch.problems() == []

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, literal, select, text
 from werkzeug.serving import make_server
 
 from app.demo_host import make_demo_host
@@ -439,3 +439,84 @@ def test_ending_the_chat_in_one_tab_ends_it_in_the_others_and_a_failed_transcrip
     form.locator("input[type=email]").fill("visitor@example.com")
     form.locator("button.primary").click()
     expect(form.locator(".err")).to_have_text("聊天记录暂时无法发送，请稍后再试。")
+
+
+@pytest.fixture
+def prechat_host(live_server: Any, site_key: str) -> Iterator[dict[str, str]]:
+    """A chat site of its own (a copy of the demo site, so that other tests' chats are untouched)
+    whose pre-chat form asks for the name (required), the phone (optional) and the question
+    (required), served by agent1's group, embedded by a demo host page. Put away afterwards."""
+    from app.models.chat import AgentGroup, ChatSite
+
+    server = make_server("127.0.0.1", 0, lambda environ, respond: [], threaded=True)  # for its port
+    origin = f"http://127.0.0.1:{server.server_port}"
+    key = f"prechat-{uuid.uuid4().hex}"
+    sites, groups = ChatSite.__table__, AgentGroup.__table__
+    chosen = {"name": f"售前表单测试 {key[-6:]}", "site_key": key, "allowed_origins": origin,
+              "welcome_text": None, "prechat_name": "required", "prechat_phone": "optional",
+              "prechat_email": "off", "prechat_question": "required"}
+    columns = [c.name for c in sites.columns if c.name != "id"]
+    copy = select(*[literal(chosen[c]).label(c) if c in chosen else sites.c[c] for c in columns]).where(
+        sites.c.site_key == site_key)
+    with live_server.engine.begin() as conn:
+        conn.execute(insert(sites).from_select(columns, copy))
+        site_id = conn.execute(select(sites.c.id).where(sites.c.site_key == key)).scalar()
+        group_id = conn.execute(insert(groups).values(site_id=site_id, name="售前", is_default=True)
+                                .returning(groups.c.id)).scalar()
+        conn.execute(text("INSERT INTO chat_agent_group_member (agent_id, group_id) SELECT id, :g FROM chat_agent "
+                          "WHERE user_id = (SELECT id FROM ab_user WHERE username = 'agent1')"), {"g": group_id})
+    server.server_close()  # (never served: its port is the new site's origin)
+    host = make_server("127.0.0.1", server.server_port, make_demo_host(live_server.url, key), threaded=True)
+    threading.Thread(target=host.serve_forever, daemon=True).start()
+    yield {"origin": origin, "key": key}
+    host.shutdown()
+    with live_server.engine.begin() as conn:
+        conn.execute(text("DELETE FROM chat_agent_group_member WHERE group_id = :g"), {"g": group_id})
+        conn.execute(text("UPDATE chat_site SET active = :no WHERE id = :s"), {"no": False, "s": site_id})
+
+
+def test_the_sites_pre_chat_form_refuses_an_empty_required_field_and_the_agent_sees_the_details(
+        open_page: Callable[..., Any], prechat_host: dict[str, str], agent: Agent, live_server: Any,
+        watch: Any) -> None:
+    from playwright.sync_api import expect
+
+    tab = open_page(None)
+    tab.goto(f"{prechat_host['origin']}/")
+    tab.locator(f"{WIDGET} .launcher").click(timeout=WAIT * 1000)
+    form = tab.locator(f"{WIDGET} form.prechat-form")
+    expect(form).to_be_visible()
+    expect(tab.locator(f"{WIDGET} .compose")).to_be_hidden()  # no chat before the form
+    # Labelled fields, the required ones marked for screen readers too; the email is not asked.
+    name, phone, question = (form.get_by_label(label) for label in ("您的称呼", "手机号码", "您想咨询的问题"))
+    expect(name).to_be_focused()
+    expect(name).to_have_attribute("aria-required", "true")
+    expect(form.locator("input[name=email]")).to_have_count(0)
+    words = f"小规模纳税人代账怎么收费？{uuid.uuid4().hex[:6]}"
+    question.fill(words)
+    phone.fill("138")
+    form.locator("button.primary").click()
+    expect(form.locator("#bd-prechat-name-error")).to_have_text("请填写您的称呼。")
+    expect(form.locator("#bd-prechat-phone-error")).to_have_text("这不是有效的电话号码。")
+    expect(name).to_have_attribute("aria-invalid", "true")
+    assert _stored(live_server, words) == 0  # refused by the server: nothing written
+
+    name.fill("赵女士")
+    phone.fill("13800001111")
+    form.locator("button.primary").click()
+    expect(form).to_be_hidden()
+    expect(_settled(tab, words)).to_have_count(1)  # the question is the chat's first message
+    expect(tab.locator(f"{WIDGET} .compose")).to_be_visible()
+    assert _stored(live_server, words) == 1
+    tab.reload()
+    tab.locator(f"{WIDGET} .launcher").click(timeout=WAIT * 1000)
+    expect(_settled(tab, words)).to_have_count(1)
+    expect(tab.locator(f"{WIDGET} form.prechat-form")).to_be_hidden()  # not asked again
+
+    console = open_page("agent1")
+    console.goto("/chat/console/")
+    row = console.locator("#visitors .visitor-row").filter(has_text="赵女士")
+    row.locator("button", has_text="详细情况").click(timeout=WAIT * 1000)
+    details = console.locator("#visitor-details")
+    expect(details.locator(".visitor-detail-name")).to_have_text("赵女士")
+    expect(details).to_contain_text("13800001111")
+    assert [p for p in watch.problems() if "/favicon.ico" not in p] == []  # (the host page has no icon)

@@ -526,6 +526,10 @@
     form.appendChild(suggestions);
     form.appendChild(text);
     form.appendChild(row);
+    var hint = el("div", "small text-muted chat-send-hint", sendHint());
+    hint.id = "chat-send-hint-" + c.id + (c.mode === "watch" ? "-w" : "");
+    text.setAttribute("aria-describedby", hint.id);
+    form.appendChild(hint);
     c.input = text;
     c.suggestions = suggestions;
     c.matches = [];
@@ -537,7 +541,7 @@
         expandCanned(c, c.matches[0]);
         return;
       }
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      if (event.key === "Enter" && !event.isComposing && sendsOn(event)) {
         event.preventDefault();
         sendText(c);
       }
@@ -591,6 +595,26 @@
       }, 200);
     });
     return box;
+  }
+
+  // The send key is the agent's choice, stored on their profile (preferences): Enter sends and
+  // Shift+Enter makes a new line, or Ctrl+Enter (⌘+Enter) sends and Enter makes a new line.
+  function sendsOn(event) {
+    var modified = event.ctrlKey || event.metaKey;
+    return me.send_key === "ctrl_enter" ? modified : !event.shiftKey;
+  }
+
+  function sendHint() {
+    return me.send_key === "ctrl_enter" ? T.hint_ctrl_enter : T.hint_enter;
+  }
+
+  function applySendKey(value) {
+    me.send_key = value === "ctrl_enter" ? "ctrl_enter" : "enter";
+    var select = document.getElementById("console-send-key");
+    if (select) { select.value = me.send_key; }
+    Array.prototype.forEach.call(root.querySelectorAll(".chat-send-hint"), function (node) {
+      node.textContent = sendHint();
+    });
   }
 
   // Canned replies: "/short" lists the matching replies; Tab or Enter puts the first one in.
@@ -1209,6 +1233,9 @@
       notify(T.new_chat, "", null);
     });
     socket.on("team_message", addTeamMessage);
+    socket.on("preferences", function (payload) {  // chosen in another console of this agent
+      if (payload && payload.send_key) { applySendKey(payload.send_key); }
+    });
     socket.on("invite_response", function (payload) {
       if (payload) { alertBox(payload.accepted ? T.invitation_accepted : T.invitation_declined, "info"); }
     });
@@ -1221,6 +1248,18 @@
         if (ackError(ack)) { statusSelect.value = me.status || "offline"; return; }
         me.status = (ack && ack.status) || statusSelect.value;
       });
+    });
+  }
+
+  var sendKeySelect = document.getElementById("console-send-key");
+  if (sendKeySelect) {
+    sendKeySelect.addEventListener("change", function () {
+      var chosen = sendKeySelect.value;
+      var sent = emit("preferences", {send_key: chosen}, function (ack) {
+        if (ackError(ack)) { applySendKey(me.send_key); return; }
+        applySendKey((ack && ack.send_key) || chosen);
+      });
+      if (!sent) { alertBox(T.error, "danger"); applySendKey(me.send_key); }
     });
   }
 

@@ -42,7 +42,10 @@
       left: "留言已收到，我们会尽快联系您。", offline: "网络已断开，恢复后自动发送。", accept: "开始咨询",
       dismiss: "关闭", error: "出错了，请稍后再试。", fileTooBig: "文件太大了。", download: "下载",
       noAgent: "客服暂时不在线，您可以先留下消息。", bot: "智能助手", handoff: "转人工",
-      ask: "有问题？先问问智能助手", askSend: "提问"
+      ask: "有问题？先问问智能助手", askSend: "提问",
+      prechatTitle: "开始咨询前，请留下您的信息，方便客服联系您。", prechatName: "您的称呼", prechatPhone: "手机号码",
+      prechatEmail: "电子邮箱", prechatQuestion: "您想咨询的问题", required: "必填", optional: "选填",
+      prechatSend: "开始咨询", prechatForm: "咨询前填写的信息"
     },
     en: {
       open: "Chat with us", title: "Live chat", close: "Minimise", end: "End chat", you: "You", agent: "Agent",
@@ -59,7 +62,11 @@
       offline: "You are offline: messages are sent when the connection is back.", accept: "Start chat",
       dismiss: "Close", error: "Something went wrong, please try again.", fileTooBig: "The file is too large.",
       download: "Download", noAgent: "No agent is online right now; you can still leave a message here.",
-      bot: "Assistant", handoff: "Talk to a person", ask: "A question? Ask our assistant", askSend: "Ask"
+      bot: "Assistant", handoff: "Talk to a person", ask: "A question? Ask our assistant", askSend: "Ask",
+      prechatTitle: "Before we start, please tell us a little about you so that we can get back to you.",
+      prechatName: "Your name", prechatPhone: "Phone", prechatEmail: "Email",
+      prechatQuestion: "Your question", required: "required", optional: "optional", prechatSend: "Start chat",
+      prechatForm: "Before the chat"
     }
   };
   var pageLanguage = (document.documentElement.getAttribute("lang") || navigator.language || "en");
@@ -108,6 +115,8 @@
     conversationId: null,
     site: {},
     online: true,
+    prechat: false, // the server asks for the pre-chat form before this visitor's next new chat
+    prechatShape: "",
     sessions: 0,
     shown: false,
     open: load("open", false),
@@ -191,6 +200,9 @@
     ".msg .handoff{margin-top:4px;background:#fff;border:1px solid var(--theme);color:var(--theme);",
     "border-radius:12px;padding:2px 10px;font-size:12px;cursor:pointer}",
     "form.ask{flex-direction:row;align-items:center;margin:8px 10px 0}form.ask input{flex:1}",
+    "form.card label{font-size:12px;color:#555;margin-top:2px}.req{color:#cf1322}",
+    "form.card [aria-invalid=true]{border-color:#cf1322}",
+    ".prechat-form{margin:10px 12px;box-shadow:0 1px 2px rgba(0,0,0,.08)}",
     ".invite{position:fixed;bottom:84px;z-index:2147483647;width:280px;background:#fff;color:#222;",
     "border-radius:10px;padding:12px;box-shadow:0 8px 30px rgba(0,0,0,.25);display:flex;flex-direction:column;",
     "gap:8px}",
@@ -276,6 +288,8 @@
     u.offline.hidden = true;
     u.ask = buildAskForm();
     u.ask.hidden = true;
+    u.prechat = el("form", "card prechat-form");
+    u.prechat.hidden = true;
 
     u.panel.appendChild(head);
     u.panel.appendChild(u.banner);
@@ -284,6 +298,7 @@
     u.panel.appendChild(u.typing);
     u.panel.appendChild(u.ask);
     u.panel.appendChild(u.offline);
+    u.panel.appendChild(u.prechat);
     u.panel.appendChild(u.compose);
 
     root.appendChild(u.launcher);
@@ -416,6 +431,106 @@
     if (state.socket && state.socket.connected) state.socket.emit("handoff", {}, function () {});
   }
 
+  // --- the pre-chat form (售前表单): the site's fields, checked by the server ---------------------
+  var PRECHAT_FIELDS = {
+    name: { label: "prechatName", tag: "input", type: "text", max: 100, autocomplete: "name" },
+    phone: { label: "prechatPhone", tag: "input", type: "tel", max: 30, autocomplete: "tel" },
+    email: { label: "prechatEmail", tag: "input", type: "email", max: 254, autocomplete: "email" },
+    question: { label: "prechatQuestion", tag: "textarea", max: 2000 }
+  };
+
+  function buildPrechatForm(fields) {
+    var form = ui.prechat;
+    clear(form);
+    form.noValidate = true; // the server checks every field and says what is wrong
+    form.setAttribute("aria-label", t("prechatForm"));
+    var intro = el("div", "note", t("prechatTitle"));
+    intro.id = "bd-prechat-intro";
+    form.setAttribute("aria-describedby", intro.id);
+    form.appendChild(intro);
+    var inputs = {};
+    var errors = {};
+    fields.forEach(function (f) {
+      var spec = PRECHAT_FIELDS[f.name];
+      if (!spec) return;
+      var id = "bd-prechat-" + f.name;
+      var label = el("label", null, t(spec.label) + " ");
+      label.htmlFor = id;
+      var mark = el("span", f.required ? "req" : "note", "(" + t(f.required ? "required" : "optional") + ")");
+      label.appendChild(mark);
+      var input = el(spec.tag);
+      input.id = id;
+      input.name = f.name;
+      if (spec.type) input.type = spec.type;
+      if (spec.autocomplete) input.setAttribute("autocomplete", spec.autocomplete);
+      if (spec.tag === "textarea") input.rows = 3;
+      input.maxLength = spec.max;
+      if (f.required) input.setAttribute("aria-required", "true");
+      var error = el("div", "err");
+      error.id = id + "-error";
+      error.hidden = true;
+      input.setAttribute("aria-describedby", error.id);
+      form.appendChild(label);
+      form.appendChild(input);
+      form.appendChild(error);
+      inputs[f.name] = input;
+      errors[f.name] = error;
+    });
+    var general = el("div", "err");
+    general.setAttribute("role", "alert");
+    var button = el("button", "primary", t("prechatSend"));
+    button.type = "submit";
+    form.appendChild(general);
+    form.appendChild(button);
+    var clientId = uuid();
+
+    function showErrors(fieldErrors, message) {
+      var first = null;
+      Object.keys(inputs).forEach(function (name) {
+        var problems = fieldErrors && fieldErrors[name];
+        errors[name].textContent = problems ? problems.join(" ") : "";
+        errors[name].hidden = !problems;
+        if (problems) inputs[name].setAttribute("aria-invalid", "true");
+        else inputs[name].removeAttribute("aria-invalid");
+        if (problems && !first) first = inputs[name];
+      });
+      var others = [];
+      Object.keys(fieldErrors || {}).forEach(function (name) {
+        if (!inputs[name]) others = others.concat(fieldErrors[name]);
+      });
+      general.textContent = others.length ? others.join(" ") : (first || !message ? "" : message);
+      if (first) first.focus();
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      showErrors(null, "");
+      if (!state.socket || !state.socket.connected || !state.ready) { general.textContent = t("offline"); return; }
+      var payload = {};
+      Object.keys(inputs).forEach(function (name) { payload[name] = inputs[name].value.trim(); });
+      var question = payload.question || "";
+      if (question) payload.client_msg_id = clientId;
+      button.disabled = true;
+      state.socket.emit("prechat", payload, function (ack) {
+        button.disabled = false;
+        if (!ack || !ack.ok) {
+          showErrors(ack && ack.errors, (ack && ack.error) || t("error"));
+          return;
+        }
+        clientId = uuid();
+        state.prechat = false;
+        var message = ack.message;
+        if (message && typeof message.id === "number") {
+          if (state.closedShown) resetClosed();
+          receive({ id: message.id, conversation_id: message.conversation_id, sender_type: "visitor",
+                    text: question, client_msg_id: message.client_msg_id, created_at: message.created_at });
+        }
+        refreshMode();
+        if (!ui.compose.hidden) ui.input.focus();
+      });
+    });
+  }
+
   function applySite(site) {
     site = site || {};
     state.site = site;
@@ -431,6 +546,16 @@
     ui.welcome.hidden = !site.welcome_text;
     ui.banner.textContent = site.warning_banner || "";
     ui.banner.hidden = !site.warning_banner;
+    var fields = Object.prototype.toString.call(site.prechat_form) === "[object Array]" ? site.prechat_form : [];
+    var shape = JSON.stringify(fields);
+    if (shape !== state.prechatShape) {
+      state.prechatShape = shape;
+      buildPrechatForm(fields);
+    }
+  }
+
+  function prechatShown() {
+    return !!state.prechat && state.prechatShape !== "[]" && state.prechatShape !== "";
   }
 
   function show() {
@@ -457,6 +582,10 @@
       if (state.invite) dismissInvite(true);
       scrollDown();
       if (!ui.compose.hidden) ui.input.focus();
+      else if (!ui.prechat.hidden) {
+        var first = ui.prechat.querySelector("input,textarea");
+        if (first) first.focus();
+      }
     }
   }
 
@@ -468,9 +597,12 @@
     // a chat opened by asking the assistant keeps the form: nobody is there to answer it
     var asked = chatting && (state.asking || state.conversationId === state.botChat);
     var leave = !state.online && state.site.offline_form !== false && (!chatting || asked);
+    // the pre-chat form comes before the first message of a new chat (never during one)
+    var prechat = !leave && !chatting && prechatShown();
     ui.offline.hidden = !leave;
     ui.ask.hidden = !leave || !state.site.assistant;
-    ui.compose.hidden = leave;
+    ui.prechat.hidden = !prechat;
+    ui.compose.hidden = leave || prechat;
     ui.endButton.hidden = !chatting;
     if (!state.online && !leave && !chatting) setStatus(t("noAgent"), "noAgent");
     else if (state.statusKind === "noAgent") setStatus("");
@@ -910,6 +1042,7 @@
     state.token = data.visitor_token;
     save("token", state.token);
     state.online = data.online !== false;
+    state.prechat = data.prechat === true;
     applySite(data.site);
     if (first) {
       state.conversationId = data.conversation_id || null;
