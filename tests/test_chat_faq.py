@@ -191,6 +191,8 @@ def test_agents_read_entries_and_nobody_else_writes_them(app, api_token, kb):
     ({"question": "有问题", "answer": "x" * 2001}, "answer"),
     ({"question": "有问题", "answer": "有答案", "site_id": 999999}, "site_id"),
     ({"question": "有问题", "answer": "有答案", "site_id": "abc"}, "site_id"),
+    ({"question": "有问题", "answer": "有答案", "site_id": -355687428096001}, "site_id"),  # beyond 32 bits
+    ({"question": "有问题", "answer": "有答案", "site_id": 2**31}, "site_id"),
     ({"question": "有问题", "answer": "有答案", "site": {"name": "新站点", "site_key": "k"}}, "site"),
     ({"question": "有问题", "answer": "有答案", "active": "maybe"}, "active"),
     ({"question": ["列表"], "answer": "有答案"}, "question"),

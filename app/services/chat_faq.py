@@ -41,6 +41,7 @@ from app.models.chat import ChatMessage, ChatSite, Conversation, ConversationSta
 from app.models.chat_faq import FaqEntry, FaqTerm, FaqUnanswered
 from app.services import chat
 from app.services.errors import NotFound, ValidationFailed
+from app.services.inputs import parse_id
 
 MAX_QUESTION = 200
 MAX_ANSWER = chat.MAX_TEXT
@@ -127,7 +128,7 @@ def validate_entry(session: Session, entry: FaqEntry) -> None:
     site_id = entry.site_id if entry.site_id is not None else getattr(entry.site, "id", None)
     if site_id is not None:
         with session.no_autoflush:
-            if isinstance(site_id, bool) or not isinstance(site_id, int) or session.get(ChatSite, site_id) is None:
+            if not isinstance(site_id, int) or parse_id(site_id) is None or session.get(ChatSite, site_id) is None:
                 errors["site_id"] = [str(_l("No such site."))]
     if errors:
         raise ValidationFailed(errors)
