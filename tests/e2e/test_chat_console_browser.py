@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import socketio
 from sqlalchemy import select, text
 
@@ -26,6 +27,17 @@ SOCKETIO_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.
 # Where the screenshot of the console goes: $E2E_SCREENSHOT_DIR when set, else the test's tmp_path.
 SCREENSHOT_DIR = os.environ.get("E2E_SCREENSHOT_DIR")
 
+
+
+@pytest.fixture(autouse=True)
+def _no_chat_left_open(live_server: LiveServer) -> None:
+    """Each test starts with no open chat on the shared server: the browser tests of another
+    module, run before these on the same server, may leave chats open on agent1, who would then
+    have no room for the chat a test starts (it would wait in the queue)."""
+    with live_server.engine.begin() as conn:
+        conn.execute(text("UPDATE chat_conversation SET status = 'closed', closed_at = CURRENT_TIMESTAMP, "
+                          "closed_by = 'system', offer_expires_at = NULL "
+                          "WHERE status IN ('queued', 'offered', 'active')"))
 
 def _serve_socketio_client(page: Any) -> None:
     """The console loads the Socket.IO client from /widget/socket.io.min.js; should the server not
@@ -429,10 +441,14 @@ def test_the_inviting_agent_gets_the_chat_open_with_the_invitation_when_the_visi
         invited = visitor.wait_for("invite", lambda data: data.get("text") == words)
         ack = visitor.call("invite_response", {"invitation_id": invited["invitation_id"], "accepted": True})
         conversation_id = ack["conversation_id"]
-        # Without a reload, and before the visitor writes anything: the chat is open, theirs.
+        # Without a reload, and before the visitor writes anything: the chat has its tab (other chats
+        # of agent1 may be open, and one of them on screen), with the invitation in it.
+        tab = page.locator(f'.chat-tab[data-conversation-id="{conversation_id}"]')
+        tab.wait_for()
+        tab.locator("a").click()
         pane = page.locator(f'.chat-pane[data-conversation-id="{conversation_id}"]')
         pane.locator(".chat-message", has_text=words).wait_for()
-        assert page.locator(f'.chat-tab[data-conversation-id="{conversation_id}"]').count() == 1
+        assert tab.count() == 1
         pane.locator(".chat-close").click()  # an open chat counts against agent1's limit
         visitor.wait_for("closed", lambda data: data["conversation_id"] == conversation_id)
     finally:
