@@ -137,6 +137,20 @@ def live_server(demo_server: DemoServer) -> DemoServer:
     return demo_server
 
 
+@pytest.fixture
+def no_chat_left_open(live_server: LiveServer) -> None:
+    """The test starts with no open chat on the shared server. A chat an earlier test left open
+    counts against agent1's limit, and one left offered to agent1 times out in a later test,
+    which (as the desk's rule for a missed offer) sets agent1 away: the widget then shows the
+    leave-a-message form instead of the chat."""
+    from sqlalchemy import text
+
+    with live_server.engine.begin() as conn:
+        conn.execute(text("UPDATE chat_conversation SET status = 'closed', closed_at = CURRENT_TIMESTAMP, "
+                          "closed_by = 'system', offer_expires_at = NULL "
+                          "WHERE status IN ('queued', 'offered', 'active')"))
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Debian's Chromium, headless, launched once per session."""

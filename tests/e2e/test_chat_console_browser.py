@@ -27,17 +27,8 @@ SOCKETIO_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.
 # Where the screenshot of the console goes: $E2E_SCREENSHOT_DIR when set, else the test's tmp_path.
 SCREENSHOT_DIR = os.environ.get("E2E_SCREENSHOT_DIR")
 
+pytestmark = pytest.mark.usefixtures("no_chat_left_open")
 
-
-@pytest.fixture(autouse=True)
-def _no_chat_left_open(live_server: LiveServer) -> None:
-    """Each test starts with no open chat on the shared server: the browser tests of another
-    module, run before these on the same server, may leave chats open on agent1, who would then
-    have no room for the chat a test starts (it would wait in the queue)."""
-    with live_server.engine.begin() as conn:
-        conn.execute(text("UPDATE chat_conversation SET status = 'closed', closed_at = CURRENT_TIMESTAMP, "
-                          "closed_by = 'system', offer_expires_at = NULL "
-                          "WHERE status IN ('queued', 'offered', 'active')"))
 
 def _serve_socketio_client(page: Any) -> None:
     """The console loads the Socket.IO client from /widget/socket.io.min.js; should the server not

@@ -25,6 +25,8 @@ from werkzeug.serving import make_server
 from app.demo_host import make_demo_host
 from app.services.demo_chat import DEMO_SITE_NAME
 
+pytestmark = pytest.mark.usefixtures("no_chat_left_open")
+
 WIDGET = "#bookkeeping-desk-chat"
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 WAIT = 15.0
