@@ -15,7 +15,6 @@ import re
 import socket
 from email import message_from_bytes, policy
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -31,6 +30,7 @@ from app.services.users import create_user
 from tests.servers import (
     demo_server,  # noqa: F401 - the shared real server, a session fixture
     empty_postgres,
+    redis_number_below,
 )
 
 REDIS_NUMBERS_PER_WORKER = 4  # the worker's own, and one per group of test servers (tests.servers)
@@ -56,9 +56,7 @@ def _own_worker_services() -> None:
         os.environ["TEST_DATABASE_URL"] = url.set(database=name).render_as_string(hide_password=False)
     redis_url = os.environ.get("TEST_REDIS_URL")
     if redis_url:
-        split = urlsplit(redis_url)
-        number = int(split.path.strip("/") or 0) - REDIS_NUMBERS_PER_WORKER * int(worker[2:])
-        os.environ["TEST_REDIS_URL"] = split._replace(path=f"/{number % 16}").geturl()
+        os.environ["TEST_REDIS_URL"] = redis_number_below(redis_url, REDIS_NUMBERS_PER_WORKER * int(worker[2:]))
 
 
 _own_worker_services()

@@ -125,9 +125,13 @@ def server_redis_url(tag: str) -> str | None:
     base = os.environ.get("TEST_REDIS_URL")
     if not base:
         return None
-    url = urlsplit(base)
-    number = int(url.path.strip("/") or 0)
-    return url._replace(path=f"/{(number - SERVER_REDIS_SLOTS[tag]) % 16}").geturl()
+    return redis_number_below(base, SERVER_REDIS_SLOTS[tag])
+
+
+def redis_number_below(redis_url: str, steps: int) -> str:
+    """*redis_url* with the database number *steps* below its own (modulo 16; no number: 0)."""
+    url = urlsplit(redis_url)
+    return url._replace(path=f"/{(int(url.path.strip('/') or 0) - steps) % 16}").geturl()
 
 
 def free_port() -> int:
