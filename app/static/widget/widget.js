@@ -108,6 +108,7 @@
     token: load("token", null),
     outbox: load("outbox", []), // [{client_msg_id, text}] not yet acknowledged
     lastId: load("last_id", 0), // highest message id received
+    resumeFrom: null, // lastId when the connection dropped: where the next session resumes from
     botChat: load("bot_chat", null), // the conversation opened by asking the assistant with nobody online
     asking: false, // a question to the assistant is on its way (its conversation is not known yet)
     maxConversation: load("max_conversation", 0),
@@ -1059,7 +1060,11 @@
     // Resume from what this page had seen before resending: messages stored while we were away
     // come back, and our own resends are matched to their bubbles by client_msg_id. (A reload
     // while over the rate limit is refused with retry_after: both are asked again then.)
-    var resumeFrom = first ? (data.conversation_id ? 0 : state.lastId) : state.lastId;
+    // (From the last message received before this connection: one broadcast to this visitor may
+    // arrive before "session" and must not hide the ones stored while we were away.)
+    var resumeFrom = first ? (data.conversation_id ? 0 : state.lastId)
+      : (state.resumeFrom === null ? state.lastId : state.resumeFrom);
+    state.resumeFrom = null;
     emitRetrying("resume", { last_message_id: resumeFrom }, function () {});
     state.outbox.forEach(function (item) {
       if (!pending[item.client_msg_id]) showPending(item);
@@ -1129,6 +1134,7 @@
     });
     socket.on("disconnect", function () {
       state.ready = false;
+      if (state.resumeFrom === null) state.resumeFrom = state.lastId;
     });
     socket.on("message", receive);
     socket.on("agent_typing", agentTyping);
