@@ -5,6 +5,7 @@
 #   make test    set up everything, then ruff and the test suite on SQLite and on
 #                PostgreSQL + Redis (TEST_DATABASE_URL, TEST_REDIS_URL; mandatory when CI is set;
 #                PYTEST_ARGS="-k contracts -x" narrows both pytest runs)
+#   make cluster N servers behind nginx with PostgreSQL and Redis (N=2; docs/deploy.md)
 
 SHELL := /bin/bash
 
@@ -12,10 +13,10 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 ARGS ?=
 
-.PHONY: help run test setup lint
+.PHONY: help run test setup lint cluster
 
 help:
-	@sed -n '3,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
 
 run:
 	@HOST='$(HOST)' PORT='$(PORT)' ARGS='$(ARGS)' exec bash scripts/run.sh
@@ -23,6 +24,9 @@ run:
 test:
 	@bash scripts/setup.sh --test
 	@exec bash scripts/test.sh $(PYTEST_ARGS)
+
+cluster:
+	@N='$(or $(N),2)' exec bash scripts/cluster.sh
 
 setup:
 	@bash scripts/setup.sh --test

@@ -297,10 +297,11 @@ def main() -> None:
     if site_key:
         print(f"  demo chat site key: {site_key}", flush=True)
         if demo_port:
-            desk_url = f"http://{browser_host(args.host)}:{args.port}"
+            # behind a proxy (DESK_URL) the demo page reaches the desk the way users do
+            desk_url = app.config.get("DESK_URL") or f"http://{browser_host(args.host)}:{args.port}"
             if serve_demo_host(make_demo_host(desk_url, site_key), args.host, demo_port):
                 print(f"  demo website with the chat widget: http://{browser_host(args.host)}:{demo_port}/"
-                      f"  (answer as agent1 or agent2 at {base}/chat/console/)", flush=True)
+                      f"  (answer as agent1 or agent2 at {desk_url}/chat/console/)", flush=True)
     start_sweeper(app)
     socketio.start_background_task(warm_pool_soon, app)
     heap.settle()  # start-up's objects out of the collector's sight: shorter pauses

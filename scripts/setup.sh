@@ -125,11 +125,13 @@ if [ "$FOR_TESTS" -eq 1 ]; then
     fi
     # pdftoppm (poppler-utils): the PDF tests render every document to PNG; wkhtmltopdf: the
     # comparison renderer of benchmarks/pdf_bench.py.
-    pdf_tools=()
-    command -v pdftoppm >/dev/null 2>&1 || pdf_tools+=(poppler-utils)
-    command -v wkhtmltopdf >/dev/null 2>&1 || pdf_tools+=(wkhtmltopdf)
-    if [ "${#pdf_tools[@]}" -gt 0 ]; then
-        apt_install "${pdf_tools[@]}"
+    test_tools=()
+    command -v pdftoppm >/dev/null 2>&1 || test_tools+=(poppler-utils)
+    command -v wkhtmltopdf >/dev/null 2>&1 || test_tools+=(wkhtmltopdf)
+    # nginx: the cluster test puts two servers behind it (scripts/cluster.sh, tests/test_cluster.py).
+    command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || test_tools+=(nginx)
+    if [ "${#test_tools[@]}" -gt 0 ]; then
+        apt_install "${test_tools[@]}"
     fi
 fi
 

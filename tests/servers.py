@@ -8,6 +8,7 @@
   polls (no fixed sleep) for up to ``START_SECONDS``, enough for a loaded 2-core machine; a
   server that exits or does not answer fails the test with its log.
 - ``free_port()``, ``sign_in(url, username, password)`` (the cookie header of a browser session).
+- ``RedisServer(port, log)``: a ``redis-server`` of a test's own, which the test may stop and start again.
 - ``demo_server``: a session fixture (registered in tests/conftest.py) with one server started
   on demo data for the whole run, shared by every test that only needs "the desk, as a user
   starts it" (tests/test_run.py, the browser tests): see ``DemoServer``.
@@ -132,6 +133,36 @@ def redis_number_below(redis_url: str, steps: int) -> str:
     """*redis_url* with the database number *steps* below its own (modulo 16; no number: 0)."""
     url = urlsplit(redis_url)
     return url._replace(path=f"/{(int(url.path.strip('/') or 0) - steps) % 16}").geturl()
+
+
+class RedisServer:
+    """A ``redis-server`` on a fixed port that a test can stop and start again."""
+
+    def __init__(self, port: int, log: Path) -> None:
+        self.port = port
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen(  # noqa: S603
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",  # noqa: S607
+                 "--appendonly", "no"], stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,  # noqa: S607
+                             text=True).stdout.strip() != "PONG":
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "redis-server did not answer in 30 s"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 def free_port() -> int:

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 
 from tests.servers import (
     Events,
+    RedisServer,
     Server,
     drop_database,
     events_client,
@@ -56,36 +57,6 @@ if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed: the fault tests start a Redis of their own", pytrace=False)
     pytest.skip("redis-server is not installed: the fault tests start a Redis of their own",
                 allow_module_level=True)
-
-
-class RedisServer:
-    """A ``redis-server`` on a fixed port that a test can stop and start again."""
-
-    def __init__(self, port: int, log: Path) -> None:
-        self.port = port
-        self.log = log
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        with self.log.open("a") as out:
-            self.process = subprocess.Popen(  # noqa: S603
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",  # noqa: S607
-                 "--appendonly", "no"], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True,  # noqa: S607
-                             text=True).stdout.strip() != "PONG":
-            assert self.process.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, "redis-server did not answer in 30 s"
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 @dataclass
