@@ -1,8 +1,9 @@
 """Request bodies are bounded before anything reads them; one over its limit answers 413.
 
 - Each endpoint that takes uploads has its own limit (``BODY_LIMITS``: the voucher import takes
-  ``IMPORT_MAX_BYTES``, a chat file ``CHAT_UPLOAD_MAX_BYTES``, plus room for the multipart
-  envelope); every other request ``MAX_CONTENT_LENGTH``.
+  ``IMPORT_MAX_BYTES``, a chat file ``CHAT_UPLOAD_MAX_BYTES``, a filing's evidence
+  ``UPLOAD_MAX_BYTES``, plus room for the multipart envelope); every other request
+  ``MAX_CONTENT_LENGTH``.
 - The limit is checked as the URL is matched, before the CSRF check, the form parser or the view
   run: a declared ``Content-Length`` over it is refused without reading a byte; a chunked body is
   read here, up to the limit. So the answer is a 413 even for views under Flask-AppBuilder's
@@ -23,6 +24,8 @@ BODY_LIMITS = {  # endpoint → config key of its file limit
     "VoucherApi.import_vouchers": "IMPORT_MAX_BYTES",
     "VoucherImportView.index": "IMPORT_MAX_BYTES",
     "chat_files.upload": "CHAT_UPLOAD_MAX_BYTES",
+    "TaxFilingView.file": "UPLOAD_MAX_BYTES",  # the 申报表 archived with the step
+    "TaxFilingView.pay": "UPLOAD_MAX_BYTES",  # the 缴款凭证
 }
 JSON_PREFIXES = ("/api/", "/reports/", "/chat/files")
 _PAGE = """<!DOCTYPE html>

@@ -159,3 +159,71 @@ def test_the_due_soon_list_takes_a_number_of_days_from_1_to_31(app, login_as, wo
     refused = browser.get("/taxfilings/due_soon?days=40").get_data(as_text=True)
     assert "1 到 31 之间的整数。" in refused
     assert _filing_rows(refused) == 2  # the 7 days instead
+
+
+def test_contracts_ending_within_the_30_day_window_are_the_manager_s_tile_and_its_list(app, login_as, world):
+    """Live contracts ending today + 10 and today + 30 are counted; one ending today + 31, a draft
+    ending today + 5 and the world's contract ending in 400 days are not."""
+    assert app.config["RENEWAL_WINDOW_DAYS"] == 30
+    start = TODAY - timedelta(days=300)
+    counted = [make_contract(world["yi"], ContractStatus.active, start_date=start, end_date=TODAY + timedelta(days=10)),
+               make_contract(world["jia"], ContractStatus.active, start_date=start,
+                             end_date=TODAY + timedelta(days=30))]
+    make_contract(world["jia"], ContractStatus.active, start_date=start, end_date=TODAY + timedelta(days=31))
+    make_contract(world["bing"], ContractStatus.draft, start_date=start, end_date=TODAY + timedelta(days=5))
+    browser = login_as("manager")
+    page = browser.get("/").get_data(as_text=True)
+    tiles = _tiles(page)
+    assert tiles["ending"][0] == 2
+    assert "30 天内到期的合同" in page.split('id="link-ending"', 1)[1].split("</a>", 1)[0]
+    listed = browser.get(tiles["ending"][1]).get_data(as_text=True)
+    numbers = re.findall(r'<td><a href="/contractmodelview/show/\d+">([^<]+)</a></td>', listed)
+    assert numbers == [c.number for c in counted]  # the soonest first
+    assert "ending" not in _tiles(login_as("accountant").get("/").get_data(as_text=True))
+
+
+def _mail_sections(text: str) -> dict[str, set[tuple[str, ...]]]:
+    """``{"overdue": {(client, tax, period, due)}, "due": {...}}`` from a reminder mail's text."""
+    sections: dict[str, set[tuple[str, ...]]] = {"overdue": set(), "due": set()}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("逾期申报"):
+            current = "overdue"
+        elif "天内到期" in line:
+            current = "due"
+        elif line.startswith("- ") and current:
+            client, tax, period, due, _status = line[2:].split(" · ")
+            sections[current].add((client, tax, period, due.removeprefix("截止 ")))
+    return sections
+
+
+def _listed(page: str) -> set[tuple[str, ...]]:
+    """``(client, tax, period, due)`` of each row of a filing list page."""
+    return set(re.findall(r'<td><a href="/taxfilings/show/\d+">([^<]+)</a></td>\s*'
+                          r'<td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td>', page))
+
+
+def test_the_desk_shows_the_same_filings_that_the_reminder_mails(app, login_as, world, smtp):
+    """The accountant's mail (overdue, due within 3 days) and the manager's (overdue) hold exactly
+    the rows of the desk tiles' lists; hand-counted: 甲 VAT due yesterday is overdue, 甲 城建税 due in
+    2 days is due, 乙 VAT due 3 days ago is the manager's too."""
+    result = app.test_cli_runner().invoke(args=["remind", "--date", TODAY.isoformat()])
+    assert result.exit_code == 0, result.output
+    sm = app.appbuilder.sm
+    mails = {recipients[0]: message.get_body(("plain",)).get_content() for recipients, message in smtp.mails}
+    accountant = _mail_sections(mails[sm.find_user(username="accountant").email])
+    manager = _mail_sections(mails[sm.find_user(username="manager").email])
+    yesterday, in_two, three_ago = (TODAY + timedelta(days=d) for d in (-1, 2, -3))
+    assert accountant == {"overdue": {("甲公司", "增值税", MONTH, yesterday.isoformat())},
+                          "due": {("甲公司", "城市维护建设税", MONTH, in_two.isoformat())}}
+    assert manager == {"overdue": {("甲公司", "增值税", MONTH, yesterday.isoformat()),
+                                   ("乙公司", "增值税", MONTH, three_ago.isoformat())}, "due": set()}
+
+    desk = login_as("accountant")
+    tiles = _tiles(desk.get("/").get_data(as_text=True))
+    assert _listed(desk.get(tiles["my-overdue"][1]).get_data(as_text=True)) == accountant["overdue"]
+    assert _listed(desk.get(tiles["my-due-3"][1]).get_data(as_text=True)) == accountant["due"]
+    boss = login_as("manager")
+    tiles = _tiles(boss.get("/").get_data(as_text=True))
+    assert tiles["overdue-filings"][0] == len(manager["overdue"])
+    assert _listed(boss.get(tiles["overdue-filings"][1]).get_data(as_text=True)) == manager["overdue"]

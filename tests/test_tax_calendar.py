@@ -184,3 +184,20 @@ def test_two_admins_entering_a_year_at_once_the_later_gets_a_409_and_writes_noth
     assert response.status_code == 409, response.get_data(as_text=True)
     assert "其他人刚刚同时录入了 2030 年的申报期限" in response.json["errors"]["deadlines"][0]
     assert session.scalar(select(func.count()).select_from(TaxDeadline).where(TaxDeadline.year == 2030)) == 0
+
+
+def test_the_calendar_screen_marks_each_estimated_month_as_such(app, login_as):
+    """2027 has no official dates yet (and chinese-calendar 1.11 does not know its holidays): every
+    month is shown as 估算 with the weekends-only note; 2026's are the notice's, marked 官方公布."""
+    assert not calendar_svc.holidays_known(2027)  # a chinese-calendar that knows 2027 changes the note
+    browser = login_as("accountant")
+    page = browser.get("/taxcalendar/?year=2027").get_data(as_text=True)
+    rows = page.split('id="tax-calendar"', 1)[1].split("</tbody>", 1)[0].split('<tr class="')[1:]
+    assert len(rows) == 12
+    assert all(row.startswith("estimated") and "<td>估算</td>" in row and "仅按周末估算" in row for row in rows)
+    # 2027-05-15 is a Saturday: the estimate is Monday the 17th
+    assert '<td class="due">2027-05-17</td>' in rows[4]
+    official = browser.get("/taxcalendar/?year=2026").get_data(as_text=True)
+    rows = official.split('id="tax-calendar"', 1)[1].split("</tbody>", 1)[0].split('<tr class="')[1:]
+    assert all(row.startswith("official") and "税总办征科函〔2025〕64号" in row for row in rows)
+    assert "<td>估算</td>" not in official

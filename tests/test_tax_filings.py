@@ -193,6 +193,108 @@ def test_evidence_must_be_archived_for_the_same_client(app, session, clients, pe
     assert filed.return_document.id == own.id
 
 
+def _archived(app) -> list[str]:
+    """The files in the archives folder (a temporary name left behind would show here too)."""
+    from pathlib import Path
+
+    folder = Path(app.config["UPLOAD_DIR"])
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_the_return_and_the_receipt_are_uploaded_on_the_filing_page_into_the_client_s_archives(
+        app, login_as, session, clients):
+    from app.models.documents import Document
+
+    svc.generate_month(session, "2026-04")
+    vat = _one(session, clients["a"])
+    browser = login_as("accountant")
+    page = browser.get(f"/taxfilings/show/{vat.id}").get_data(as_text=True)
+    assert 'enctype="multipart/form-data"' in page and 'name="return_file"' in page
+    return_pdf = minimal_pdf("VAT return 2026-03")
+    response = browser.post(f"/taxfilings/file/{vat.id}", content_type="multipart/form-data", data={
+        "tax_amount": "1234.50", "return_file": (io.BytesIO(return_pdf), "增值税申报表.pdf")})
+    assert response.status_code == 302
+    session.expire_all()
+    filed = session.get(TaxFiling, vat.id)
+    assert (filed.status, filed.tax_amount, filed.filed_by.username) == (FilingStatus.filed, Decimal("1234.50"),
+                                                                          "accountant")
+    form = filed.return_document
+    assert (form.client_id, form.doc_type, form.period, form.title, form.original_filename,
+            form.uploaded_by.username) == (clients["a"].id, DocumentType.tax_form, "2026-03", "增值税申报表 2026-03",
+                                           "增值税申报表.pdf", "accountant")
+    page = browser.get(f"/taxfilings/show/{vat.id}").get_data(as_text=True)
+    assert "增值税申报表 2026-03" in page.split('id="return-document"')[1].split("</td>")[0]
+    assert browser.get(f"/documentmodelview/download/{form.id}").data == return_pdf  # in the archives
+    assert 'name="receipt_file"' in page
+    receipt_png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    response = browser.post(f"/taxfilings/pay/{vat.id}", content_type="multipart/form-data", data={
+        "paid_amount": "1234.50", "receipt_file": (io.BytesIO(receipt_png), "缴款凭证.png")})
+    assert response.status_code == 302
+    session.expire_all()
+    paid = session.get(TaxFiling, vat.id)
+    assert (paid.status, paid.paid_amount, paid.receipt_document.title, paid.receipt_document.doc_type) == (
+        FilingStatus.paid, Decimal("1234.50"), "增值税缴款凭证 2026-03", DocumentType.tax_form)
+    assert browser.get(f"/documentmodelview/download/{paid.receipt_document.id}").data == receipt_png
+    assert _count(session, Document) == 2
+    assert len(_archived(app)) == 2
+
+
+@pytest.mark.parametrize(("form", "field"), [
+    ({"tax_amount": "10.00", "return_file": (b"not a pdf at all", "申报表.pdf")}, "file"),  # content is not a PDF
+    ({"tax_amount": "", "return_file": (minimal_pdf("x"), "申报表.pdf")}, "tax_amount"),  # the step is refused
+])
+def test_a_refused_step_or_upload_archives_nothing_and_files_nothing(app, login_as, session, clients, form, field):
+    from app.models.documents import Document
+
+    svc.generate_month(session, "2026-04")
+    vat = _one(session, clients["a"])
+    data = {key: (io.BytesIO(value[0]), value[1]) if isinstance(value, tuple) else value
+            for key, value in form.items()}
+    page = login_as("accountant").post(f"/taxfilings/file/{vat.id}", content_type="multipart/form-data", data=data,
+                                       headers={"Referer": f"http://localhost/taxfilings/show/{vat.id}"},
+                                       follow_redirects=True)
+    assert 'id="file-form"' in page.get_data(as_text=True)  # back on the page, the refusal shown
+    session.expire_all()
+    assert session.get(TaxFiling, vat.id).status is FilingStatus.pending
+    assert _count(session, Document) == 0
+    assert _archived(app) == []
+    with pytest.raises(ValidationFailed) as refused:
+        upload = svc.Evidence(app.config["UPLOAD_DIR"], app.config["UPLOAD_MAX_BYTES"], form["return_file"][1],
+                              io.BytesIO(form["return_file"][0]), "申报表")
+        svc.file_return(session, vat.id, None, False, form["tax_amount"], upload=upload)
+    assert field in refused.value.errors
+    assert _count(session, Document) == 0 and _archived(app) == []
+
+
+def test_naming_an_archived_document_and_uploading_one_at_once_is_refused(app, session, clients, pending, user_id):
+    from app.models.documents import Document
+
+    named = store_document(session, app.config["UPLOAD_DIR"], app.config["UPLOAD_MAX_BYTES"],
+                           client_id=clients["a"].id, filename="旧申报表.pdf", stream=io.BytesIO(minimal_pdf("x")),
+                           doc_type=DocumentType.tax_form)
+    upload = svc.Evidence(app.config["UPLOAD_DIR"], app.config["UPLOAD_MAX_BYTES"], "新申报表.pdf",
+                          io.BytesIO(minimal_pdf("y")), "申报表")
+    with pytest.raises(ValidationFailed) as refused:
+        svc.file_return(session, pending.id, user_id("accountant"), False, "10.00", named.id, upload)
+    assert list(refused.value.errors) == ["return_document_id"]
+    session.expire_all()
+    assert session.get(TaxFiling, pending.id).status is FilingStatus.pending
+    assert _count(session, Document) == 1 and len(_archived(app)) == 1
+
+
+def test_the_api_names_the_receipt_archived_for_the_client(app, api_token, session, clients, pending, user_id):
+    svc.file_return(session, pending.id, user_id("accountant"), False, "10.00")
+    headers = api_token("accountant")
+    upload = app.test_client().post("/api/v1/document/upload", headers=headers, content_type="multipart/form-data",
+                                    data={"client_id": str(clients["a"].id), "doc_type": "tax_form",
+                                          "title": "缴款凭证", "file": (io.BytesIO(minimal_pdf("r")), "缴款凭证.pdf")})
+    assert upload.status_code == 201, upload.get_data(as_text=True)
+    paid = app.test_client().post(f"/api/v1/tax/filing/{pending.id}/pay", headers=headers,
+                                  json={"paid_amount": "10.00", "receipt_document_id": upload.json["id"]})
+    assert paid.status_code == 200, paid.json
+    assert (paid.json["status"], paid.json["receipt_document_id"]) == ("paid", upload.json["id"])
+
+
 # --- the lists -------------------------------------------------------------------------------
 
 def test_overdue_and_due_in_7_days_as_of_a_given_date(session, clients, user_id):

@@ -209,6 +209,8 @@ def test_sales_are_net_of_returns_and_other_months_and_5051_counts(app, session,
 
 
 @pytest.mark.parametrize(("months", "exempt", "vat", "total"), [
+    # 299,999.99 in the quarter: exempt
+    (("100000.00", "100000.00", "99999.99"), True, "0.00", "0.00"),
     # 150,000 in each of two months: over the monthly line, but the quarter's 300,000 is exempt
     (("150000.00", "150000.00", "0.00"), True, "0.00", "0.00"),
     # 300,000.01: 3,000.00 at 1 %; surcharges 210 / 90 / 60 halved → 105 + 45 + 30
@@ -372,6 +374,55 @@ def test_accrual_voucher_from_the_worksheet_is_a_draft_reviewed_and_posted_as_an
     assert (lines[3], lines[6], lines[10]) == (Decimal("120.00"), Decimal("70.00"), Decimal("50.00"))
     with pytest.raises(Conflict):
         svc.accrue(session, book.client_id, "2026-03", maker)
+
+
+def test_the_accrual_keeps_the_rate_rows_and_legal_basis_it_used_after_a_rate_is_corrected(app, session, maker,
+                                                                                            checker):
+    book = _client(app, location="county_town")
+    _sale(book, maker, checker, "2026-03-10", "200000")
+    svc.accrue(session, book.client_id, "2026-03", maker)
+    used = {(r.tax.value, r.item): r for r in svc.worksheet(session, book.client_id, "2026-03").rates}
+    # An Admin later corrects the county-town 城建税 rate row in place (5 % → 6 %, new basis).
+    corrected = used[("urban_maintenance", "statutory")]
+    corrected.rate, corrected.basis = Decimal("6.00"), "更正后的依据"
+    check_rate(session, corrected)
+    session.commit()
+    kept = json.loads(session.scalar(select(TaxAccrual.worksheet)))
+    assert {(r["tax"], r["item"]): (r["id"], r["rate"], r["reduction"], r["period"], r["effective_from"],
+                                    r["effective_to"]) for r in kept["rates"]} == {
+        ("vat", "statutory"): (used[("vat", "statutory")].id, "3.00", None, None, "2026-01-01", None),
+        ("vat", "reduced"): (used[("vat", "reduced")].id, "1.00", None, None, "2023-01-01", "2027-12-31"),
+        ("urban_maintenance", "statutory"): (corrected.id, "5.00", None, None, "2021-09-01", None),
+        ("urban_maintenance", "reduction"): (used[("urban_maintenance", "reduction")].id, "0.00", "50.00", None,
+                                             "2023-01-01", "2027-12-31"),
+        ("education", "statutory"): (used[("education", "statutory")].id, "3.00", None, None, "2005-10-01", None),
+        ("education", "reduction"): (used[("education", "reduction")].id, "0.00", "50.00", None, "2023-01-01",
+                                     "2027-12-31"),
+        ("local_education", "statutory"): (used[("local_education", "statutory")].id, "2.00", None, None,
+                                           "2011-01-01", None),
+        ("local_education", "reduction"): (used[("local_education", "reduction")].id, "0.00", "50.00", None,
+                                           "2023-01-01", "2027-12-31")}
+    basis = {(r["tax"], r["item"]): r["basis"] for r in kept["rates"]}
+    assert "县城、镇的，税率为5%" in basis[("urban_maintenance", "statutory")]
+    assert "减按1%征收" in basis[("vat", "reduced")]
+    # 1 % of 200,000 = 2,000; 城建 5 % = 100 halved 50; 3 % 60 → 30; 2 % 40 → 20: as computed then
+    assert [(ln["tax"], ln["rate"], ln["amount"]) for ln in kept["lines"]] == [
+        ("vat", "1.00", "2000.00"), ("urban_maintenance", "5.00", "50.00"), ("education", "3.00", "30.00"),
+        ("local_education", "2.00", "20.00")]
+    assert "县城、镇的，税率为5%" in kept["lines"][1]["basis"]
+    # The worksheet computed now uses the corrected row: 6 % of 2,000 = 120 halved 60.
+    assert svc.worksheet(session, book.client_id, "2026-03").line(TaxKind.urban_maintenance).amount == \
+        Decimal("60.00")
+
+
+def test_a_period_with_no_rate_in_force_is_refused_naming_the_tax_in_words(app, session, login_as):
+    book = _client(app, start="2025-12")  # the seeded VAT rates start with the VAT Law on 2026-01-01
+    with pytest.raises(ValidationFailed) as caught:
+        svc.worksheet(session, book.client_id, "2025-12")
+    assert caught.value.errors["period"] == ["2025-12-31 没有有效的增值税税率，请管理员在税率页面添加。"]
+    page = login_as("accountant").get(f"/tax/worksheet/?client_id={book.client_id}&period=2025-12")
+    assert page.status_code == 422
+    assert "没有有效的增值税税率" in page.get_data(as_text=True) and " vat " not in page.get_data(as_text=True)
 
 
 def test_a_deleted_accrual_draft_may_be_made_again(app, session, maker, checker):

@@ -352,6 +352,24 @@ def test_screen_imports_a_file(app, session, book, login_as):
     assert _written(session) == (2, 5)
 
 
+def test_screen_imports_a_csv_a_chinese_excel_saved_in_gbk(app, session, book, login_as):
+    """As a user does it: Excel on a Chinese Windows, 另存为 "CSV (逗号分隔)" (GBK, CRLF, no BOM),
+    uploaded on the import screen."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows([HEADER, *GOOD])
+    data = out.getvalue().encode("gbk")
+    assert not data.startswith(b"\xef\xbb\xbf") and "提取现金".encode("gbk") in data
+    page = login_as("accountant").post("/voucherimport/", data={"client_id": str(book.client_id),
+                                                                "file": (io.BytesIO(data), "凭证.csv")},
+                                       content_type="multipart/form-data")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "2 vouchers imported." in text
+    assert _written(session) == (2, 5)
+    summaries = session.scalars(select(Voucher.summary).order_by(Voucher.id)).all()
+    assert summaries == ["提取现金", "销售商品"]  # the Chinese text read right, not mojibake
+
+
 def test_screen_shows_errors_by_row_and_writes_nothing(app, session, book, login_as):
     rows = [r[:] for r in GOOD]
     rows[1][6] = "499.00"
@@ -409,3 +427,12 @@ def test_screen_is_refused_to_reviewer(app, login_as):
 def test_the_ledger_menu_offers_the_import_to_those_who_may_import(app, login_as, role, shown):
     page = login_as(role).get("/").get_data(as_text=True)
     assert ('href="/voucherimport/"' in page) is shown
+    if shown:  # in the Ledger (账务) menu, beside the vouchers
+        import re
+
+        menus = re.findall(r'<li class="dropdown">\s*<a class="dropdown-toggle"[^>]*>\s*<i [^>]*></i>&nbsp;\s*'
+                           r'([^<]+)<b class="caret"></b></a>(.*?)</ul></li>', page, re.S)
+        holding = [name.strip() for name, items in menus if 'href="/voucherimport/"' in items]
+        assert holding == ["Ledger"]
+        ledger = next(items for name, items in menus if name.strip() == "Ledger")
+        assert 'href="/ledger/vouchers/list/"' in ledger

@@ -103,7 +103,23 @@ def check_upload(filename: str, data: bytes, max_bytes: int) -> FileKind:
     return kind
 
 
-def store_document(
+@dataclass
+class StagedFile:
+    """An accepted upload written under a temporary name, waiting for its row to be committed."""
+
+    temp: Path
+    final: Path
+
+    def place(self) -> None:
+        """Move the file into place (after the commit that holds its row)."""
+        self.temp.replace(self.final)
+
+    def discard(self) -> None:
+        """Remove the temporary file (the row was not committed)."""
+        self.temp.unlink(missing_ok=True)
+
+
+def stage_document(
     session: Session,
     upload_dir: str | Path,
     max_bytes: int,
@@ -117,11 +133,13 @@ def store_document(
     period: str | None = None,
     note: str | None = None,
     uploaded_by_id: int | None = None,
-) -> Document:
-    """Validate and store an uploaded document; commit its row, then place the file.
+) -> tuple[Document, StagedFile]:
+    """Validate an upload, write it under a temporary name and add its row to *session*, flushed
+    but not committed: the caller commits (with whatever else belongs to the same change) and then
+    calls ``place()``, or ``discard()`` when it does not commit.
 
-    Raises ``ValidationFailed`` (nothing stored) for a bad type, size, period, or a contract
-    that belongs to another client.
+    Raises ``ValidationFailed`` (nothing written, no file) for a bad type, size, period, or a
+    contract that belongs to another client.
     """
     from app.models.contracts import Contract
     from app.models.crm import Client
@@ -147,8 +165,8 @@ def store_document(
 
     directory = private_dir(upload_dir)  # archives are the server user's alone (0700 / 0600)
     stored_name = f"{uuid.uuid4().hex}{kind.extensions[0]}"
-    temp = directory / f".{stored_name}.part"
-    write_private(temp, data)
+    staged = StagedFile(directory / f".{stored_name}.part", directory / stored_name)
+    write_private(staged.temp, data)
     try:
         document = Document(
             client_id=client_id, contract_id=contract_id, period=period or None, doc_type=doc_type,
@@ -157,12 +175,50 @@ def store_document(
             sha256=hashlib.sha256(data).hexdigest(), uploaded_by_id=uploaded_by_id, note=note,
         )
         session.add(document)
+        session.flush()
+    except Exception:
+        staged.discard()
+        raise
+    return document, staged
+
+
+def store_document(
+    session: Session,
+    upload_dir: str | Path,
+    max_bytes: int,
+    *,
+    client_id: int,
+    filename: str,
+    stream: BinaryIO,
+    doc_type: DocumentType | str,
+    title: str | None = None,
+    contract_id: int | None = None,
+    period: str | None = None,
+    note: str | None = None,
+    uploaded_by_id: int | None = None,
+) -> Document:
+    """Validate and store an uploaded document; commit its row, then place the file.
+
+    Raises ``ValidationFailed`` (nothing stored) for a bad type, size, period, or a contract
+    that belongs to another client.
+    """
+    try:
+        document, staged = stage_document(
+            session, upload_dir, max_bytes, client_id=client_id, filename=filename, stream=stream,
+            doc_type=doc_type, title=title, contract_id=contract_id, period=period, note=note,
+            uploaded_by_id=uploaded_by_id)
+    except ValidationFailed:
+        raise
+    except Exception:
+        session.rollback()
+        raise
+    try:
         session.commit()
     except Exception:
         session.rollback()
-        temp.unlink(missing_ok=True)
+        staged.discard()
         raise
-    temp.replace(directory / stored_name)
+    staged.place()
     return document
 
 

@@ -12,9 +12,13 @@ The life of a record:
 
 * **pending → filed** (已申报, :func:`file_return`): a 零申报 is explicit — the zero flag, and no
   amount or ``0``; any other return needs the tax amount, greater than zero (a return of no tax
-  is filed as a zero return). Who and when are kept; the 申报表 in the archives may be named.
+  is filed as a zero return). Who and when are kept; the 申报表 may be named from the client's
+  archives, or uploaded with the step (:class:`Evidence`), which archives it for the client.
 * **filed → paid** (已缴款, :func:`record_payment`): only a return that is not a zero return, with
-  the amount paid, greater than zero; the 缴款凭证 in the archives may be named.
+  the amount paid, greater than zero; the 缴款凭证 is named or uploaded as the 申报表 is.
+* Evidence uploaded with a step is archived (档案, type tax form, the filing's month as its period
+  for a monthly filing) in the same commit as the step: a step refused writes no document, and a
+  refused upload refuses the step. Naming a document and uploading one at once is refused.
 * nothing goes back except :func:`reopen` with a reason: paid → filed (the payment is cleared),
   filed → pending (the filing is cleared). The reason stays on the record; every change of a
   record is in the audit log.
@@ -33,8 +37,11 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
+from typing import BinaryIO
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, or_, select
@@ -43,9 +50,10 @@ from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.crm import Client, ClientStatus
-from app.models.documents import Document
+from app.models.documents import Document, DocumentType
 from app.models.tax import ClientTaxFiling, FilingPeriod, TaxKind
 from app.models.tax_filing import FilingStatus, TaxFiling
+from app.services import documents
 from app.services.accounting import money, parse_amount, parse_period
 from app.services.errors import Conflict, DomainError, NotFound, TransitionNotAllowed, ValidationFailed
 from app.services.tax_calendar import deadline
@@ -125,6 +133,18 @@ def _filing(session: Session, filing_id: int) -> TaxFiling:
     return filing
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """A file uploaded with a step (the 申报表 or the 缴款凭证), archived for the filing's client
+    under *upload_dir* (at most *max_bytes*) with *title*."""
+
+    upload_dir: str | Path
+    max_bytes: int
+    filename: str
+    stream: BinaryIO
+    title: str
+
+
 def _evidence(session: Session, filing: TaxFiling, document_id: object, field: str) -> int | None:
     if document_id in (None, ""):
         return None
@@ -133,6 +153,38 @@ def _evidence(session: Session, filing: TaxFiling, document_id: object, field: s
     if document is None or document.client_id != filing.client_id:
         raise ValidationFailed({field: [str(_l("Name a document archived for this client."))]})
     return document.id
+
+
+def _one_evidence(document_id: object, upload: Evidence | None, field: str) -> None:
+    if upload is not None and document_id not in (None, ""):
+        raise ValidationFailed({field: [str(_l(
+            "Choose a document from the archives or upload one, not both."))]})
+
+
+def _archive(session: Session, filing: TaxFiling, upload: Evidence | None, user_id: int | None,
+             staged: list[documents.StagedFile]) -> int | None:
+    """Archive *upload* for the filing's client (not committed); its file waits in *staged*."""
+    if upload is None:
+        return None
+    document, file = documents.stage_document(
+        session, upload.upload_dir, upload.max_bytes, client_id=filing.client_id, filename=upload.filename,
+        stream=upload.stream, doc_type=DocumentType.tax_form, title=upload.title,
+        period=filing.period if _MONTH.match(filing.period) else None, uploaded_by_id=user_id)
+    staged.append(file)
+    return document.id
+
+
+@contextlib.contextmanager
+def _with_files(staged: list[documents.StagedFile]) -> Iterator[None]:
+    """Files of documents archived by a step are placed after its commit, discarded without it."""
+    try:
+        yield
+    except BaseException:
+        for file in staged:
+            file.discard()
+        raise
+    for file in staged:
+        file.place()
 
 
 def _amount(value: object, field: str) -> Decimal:
@@ -145,11 +197,15 @@ def _amount(value: object, field: str) -> Decimal:
 
 
 def file_return(session: Session, filing_id: int, user_id: int | None, zero_return: object,
-                tax_amount: object = None, return_document_id: object = None) -> TaxFiling:
-    """pending → filed (rules in the module docstring); commit and return the record. Raises
+                tax_amount: object = None, return_document_id: object = None,
+                upload: Evidence | None = None) -> TaxFiling:
+    """pending → filed (rules in the module docstring), with the 申报表 named by
+    *return_document_id* or archived from *upload*; commit and return the record. Raises
     ``NotFound``, ``TransitionNotAllowed`` or ``ValidationFailed`` (``zero_return``, ``tax_amount``,
-    ``return_document_id``) and then writes nothing."""
-    with _step(session):
+    ``return_document_id``, ``file``) and then writes nothing."""
+    staged: list[documents.StagedFile] = []
+    with _with_files(staged), _step(session):
+        _one_evidence(return_document_id, upload, "return_document_id")
         filing = _filing(session, filing_id)
         if filing.status is not FilingStatus.pending:
             raise TransitionNotAllowed(str(_l("This return is filed already; reopen it to file it again.")), "status")
@@ -168,7 +224,8 @@ def file_return(session: Session, filing_id: int, user_id: int | None, zero_retu
                 raise ValidationFailed({"tax_amount": [str(_l(
                     "A return with no tax is filed as a zero return (零申报)."))]})
             amount = _amount(tax_amount, "tax_amount")
-        document = _evidence(session, filing, return_document_id, "return_document_id")
+        document = _evidence(session, filing, return_document_id, "return_document_id") or \
+            _archive(session, filing, upload, user_id, staged)
         filing.status, filing.zero_return, filing.tax_amount = FilingStatus.filed, zero_return, amount
         filing.filed_at, filing.filed_by_id, filing.return_document_id = utcnow(), user_id, document
         session.commit()
@@ -176,11 +233,14 @@ def file_return(session: Session, filing_id: int, user_id: int | None, zero_retu
 
 
 def record_payment(session: Session, filing_id: int, user_id: int | None, paid_amount: object,
-                   receipt_document_id: object = None) -> TaxFiling:
-    """filed → paid (rules in the module docstring); commit and return the record. Raises
+                   receipt_document_id: object = None, upload: Evidence | None = None) -> TaxFiling:
+    """filed → paid (rules in the module docstring), with the 缴款凭证 named by
+    *receipt_document_id* or archived from *upload*; commit and return the record. Raises
     ``NotFound``, ``TransitionNotAllowed`` or ``ValidationFailed`` (``paid_amount``,
-    ``receipt_document_id``) and then writes nothing."""
-    with _step(session):
+    ``receipt_document_id``, ``file``) and then writes nothing."""
+    staged: list[documents.StagedFile] = []
+    with _with_files(staged), _step(session):
+        _one_evidence(receipt_document_id, upload, "receipt_document_id")
         filing = _filing(session, filing_id)
         if filing.status is FilingStatus.pending:
             raise TransitionNotAllowed(str(_l("File the return before recording its payment.")), "status")
@@ -189,7 +249,8 @@ def record_payment(session: Session, filing_id: int, user_id: int | None, paid_a
         if filing.zero_return:
             raise TransitionNotAllowed(str(_l("A zero return has no tax to pay.")), "status")
         amount = _amount(paid_amount, "paid_amount")
-        document = _evidence(session, filing, receipt_document_id, "receipt_document_id")
+        document = _evidence(session, filing, receipt_document_id, "receipt_document_id") or \
+            _archive(session, filing, upload, user_id, staged)
         filing.status, filing.paid_amount = FilingStatus.paid, amount
         filing.paid_at, filing.paid_by_id, filing.receipt_document_id = utcnow(), user_id, document
         session.commit()

@@ -232,8 +232,10 @@ def _pick(rows: list[TaxRate], tax: TaxKind, item: str, period: FilingPeriod | N
 
 
 def _no_rate(tax: TaxKind, day: date) -> ValidationFailed:
+    from app.views.labels import enum_label  # the tax by its name, never its stored value
+
     return ValidationFailed({"period": [str(_l("No rate of %(tax)s is in force on %(day)s; an Admin adds it on the "
-                                               "tax rates screen.", tax=tax.value, day=day.isoformat()))]})
+                                               "tax rates screen.", tax=enum_label(tax), day=day.isoformat()))]})
 
 
 def _basis(*rows: TaxRate | None) -> str:

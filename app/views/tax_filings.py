@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Flask, Response, abort, flash, redirect, request, url_for
+from flask import Flask, Response, abort, current_app, flash, redirect, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.security.decorators import has_access, permission_name
@@ -33,6 +33,7 @@ from app.models.documents import Document
 from app.models.tax import TaxKind
 from app.models.tax_filing import FilingStatus, TaxFiling
 from app.permissions import client_in_scope, current_user_id, scoped_accountant_id
+from app.services import documents as documents_svc
 from app.services import tax_calendar as calendar_svc
 from app.services import tax_filings as svc
 from app.services.accounting import parse_period, period_label
@@ -584,6 +585,7 @@ class TaxFilingView(BaseView):
         documents = db.session.execute(select(Document.id, Document.title).where(
             Document.client_id == filing.client_id).order_by(Document.id.desc())).all()
         return self.render_template("tax_filing.html", filing=filing, documents=documents,
+                                    accept=",".join(documents_svc.ALLOWED_EXTENSIONS),
                                     can_edit=self.appbuilder.sm.has_access("can_edit", self.class_permission_name),
                                     title=_l("Tax filing"), **_labels())
 
@@ -591,13 +593,24 @@ class TaxFilingView(BaseView):
         raw = request.form.get(name, "")
         return parse_id(raw) if raw else None
 
+    @staticmethod
+    def _upload(name: str, title: str) -> svc.Evidence | None:
+        """The file sent in the form field *name*, to be archived for the filing's client as *title*."""
+        upload = request.files.get(name)
+        if upload is None or not upload.filename:
+            return None
+        return svc.Evidence(current_app.config["UPLOAD_DIR"], current_app.config["UPLOAD_MAX_BYTES"],
+                            upload.filename, upload.stream, title)
+
     @expose("/file/<int:pk>", methods=["POST"])
     @has_access
     @permission_name("edit")
     def file(self, pk: int):  # noqa: ANN201
-        self._filing(pk)
+        filing = self._filing(pk)
         svc.file_return(db.session, pk, current_user_id(), request.form.get("zero_return") == "y",
-                        request.form.get("tax_amount", ""), self._document("return_document_id"))
+                        request.form.get("tax_amount", ""), self._document("return_document_id"),
+                        self._upload("return_file", str(_l("%(tax)s return %(period)s", tax=enum_label(filing.tax),
+                                                           period=filing.period))))
         flash(str(_l("The return is filed.")), "success")
         return redirect(url_for("TaxFilingView.show", pk=pk))
 
@@ -605,9 +618,11 @@ class TaxFilingView(BaseView):
     @has_access
     @permission_name("edit")
     def pay(self, pk: int):  # noqa: ANN201
-        self._filing(pk)
+        filing = self._filing(pk)
         svc.record_payment(db.session, pk, current_user_id(), request.form.get("paid_amount", ""),
-                           self._document("receipt_document_id"))
+                           self._document("receipt_document_id"),
+                           self._upload("receipt_file", str(_l("%(tax)s payment receipt %(period)s",
+                                                               tax=enum_label(filing.tax), period=filing.period))))
         flash(str(_l("The payment is recorded.")), "success")
         return redirect(url_for("TaxFilingView.show", pk=pk))
 
