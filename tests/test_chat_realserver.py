@@ -349,3 +349,38 @@ def test_an_agent_note_flag_that_is_not_true_or_false_reaches_nobody(servers: Se
     assert all("客户很急" not in m["text"] for m in events.all("message"))
     for c in (client, desk):
         c.disconnect()
+
+
+def test_presence_and_the_visitor_rate_limit_are_shared_by_the_processes(servers: Servers) -> None:
+    """An agent going online or away on server B changes what a widget on server A shows; a visitor
+    with tabs on both servers has one rate limit (counted in Redis), not one per process."""
+    if len(servers.urls) < 2:
+        pytest.skip("two server processes need a shared message queue: set TEST_REDIS_URL")
+    desks = [agent(servers.urls[1], name) for name in ("agent1", "agent2")]
+    for desk, _ in desks:
+        desk.call("status", {"status": "away"}, namespace="/agent", timeout=WAIT)
+    client, events = visitor(servers.urls[0], servers.site_key)
+    session = events.wait_for("session")
+    desk, _ = desks[1]
+    desk.call("status", {"status": "online"}, namespace="/agent", timeout=WAIT)
+    assert events.wait_for("availability", lambda p: p["online"] is True)
+    desk.call("status", {"status": "away"}, namespace="/agent", timeout=WAIT)
+    assert events.wait_for("availability", lambda p: p["online"] is False and
+                           len([e for e in events.all("availability") if e["online"] is False]) >= 1)
+
+    # The same visitor in a second tab, on the other server: both tabs count against one limit.
+    other, _other_events = visitor(servers.urls[1], servers.site_key, visitor_token=session["visitor_token"])
+    accepted = refused = 0
+    for n in range(80):
+        tab = (client, other)[n % 2]
+        ack = tab.call("message", {"client_msg_id": str(uuid.uuid4()), "text": f"第 {n} 条"}, namespace="/visitor",
+                       timeout=WAIT)
+        if "retry_after" in ack:
+            refused += 1
+        else:
+            accepted += 1
+    # CHAT_VISITOR_RATE is 30 per 10 s (the sliding window may let a few of the last window's share
+    # through at a window's edge); counted per process, the two tabs would have had 60 and more.
+    assert refused > 0 and accepted <= 40, (accepted, refused)
+    for c in (client, other, *(d for d, _ in desks)):
+        c.disconnect()
