@@ -296,6 +296,9 @@ class Conversation(Model):
     auto_replied_at: Mapped[datetime | None] = mapped_column(DateTime)  # the no-answer auto reply went out
     closed_by: Mapped[str | None] = mapped_column(String(10))  # visitor | agent | system
     transcript_email: Mapped[str | None] = mapped_column(String(254))  # the visitor asked for a transcript
+    # Read receipts (已读): the id of the last message the visitor / the agents have seen; only grows.
+    visitor_read_up_to: Mapped[int | None] = mapped_column(Integer)
+    agent_read_up_to: Mapped[int | None] = mapped_column(Integer)
 
     site: Mapped[ChatSite] = relationship(ChatSite)
     visitor: Mapped[Visitor] = relationship(Visitor)

@@ -152,8 +152,8 @@ def queue(session: Session, site_ids: list[int], now: datetime | None = None) ->
 
 
 def _waiting_counts(session: Session, conversation_ids: list[int]) -> dict[int, int]:
-    """Per conversation, the visitor's messages after the last agent reply (what still waits for an
-    answer: the console's unread count)."""
+    """Per conversation, the visitor's messages after the last agent reply that its agents have not
+    read either (past ``agent_read_up_to``, the read receipt): the console's unread count."""
     if not conversation_ids:
         return {}
     last_reply = (select(ChatMessage.conversation_id, func.max(ChatMessage.id).label("last_id"))
@@ -161,9 +161,11 @@ def _waiting_counts(session: Session, conversation_ids: list[int]) -> dict[int, 
                   .group_by(ChatMessage.conversation_id).subquery())
     return dict(session.execute(
         select(ChatMessage.conversation_id, func.count(ChatMessage.id))
+        .join(Conversation, Conversation.id == ChatMessage.conversation_id)
         .outerjoin(last_reply, last_reply.c.conversation_id == ChatMessage.conversation_id)
         .where(ChatMessage.conversation_id.in_(conversation_ids), ChatMessage.sender_type == SenderType.visitor,
-               ChatMessage.id > func.coalesce(last_reply.c.last_id, 0))
+               ChatMessage.id > func.coalesce(last_reply.c.last_id, 0),
+               ChatMessage.id > func.coalesce(Conversation.agent_read_up_to, 0))
         .group_by(ChatMessage.conversation_id)).all())
 
 

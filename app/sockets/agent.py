@@ -5,9 +5,10 @@ Events in: ``status {status}``, ``preferences {send_key}`` (ack the agent's pref
 ``queue_list``, ``accept {conversation_id}`` (ack: the conversation's messages), ``decline
 {conversation_id}``, ``message {conversation_id, client_msg_id, text, note?}`` (ack ``{id,
 client_msg_id, created_at}``), ``typing {conversation_id}``, ``close {conversation_id}``, ``resume
-{conversation_id, last_message_id}``.
+{conversation_id, last_message_id}`` (the read positions, then the later messages), ``read
+{conversation_id, message_id}`` (read receipts, ``app.sockets.receipts``).
 Events out: ``chat_offer``, ``offer_withdrawn``, ``queue_update``, ``agent_status``, ``preferences``,
-``chat_request``, ``message``, ``visitor_typing``, ``closed``, ``error``.
+``chat_request``, ``message``, ``visitor_typing``, ``closed``, ``read``, ``error``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from app.sockets import deliver
 from app.sockets.agent_team import TeamEvents
 from app.sockets.agent_tools import ToolEvents, announce_closed
 from app.sockets.guard import connect_guarded, dispatch, guarded
+from app.sockets.receipts import AgentReceiptEvents, send_positions
 from app.sockets.rooms import (
     AGENT_KEY,
     SUPERVISORS_ROOM,
@@ -63,7 +65,7 @@ def _refused(message: object) -> ConnectionRefusedError:
 NOT_YOURS = _l("This conversation is not yours.")
 
 
-class AgentNamespace(TeamEvents, ToolEvents, Namespace):
+class AgentNamespace(TeamEvents, ToolEvents, AgentReceiptEvents, Namespace):
     def trigger_event(self, event, *args):  # noqa: ANN001, ANN002, ANN201
         """Every event of a console tab also refreshes the agent's presence (``last_seen_at``, at
         most one write per ``SEEN_REFRESH_SECONDS`` and tab: the tab remembers when it last did).
@@ -232,6 +234,7 @@ class AgentNamespace(TeamEvents, ToolEvents, Namespace):
             return {"error": str(NOT_YOURS)}
         last = data.get("last_message_id") if isinstance(data.get("last_message_id"), int) else 0
         join_room(conversation_room(conversation.id))
+        send_positions(conversation)  # read receipts (已读) first: the console marks what it shows
         messages = chat.conversation_messages_after(db.session, conversation.id, last)
         for message in messages:
             emit("message", chat.message_payload(message))

@@ -89,6 +89,7 @@ SCHEMAS: dict[tuple[str, str], dict[str, Field]] = {
                                     "phone": Field("text", 30), "email": Field("text", chat_inbox.MAX_EMAIL)},
     ("/visitor", "transcript"): {"email": Field("text", chat_inbox.MAX_EMAIL)},
     ("/visitor", "handoff"): {},
+    ("/visitor", "read"): {"message_id": ID},
     ("/visitor", "prechat"): {"client_msg_id": CLIENT_MSG_ID,
                               "name": Field("text", chat_inbox.MAX_NAME, _l("Your name")),
                               "phone": Field("text", chat_prechat.MAX_PHONE, _l("Phone")),
@@ -117,6 +118,7 @@ SCHEMAS: dict[tuple[str, str], dict[str, Field]] = {
     ("/agent", "invite"): {"visitor_id": ID, "text": Field("text", chat_tools.MAX_INVITATION_TEXT)},
     ("/agent", "faq_search"): {"q": Field("text", chat_faq.MAX_QUERY)},
     ("/agent", "preferences"): {"send_key": Field("text", 20)},
+    ("/agent", "read"): {"conversation_id": ID, "message_id": ID},
 }
 
 

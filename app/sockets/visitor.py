@@ -9,10 +9,11 @@ Every event counts against the visitor's rate (``CHAT_VISITOR_RATE``); over it, 
 ``message {client_msg_id, text}`` (ack ``{id, client_msg_id, created_at}``; in a queued chat the
 knowledge base's bot may answer it, ``app.services.chat_faq``), ``handoff`` (转人工, ack
 ``{conversation_id, online}``), ``typing {draft}``,
-``resume {last_message_id}``, ``rate {score, comment}``, ``close``, ``page_view {url, title, referrer,
+``resume {last_message_id}`` (the read positions, then the later messages), ``read {message_id}``
+(read receipts, ``app.sockets.receipts``), ``rate {score, comment}``, ``close``, ``page_view {url, title, referrer,
 screen?}`` (ack ``{page_view_id}``), ``heartbeat {}`` (ack ``{page_view_id, seconds}``), ``prechat
 {client_msg_id?, name?, phone?, email?, question?}`` (ack ``{ok, message}``). Events out: ``message``,
-``agent_typing``, ``closed``, ``error {event, message, errors}``; to the site's agents ``visitor_update``.
+``agent_typing``, ``closed``, ``read``, ``error {event, message, errors}``; to the site's agents ``visitor_update``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from app.sockets import deliver
 from app.sockets.fanout import fanout
 from app.sockets.guard import connect_guarded, dispatch, guarded, refusal
 from app.sockets.ratelimit import visitor_rate
+from app.sockets.receipts import VisitorReceiptEvents
 from app.sockets.rooms import (
     PAGE_VIEW_KEY,
     SITE_KEY,
@@ -81,7 +83,7 @@ def site_settings(site: chat.ChatSite, assistant: bool = False) -> dict:
             "prechat_form": chat_prechat.prechat_form(site)}
 
 
-class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
+class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, VisitorReceiptEvents, Namespace):
     def trigger_event(self, event, *args):  # noqa: ANN001, ANN002, ANN201
         """Every event but connecting and disconnecting counts against the visitor's rate limit; over
         it, the event gets an ``error`` (and an error ack) with ``retry_after`` and nothing is
@@ -211,6 +213,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, Namespace):
     def on_resume(self, data=None):  # noqa: ANN001, ANN201
         last = data.get("last_message_id", 0) if isinstance(data, dict) else None
         messages = chat.visitor_messages_after(db.session, self._visitor_id(), last)
+        self._send_read_positions()  # read receipts (已读) first: the widget marks and counts what it shows
         for message in messages:
             emit("message", chat.message_payload(message))
         return {"resent": len(messages)}

@@ -17,6 +17,7 @@ from flask import Flask, abort, current_app, jsonify, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
@@ -105,6 +106,9 @@ STRINGS = {
     "left": _l("%(name)s left the chat."), "leave": _l("Leave chat"),
     "hint_enter": _l("Enter sends · Shift+Enter: new line"),
     "hint_ctrl_enter": _l("Ctrl+Enter sends · Enter: new line"),
+    # read receipts, the emoji picker, the unread total in the browser tab's title
+    "read_receipt": lazy_pgettext("message receipt", "Read"), "emoji": _l("Emoji"),
+    "title_new_messages": _l("(%(n)s) New messages"),
     # a live chat's status, as "conversation_" + the stored value
     **{f"conversation_{status.value}": label for status, label in ENUM_LABELS[ConversationStatus].items()},
 }

@@ -534,6 +534,7 @@
     c.suggestions = suggestions;
     c.matches = [];
 
+    addEmojiPicker(form, row, text);
     form.addEventListener("submit", function (event) { event.preventDefault(); sendText(c); });
     text.addEventListener("keydown", function (event) {
       if ((event.key === "Tab" || event.key === "Enter") && !event.shiftKey && c.matches.length && !suggestions.hidden) {
@@ -755,7 +756,7 @@
     head.appendChild(el("span", "chat-sender", who));
     head.appendChild(el("span", "chat-time", " " + clock(m.created_at)));
     item.appendChild(head);
-    if (m.text) { item.appendChild(el("div", "chat-text", m.text)); }
+    if (m.text) { item.appendChild(linkedText(m.text)); }
     if (m.attachment) { item.appendChild(attachmentNode(m.attachment, c.id)); }
     // In the order they were stored: a message heard before an older one (an accept's ack comes
     // after the greeting it caused) goes in before the later ones; pending replies stay last.
@@ -771,12 +772,14 @@
       c.draft.hidden = true;
       if (c.id !== activeChat || document.hidden) { c.unread += 1; updateTab(c); }
     }
+    noteMessage(c, m, item);
   }
 
   function updateTab(c) {
     var badge = c.tab.querySelector(".chat-unread");
     badge.textContent = c.unread ? String(c.unread) : "";
     c.tab.classList.toggle("chat-tab-closed", c.closed);
+    afterTabUpdate(c);
   }
 
   function selectChat(id) {
@@ -960,6 +963,184 @@
     });
     c.forms.appendChild(form);
   }
+
+  // --- links, emoji, read receipts (已读), the unread total in the title -----------------------
+
+  // http:// and https:// addresses in a message become links; everything else stays text (no
+  // javascript:, data: or vbscript: link can be made). An address ends at a space, at anything
+  // that is not ASCII (Chinese punctuation included) and before trailing punctuation.
+  var URL_PATTERN = /\bhttps?:\/\/[A-Za-z0-9\-._~:\/?#\[\]@!$&'()*+,;=%]+/gi;
+
+  function trimUrl(url) {
+    for (;;) {
+      var last = url.charAt(url.length - 1);
+      var unbalanced = (last === ")" && url.split("(").length < url.split(")").length) ||
+        (last === "]" && url.split("[").length < url.split("]").length);
+      if (".,;:!?'\"*".indexOf(last) === -1 && !unbalanced) { return url; }
+      url = url.slice(0, -1);
+    }
+  }
+
+  // A message's text as a .chat-text block: text nodes, its web addresses as links (never HTML).
+  function linkedText(text) {
+    var node = el("div", "chat-text");
+    var at = 0, match;
+    URL_PATTERN.lastIndex = 0;
+    while ((match = URL_PATTERN.exec(text)) !== null) {
+      var url = trimUrl(match[0]);
+      if (!/^https?:\/\/[A-Za-z0-9\[]/i.test(url)) { continue; }
+      var link = el("a", "chat-link", url);
+      link.href = url;
+      if (link.protocol !== "http:" && link.protocol !== "https:") { continue; }
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      if (match.index > at) { node.appendChild(document.createTextNode(text.slice(at, match.index))); }
+      node.appendChild(link);
+      at = match.index + url.length;
+      URL_PATTERN.lastIndex = at;
+    }
+    if (at < text.length) { node.appendChild(document.createTextNode(text.slice(at))); }
+    return node;
+  }
+
+  var EMOJI = ["😀", "😂", "😊", "😉", "😍", "😘", "🤔", "😅", "😭", "😮", "👍", "👌", "👏", "🙏", "💪", "🤝",
+               "🎉", "❤️", "🌹", "☕", "✅", "❌", "📄", "💰"];
+
+  // Put *text* into *input* at the caret (replacing a selection), as if typed.
+  function insertAtCaret(input, text) {
+    var value = input.value;
+    if (input.maxLength > 0 && value.length + text.length > input.maxLength) { return; }
+    var start = typeof input.selectionStart === "number" ? input.selectionStart : value.length;
+    var end = typeof input.selectionEnd === "number" ? input.selectionEnd : start;
+    input.value = value.slice(0, start) + text + value.slice(end);
+    input.focus();
+    input.setSelectionRange(start + text.length, start + text.length);
+    input.dispatchEvent(new Event("input", {bubbles: true}));
+  }
+
+  // The emoji button beside the reply box and its small set of emoji (Unicode characters).
+  function addEmojiPicker(form, row, input) {
+    var toggle = el("button", "btn btn-default btn-xs chat-emoji-toggle", "😊");
+    toggle.type = "button";
+    toggle.title = T.emoji;
+    toggle.setAttribute("aria-label", T.emoji);
+    toggle.setAttribute("aria-expanded", "false");
+    var picker = el("div", "chat-emoji-picker");
+    picker.setAttribute("role", "group");
+    picker.setAttribute("aria-label", T.emoji);
+    picker.hidden = true;
+    function show(open) {
+      picker.hidden = !open;
+      toggle.setAttribute("aria-expanded", String(open));
+    }
+    EMOJI.forEach(function (emoji) {
+      var choice = el("button", "chat-emoji", emoji);
+      choice.type = "button";
+      choice.setAttribute("aria-label", emoji);
+      choice.addEventListener("click", function () { show(false); insertAtCaret(input, emoji); });
+      picker.appendChild(choice);
+    });
+    toggle.addEventListener("click", function () { show(picker.hidden); });
+    picker.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { show(false); input.focus(); }
+    });
+    row.insertBefore(toggle, row.querySelector(".chat-send"));
+    form.insertBefore(picker, input);
+  }
+
+  // Read receipts: the visitor's messages the agent has seen (the chat's tab open in a visible
+  // console) are told to the desk once per burst; the visitor's position marks our replies 已读.
+  // Positions only grow and come back on resume (before the messages), so after a reload too.
+  function seesChat(c) {
+    return !!c && String(activeChat) === String(c.id) && !document.hidden && c.mode !== "watch";
+  }
+
+  function noteMessage(c, m, item) {
+    if (m.id && m.sender_type === "visitor") { c.lastVisitorId = Math.max(c.lastVisitorId || 0, m.id); }
+    if (m.id && m.sender_type === "agent" && m.id <= (c.visitorRead || 0)) { markRead(item); }
+    scheduleRead(c);
+  }
+
+  function scheduleRead(c) {
+    if (!seesChat(c) || c.readTimer) { return; }
+    c.readTimer = setTimeout(function () { c.readTimer = null; sendRead(c); }, 300);
+  }
+
+  function sendRead(c) {
+    var upTo = c.lastVisitorId || 0;
+    if (!seesChat(c) || upTo <= (c.agentRead || 0)) { return; }
+    if (upTo <= (c.readSent || 0) && Date.now() - c.readSentAt < 5000) { return; }  // on its way
+    c.readSent = upTo;
+    c.readSentAt = Date.now();
+    emit("read", {conversation_id: c.id, message_id: upTo}, function (ack) {
+      c.readSent = 0;
+      if (ack && typeof ack.up_to === "number") { applyRead(ack); }
+      else if (ack && typeof ack.retry_after === "number") {
+        setTimeout(function () { scheduleRead(c); }, Math.max(1, ack.retry_after) * 1000);
+      }
+    });
+  }
+
+  function applyRead(payload) {
+    var c = payload && chats[payload.conversation_id];
+    if (!c || typeof payload.up_to !== "number") { return; }
+    if (payload.reader === "visitor" && payload.up_to > (c.visitorRead || 0)) {
+      c.visitorRead = payload.up_to;
+      c.list.querySelectorAll("li.chat-agent:not(.chat-read)").forEach(function (item) {
+        var id = Number(item.dataset.messageId) || 0;
+        if (id && id <= c.visitorRead) { markRead(item); }
+      });
+    } else if (payload.reader === "agent" && payload.up_to > (c.agentRead || 0)) {
+      c.agentRead = payload.up_to;
+      if (c.unread && (c.lastVisitorId || 0) <= c.agentRead) { c.unread = 0; updateTab(c); }  // read elsewhere
+    }
+  }
+
+  function markRead(item) {
+    if (item.classList.contains("chat-read")) { return; }
+    item.classList.add("chat-read");
+    item.appendChild(el("div", "chat-receipt small text-muted", T.read_receipt));
+  }
+
+  // The unread total in the browser tab's title: "(3) …" while the console is on screen; while
+  // it is hidden the title flashes "(3) 新消息" with the page's own title.
+  var pageTitle = document.title;
+  var titleTimer = null;
+  var titleFlip = false;
+
+  function totalUnread() {
+    return Object.keys(chats).reduce(function (sum, id) { return sum + (chats[id].unread || 0); }, 0);
+  }
+
+  function updateTitle() {
+    var n = totalUnread();
+    if (n && document.hidden) {
+      if (!titleTimer) { titleFlip = false; flipTitle(); titleTimer = setInterval(flipTitle, 1000); }
+      return;
+    }
+    clearInterval(titleTimer);
+    titleTimer = null;
+    document.title = n ? "(" + n + ") " + pageTitle : pageTitle;
+  }
+
+  function flipTitle() {
+    var n = totalUnread();
+    if (!n || !document.hidden) { updateTitle(); return; }
+    titleFlip = !titleFlip;
+    document.title = titleFlip ? fmt(T.title_new_messages, {n: n}) : pageTitle;
+  }
+
+  // Called whenever a tab's unread count or the chat on screen changes.
+  function afterTabUpdate(c) {
+    updateTitle();
+    scheduleRead(c);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    updateTitle();
+    scheduleRead(activeChat !== null ? chats[activeChat] : null);
+  });
+  setInterval(function () { scheduleRead(activeChat !== null ? chats[activeChat] : null); }, 2000);
 
   // --- visitor details -----------------------------------------------------------------------
 
@@ -1233,6 +1414,7 @@
       notify(T.new_chat, "", null);
     });
     socket.on("team_message", addTeamMessage);
+    socket.on("read", applyRead);
     socket.on("preferences", function (payload) {  // chosen in another console of this agent
       if (payload && payload.send_key) { applySendKey(payload.send_key); }
     });

@@ -322,6 +322,7 @@
       u.fileInput.value = "";
       if (file) upload(file);
     });
+    addEmojiPicker(u);
     return u;
   }
 
@@ -577,9 +578,8 @@
     state.open = !!open;
     save("open", state.open);
     ui.panel.hidden = !state.open;
+    lookAgain();
     if (state.open) {
-      state.unread = 0;
-      ui.badge.hidden = true;
       if (state.invite) dismissInvite(true);
       scrollDown();
       if (!ui.compose.hidden) ui.input.focus();
@@ -645,7 +645,7 @@
       bubble.appendChild(link);
       if (message.text && message.text !== att.filename) bubble.appendChild(el("div", null, message.text));
     } else {
-      bubble.textContent = message.text || "";
+      appendText(bubble, message.text || "");
     }
   }
 
@@ -718,12 +718,9 @@
     }
     if (message.sender_type === "agent" || message.sender_type === "bot") {
       ui.typing.hidden = true;
-      if (ui.panel.hidden) {
-        state.unread += 1;
-        ui.badge.textContent = String(state.unread);
-        ui.badge.hidden = false;
-      }
+      countUnread(message);
     }
+    markReceipts();
     scrollDown();
   }
 
@@ -1021,6 +1018,210 @@
     }
   }
 
+  // --- links, emoji, read receipts (已读), the unread count and the title ---------------------
+  STRINGS.zh.read = "已读"; STRINGS.zh.emoji = "表情"; STRINGS.zh.newMessages = "新消息";
+  STRINGS.en.read = "Read"; STRINGS.en.emoji = "Emoji"; STRINGS.en.newMessages = "New messages";
+  CSS += [
+    ".compose{flex-wrap:wrap}",
+    ".emoji-picker{order:-1;flex-basis:100%;display:grid;grid-template-columns:repeat(8,1fr);gap:2px;padding:4px;",
+    "border:1px solid #eee;border-radius:8px;background:#fff}",
+    ".emoji-picker button{border:0;background:transparent;font-size:20px;line-height:1.3;padding:2px;cursor:pointer;",
+    "border-radius:6px}.emoji-picker button:hover,.emoji-picker button:focus{background:#f0f0f0}",
+    ".bubble a{color:inherit;text-decoration:underline}",
+    ".msg .receipt{font-size:11px;color:#888;margin-top:2px}"
+  ].join("");
+
+  // http:// and https:// addresses in a message become links; everything else stays text (no
+  // javascript:, data: or vbscript: link can be made). An address ends at a space, at anything
+  // that is not ASCII (Chinese punctuation included) and before trailing punctuation.
+  var URL_PATTERN = /\bhttps?:\/\/[A-Za-z0-9\-._~:\/?#\[\]@!$&'()*+,;=%]+/gi;
+
+  function trimUrl(url) {
+    for (;;) {
+      var last = url.charAt(url.length - 1);
+      var unbalanced = (last === ")" && url.split("(").length < url.split(")").length) ||
+        (last === "]" && url.split("[").length < url.split("]").length);
+      if (".,;:!?'\"*".indexOf(last) === -1 && !unbalanced) return url;
+      url = url.slice(0, -1);
+    }
+  }
+
+  /** Append *text* to *node* as text nodes, its web addresses as links (never as HTML). */
+  function appendText(node, text) {
+    var at = 0, match;
+    URL_PATTERN.lastIndex = 0;
+    while ((match = URL_PATTERN.exec(text)) !== null) {
+      var url = trimUrl(match[0]);
+      if (!/^https?:\/\/[A-Za-z0-9\[]/i.test(url)) continue;
+      var link = el("a", null, url);
+      link.href = url;
+      if (link.protocol !== "http:" && link.protocol !== "https:") continue;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      if (match.index > at) node.appendChild(document.createTextNode(text.slice(at, match.index)));
+      node.appendChild(link);
+      at = match.index + url.length;
+      URL_PATTERN.lastIndex = at;
+    }
+    if (at < text.length) node.appendChild(document.createTextNode(text.slice(at)));
+  }
+
+  var EMOJI = ["😀", "😂", "😊", "😉", "😍", "😘", "🤔", "😅", "😭", "😮", "👍", "👌", "👏", "🙏", "💪", "🤝",
+               "🎉", "❤️", "🌹", "☕", "✅", "❌", "📄", "💰"];
+
+  /** Put *text* into *input* at the caret (replacing a selection), as if typed. */
+  function insertAtCaret(input, text) {
+    var value = input.value;
+    if (input.maxLength > 0 && value.length + text.length > input.maxLength) return;
+    var start = typeof input.selectionStart === "number" ? input.selectionStart : value.length;
+    var end = typeof input.selectionEnd === "number" ? input.selectionEnd : start;
+    input.value = value.slice(0, start) + text + value.slice(end);
+    input.focus();
+    input.setSelectionRange(start + text.length, start + text.length);
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  /** The emoji button beside the message box and its small set of emoji (Unicode characters). */
+  function addEmojiPicker(u) {
+    var toggle = el("button", "icon emoji-toggle", "😊");
+    toggle.type = "button";
+    toggle.title = t("emoji");
+    toggle.setAttribute("aria-label", t("emoji"));
+    toggle.setAttribute("aria-expanded", "false");
+    var picker = el("div", "emoji-picker");
+    picker.setAttribute("role", "group");
+    picker.setAttribute("aria-label", t("emoji"));
+    picker.hidden = true;
+    function show(open) {
+      picker.hidden = !open;
+      toggle.setAttribute("aria-expanded", String(open));
+    }
+    EMOJI.forEach(function (emoji) {
+      var choice = el("button", "emoji", emoji);
+      choice.type = "button";
+      choice.setAttribute("aria-label", emoji);
+      choice.addEventListener("click", function () {
+        show(false);
+        insertAtCaret(u.input, emoji);
+      });
+      picker.appendChild(choice);
+    });
+    toggle.addEventListener("click", function () { show(picker.hidden); });
+    picker.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") { show(false); u.input.focus(); }
+    });
+    u.compose.insertBefore(toggle, u.input);
+    u.compose.insertBefore(picker, u.compose.firstChild);
+    u.emojiToggle = toggle;
+  }
+
+  // Read receipts: what the visitor has seen (the panel open on a visible page) is told to the
+  // desk once per burst of messages; the agent's position marks our messages 已读. Positions only
+  // grow and come back after a reload (resume sends them before the messages).
+  var reading = { visitorRead: 0, agentRead: 0, readable: 0, sent: 0, sentAt: 0, timer: null, unread: {} };
+
+  function looking() { return !!ui && state.shown && !ui.panel.hidden && !document.hidden; }
+
+  /** An agent's (or the assistant's) message was shown: seen now, or one more unread. */
+  function countUnread(message) {
+    if (message.id > reading.readable) reading.readable = message.id;
+    if (message.id <= reading.visitorRead) return;
+    if (looking()) scheduleRead();
+    else reading.unread[message.id] = true;
+    showUnread();
+  }
+
+  /** The panel was opened or closed, or the page shown or hidden. */
+  function lookAgain() {
+    if (!ui) return;
+    if (looking()) {
+      reading.unread = {};
+      scheduleRead();
+    }
+    showUnread();
+  }
+
+  function scheduleRead() {
+    if (reading.timer) return;
+    reading.timer = setTimeout(sendRead, 300);
+  }
+
+  function sendRead() {
+    reading.timer = null;
+    var upTo = reading.readable;
+    var socket = state.socket;
+    if (!looking() || upTo <= reading.visitorRead || !socket || !socket.connected || !state.ready) return;
+    if (upTo <= reading.sent && Date.now() - reading.sentAt < 5000) return; // on its way
+    reading.sent = upTo;
+    reading.sentAt = Date.now();
+    socket.emit("read", { message_id: upTo }, function (ack) {
+      reading.sent = 0;
+      if (ack && typeof ack.up_to === "number") onRead(ack);
+      else if (ack && typeof ack.retry_after === "number") setTimeout(scheduleRead, Math.max(1, ack.retry_after) * 1000);
+    });
+  }
+
+  function onRead(data) {
+    if (!data || typeof data.up_to !== "number") return;
+    if (data.reader === "agent" && data.up_to > reading.agentRead) {
+      reading.agentRead = data.up_to;
+      markReceipts();
+    } else if (data.reader === "visitor" && data.up_to > reading.visitorRead) {
+      reading.visitorRead = data.up_to; // (read in another tab of this visitor)
+      Object.keys(reading.unread).forEach(function (id) {
+        if (Number(id) <= data.up_to) delete reading.unread[id];
+      });
+      showUnread();
+    }
+  }
+
+  /** 已读 under each of our messages the agent has seen. */
+  function markReceipts() {
+    if (!ui || !reading.agentRead) return;
+    Array.prototype.forEach.call(ui.log.querySelectorAll(".msg.mine[data-id]:not(.read)"), function (node) {
+      if (Number(node.getAttribute("data-id")) > reading.agentRead) return;
+      node.classList.add("read");
+      node.appendChild(el("div", "receipt", t("read")));
+    });
+  }
+
+  // The unread count on the launcher; while the page is hidden the host page's title flashes
+  // "(n) 新消息" and is put back exactly as it was afterwards.
+  var flash = { timer: null, original: "", shown: "" };
+
+  function showUnread() {
+    var count = Object.keys(reading.unread).length;
+    state.unread = count;
+    ui.badge.textContent = count ? String(count) : "";
+    ui.badge.hidden = !count;
+    if (count && document.hidden) startFlash();
+    else stopFlash();
+  }
+
+  function startFlash() {
+    if (flash.timer) return;
+    flash.original = flash.shown = document.title;
+    flashTitle();
+    flash.timer = setInterval(flashTitle, 1000);
+  }
+
+  function flashTitle() {
+    if (document.title !== flash.shown) flash.original = document.title; // the page set a title of its own
+    var ours = "(" + state.unread + ") " + t("newMessages");
+    flash.shown = document.title === ours ? flash.original : ours;
+    document.title = flash.shown;
+  }
+
+  function stopFlash() {
+    if (!flash.timer) return;
+    clearInterval(flash.timer);
+    flash.timer = null;
+    if (document.title === flash.shown) document.title = flash.original;
+  }
+
+  document.addEventListener("visibilitychange", lookAgain);
+  setInterval(function () { if (looking() && reading.readable > reading.visitorRead) scheduleRead(); }, 2000);
+
   // --- the connection -----------------------------------------------------------------------
   function auth(callback) {
     var data = { site_key: SITE_KEY, url: location.href.slice(0, 2000), language: pageLanguage.slice(0, 35) };
@@ -1151,6 +1352,7 @@
       refreshMode();
     });
     socket.on("invite", onInvite);
+    socket.on("read", onRead);
 
     window.addEventListener("offline", function () {
       if (registry[SITE_KEY] === "refused") return;
