@@ -254,6 +254,7 @@ PAGES: list[tuple[str, set[str], bool]] = [
     ("/faqentrymodelview/edit/{faq}", {A, M}, False),
     ("/faqentrymodelview/add", {A, M}, False),
     ("/chat/faq/unanswered/", {A, M}, True),
+    ("/chat/staffing/", {A, M}, True),
     ("/auditlogmodelview/list/", {A, M}, True),
     ("/users/list/", {A}, True),
     ("/users/show/{user}", {A}, False),

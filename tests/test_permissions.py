@@ -26,6 +26,7 @@ from tests.matrix import (
     ledger_reports,
     ledger_screens,
     reports,
+    staffing,
     tax,
     tax_filings,
     tax_worksheet,
@@ -33,7 +34,7 @@ from tests.matrix import (
 )
 
 MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat, chat_console, chat_tools, chat_inbox,
-                  chat_faq, reports, tax, tax_worksheet, tax_filings, work_board)
+                  chat_faq, staffing, reports, tax, tax_worksheet, tax_filings, work_board)
 ROLES = ["anonymous", "agent", "reviewer", "accountant", "manager", "admin"]
 A, M, C, R, G = "admin", "manager", "accountant", "reviewer", "agent"
 NOBODY: set[str] = set()

@@ -15,14 +15,15 @@ from app.grants import (
     ledger_reports,
     ledger_screens,
     reports,
+    staffing,
     tax,
     tax_filings,
     tax_worksheet,
     work_board,
 )
 
-MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, chat_faq, reports,
-           tax, tax_worksheet, tax_filings, work_board)
+MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, chat_faq, staffing,
+           reports, tax, tax_worksheet, tax_filings, work_board)
 
 
 def merged() -> dict[str, list[tuple[str, str]]]:

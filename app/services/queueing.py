@@ -4,7 +4,8 @@ Visitors arrive at rate λ (per second), an agent handles a chat in a mean time 
 μ = 1/h), and n agents are online. The offered load is A = λ·h erlangs.
 
 - ``erlang_c(A, n)``: the probability that an arriving visitor has to wait,
-  C(n, A) = (Aⁿ/n! · n/(n−A)) / (Σₖ₌₀ⁿ⁻¹ Aᵏ/k! + Aⁿ/n! · n/(n−A)); 1 when A ≥ n (the queue grows).
+  C(n, A) = (Aⁿ/n! · n/(n−A)) / (Σₖ₌₀ⁿ⁻¹ Aᵏ/k! + Aⁿ/n! · n/(n−A)); 1 when A ≥ n (the queue grows);
+  computed as the staffing planner computes it (``app.services.staffing``).
 - ``expected_wait(λ, h, n)``: the mean wait of an arriving visitor, C(n, A) / (n·μ − λ).
 - ``eta_for_position(k, h, n)``: the mean wait of the visitor who is k-th in the queue while all
   n agents are busy: chats end at rate n·μ, so k of them take k/(n·μ) = k·h/n on average.
@@ -16,24 +17,18 @@ from __future__ import annotations
 
 import math
 
+from app.services import staffing
+
 
 def erlang_c(load: float, agents: int) -> float:
-    """Probability of waiting in an M/M/n queue with offered *load* (erlangs) and *agents* servers."""
+    """Probability of waiting in an M/M/n queue with offered *load* (erlangs) and *agents* servers
+    (1 without agents): ``staffing.erlang_c``, by the Erlang B recursion, so that no factorial or
+    power overflows however many agents."""
     if load < 0:
         raise ValueError("load must not be negative")
     if agents <= 0:
         return 1.0
-    if load == 0:
-        return 0.0
-    if load >= agents:
-        return 1.0
-    # Terms Aᵏ/k! computed iteratively (no factorial overflow for large n).
-    term, total = 1.0, 1.0
-    for k in range(1, agents):
-        term *= load / k
-        total += term
-    top = term * load / agents * agents / (agents - load)
-    return top / (total + top)
+    return staffing.erlang_c(load, agents)
 
 
 def expected_wait(arrival_rate: float, handle_seconds: float, agents: int) -> float:

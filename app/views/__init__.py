@@ -78,6 +78,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
         ledger_reports,
         ledger_screens,
         reports,
+        staffing,
         tax,
         tax_filings,
         tax_worksheet,
@@ -85,7 +86,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     )
 
     for module in (ledger_screens, ledger_api, ledger_reports, chat_admin, chat_console, chat_tools_admin, chat_inbox,
-                   chat_faq,
+                   chat_faq, staffing,
                    reports, tax, tax_worksheet, tax_filings, work_board):
         module.register(app, appbuilder)
     app.register_blueprint(health_bp)
