@@ -38,6 +38,12 @@ resident memory per connection, for the desk and the relay.
     .venv/bin/python benchmarks/chat_load.py --rates 100,250,500,1000 --seconds 10
     .venv/bin/python benchmarks/chat_load.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/<scratch>
     .venv/bin/python benchmarks/chat_load.py --idle 5000
+    .venv/bin/python benchmarks/chat_load.py --processes 1,2 --redis-url redis://127.0.0.1:6379/9 \
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/<scratch> --rates 250,500,1000,1500
+
+``--processes 1,2`` runs the desk with one server process, then with two (a fresh database each
+time, both with Redis as the message queue); visitor and agent *n* connect to process *n* mod the
+count, so most messages cross processes. The relay is not run then.
 """
 
 from __future__ import annotations
@@ -223,33 +229,53 @@ class Server:
     site_key: str | None = None
     env: dict = field(default_factory=dict)
     probe: Path | None = None
+    others: list[Server] = field(default_factory=list)  # more desk processes sharing the database and Redis
+
+    @property
+    def group(self) -> list[Server]:
+        return [self, *self.others]
+
+    @property
+    def ports(self) -> list[int]:
+        return [server.port for server in self.group]
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU of every process of the group."""
+        total = 0.0
+        for server in self.group:
+            fields = Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        total = 0.0
+        for server in self.group:
+            for line in Path(f"/proc/{server.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        return total
 
     def statements(self) -> int:
         if self.stats is None:
             return 0
         time.sleep(0.6)  # the counter is written every 0.25 s
-        try:
-            return int(self.stats.read_text() or 0)
-        except (OSError, ValueError):
-            return 0
+        total = 0
+        for server in self.group:
+            try:
+                total += int(server.stats.read_text() or 0)
+            except (OSError, ValueError, AttributeError):
+                pass
+        return total
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        for server in self.group:
+            server.proc.terminate()
+        for server in self.group:
+            try:
+                server.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.proc.kill()
+                server.proc.wait()
 
 
 def _wait_ready(proc: subprocess.Popen, port: int, path: str, log: Path) -> None:
@@ -322,31 +348,47 @@ def _fresh_database(url: str | None, tmp: Path) -> str:
     return url
 
 
+def _flush_redis(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
 def start_desk(mode: str, tmp: Path, database_url: str | None, agents: int, visitors: int,
-               extra_env: dict) -> Server:
+               extra_env: dict, processes: int = 1, redis_url: str | None = None) -> Server:
+    """The desk on a fresh database: *processes* servers (``chat_server.py``), sharing the
+    database and, with *redis_url* (emptied first), one Socket.IO message queue and rate limits."""
     url = _fresh_database(database_url, tmp)
-    port = free_port()
-    instance = tmp / f"instance-{mode}"
+    instance = tmp / f"instance-{mode}-{processes}"
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SOCKETIO_MESSAGE_QUEUE")}
     env.update({"DATABASE_URL": url, "INSTANCE_PATH": str(instance), "DEMO_HOST_PORT": "0", "ASYNC_MODE": mode,
                 "AUTH_RATE_LIMITED": "false", "MFA_REQUIRED_ROLES": "", "REPORTS_WORKERS": "1",
                 "PYTHONUNBUFFERED": "1", **extra_env})
+    if redis_url:
+        _flush_redis(redis_url)
+        env["REDIS_URL"] = redis_url
     command = [sys.executable, "-c", SEED, str(agents), str(math.ceil(visitors / agents) + 5), PASSWORD, ORIGIN]
     seeded = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)  # noqa: S603
     if seeded.returncode != 0:
         raise SystemExit(f"seeding failed:\n{seeded.stderr[-3000:]}")
     site_key = seeded.stdout.strip().splitlines()[-1]
-    stats = tmp / f"statements-{mode}"
-    env["BENCH_STATS"] = str(stats)
-    env["BENCH_PROFILE"] = str(tmp / f"profile-desk-{mode}")
-    env["BENCH_PROBE"] = str(tmp / f"probe-desk-{mode}")
-    log = tmp / f"desk-{mode}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "chat_server.py"),  # noqa: S603
-                                 "--port", str(port),
-                                 "--no-demo"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    _wait_ready(proc, port, "/health", log)
-    return Server("desk", proc, port, stats, url, site_key, env, Path(env["BENCH_PROBE"]))
+    started: list[Server] = []
+    for n in range(processes):
+        port = free_port()
+        own = {**env, "BENCH_STATS": str(tmp / f"statements-{mode}-{processes}-{n}"),
+               "BENCH_PROFILE": str(tmp / f"profile-desk-{mode}-{processes}-{n}"),
+               "BENCH_PROBE": str(tmp / f"probe-desk-{mode}-{processes}-{n}")}
+        log = tmp / f"desk-{mode}-{processes}-{n}.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "chat_server.py"),  # noqa: S603
+                                     "--port", str(port), "--no-demo"], cwd=ROOT, env=own, stdout=out,
+                                    stderr=subprocess.STDOUT)
+        _wait_ready(proc, port, "/health", log)
+        started.append(Server("desk", proc, port, Path(own["BENCH_STATS"]), url, site_key, own,
+                              Path(own["BENCH_PROBE"])))
+    first = started[0]
+    first.others = started[1:]
+    return first
 
 
 def sign_in(port: int, username: str) -> str:
@@ -485,7 +527,10 @@ class Load:
             self.accepted += 1
 
     async def connect(self) -> None:
-        port = self.server.port
+        # agent n and visitor n connect to process n mod the number of processes: with two, most
+        # chats have their visitor on one process and their agent on the other (through Redis)
+        ports = self.server.ports
+        port = ports[0]
         desk = self.server.kind == "desk"
         if desk:
             loop = asyncio.get_running_loop()
@@ -496,7 +541,7 @@ class Load:
             agent.on_event = self._agent_event(agent)
             headers = [(b"cookie", cookies[n].encode())] if desk else []
             auth = {} if desk else {"bench_agent": n, "agents": self.n_agents, "visitors": self.n_visitors}
-            await agent.connect(port, auth, headers)
+            await agent.connect(ports[n % len(ports)], auth, headers)
             self.agents.append(agent)
         if desk:  # the console pings every 30 s: an agent not heard from for 90 s is no longer present
             for agent in self.agents:
@@ -510,7 +555,7 @@ class Load:
                 for _ in range(20):  # a refusal with retry_after is tried again, as the widget reconnects
                     client = SocketClient("/visitor")
                     try:
-                        await client.connect(port, auth, [(b"origin", ORIGIN.encode())])
+                        await client.connect(ports[n % len(ports)], auth, [(b"origin", ORIGIN.encode())])
                         return client
                     except ConnectionError as exc:
                         client.close()
@@ -832,8 +877,16 @@ def main() -> None:
                         help="freeze: the generator collects only between runs (its own pauses out of the figures)")
     parser.add_argument("--profile", default=None, help="profile the desk over the runs, save the profile here")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the desk server (repeatable)")
+    parser.add_argument("--processes", default=None,
+                        help="e.g. 1,2: the desk with that many server processes, each in turn, sharing the database "
+                             "and --redis-url (the relay is not run)")
+    parser.add_argument("--redis-url", default=None,
+                        help="Redis for --processes (a scratch database number: it is emptied before each start)")
     args = parser.parse_args()
     args.rates = [int(r) for r in args.rates.split(",") if r]
+    args.processes = [int(n) for n in args.processes.split(",") if n] if args.processes else []
+    if args.processes and (not args.redis_url or not all(0 < n <= 8 for n in args.processes)):
+        raise SystemExit("--processes takes 1 to 8 processes per step and needs --redis-url")
     if not (0 < args.visitors <= MAX_CLIENTS and 0 < args.agents <= 500 and args.idle <= MAX_CLIENTS
             and all(0 < r <= 5000 for r in args.rates) and 0 < args.seconds <= 60 and 0 < args.repeat <= 10):
         raise SystemExit("out of bounds: at most 20,000 clients, 5,000 msg/s and 60 s per rate")
@@ -847,9 +900,19 @@ def main() -> None:
     results: dict[str, list[dict] | dict] = {}
     with tempfile.TemporaryDirectory(prefix="chat-load-") as folder:
         tmp = Path(folder)
-        for target in (["relay", "desk"] if args.target == "both" else [args.target]):
-            server = start_relay(args.async_mode, tmp) if target == "relay" else start_desk(
-                args.async_mode, tmp, args.database_url, args.agents, args.visitors, extra_env)
+        if args.processes:
+            targets = [f"desk x{n}" for n in args.processes]
+        else:
+            targets = ["relay", "desk"] if args.target == "both" else [args.target]
+        for target in targets:
+            if target.startswith("desk x"):
+                server = start_desk(args.async_mode, tmp, args.database_url, args.agents, args.visitors, extra_env,
+                                    processes=int(target[6:]), redis_url=args.redis_url)
+                print(f"  {target}: {len(server.group)} process(es) on ports {server.ports}", flush=True)
+            elif target == "relay":
+                server = start_relay(args.async_mode, tmp)
+            else:
+                server = start_desk(args.async_mode, tmp, args.database_url, args.agents, args.visitors, extra_env)
             try:
                 if args.idle:
                     results[target] = asyncio.run(idle_connections(server, args.idle))
@@ -864,7 +927,16 @@ def main() -> None:
                     Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
                     for log in tmp.glob("*.log"):
                         shutil.copy(log, Path(args.keep_logs) / log.name)
-    if not args.idle and len(results) == 2:
+    if not args.idle and len(args.processes) > 1:
+        one, *more = args.processes
+        print(f"delivered throughput against {one} process(es) (medians):")
+        for n in more:
+            for base, other in zip(results[f"desk x{one}"], results[f"desk x{n}"], strict=True):
+                ratio = other["delivered_rate"][1] / base["delivered_rate"][1]
+                print(f"  {base['offered']:>5}/s offered: {n} processes {other['delivered_rate'][1]:.0f} / "
+                      f"{one} {base['delivered_rate'][1]:.0f} = {ratio:.2f}x;"
+                      f" p99 {other['p99'][1]:.1f} / {base['p99'][1]:.1f} ms")
+    elif not args.idle and len(results) == 2:
         print("desk / relay delivered throughput:")
         for desk, relay in zip(results["desk"], results["relay"], strict=True):
             ratio = desk["delivered_rate"][1] / relay["delivered_rate"][1] * 100
