@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
 import socketio
 from sqlalchemy import bindparam, create_engine, text
 from sqlalchemy.engine import Engine
@@ -280,8 +281,6 @@ def test_a_server_killed_mid_conversation_loses_and_repeats_nothing(cluster: Clu
 
 
 def _health(url: str) -> dict:
-    import requests
-
     return requests.get(f"{url}/health", timeout=5).json()
 
 
@@ -329,8 +328,9 @@ def test_redis_restarted_mid_chat_the_servers_recover_without_a_restart(cluster:
 
 def test_dropped_database_connections_lose_no_acknowledged_message(cluster: Cluster) -> None:
     """PostgreSQL ends every connection of the servers (as a failover or a restart of the database
-    does) while a visitor keeps writing: the servers reconnect by themselves, every message is
-    acknowledged (a refusal carries ``retry_after`` and the client sends it again) and stored once."""
+    does) while a visitor keeps writing and an accountant posts vouchers: the servers reconnect by
+    themselves, every message and voucher is acknowledged (a refusal carries ``retry_after``, and
+    the client sends it again with the same ``client_msg_id`` or ``Idempotency-Key``) and stored once."""
     if cluster.engine.dialect.name != "postgresql":
         pytest.skip("dropping the servers' connections is a PostgreSQL test")
     tag = uuid.uuid4().hex[:6]
@@ -353,3 +353,50 @@ def test_dropped_database_connections_lose_no_acknowledged_message(cluster: Clus
     assert agent.send(f"{tag} 回复", conversation_id=conversation_id)
     agent.client.disconnect()
     visitor.client.disconnect()
+
+    # The back office too: an accountant's vouchers, each POST retried with its Idempotency-Key
+    # until it is acknowledged (201), are all there, once each.
+    url = cluster.servers[0].url
+    http = _accountant(url)
+    with cluster.engine.connect() as conn:
+        book_id, client_id = conn.execute(text(
+            "SELECT b.id, b.client_id FROM ledger_book b JOIN client c ON c.id = b.client_id "
+            "JOIN ab_user u ON u.id = c.accountant_id WHERE u.username = 'accountant' ORDER BY b.id")).first()
+        closed = conn.execute(text("SELECT max(period) FROM ledger_period WHERE book_id = :b AND status = 'closed'"),
+                              {"b": book_id}).scalar()
+    year, month = divmod(closed or 202611, 100)
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    summary = f"{tag} 断线重试"
+    for n in range(6):
+        if n % 3 == 1:
+            with cluster.engine.connect() as conn:
+                dropped += conn.execute(terminate).scalar() or 0
+        body = {"client_id": client_id, "date": f"{year}-{month:02d}-10", "word": "记", "summary": summary,
+                "attachments": 0, "lines": [{"account_code": "1001", "debit": f"{n + 1}00.00"},
+                                            {"account_code": "5001", "credit": f"{n + 1}00.00"}]}
+        key = {"Idempotency-Key": f"{tag}-{n}"}
+        answers = []
+        for _ in range(10):
+            answer = http.post(f"{url}/api/v1/voucher/", json=body, headers=key, timeout=WAIT)
+            answers.append(answer.status_code)
+            if answer.status_code == 201:
+                break
+            assert answer.status_code == 503, answer.text  # the database is reconnecting: try again
+            time.sleep(float(answer.headers.get("Retry-After") or 1))
+        assert answers[-1] == 201, answers
+    assert cluster.count("SELECT count(*) FROM ledger_voucher WHERE summary = :s", s=summary) == 6
+
+
+def _accountant(url: str) -> requests.Session:
+    """The demo accountant's browser session, with the CSRF token and origin its pages send on API writes."""
+    import re
+
+    http = requests.Session()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', http.get(f"{url}/login/", timeout=WAIT).text)
+    answer = http.post(f"{url}/login/", data={"username": "accountant", "password": PASSWORD,
+                                              "csrf_token": token.group(1)}, timeout=WAIT)
+    assert "/login" not in answer.url, "the accountant could not sign in"
+    page = http.get(f"{url}/voucherimport/", timeout=WAIT)
+    api_token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+    http.headers.update({"X-CSRFToken": api_token.group(1), "Origin": url})
+    return http
