@@ -3,12 +3,15 @@ messages stored before the ack, idempotent resends, resume, privacy between visi
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app.extensions import db, socketio
 from app.models.chat import AgentProfile, ChatBlock, ChatMessage, ChatSite, Conversation, ConversationStatus, Visitor
-from app.services import chat_sites
+from app.services import chat_sites, chat_tools
 from app.sockets.fanout import fanout
 from tests.factories import make_client, make_contact
 from tests.sockets import FreshSocketClient, _fanout_settled, _without_message_queue, received  # noqa: F401
@@ -276,6 +279,52 @@ def test_an_agent_blocks_the_visitor_of_their_chat_in_one_click(app, site, agent
     assert agent.emit("block_visitor", {"conversation_id": conversation_id}, namespace="/agent",
                       callback=True)["blocked"] is True
     assert _count(ChatBlock) == 1
+
+
+def test_two_clicks_on_block_at_once_make_one_block(app, site, agent_profile, login_as):
+    """Two blocks of the same chat at once (a double click, two tabs): the second waits for the
+    first and finds its block. The first holds its insert until the second has read the blocks,
+    or for a second and a half when the second cannot read them (it waits for the first). On
+    PostgreSQL, without the lock, both read "no block yet" and both insert one."""
+    _visitor_client, _, _agent_client, conversation_id = _accepted_chat(app, site, login_as)
+    profile_id = agent_profile.id
+    db.session.remove()
+    second_read, results = threading.Event(), {}
+    first_thread = []
+
+    def on_execute(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
+        words = " ".join(statement.split()).upper()
+        if threading.get_ident() in first_thread and words.startswith("INSERT INTO CHAT_BLOCK"):
+            second_read.wait(1.5)
+        elif threading.get_ident() not in first_thread and "FROM CHAT_BLOCK" in words:
+            second_read.set()
+
+    def block(n: int) -> None:
+        if n == 0:
+            first_thread.append(threading.get_ident())
+        with app.app_context():
+            try:
+                agent = db.session.get(AgentProfile, profile_id)
+                results[n] = chat_tools.block_from_chat(db.session, agent, conversation_id)[1].id
+            except Exception as exc:  # noqa: BLE001 - reported below
+                results[n] = exc
+            finally:
+                db.session.remove()
+
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        first = threading.Thread(target=block, args=(0,))
+        first.start()
+        time.sleep(0.2)  # the first is past its checks
+        second = threading.Thread(target=block, args=(1,))
+        second.start()
+        first.join(20)
+        second.join(20)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)
+    assert _count(ChatBlock) == 1, results
+    assert results[0] == results[1], results
+    assert db.session.get(Conversation, conversation_id).status == ConversationStatus.closed
 
 
 @pytest.mark.parametrize("payload", [

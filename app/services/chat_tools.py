@@ -52,6 +52,7 @@ from app.models.chat import (
 )
 from app.services import chat, routing, tracking
 from app.services.errors import AccessDenied, Conflict, NotFound, ValidationFailed
+from app.services.locking import write_lock
 
 SHORTCUT = re.compile(r"[\w-]{1,30}")  # letters (any script), digits, _ and -
 MAX_REPLY_TEXT = 5000
@@ -438,6 +439,9 @@ def block_from_chat(session: Session, agent: AgentProfile | None, conversation_i
         raise AccessDenied({"conversation_id": [str(_l("This is not your conversation."))]})
     now = now or utcnow()
     visitor = session.get(Visitor, conversation.visitor_id)
+    # one block per visitor however often (or from however many tabs) it is clicked at once
+    write_lock(session, Visitor, Visitor.id, visitor.id, Visitor.site_id)
+    session.refresh(conversation)  # as the click before this one may have left it
     block = session.scalar(select(ChatBlock).where(
         ChatBlock.site_id == conversation.site_id, ChatBlock.visitor_uid == visitor.uid,
         or_(ChatBlock.expires_at.is_(None), ChatBlock.expires_at > now)))
