@@ -246,6 +246,9 @@ def test_an_agent_chooses_the_send_key_and_it_follows_them(app, agent_profile, l
     # A preference, not an administrative change: no audit row.
     assert not db.session.scalars(select(AuditLog).where(AuditLog.object_type == "chat_agent",
                                                          AuditLog.action == "update")).all()
+    # The agents' admin page shows each agent's choice, in words.
+    shown = login_as("admin").get(f"/agentprofilemodelview/show/{agent_profile.id}").get_data(as_text=True)
+    assert "Send key" in shown and "Ctrl+Enter" in shown and "ctrl_enter" not in shown
 
 
 @pytest.mark.parametrize("value", ["shift_enter", "", 5, True])

@@ -26,6 +26,7 @@ from app.models.chat import (
     ChatSite,
     PrechatMode,
     RoutingMode,
+    SendKey,
 )
 from app.services import chat_sites
 from app.services.errors import DomainError
@@ -151,17 +152,17 @@ class AgentProfileModelView(DeskModelView):
     search_columns = ["display_name", "user", "groups", "status", "active"]
     add_columns = edit_columns = ["user", "display_name", "avatar_url", "groups", "languages", "max_chats",
                                   "greeting", "active"]
-    show_columns = add_columns + ["status", "last_seen_at"]
+    show_columns = add_columns + ["send_key", "status", "last_seen_at"]  # the send key: the agent's own choice
     label_columns = {"user": _l("User"), "display_name": _l("Display name"), "avatar_url": _l("Avatar URL"),
                      "groups": lazy_pgettext("agent groups", "Groups"), "languages": _l("Languages"),
                      "max_chats": _l("Max concurrent chats"),
                      "greeting": _l("Personal greeting"), "active": lazy_pgettext("enabled", "Active"),
-                     "status": _l("Status"),
+                     "status": _l("Status"), "send_key": _l("Send key"),
                      "last_seen_at": _l("Last seen")}
     add_form_extra_fields = edit_form_extra_fields = {
         "max_chats": IntegerField(_l("Max concurrent chats"), default=5, validators=[NumberRange(min=1, max=50)]),
     }
-    formatters_columns = {"status": enum_formatter(AgentStatus)}
+    formatters_columns = {"status": enum_formatter(AgentStatus), "send_key": enum_formatter(SendKey)}
 
     def pre_add(self, item: AgentProfile) -> None:
         if item.avatar_url and not item.avatar_url.startswith(("https://", "http://", "/")):
