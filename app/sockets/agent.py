@@ -5,7 +5,8 @@ Events in: ``status {status}``, ``preferences {send_key}`` (ack the agent's pref
 ``queue_list``, ``accept {conversation_id}`` (ack: the conversation's messages), ``decline
 {conversation_id}``, ``message {conversation_id, client_msg_id, text, note?}`` (ack ``{id,
 client_msg_id, created_at}``), ``typing {conversation_id}``, ``close {conversation_id}``, ``resume
-{conversation_id, last_message_id}``.
+{conversation_id, last_message_id}``; the team, tool and topic events of the mixins (``set_topics``:
+``app.sockets.agent_topics``).
 Events out: ``chat_offer``, ``offer_withdrawn``, ``queue_update``, ``agent_status``, ``preferences``,
 ``chat_request``, ``message``, ``visitor_typing``, ``closed``, ``error``.
 """
@@ -28,6 +29,7 @@ from app.services.routing import SEEN_REFRESH_SECONDS
 from app.sockets import deliver
 from app.sockets.agent_team import TeamEvents
 from app.sockets.agent_tools import ToolEvents, announce_closed
+from app.sockets.agent_topics import TopicEvents
 from app.sockets.guard import connect_guarded, dispatch, guarded
 from app.sockets.rooms import (
     AGENT_KEY,
@@ -63,7 +65,7 @@ def _refused(message: object) -> ConnectionRefusedError:
 NOT_YOURS = _l("This conversation is not yours.")
 
 
-class AgentNamespace(TeamEvents, ToolEvents, Namespace):
+class AgentNamespace(TeamEvents, ToolEvents, TopicEvents, Namespace):
     def trigger_event(self, event, *args):  # noqa: ANN001, ANN002, ANN201
         """Every event of a console tab also refreshes the agent's presence (``last_seen_at``, at
         most one write per ``SEEN_REFRESH_SECONDS`` and tab: the tab remembers when it last did).
