@@ -26,6 +26,7 @@ from app.models.chat import ChatSite
 from app.models.chat_topics import QuickLink
 from app.services.chat_inbox import escape_like
 from app.services.errors import ValidationFailed
+from app.services.inputs import MAX_ID
 
 MAX_TITLE = 100
 MAX_URL = 2000
@@ -75,7 +76,8 @@ def validate_link(session: Session, link: QuickLink) -> None:
     if problem := url_problem(link.url):
         errors["url"] = [problem]
     site_id = link.site_id if link.site_id is not None else getattr(link.site, "id", None)
-    if site_id is not None and (not _is_int(site_id) or session.get(ChatSite, site_id) is None):
+    if site_id is not None and (not _is_int(site_id) or not 1 <= site_id <= MAX_ID
+                                or session.get(ChatSite, site_id) is None):
         errors["site_id"] = [str(_l("There is no record with id %(id)s.", id=site_id))]
     if not _is_int(link.sort_order) or not 0 <= link.sort_order <= MAX_SORT:
         errors["sort_order"] = [str(_l("A whole number from 0 to %(n)d.", n=MAX_SORT))]
