@@ -301,10 +301,14 @@ BUILDERS: dict[str, Callable[..., Document]] = {
 }
 
 
-def transcript(session: Session, conversation_id: int, author: str, internal: bool = False) -> Document:
+def transcript(session: Session, conversation_id: int, author: str, internal: bool = False,
+               visitor_copy: bool = False) -> Document:
     """The agency's copy of a conversation: internal notes marked when *internal* (a reader who may
-    see them, ``chat_inbox.transcript_access``), whispers always left out."""
+    see them, ``chat_inbox.transcript_access``), whispers always left out. *visitor_copy*: the copy
+    a visitor downloads from the widget, with what they saw only (never notes) and no word of
+    internal matters."""
     conversation = chat.get_conversation(session, conversation_id)
+    internal = internal and not visitor_copy
     lines = report_data.transcript_lines(session, conversation_id, internal=internal)
     visitor = conversation.visitor
     visitor_name = (visitor.name if visitor is not None and visitor.name else "") or f"#{conversation.visitor_id}"
@@ -315,7 +319,8 @@ def transcript(session: Session, conversation_id: int, author: str, internal: bo
                     client_name=visitor_name, subtitle=subtitle, author=author,
                     filename=f"transcript-{conversation_id}.pdf", rows=lines, generated_at=_now(),
                     context={"conversation": conversation, "visitor_name": visitor_name, "senders": SENDERS,
-                             "when": lambda at: to_display(at, "%Y-%m-%d %H:%M:%S"), "no_data": NO_DATA})
+                             "when": lambda at: to_display(at, "%Y-%m-%d %H:%M:%S"), "no_data": NO_DATA,
+                             "visitor_copy": visitor_copy})
 
 
 def sync_limit() -> int:

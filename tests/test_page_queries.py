@@ -34,6 +34,7 @@ from app.models.chat import (
     Visitor,
 )
 from app.models.chat_faq import FaqEntry, FaqUnanswered
+from app.models.chat_topics import ChatTopic, QuickLink, conversation_topic
 from app.models.contracts import ContractStatus
 from app.models.crm import Tag
 from app.models.documents import DocumentType
@@ -104,7 +105,7 @@ def grow(app, world: World, n: int) -> None:  # noqa: ANN001
     payment and a change, books with a voucher (and one more voucher in the first client's books);
     agents with profiles, chat sites with groups, visitors with a closed chat, online visitors
     waiting in the queue, left messages, canned replies, invitation rules, knowledge base entries,
-    unanswered questions, blocks and roles."""
+    unanswered questions, blocks, roles, conversation topics (one on each closed chat) and quick links."""
     sm = app.appbuilder.sm
     accountant, manager = sm.find_user(username="accountant"), sm.find_user(username="manager")
     agent = sm.find_user(username="agent")
@@ -169,13 +170,18 @@ def grow(app, world: World, n: int) -> None:  # noqa: ANN001
         db.session.add(faq)
         db.session.add(FaqUnanswered(site_id=site.id, question=f"没答上的问题{i}", question_key=f"没答上的问题{i}"))
         db.session.add(ChatBlock(site_id=site.id, ip_range=f"203.0.113.{i % 250}", created_by_id=manager.id))
+        topic = ChatTopic(name=f"主题{i}", sort_order=i)
+        link = QuickLink(site_id=site.id if i % 2 else None, title=f"链接{i}", url=f"https://www.example.com/{i}")
+        db.session.add_all([topic, link])
+        db.session.flush()
+        db.session.execute(conversation_topic.insert().values(conversation_id=conversation.id, topic_id=topic.id))
         db.session.commit()
         for name, row in (("client", client), ("contract", contract), ("voucher", voucher),
                           ("contact", client.contacts[0]), ("bank", client.bank_accounts[0]),
                           ("bill", bill), ("payment", payment), ("service", record), ("document", document),
                           ("visitor", visitor), ("conversation", conversation), ("group", group),
                           ("profile", site.groups[0].agents[0]), ("book", book), ("left", left), ("role", role),
-                          ("faq", faq)):
+                          ("faq", faq), ("topic", topic), ("link", link)):
             world.ids.setdefault(name, row.id)
 
 
@@ -255,6 +261,11 @@ PAGES: list[tuple[str, set[str], bool]] = [
     ("/faqentrymodelview/add", {A, M}, False),
     ("/chat/faq/unanswered/", {A, M}, True),
     ("/chat/staffing/", {A, M}, True),
+    ("/chattopicmodelview/list/", {A, M, G}, True),
+    ("/chattopicmodelview/show/{topic}", {A, M, G}, False),
+    ("/quicklinkmodelview/list/", {A, M, G}, True),
+    ("/quicklinkmodelview/show/{link}", {A, M, G}, False),
+    ("/chat/history/?topic_id={topic}", INBOX, True),
     ("/auditlogmodelview/list/", {A, M}, True),
     ("/users/list/", {A}, True),
     ("/users/show/{user}", {A}, False),

@@ -11,6 +11,7 @@ from app.grants import (
     chat_faq,
     chat_inbox,
     chat_tools,
+    chat_topics,
     ledger_api,
     ledger_reports,
     ledger_screens,
@@ -22,7 +23,8 @@ from app.grants import (
     work_board,
 )
 
-MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, chat_faq, staffing,
+MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, chat_faq, chat_topics,
+           staffing,
            reports, tax, tax_worksheet, tax_filings, work_board)
 
 

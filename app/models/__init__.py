@@ -14,6 +14,7 @@ from app.models.chat import (  # noqa: F401
     Visitor,
 )
 from app.models.chat_faq import FaqEntry, FaqTerm, FaqUnanswered  # noqa: F401
+from app.models.chat_topics import ChatTopic, QuickLink  # noqa: F401
 from app.models.contracts import (  # noqa: F401
     BillingCycle,
     Contract,

@@ -41,7 +41,7 @@ EVENT_ACTIONS = (
     "account_locked", "account_unlocked",
     "mfa_success", "mfa_failure", "mfa_enrolled", "mfa_recovery_codes", "mfa_disabled", "mfa_reset",
     "period_close", "period_reopen", "download",
-    "chat_transfer", "chat_transcript", "chat_retention",
+    "chat_transfer", "chat_transcript", "chat_retention", "chat_topics",
 )
 ACTIONS = RECORD_ACTIONS + EVENT_ACTIONS
 # Record types that events name besides the audited tables (FAB's users, a month of a set of

@@ -70,6 +70,7 @@ class VisitorSession:
     visitor: Visitor
     token: str
     returning: bool
+    verified: str | None = None  # the user id verified by its identity hash on this connection
 
 
 def admit_visitor(session: Session, *, secret_key: str, site_key: object, origin: str | None, token: object,
@@ -131,7 +132,8 @@ def connect_visitor(session: Session, *, secret_key: str, site_key: object, orig
         visitor.contact_id = session.scalar(select(ClientContact.id).where(
             ClientContact.chat_user_id == verified).order_by(ClientContact.id)) or visitor.contact_id
     session.commit()
-    return VisitorSession(site, visitor, chat_sites.visitor_token(secret_key, site.site_key, visitor.uid), returning)
+    return VisitorSession(site, visitor, chat_sites.visitor_token(secret_key, site.site_key, visitor.uid), returning,
+                          verified)
 
 
 def open_conversation(session: Session, visitor: Visitor) -> Conversation | None:

@@ -42,7 +42,7 @@ from app.models.chat import (
 from app.models.contracts import Contract
 from app.models.crm import Client, ClientContact, ServiceRecord
 from app.models.ledger import LedgerBook, Period, PeriodStatus
-from app.services import chat, routing, tracking
+from app.services import chat, chat_topics, routing, tracking
 from app.services.contracts import LIVE, client_balance
 from app.services.errors import NotFound, ValidationFailed
 from app.services.timefmt import utc_iso
@@ -115,7 +115,8 @@ def online_visitors(session: Session, site_ids: list[int], q: str = "", include_
 
 
 def _visitor_summary(visitor: Visitor) -> dict:
-    return {"id": visitor.id, "uid": visitor.uid, "name": visitor.name, "current_url": visitor.current_url,
+    return {"id": visitor.id, "uid": visitor.uid, "site_id": visitor.site_id, "name": visitor.name,
+            "current_url": visitor.current_url,
             "current_title": visitor.current_title, "city": visitor.city, "region": visitor.region,
             "country": visitor.country, "online": visitor.online}
 
@@ -280,16 +281,19 @@ def live_conversations(session: Session, now: datetime | None = None) -> list[di
 
 def console_state(session: Session, who: Viewer, name: str, q: str = "", include_ip: bool = False) -> dict:
     """Everything the console shows when it (re)loads: ``me``, ``visitors`` (filtered by *q*),
-    ``queue``, ``offers``, ``chats``, ``agents``, ``groups`` and, for supervisors, ``live``."""
+    ``queue``, ``offers``, ``chats`` (each with its ``topics``), ``agents``, ``groups``, ``topics`` (the
+    active conversation topics to choose from) and, for supervisors, ``live``."""
     site_ids = served_site_ids(session, who)
     now = utcnow()
     return {
         "me": _me(who, name), "now": utc_iso(now), "site_ids": site_ids,
         "visitors": online_visitors(session, site_ids, q, include_ip),
         "queue": queue(session, site_ids, now), "offers": my_offers(session, who),
-        "chats": my_chats(session, who, now), "agents": agents(session, site_ids, who),
+        "chats": chat_topics.with_topics(session, my_chats(session, who, now)),
+        "agents": agents(session, site_ids, who),
         "groups": groups(session, site_ids),
         "live": live_conversations(session, now) if who.supervisor else [],
+        "topics": chat_topics.active_topics(session),
     }
 
 
@@ -396,6 +400,7 @@ def conversation_detail(session: Session, who: Viewer, conversation_id: int) -> 
                          "agent_id": conversation.agent_id, "agent_name": agent.display_name if agent else None,
                          "queued_at": utc_iso(conversation.queued_at), "accepted_at": utc_iso(conversation.accepted_at),
                          "closed_at": utc_iso(conversation.closed_at), "entry_url": conversation.entry_url,
-                         "rating": conversation.rating, "visitor": _visitor_summary(conversation.visitor)},
+                         "rating": conversation.rating, "visitor": _visitor_summary(conversation.visitor),
+                         "topics": chat_topics.topics_of(session, [conversation.id]).get(conversation.id, [])},
         "messages": [chat.message_payload(m) for m in messages],
     }

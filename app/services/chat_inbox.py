@@ -54,6 +54,7 @@ from app.models.chat import (
     SenderType,
     Visitor,
 )
+from app.models.chat_topics import conversation_topic
 from app.models.security import AuditLog
 from app.services import audit, chat, mailer, routing
 from app.services.errors import AccessDenied, Conflict, NotFound, ValidationFailed
@@ -410,9 +411,10 @@ def search_conversations(session: Session, q: str | None = None, site_id: int | 
                          agent_id: int | None = None, date_from: date | None = None, date_to: date | None = None,
                          rating: int | None = None, *, site_ids: Iterable[int] | None = None,
                          include_internal: bool = False, page: int = 0, page_size: int = 25,
-                         tz: str = "Asia/Shanghai") -> SearchResult:
+                         tz: str = "Asia/Shanghai", topic_id: int | None = None) -> SearchResult:
     """Conversations, newest first, whose messages contain *q* literally (case-insensitive), filtered by
-    site, agent, start day (``date_from``..``date_to`` inclusive, days in *tz*) and rating.
+    site, agent, start day (``date_from``..``date_to`` inclusive, days in *tz*), rating and topic
+    (对话主题: conversations filed under *topic_id*).
 
     ``site_ids`` limits the result to those sites (an agent's); ``include_internal`` also searches
     notes and whispers (only for users who may read them everywhere). Each conversation once."""
@@ -435,6 +437,9 @@ def search_conversations(session: Session, q: str | None = None, site_id: int | 
         stmt = stmt.where(Conversation.queued_at < _day_start(date_to + timedelta(days=1), tz))
     if rating is not None:
         stmt = stmt.where(Conversation.rating == rating)
+    if topic_id is not None:
+        stmt = stmt.where(Conversation.id.in_(select(conversation_topic.c.conversation_id).where(
+            conversation_topic.c.topic_id == topic_id)))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(Conversation.queued_at.desc(), Conversation.id.desc())
                            .offset(max(page, 0) * page_size).limit(page_size))

@@ -1,6 +1,8 @@
 """Demo live chat (在线客服演示): a chat site for the demo host page, a group with the two demo agents,
-shared canned replies, an invitation rule and knowledge base entries the bot answers with (代账
-prices, registering a company, filing deadlines).
+shared canned replies, an invitation rule, knowledge base entries the bot answers with (代账
+prices, registering a company, filing deadlines), conversation topics (代理记账咨询, 报税问题, 发票,
+工商注册, 投诉) and quick links (the tax administration's sites for every site, the demo site's
+services page for the demo site).
 
 Rules:
 - The site's key is ``DEMO_SITE_KEY`` when configured, else generated; it allows the demo host page
@@ -23,6 +25,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models.chat import AgentGroup, AgentProfile, CannedReply, ChatSite, InvitationRule
 from app.models.chat_faq import FaqEntry
+from app.models.chat_topics import ChatTopic, QuickLink
 from app.services.audit import SYSTEM, acting_as
 from app.services.chat_faq import validate_entry
 from app.services.chat_sites import prepare_new_site
@@ -52,6 +55,21 @@ FAQ_ENTRIES = (
      "小规模纳税人按季申报的，在季度结束后下月 15 日前申报。"),
     ("报税", "企业所得税汇算清缴什么时候截止？", "汇算清缴 企业所得税 年报 截止 期限",
      "企业所得税年度汇算清缴在次年 5 月 31 日前完成；工商年报在每年 6 月 30 日前报送。"),
+)
+
+
+# (name, description) in their sort order
+TOPICS = (
+    ("代理记账咨询", "代账服务内容、价格、签约"),
+    ("报税问题", "申报期限、税种、零申报、汇算清缴"),
+    ("发票", "开票、领票、发票丢失与红冲"),
+    ("工商注册", "注册公司、变更、注销、年报"),
+    ("投诉", "对服务不满意，需要主管跟进"),
+)
+# (title, url): for every site
+QUICK_LINKS = (
+    ("国家税务总局", "https://www.chinatax.gov.cn/"),
+    ("国家企业信用信息公示系统（年报）", "https://www.gsxt.gov.cn/"),
 )
 
 
@@ -108,8 +126,24 @@ def seed_demo_chat(app: Flask) -> str:
                              answer=answer, active=True)
             validate_entry(db.session, entry)
             db.session.add(entry)
+        seed_topics_and_links(site, app.config.get("DEMO_HOST_PORT") or DEFAULT_HOST_PORT)
         db.session.commit()
     return site.site_key
+
+
+def seed_topics_and_links(site: ChatSite, port: int) -> None:
+    """Add the demo conversation topics and quick links that are missing (by name, by title), the
+    services page of the demo website (on *port*) being the demo site's own link. Does not commit."""
+    names = set(db.session.scalars(select(ChatTopic.name)))
+    for order, (name, description) in enumerate(TOPICS, start=1):
+        if name not in names:
+            db.session.add(ChatTopic(name=name, description=description, sort_order=order * 10, active=True))
+    titles = set(db.session.scalars(select(QuickLink.title)))
+    links = [(None, title, url) for title, url in QUICK_LINKS]
+    links.append((site.id, "服务与价格", f"http://127.0.0.1:{port}/services.html"))
+    for order, (site_id, title, url) in enumerate(links, start=1):
+        if title not in titles:
+            db.session.add(QuickLink(site_id=site_id, title=title, url=url, sort_order=order * 10, active=True))
 
 
 def allow_demo_host(app: Flask, site: ChatSite, port: int | None) -> list[str]:

@@ -44,6 +44,8 @@ def _labels() -> dict[str, Callable[[int], str]]:
         "service_record": lambda n: ngettext("%(num)d service record", "%(num)d service records", n),
         "tax_filing": lambda n: ngettext("%(num)d tax filing", "%(num)d tax filings", n),
         "ab_user": lambda n: ngettext("%(num)d user account", "%(num)d user accounts", n),
+        "chat_conversation_topic": lambda n: ngettext("%(num)d conversation filed under it",
+                                                      "%(num)d conversations filed under it", n),
     }
 
 

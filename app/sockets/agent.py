@@ -6,7 +6,8 @@ Events in: ``status {status}``, ``preferences {send_key}`` (ack the agent's pref
 {conversation_id}``, ``message {conversation_id, client_msg_id, text, note?}`` (ack ``{id,
 client_msg_id, created_at}``), ``typing {conversation_id}``, ``close {conversation_id}``, ``resume
 {conversation_id, last_message_id}`` (the read positions, then the later messages), ``read
-{conversation_id, message_id}`` (read receipts, ``app.sockets.receipts``).
+{conversation_id, message_id}`` (read receipts, ``app.sockets.receipts``); the team, tool and topic
+events of the mixins (``set_topics``: ``app.sockets.agent_topics``).
 Events out: ``chat_offer``, ``offer_withdrawn``, ``queue_update``, ``agent_status``, ``preferences``,
 ``chat_request``, ``message``, ``visitor_typing``, ``closed``, ``read``, ``error``.
 """
@@ -29,6 +30,7 @@ from app.services.routing import SEEN_REFRESH_SECONDS
 from app.sockets import deliver
 from app.sockets.agent_team import TeamEvents
 from app.sockets.agent_tools import ToolEvents, announce_closed
+from app.sockets.agent_topics import TopicEvents
 from app.sockets.guard import connect_guarded, dispatch, guarded
 from app.sockets.receipts import AgentReceiptEvents, send_positions
 from app.sockets.rooms import (
@@ -65,7 +67,7 @@ def _refused(message: object) -> ConnectionRefusedError:
 NOT_YOURS = _l("This conversation is not yours.")
 
 
-class AgentNamespace(TeamEvents, ToolEvents, AgentReceiptEvents, Namespace):
+class AgentNamespace(TeamEvents, ToolEvents, AgentReceiptEvents, TopicEvents, Namespace):
     def trigger_event(self, event, *args):  # noqa: ANN001, ANN002, ANN201
         """Every event of a console tab also refreshes the agent's presence (``last_seen_at``, at
         most one write per ``SEEN_REFRESH_SECONDS`` and tab: the tab remembers when it last did).

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 
-from app.services import chat, chat_faq, chat_inbox, chat_prechat, chat_team, chat_tools, tracking
+from app.services import chat, chat_faq, chat_inbox, chat_prechat, chat_team, chat_tools, chat_topics, tracking
 from app.services.errors import ValidationFailed
 from app.services.inputs import MAX_DEPTH, MAX_ID, hostile_part
 
@@ -30,7 +30,8 @@ from app.services.inputs import MAX_DEPTH, MAX_ID, hostile_part
 @dataclass(frozen=True)
 class Field:
     """One field's type: ``id`` (1..MAX_ID), ``position`` (0..MAX_ID), ``number`` (any whole number
-    from -MAX_ID to MAX_ID), ``flag`` (true or false) or ``text`` (at most *max_length* characters).
+    from -MAX_ID to MAX_ID), ``flag`` (true or false), ``ids`` (a list of at most *max_length* ids)
+    or ``text`` (at most *max_length* characters).
     A field with a *label* (what a visitor sees it called) names it in its error."""
 
     kind: str
@@ -57,11 +58,24 @@ class Field:
                 str(_l("Must be a whole number from 0 to %(n)d.", n=MAX_ID))
         if self.kind == "number":
             return None if whole and -MAX_ID <= value <= MAX_ID else str(_l("Must be a whole number."))
+        if self.kind == "ids":
+            return _ids_problem(value, self.max_length)
         if not isinstance(value, str):
             return str(_l("Must be text."))
         if len(value) > self.max_length:
             return str(_l("At most %(n)d characters.", n=self.max_length))
         return None
+
+
+def _ids_problem(value: object, most: int) -> str | None:
+    """Why *value* is not a list of at most *most* ids, translated; ``None`` when it is one."""
+    if not isinstance(value, list):
+        return str(_l("Must be a list of ids."))
+    if len(value) > most:
+        return str(_l("At most %(n)d items.", n=most))
+    if any(ID.problem(item) is not None for item in value):
+        return str(_l("No such item: an id is a whole number from 1 to %(n)d.", n=MAX_ID))
+    return None
 
 
 ID = Field("id")
@@ -90,6 +104,7 @@ SCHEMAS: dict[tuple[str, str], dict[str, Field]] = {
     ("/visitor", "transcript"): {"email": Field("text", chat_inbox.MAX_EMAIL)},
     ("/visitor", "handoff"): {},
     ("/visitor", "read"): {"message_id": ID},
+    ("/visitor", "history"): {"before_id": ID},
     ("/visitor", "prechat"): {"client_msg_id": CLIENT_MSG_ID,
                               "name": Field("text", chat_inbox.MAX_NAME, _l("Your name")),
                               "phone": Field("text", chat_prechat.MAX_PHONE, _l("Phone")),
@@ -119,6 +134,7 @@ SCHEMAS: dict[tuple[str, str], dict[str, Field]] = {
     ("/agent", "faq_search"): {"q": Field("text", chat_faq.MAX_QUERY)},
     ("/agent", "preferences"): {"send_key": Field("text", 20)},
     ("/agent", "read"): {"conversation_id": ID, "message_id": ID},
+    ("/agent", "set_topics"): {"conversation_id": ID, "topic_ids": Field("ids", chat_topics.MAX_PER_CHAT)},
 }
 
 

@@ -12,7 +12,8 @@ knowledge base's bot may answer it, ``app.services.chat_faq``), ``handoff`` (转
 ``resume {last_message_id}`` (the read positions, then the later messages), ``read {message_id}``
 (read receipts, ``app.sockets.receipts``), ``rate {score, comment}``, ``close``, ``page_view {url, title, referrer,
 screen?}`` (ack ``{page_view_id}``), ``heartbeat {}`` (ack ``{page_view_id, seconds}``), ``prechat
-{client_msg_id?, name?, phone?, email?, question?}`` (ack ``{ok, message}``). Events out: ``message``,
+{client_msg_id?, name?, phone?, email?, question?}`` (ack ``{ok, message}``), ``history {before_id?}`` (the
+visitor's earlier conversations, ``app.sockets.visitor_history``). Events out: ``message``,
 ``agent_typing``, ``closed``, ``read``, ``error {event, message, errors}``; to the site's agents ``visitor_update``.
 """
 
@@ -24,7 +25,17 @@ from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 
 from app.extensions import db, socketio
 from app.models.base import utcnow
-from app.services import chat, chat_faq, chat_post, chat_prechat, chat_visitors, presence, routing, tracking
+from app.services import (
+    chat,
+    chat_faq,
+    chat_history,
+    chat_post,
+    chat_prechat,
+    chat_visitors,
+    presence,
+    routing,
+    tracking,
+)
 from app.services.errors import DomainError
 from app.sockets import deliver
 from app.sockets.fanout import fanout
@@ -41,6 +52,7 @@ from app.sockets.rooms import (
     site_visitors_room,
     visitor_room,
 )
+from app.sockets.visitor_history import IDENTITY_KEY, VisitorHistoryEvents
 from app.sockets.visitor_inbox import VisitorInboxEvents
 from app.sockets.visitor_tools import VisitorToolEvents
 
@@ -83,7 +95,8 @@ def site_settings(site: chat.ChatSite, assistant: bool = False) -> dict:
             "prechat_form": chat_prechat.prechat_form(site)}
 
 
-class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, VisitorReceiptEvents, Namespace):
+class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, VisitorReceiptEvents, VisitorHistoryEvents,
+                       Namespace):
     def trigger_event(self, event, *args):  # noqa: ANN001, ANN002, ANN201
         """Every event but connecting and disconnecting counts against the visitor's rate limit; over
         it, the event gets an ``error`` (and an error ack) with ``retry_after`` and nothing is
@@ -126,6 +139,7 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, VisitorReceiptEven
         request.environ[VISITOR_KEY] = visitor.id
         request.environ[SITE_KEY] = admitted.site.id
         request.environ[VISITOR_UID_KEY] = visitor.uid
+        request.environ[IDENTITY_KEY] = admitted.verified
         agent = auth.get("agent")
         if isinstance(agent, int) and not isinstance(agent, bool):
             request.environ[REQUESTED_AGENT_KEY] = agent
@@ -145,7 +159,8 @@ class VisitorNamespace(VisitorInboxEvents, VisitorToolEvents, VisitorReceiptEven
                          "conversation_id": conversation.id if conversation else None,
                          "returning": admitted.returning, "site": site_settings(admitted.site, assistant),
                          "online": online,
-                         "prechat": conversation is None and chat_prechat.prechat_pending(admitted.site, visitor)})
+                         "prechat": conversation is None and chat_prechat.prechat_pending(admitted.site, visitor),
+                         "history": chat_history.has_earlier(db.session, visitor, admitted.verified)})
         if conversation is not None and conversation.status == chat.ConversationStatus.queued:
             for item in routing.joined_queue_emits(db.session, conversation):
                 if item.event == "queue":

@@ -40,6 +40,7 @@ ACTION_LABELS = {
     "chat_transfer": lazy_pgettext("audit action", "Chat transferred"),
     "chat_transcript": lazy_pgettext("audit action", "Transcript mailed to the visitor"),
     "chat_retention": lazy_pgettext("audit action", "Old chats erased"),
+    "chat_topics": lazy_pgettext("audit action", "Conversation topics set"),
 }
 
 # A label for every record type in app.services.audit.record_types().
@@ -54,7 +55,9 @@ RECORD_TYPE_LABELS = {
     "chat_group": lazy_pgettext("record type", "Agent group"),
     "chat_invitation_rule": lazy_pgettext("record type", "Invitation rule"),
     "chat_leave_message": lazy_pgettext("record type", "Left message"),
+    "chat_quick_link": lazy_pgettext("record type", "Quick link"),
     "chat_site": lazy_pgettext("record type", "Chat site"),
+    "chat_topic": lazy_pgettext("record type", "Conversation topic"),
     "client": lazy_pgettext("record type", "Client"),
     "client_contact": lazy_pgettext("record type", "Contact"),
     "client_tax_filing": lazy_pgettext("record type", "Tax filed"),

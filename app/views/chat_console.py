@@ -109,6 +109,9 @@ STRINGS = {
     # read receipts, the emoji picker, the unread total in the browser tab's title
     "read_receipt": lazy_pgettext("message receipt", "Read"), "emoji": _l("Emoji"),
     "title_new_messages": _l("(%(n)s) New messages"),
+    "topics": _l("Topics"), "set_topics": _l("Set topics"), "save": _l("Save"), "no_topics": _l("none yet"),
+    "no_topic_list": _l("No topics to choose from yet: a manager adds them under Live chat → Conversation topics."),
+    "links": _l("Quick links"), "links_search": _l("Search quick links"), "links_none": _l("No quick links."),
     # a live chat's status, as "conversation_" + the stored value
     **{f"conversation_{status.value}": label for status, label in ENUM_LABELS[ConversationStatus].items()},
 }
@@ -140,7 +143,7 @@ class AgentConsoleView(BaseView):
             "urls": {"state": url_for("AgentConsoleView.state"),
                      "visitor": url_for("AgentConsoleView.visitor", pk=0).rsplit("/", 1)[0] + "/",
                      "conversation": url_for("AgentConsoleView.conversation", pk=0).rsplit("/", 1)[0] + "/",
-                     "canned": "/chat/canned", "files": "/chat/files"},
+                     "canned": "/chat/canned", "files": "/chat/files", "links": "/chat/links/"},
             "csrf_token": generate_csrf(),
         }
         return self.render_template("chat/console.html", who=who, console_config=console_config,

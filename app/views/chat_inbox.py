@@ -32,9 +32,9 @@ from app.models.chat import (
 )
 from app.permissions import current_user_id
 from app.security import SUPERVISE
-from app.services import chat_inbox, tracking
+from app.services import chat_inbox, chat_topics, tracking
 from app.services.errors import NotFound
-from app.services.inputs import parse_count, parse_id
+from app.services.inputs import MAX_ID, parse_count, parse_id
 from app.views.common import DeskModelView, EagerInterface, format_datetime
 from app.views.labels import ENUM_LABELS
 from app.views.pdf_links import transcript_url
@@ -248,13 +248,14 @@ class ConversationHistoryView(BaseView):
         q = (request.args.get("q") or "").strip()[:200]
         filters = {"site_id": _int_arg("site_id"), "agent_id": _int_arg("agent_id"),
                    "date_from": _date_arg("date_from"), "date_to": _date_arg("date_to"),
-                   "rating": _int_arg("rating", 1, 5)}
+                   "rating": _int_arg("rating", 1, 5), "topic_id": _int_arg("topic_id", 1, MAX_ID)}
         page = _int_arg("page") or 0
         result = chat_inbox.search_conversations(
             db.session, q, **filters, site_ids=site_ids, include_internal=site_ids is None, page=page,
             page_size=self.page_size, tz=current_app.config.get("TZ_DISPLAY", "Asia/Shanghai"))
         _load_rows(result.conversations)
         first_texts = _first_visitor_texts([c.id for c in result.conversations])
+        topics = chat_topics.topics_of(db.session, [c.id for c in result.conversations])
         sites = db.session.scalars(select(ChatSite).order_by(ChatSite.name)).all()
         sites = [site for site in sites if site_ids is None or site.id in site_ids]
         pages = max((result.total + self.page_size - 1) // self.page_size, 1)
@@ -263,7 +264,8 @@ class ConversationHistoryView(BaseView):
             "chat_inbox/history.html", result=result, q=q, filters=filters, sites=sites,
             agents=chat_inbox.site_agents(db.session, site_ids), page=page, pages=pages, args=args,
             format_datetime=format_datetime, status_labels=CONVERSATION_STATUS_LABELS,
-            snippet=lambda c: _short(first_texts.get(c.id, ""), 80))
+            snippet=lambda c: _short(first_texts.get(c.id, ""), 80), all_topics=chat_topics.all_topics(db.session),
+            topics_of=lambda c: topics.get(c.id, []))
 
     @expose("/<int:pk>")
     @has_access
@@ -278,7 +280,8 @@ class ConversationHistoryView(BaseView):
         return self.render_template(
             "chat_inbox/transcript.html", conversation=conversation, messages=messages, internal=internal,
             format_datetime=format_datetime, status_labels=CONVERSATION_STATUS_LABELS, sender_labels=SENDER_LABELS,
-            SenderType=SenderType, pdf_url=transcript_url(conversation.id))
+            SenderType=SenderType, pdf_url=transcript_url(conversation.id),
+            topics=chat_topics.topics_of(db.session, [conversation.id]).get(conversation.id, []))
 
 
 def _load_rows(conversations: list[Conversation]) -> None:

@@ -79,6 +79,7 @@ PERMISSION_LABELS = {
     "can_reply": lazy_pgettext("permission", "Reply"),
     "can_share": lazy_pgettext("permission", "Share with the team"),
     "can_canned": lazy_pgettext("permission", "Use"),
+    "can_links": lazy_pgettext("permission", "Use"),
     "can_lift": lazy_pgettext("permission", "Unlock"),
     "can_reset": lazy_pgettext("permission", "Reset"),
     "can_accrue": lazy_pgettext("permission", "Accrue taxes"),

@@ -381,6 +381,7 @@
       var c = chats[row.conversation_id];
       if (c && row.role === "owner" && c.mode === "invited") { setMode(c, "chat"); }  // transferred to us
       if (c && row.visitor) { setVisitor(c, row.visitor); }
+      if (c && row.topics) { showTopics(c, row.topics); }
       if (c && c.id !== activeChat && row.unread > c.unread) { c.unread = row.unread; updateTab(c); }
     });
     Object.keys(chats).forEach(function (id) {
@@ -441,6 +442,7 @@
     c.draft.appendChild(c.draftText);
     pane.appendChild(c.draft);
     pane.appendChild(composer(c));
+    chatExtras(c);
     document.getElementById("chat-panes").appendChild(pane);
     c.pane = pane;
     chats[id] = c;
@@ -1142,6 +1144,133 @@
   });
   setInterval(function () { scheduleRead(activeChat !== null ? chats[activeChat] : null); }, 2000);
 
+  // --- conversation topics (对话主题) and quick links (常用链接) -----------------------------------
+
+  // A chat's topics, under its toolbar: its owner, an invited agent or a supervisor sets them
+  // (set_topics, the whole list at once); the other agents in the chat hear "topics". The quick
+  // links of the chat's site go into the reply box with one click, as canned replies do.
+  function chatExtras(c) {
+    c.topicBar = el("div", "chat-topics small");
+    c.topicBar.appendChild(el("span", "text-muted chat-topics-label", T.topics + ": "));
+    c.topicList = el("span", "chat-topic-list", "");
+    c.topicBar.appendChild(c.topicList);
+    c.topicBar.appendChild(document.createTextNode(" "));
+    c.topicBar.appendChild(button(T.set_topics, "btn-default chat-topics-edit", function () { topicForm(c); }));
+    c.pane.insertBefore(c.topicBar, c.forms);
+    showTopics(c, []);
+    var row = c.pane.querySelector(".chat-composer-row");
+    if (!row || c.mode === "watch") { return; }
+    var box = linksBox(c);
+    box.hidden = true;
+    row.parentNode.insertBefore(box, row);
+    row.insertBefore(button(T.links, "btn-default chat-links-toggle", function () {
+      box.hidden = !box.hidden;
+      if (!box.hidden) { box.refresh(); }
+    }), row.querySelector(".chat-send"));
+  }
+
+  function showTopics(c, topics) {
+    if (!c.topicList || c.topicsBusy) { return; }
+    c.topics = topics || [];
+    clear(c.topicList);
+    if (!c.topics.length) { c.topicList.appendChild(el("span", "text-muted chat-topic-none", T.no_topics)); }
+    c.topics.forEach(function (topic) {
+      var label = el("span", "label label-info chat-topic", topic.name);
+      label.dataset.topicId = String(topic.id);
+      c.topicList.appendChild(label);
+      c.topicList.appendChild(document.createTextNode(" "));
+    });
+  }
+
+  function topicForm(c) {
+    clear(c.forms);
+    if (c.openForm === "topics") { c.openForm = null; return; }
+    c.openForm = "topics";
+    var form = el("form", "well well-sm chat-topics-form");
+    var chosen = {};
+    (c.topics || []).forEach(function (topic) { chosen[topic.id] = true; });
+    var choices = (state.topics || []).slice();
+    (c.topics || []).forEach(function (topic) {  // a deactivated topic still on the chat can stay
+      if (!choices.some(function (t) { return t.id === topic.id; })) { choices.push(topic); }
+    });
+    if (!choices.length) { form.appendChild(el("p", "text-muted small", T.no_topic_list)); }
+    choices.forEach(function (topic) {
+      var label = el("label", "checkbox-inline chat-topic-choice");
+      var box = el("input", "chat-topic-check");
+      box.type = "checkbox";
+      box.value = String(topic.id);
+      box.checked = !!chosen[topic.id];
+      label.appendChild(box);
+      label.appendChild(document.createTextNode(" " + topic.name));
+      form.appendChild(label);
+    });
+    form.appendChild(el("br"));
+    var ok = el("button", "btn btn-primary btn-xs chat-topics-save", T.save);
+    ok.type = "submit";
+    form.appendChild(ok);
+    form.appendChild(button(T.cancel, "btn-default", function () { clear(c.forms); c.openForm = null; }));
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var ids = Array.prototype.filter.call(form.querySelectorAll(".chat-topic-check"), function (b) { return b.checked; })
+        .map(function (b) { return parseInt(b.value, 10); });
+      c.topicsBusy = true;
+      var sent = emit("set_topics", {conversation_id: c.id, topic_ids: ids}, function (ack) {
+        c.topicsBusy = false;
+        if (ackError(ack)) { return; }
+        showTopics(c, ack.topics);
+        clear(c.forms);
+        c.openForm = null;
+      });
+      if (!sent) { c.topicsBusy = false; alertBox(T.error, "danger"); }
+    });
+    c.forms.appendChild(form);
+  }
+
+  function linksBox(c) {
+    var box = el("div", "chat-links");
+    var input = el("input", "form-control input-sm chat-links-q");
+    input.type = "search";
+    input.maxLength = 100;
+    input.placeholder = T.links_search;
+    input.setAttribute("aria-label", T.links_search);
+    var results = el("ul", "list-group chat-links-results");
+    box.appendChild(input);
+    box.appendChild(results);
+    var timer = null;
+    box.refresh = function () {
+      var query = "?q=" + encodeURIComponent(input.value.trim());
+      if (c.visitor && c.visitor.site_id) { query += "&site_id=" + encodeURIComponent(c.visitor.site_id); }
+      getJSON(urls.links + query).then(function (data) {
+        clear(results);
+        var links = (data && data.links) || [];
+        if (!links.length) { results.appendChild(el("li", "list-group-item text-muted", T.links_none)); }
+        links.forEach(function (link) {
+          var item = el("li", "list-group-item chat-link-item");
+          item.appendChild(el("strong", "chat-link-title", link.title));
+          item.appendChild(el("div", "small text-muted chat-link-url", link.url));
+          item.addEventListener("click", function () { insertLink(c, link); });
+          results.appendChild(item);
+        });
+      }).catch(function () { alertBox(T.error, "danger"); });
+    };
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); event.stopPropagation(); }
+    });
+    input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(box.refresh, 200); });
+    return box;
+  }
+
+  // The link goes in where the cursor is, as "title url", with a blank on either side.
+  function insertLink(c, link) {
+    var input = c.input, text = link.title + " " + link.url;
+    var start = input.selectionStart === undefined ? input.value.length : input.selectionStart;
+    var end = input.selectionEnd === undefined ? start : input.selectionEnd;
+    var before = input.value.slice(0, start), after = input.value.slice(end);
+    if (before && !/\s$/.test(before)) { text = " " + text; }
+    if (!after || !/^\s/.test(after)) { text += " "; }
+    insertAtCaret(input, text);
+  }
+
   // --- visitor details -----------------------------------------------------------------------
 
   function dl(rows) {
@@ -1415,6 +1544,7 @@
     });
     socket.on("team_message", addTeamMessage);
     socket.on("read", applyRead);
+    socket.on("topics", function (payload) { if (payload && chats[payload.conversation_id]) { showTopics(chats[payload.conversation_id], payload.topics); } });
     socket.on("preferences", function (payload) {  // chosen in another console of this agent
       if (payload && payload.send_key) { applySendKey(payload.send_key); }
     });

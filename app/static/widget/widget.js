@@ -76,6 +76,25 @@
       return values && values[name] != null ? String(values[name]) : "";
     });
   }
+  // Texts of the earlier conversations (历史对话) and of the transcript download.
+  (function (more) {
+    Object.keys(more).forEach(function (lang) {
+      Object.keys(more[lang]).forEach(function (key) { STRINGS[lang][key] = more[lang][key]; });
+    });
+  })({
+    zh: {
+      history: "查看历史对话", historyMore: "查看更早的对话", historyNone: "没有更早的对话了。",
+      historyTruncated: "这里只显示前 {n} 条消息，下载聊天记录可查看全部。", transcriptDownload: "下载聊天记录",
+      transcriptPreparing: "正在生成…", transcriptFailed: "聊天记录下载失败"
+    },
+    en: {
+      history: "Show earlier conversations", historyMore: "Show older conversations",
+      historyNone: "There are no earlier conversations.",
+      historyTruncated: "Only the first {n} messages are shown here: download the transcript for all of them.",
+      transcriptDownload: "Download transcript", transcriptPreparing: "Preparing…",
+      transcriptFailed: "The transcript could not be downloaded"
+    }
+  });
 
   // --- storage (localStorage may be unavailable: then the widget forgets on reload) -----------
   var memory = {};
@@ -212,6 +231,20 @@
     "height:100%;max-height:none;border-radius:0}.invite{left:10px!important;right:10px!important;width:auto}",
     ".compose textarea,form.card input,form.card textarea{font-size:16px}}"
   ].join("");
+  CSS += [
+    ".history{text-align:center;margin-bottom:10px}",
+    ".history button.history-more{background:transparent;border:0;color:var(--theme);cursor:pointer;",
+    "font-size:12px;padding:4px}",
+    ".history-conversation{border-bottom:1px dashed #d9d9d9;padding-bottom:6px;margin-bottom:8px;text-align:left}",
+    ".history-separator{display:flex;align-items:center;justify-content:center;gap:8px;color:#888;font-size:12px;",
+    "margin:6px 0}",
+    ".history-separator button,.head button.download-transcript{font-size:12px;cursor:pointer}",
+    ".history-separator button{background:#fff;border:1px solid #d9d9d9;border-radius:10px;padding:0 8px;",
+    "color:#555}",
+    "div.card{background:#fff;border-radius:8px;padding:10px;margin:10px 0;display:flex;flex-direction:column;",
+    "gap:6px}",
+    ".bubble a{color:inherit;text-decoration:underline;word-break:break-all}"
+  ].join("");
 
   // --- building the widget ------------------------------------------------------------------
   function build() {
@@ -262,6 +295,7 @@
     u.welcome = el("div", "welcome");
     u.welcome.hidden = true;
     u.log.appendChild(u.welcome);
+    buildHistory(u, head);
     u.typing = el("div", "typing", t("typing"));
     u.typing.hidden = true;
 
@@ -605,6 +639,7 @@
     ui.prechat.hidden = !prechat;
     ui.compose.hidden = leave || prechat;
     ui.endButton.hidden = !chatting;
+    ui.downloadButton.hidden = !chatting;
     if (!state.online && !leave && !chatting) setStatus(t("noAgent"), "noAgent");
     else if (state.statusKind === "noAgent") setStatus("");
   }
@@ -893,6 +928,7 @@
     systemLine(t("closed"));
     ui.log.appendChild(ratingForm());
     ui.log.appendChild(transcriptForm());
+    ui.log.appendChild(downloadCard(data && data.conversation_id));
     refreshMode();
     scrollDown();
   }
@@ -974,6 +1010,185 @@
       });
     });
     return form;
+  }
+
+  // --- earlier conversations (历史对话) and the transcript download ---------------------------
+  // A returning visitor opens their closed conversations on demand, a page at a time ("history"),
+  // each above the ones shown, with its date and a download button; nothing is sent unasked.
+  var past = { before: null, loading: false, loaded: false };
+
+  function buildHistory(u, head) {
+    u.history = el("div", "history");
+    u.history.hidden = true;
+    u.historyList = el("div", "history-list");
+    u.historyButton = el("button", "history-more", t("history"));
+    u.historyButton.type = "button";
+    u.history.appendChild(u.historyButton);
+    u.history.appendChild(u.historyList);
+    u.log.insertBefore(u.history, u.log.firstChild);
+    u.historyButton.addEventListener("click", loadHistory);
+    u.downloadButton = el("button", "download-transcript", t("transcriptDownload"));
+    u.downloadButton.type = "button";
+    u.downloadButton.hidden = true;
+    head.insertBefore(u.downloadButton, u.endButton);
+    u.downloadButton.addEventListener("click", function () {
+      downloadTranscript(state.conversationId, u.downloadButton);
+    });
+  }
+
+  function showHistoryEntry(any) {
+    if (!past.loaded) ui.history.hidden = !any;
+  }
+
+  function loadHistory() {
+    if (past.loading || !state.socket || !state.socket.connected) return;
+    past.loading = true;
+    ui.historyButton.disabled = true;
+    emitRetrying("history", past.before ? { before_id: past.before } : {}, function (ack) {
+      past.loading = false;
+      ui.historyButton.disabled = false;
+      if (!ack || !ack.conversations) {
+        setStatus((ack && ack.error) || t("error"), "error");
+        return;
+      }
+      past.loaded = true;
+      var fromBottom = ui.log.scrollHeight - ui.log.scrollTop;
+      ack.conversations.forEach(function (conversation) { // newest first: each older one goes above
+        ui.historyList.insertBefore(pastConversation(conversation), ui.historyList.firstChild);
+        past.before = conversation.conversation_id;
+      });
+      if (ack.more) {
+        ui.historyButton.textContent = t("historyMore");
+      } else {
+        ui.historyButton.hidden = true;
+        ui.historyList.insertBefore(el("div", "note history-none", t("historyNone")), ui.historyList.firstChild);
+      }
+      ui.log.scrollTop = ui.log.scrollHeight - fromBottom; // the visitor keeps their place
+    });
+  }
+
+  function dateOf(iso) {
+    var date = iso ? new Date(iso) : null;
+    if (!date || isNaN(date.getTime())) return "";
+    return date.getFullYear() + "-" + ("0" + (date.getMonth() + 1)).slice(-2) + "-" +
+      ("0" + date.getDate()).slice(-2) + " " + timeOf(iso);
+  }
+
+  function pastConversation(conversation) {
+    var box = el("section", "history-conversation");
+    box.setAttribute("data-conversation-id", String(conversation.conversation_id));
+    var separator = el("div", "history-separator");
+    separator.appendChild(el("span", "history-date", dateOf(conversation.started_at) +
+      (conversation.agent_name ? " · " + conversation.agent_name : "")));
+    var download = el("button", "history-download", t("transcriptDownload"));
+    download.type = "button";
+    download.addEventListener("click", function () { downloadTranscript(conversation.conversation_id, download); });
+    separator.appendChild(download);
+    box.appendChild(separator);
+    (conversation.messages || []).forEach(function (message) {
+      var node = messageNode(message, message.sender_type === "visitor");
+      node.removeAttribute("data-id"); // not a message of the chat on show
+      var handoff = node.querySelector(".handoff");
+      if (handoff) handoff.parentNode.removeChild(handoff);
+      box.appendChild(node);
+    });
+    if (conversation.truncated) {
+      box.appendChild(el("div", "note", t("historyTruncated", { n: (conversation.messages || []).length })));
+    }
+    return box;
+  }
+
+  function downloadCard(conversationId) {
+    var card = el("div", "card download-card");
+    var button = el("button", "primary transcript-download", t("transcriptDownload"));
+    button.type = "button";
+    button.addEventListener("click", function () { downloadTranscript(conversationId, button); });
+    card.appendChild(button);
+    return card;
+  }
+
+  /** The transcript of one of the visitor's conversations (the latest without an id) as a PDF:
+   *  asked for with the visitor token in the body (never in an address); a long one is made in
+   *  the background and fetched when ready. */
+  function downloadTranscript(conversationId, button) {
+    if (!state.token) return;
+    var form = new FormData();
+    form.append("site_key", SITE_KEY);
+    form.append("visitor_token", state.token);
+    if (conversationId) form.append("conversation_id", String(conversationId));
+    form.append("language", pageLanguage.slice(0, 35));
+    var userId = script.getAttribute("data-user-id");
+    if (userId) {
+      form.append("user_id", userId);
+      form.append("user_hash", script.getAttribute("data-user-hash") || "");
+    }
+    var label = button ? button.textContent : "";
+    if (button) {
+      button.disabled = true;
+      button.textContent = t("transcriptPreparing");
+    }
+    function finish(problem) {
+      if (button) {
+        button.disabled = false;
+        button.textContent = label;
+      }
+      if (problem) setStatus(t("transcriptFailed") + ": " + problem, "error");
+    }
+    fetch(BASE + "/chat/transcript", { method: "POST", body: form, mode: "cors", credentials: "omit" })
+      .then(function (response) { return pdfOf(response); })
+      .then(function (file) {
+        saveFile(file.blob, file.name);
+        finish();
+      })
+      .catch(function (error) { finish((error && error.message) || t("error")); });
+  }
+
+  // A 200 answer is the PDF; a 202 names the background job to follow until its PDF is ready.
+  function pdfOf(response) {
+    if (response.status === 200) {
+      return response.blob().then(function (blob) { return { blob: blob, name: fileName(response) }; });
+    }
+    return response.json().catch(function () { return {}; }).then(function (body) {
+      if (response.status === 202 && body && typeof body.job_url === "string") return followJob(absolute(body.job_url), 0);
+      throw new Error((body && typeof body.message === "string" && body.message) || t("error"));
+    });
+  }
+
+  function followJob(url, polls) {
+    return new Promise(function (resolve) { setTimeout(resolve, polls ? 1500 : 500); })
+      .then(function () { return fetch(url, { mode: "cors", credentials: "omit" }); })
+      .then(function (response) {
+        return response.json().catch(function () { return {}; }).then(function (body) {
+          if (response.status === 200 && body.status === "done" && typeof body.download_url === "string") {
+            return fetch(absolute(body.download_url), { mode: "cors", credentials: "omit" }).then(pdfOf);
+          }
+          if (response.status !== 200 || body.status === "failed" || polls >= 400) {
+            throw new Error((typeof body.message === "string" && body.message) || t("error"));
+          }
+          return followJob(url, polls + 1);
+        });
+      });
+  }
+
+  function fileName(response) {
+    var disposition = response.headers.get("Content-Disposition") || "";
+    var match = /filename\*=UTF-8''([^;]+)/i.exec(disposition) || /filename="([^"]+)"/i.exec(disposition);
+    if (!match) return "transcript.pdf";
+    try { return decodeURIComponent(match[1]); } catch (e) { return match[1]; }
+  }
+
+  function saveFile(blob, name) {
+    var url = URL.createObjectURL(blob);
+    var link = el("a");
+    link.href = url;
+    link.download = name;
+    link.hidden = true;
+    ui.root.appendChild(link);
+    link.click();
+    setTimeout(function () {
+      URL.revokeObjectURL(url);
+      if (link.parentNode) link.parentNode.removeChild(link);
+    }, 10000);
   }
 
   // --- invitations --------------------------------------------------------------------------
@@ -1255,6 +1470,7 @@
       onClosed({ conversation_id: state.conversationId, by: "system" }); // closed while we were away
     }
     show();
+    showHistoryEntry(data.history === true);
     refreshMode();
     if (state.statusKind === "offline") setStatus("");
     state.ready = true;
