@@ -91,11 +91,9 @@ class ForeignKeyConverter(IdOnlyConverter):
         if not columns:
             return schema
 
-        class WithForeignKeys(schema):
-            class Meta(schema.Meta):
-                include_fk = True
-
-        return WithForeignKeys
+        # (named as the schema it extends: the OpenAPI document names each model's schemas apart)
+        meta = type("Meta", (schema.Meta,), {"include_fk": True})
+        return type(schema.__name__, (schema,), {"Meta": meta})
 
 
 class ChatFaqApi(DeskApi):
