@@ -22,6 +22,7 @@ from tests.matrix import (
     chat_faq,
     chat_inbox,
     chat_tools,
+    leads,
     ledger_api,
     ledger_reports,
     ledger_screens,
@@ -33,7 +34,7 @@ from tests.matrix import (
 )
 
 MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat, chat_console, chat_tools, chat_inbox,
-                  chat_faq, reports, tax, tax_worksheet, tax_filings, work_board)
+                  chat_faq, reports, tax, tax_worksheet, tax_filings, work_board, leads)
 ROLES = ["anonymous", "agent", "reviewer", "accountant", "manager", "admin"]
 A, M, C, R, G = "admin", "manager", "accountant", "reviewer", "agent"
 NOBODY: set[str] = set()

@@ -11,6 +11,7 @@ from app.grants import (
     chat_faq,
     chat_inbox,
     chat_tools,
+    leads,
     ledger_api,
     ledger_reports,
     ledger_screens,
@@ -22,7 +23,7 @@ from app.grants import (
 )
 
 MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, chat_faq, reports,
-           tax, tax_worksheet, tax_filings, work_board)
+           tax, tax_worksheet, tax_filings, work_board, leads)
 
 
 def merged() -> dict[str, list[tuple[str, str]]]:
