@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import select
 
-from app.security import ALL_CLIENTS, SENSITIVE
+from app.security import ALL_CLIENTS, CLIENTS_IN_CHAT, SENSITIVE
 
 
 def _sm():  # noqa: ANN202
@@ -46,3 +46,19 @@ def client_in_scope(client_id: int | None) -> bool:
     if scope is not None:
         stmt = stmt.where(Client.accountant_id == scope)
     return db.session.scalar(stmt) is not None
+
+
+def may_download_statement(client_id: int | None) -> bool:
+    """Whether the user may download *client_id*'s statement of account (对账单): the PDF download
+    permission and the client in their scope, as ``/reports/statement.pdf`` checks."""
+    return bool(_sm().can(("can_download", "ReportPdfApi"))) and client_in_scope(client_id)
+
+
+def chat_client_scope() -> int | None:
+    """The clients the agent console's client search finds and a visitor may be made a contact
+    of: every client (``None``) for users who see every client or may find any client from a
+    chat (``can_find_clients`` on ``LiveChat``: Agents, who have no client screens), else the
+    user's own clients as on the client screens."""
+    if _sm().can(CLIENTS_IN_CHAT):
+        return None
+    return scoped_accountant_id()

@@ -14,7 +14,10 @@ them later in the Roles screen):
   accounts, service records, archives; contracts and fees read-only.
 * **Reviewer**: reads every client, contact, service record and archive; no contracts, no
   personal data (masked).
-* **Agent**: the chat console (later); no books, no contracts, no clients.
+* **Agent**: the chat console; leads (线索) made from chats; every client's name and credit code
+  in the console's client search, to add a visitor as a client's contact (``can_find_clients``
+  on ``LiveChat``, which widens no screen's rows: app/grants/leads.py); no books, no contracts,
+  no client screens.
 """
 
 from __future__ import annotations
@@ -80,6 +83,9 @@ ALL_CLIENTS = ("can_access", "AllClients")  # no row-level filter on clients
 SENSITIVE = ("can_read", "ClientSensitiveData")  # unmasked ID and bank account numbers
 CHAT = ("can_chat", "LiveChat")  # answer visitors in the agent console
 SUPERVISE = ("can_supervise", "LiveChat")  # watch any live chat and whisper to its agent
+LEADS_FROM_CHAT = ("can_create_lead", "LiveChat")  # make a lead of a visitor in the agent console
+CONTACTS_FROM_CHAT = ("can_link_contact", "LiveChat")  # make a visitor a contact of a client they see
+CLIENTS_IN_CHAT = ("can_find_clients", "LiveChat")  # the console's client search finds every client
 
 READ = ("can_list", "can_show")
 WRITE = ("can_list", "can_show", "can_add", "can_edit", "can_delete")

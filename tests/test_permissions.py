@@ -23,6 +23,7 @@ from tests.matrix import (
     chat_inbox,
     chat_tools,
     chat_topics,
+    leads,
     ledger_api,
     ledger_reports,
     ledger_screens,
@@ -35,7 +36,7 @@ from tests.matrix import (
 )
 
 MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat, chat_console, chat_tools, chat_inbox,
-                  chat_faq, chat_topics, staffing, reports, tax, tax_worksheet, tax_filings, work_board)
+                  chat_faq, chat_topics, staffing, reports, tax, tax_worksheet, tax_filings, work_board, leads)
 ROLES = ["anonymous", "agent", "reviewer", "accountant", "manager", "admin"]
 A, M, C, R, G = "admin", "manager", "accountant", "reviewer", "agent"
 NOBODY: set[str] = set()

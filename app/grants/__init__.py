@@ -12,6 +12,7 @@ from app.grants import (
     chat_inbox,
     chat_tools,
     chat_topics,
+    leads,
     ledger_api,
     ledger_reports,
     ledger_screens,
@@ -24,8 +25,7 @@ from app.grants import (
 )
 
 MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, chat_faq, chat_topics,
-           staffing,
-           reports, tax, tax_worksheet, tax_filings, work_board)
+           staffing, reports, tax, tax_worksheet, tax_filings, work_board, leads)
 
 
 def merged() -> dict[str, list[tuple[str, str]]]:

@@ -35,6 +35,7 @@ from app.models.crm import (  # noqa: F401
 )
 from app.models.documents import Document, DocumentType  # noqa: F401
 from app.models.idempotency import IdempotentRequest  # noqa: F401
+from app.models.leads import Lead, LeadStatus  # noqa: F401
 from app.models.ledger import (  # noqa: F401
     Account,
     AccountCategory,

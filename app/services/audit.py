@@ -41,12 +41,13 @@ EVENT_ACTIONS = (
     "account_locked", "account_unlocked",
     "mfa_success", "mfa_failure", "mfa_enrolled", "mfa_recovery_codes", "mfa_disabled", "mfa_reset",
     "period_close", "period_reopen", "download",
-    "chat_transfer", "chat_transcript", "chat_retention", "chat_topics",
+    "chat_transfer", "chat_transcript", "chat_retention", "chat_topics", "chat_contact_linked",
+    "chat_statement_sent",
 )
 ACTIONS = RECORD_ACTIONS + EVENT_ACTIONS
 # Record types that events name besides the audited tables (FAB's users, a month of a set of
-# books, a chat conversation).
-EVENT_RECORD_TYPES = ("ab_user", "ledger_period", "chat_conversation")
+# books, a chat conversation, a chat visitor).
+EVENT_RECORD_TYPES = ("ab_user", "ledger_period", "chat_conversation", "chat_visitor")
 
 
 def record_types() -> set[str]:

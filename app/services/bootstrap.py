@@ -31,9 +31,18 @@ from sqlalchemy import delete, insert, inspect, select, text
 
 from app.config import BASE_DIR
 from app.extensions import db
-from app.security import ALL_CLIENTS, CHAT, ROLE_SPEC, SENSITIVE, SUPERVISE
+from app.security import (
+    ALL_CLIENTS,
+    CHAT,
+    CLIENTS_IN_CHAT,
+    CONTACTS_FROM_CHAT,
+    LEADS_FROM_CHAT,
+    ROLE_SPEC,
+    SENSITIVE,
+    SUPERVISE,
+)
 
-PSEUDO_PERMISSIONS = [ALL_CLIENTS, SENSITIVE, CHAT, SUPERVISE]
+PSEUDO_PERMISSIONS = [ALL_CLIENTS, SENSITIVE, CHAT, SUPERVISE, LEADS_FROM_CHAT, CONTACTS_FROM_CHAT, CLIENTS_IN_CHAT]
 EVERYONE_MENUS = ["Account", "Two-factor authentication"]
 MIGRATIONS = BASE_DIR / "migrations"
 

@@ -234,6 +234,21 @@ def post_agent_file(session: Session, upload_dir: str, max_bytes: int, agent: Ag
                   agent.display_name)
 
 
+def post_agent_document(session: Session, upload_dir: str, agent: AgentProfile, conversation: Conversation,
+                        filename: str, data: bytes) -> ChatMessage:
+    """A document the desk made (a statement PDF) sent by *agent* into *conversation*, which the
+    caller checked they may write in: stored and sent like an uploaded file, after the same checks
+    of its name and content. Commits (with whatever the caller added to the transaction).
+
+    Raises ``ValidationFailed`` (name, not an allowed file)."""
+    name = clean_filename(filename)
+    kind = sniff(data, name)
+    if kind is None or not data:
+        raise ValidationFailed({"file": [str(_l("This type of file cannot be sent."))]})
+    return _store(session, upload_dir, conversation, SenderType.agent, name, data, kind, agent.user_id,
+                  agent.display_name)
+
+
 def _not_found() -> NotFound:
     return NotFound({"file": [str(_l("No such file."))]})
 

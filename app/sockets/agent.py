@@ -10,6 +10,8 @@ client_msg_id, created_at}``), ``typing {conversation_id}``, ``close {conversati
 events of the mixins (``set_topics``: ``app.sockets.agent_topics``).
 Events out: ``chat_offer``, ``offer_withdrawn``, ``queue_update``, ``agent_status``, ``preferences``,
 ``chat_request``, ``message``, ``visitor_typing``, ``closed``, ``read``, ``error``.
+The team's, the tools' and the visitor card's events (lead, client contact, statement) are in
+``agent_team``, ``agent_tools`` and ``agent_crm``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from app.services import chat, chat_agents, chat_sites, credentials, presence, r
 from app.services.errors import AccessDenied
 from app.services.routing import SEEN_REFRESH_SECONDS
 from app.sockets import deliver
+from app.sockets.agent_crm import CrmEvents
 from app.sockets.agent_team import TeamEvents
 from app.sockets.agent_tools import ToolEvents, announce_closed
 from app.sockets.agent_topics import TopicEvents
@@ -67,7 +70,7 @@ def _refused(message: object) -> ConnectionRefusedError:
 NOT_YOURS = _l("This conversation is not yours.")
 
 
-class AgentNamespace(TeamEvents, ToolEvents, AgentReceiptEvents, TopicEvents, Namespace):
+class AgentNamespace(TeamEvents, ToolEvents, AgentReceiptEvents, TopicEvents, CrmEvents, Namespace):
     def trigger_event(self, event, *args):  # noqa: ANN001, ANN002, ANN201
         """Every event of a console tab also refreshes the agent's presence (``last_seen_at``, at
         most one write per ``SEEN_REFRESH_SECONDS`` and tab: the tab remembers when it last did).

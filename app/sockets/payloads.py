@@ -22,7 +22,18 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 
-from app.services import chat, chat_faq, chat_inbox, chat_prechat, chat_team, chat_tools, chat_topics, tracking
+from app.services import (
+    chat,
+    chat_crm,
+    chat_faq,
+    chat_inbox,
+    chat_prechat,
+    chat_team,
+    chat_tools,
+    chat_topics,
+    leads,
+    tracking,
+)
 from app.services.errors import ValidationFailed
 from app.services.inputs import MAX_DEPTH, MAX_ID, hostile_part
 
@@ -135,6 +146,16 @@ SCHEMAS: dict[tuple[str, str], dict[str, Field]] = {
     ("/agent", "preferences"): {"send_key": Field("text", 20)},
     ("/agent", "read"): {"conversation_id": ID, "message_id": ID},
     ("/agent", "set_topics"): {"conversation_id": ID, "topic_ids": Field("ids", chat_topics.MAX_PER_CHAT)},
+    ("/agent", "lead_create"): {"visitor_id": ID, "conversation_id": ID, "name": Field("text", chat_inbox.MAX_NAME),
+                                "company": Field("text", leads.MAX_COMPANY), "phone": Field("text", leads.MAX_PHONE),
+                                "email": Field("text", chat_inbox.MAX_EMAIL),
+                                "question": Field("text", leads.MAX_TEXT)},
+    ("/agent", "client_search"): {"q": Field("text", chat_crm.MAX_QUERY)},
+    ("/agent", "contact_attach"): {"visitor_id": ID, "client_id": ID, "name": Field("text", chat_inbox.MAX_NAME),
+                                   "position": Field("text", leads.MAX_POSITION),
+                                   "phone": Field("text", leads.MAX_PHONE),
+                                   "email": Field("text", chat_inbox.MAX_EMAIL)},
+    ("/agent", "statement_send"): {"conversation_id": ID},
 }
 
 

@@ -76,6 +76,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
         chat_tools_admin,
         chat_topics,
         chat_transcripts,
+        leads,
         ledger_api,
         ledger_reports,
         ledger_screens,
@@ -87,8 +88,8 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
         work_board,
     )
 
-    for module in (ledger_screens, ledger_api, ledger_reports, chat_admin, chat_console, chat_tools_admin, chat_inbox,
-                   chat_faq, chat_topics, chat_transcripts, staffing,
+    for module in (leads, ledger_screens, ledger_api, ledger_reports, chat_admin, chat_console, chat_tools_admin,
+                   chat_inbox, chat_faq, chat_topics, chat_transcripts, staffing,
                    reports, tax, tax_worksheet, tax_filings, work_board):
         module.register(app, appbuilder)
     app.register_blueprint(health_bp)

@@ -41,6 +41,8 @@ ACTION_LABELS = {
     "chat_transcript": lazy_pgettext("audit action", "Transcript mailed to the visitor"),
     "chat_retention": lazy_pgettext("audit action", "Old chats erased"),
     "chat_topics": lazy_pgettext("audit action", "Conversation topics set"),
+    "chat_contact_linked": lazy_pgettext("audit action", "Visitor added as a client contact"),
+    "chat_statement_sent": lazy_pgettext("audit action", "Statement sent into the chat"),
 }
 
 # A label for every record type in app.services.audit.record_types().
@@ -58,11 +60,13 @@ RECORD_TYPE_LABELS = {
     "chat_quick_link": lazy_pgettext("record type", "Quick link"),
     "chat_site": lazy_pgettext("record type", "Chat site"),
     "chat_topic": lazy_pgettext("record type", "Conversation topic"),
+    "chat_visitor": lazy_pgettext("record type", "Chat visitor"),
     "client": lazy_pgettext("record type", "Client"),
     "client_contact": lazy_pgettext("record type", "Contact"),
     "client_tax_filing": lazy_pgettext("record type", "Tax filed"),
     "client_tax_profile": lazy_pgettext("record type", "Tax profile"),
     "contract": lazy_pgettext("record type", "Contract"),
+    "crm_lead": lazy_pgettext("record type", "Lead"),
     "document": lazy_pgettext("record type", "Archive document"),
     "fee_bill": lazy_pgettext("record type", "Fee bill"),
     "ledger_account": lazy_pgettext("record type", "Account"),

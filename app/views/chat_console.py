@@ -26,6 +26,7 @@ from app.models.chat import ConversationStatus
 from app.security import CHAT, SUPERVISE
 from app.services import chat_console
 from app.services.errors import DomainError
+from app.views import chat_crm
 from app.views.labels import ENUM_LABELS
 
 
@@ -115,6 +116,7 @@ STRINGS = {
     # a live chat's status, as "conversation_" + the stored value
     **{f"conversation_{status.value}": label for status, label in ENUM_LABELS[ConversationStatus].items()},
 }
+STRINGS.update(chat_crm.STRINGS)  # the visitor card's actions, from visitor to client
 
 
 def _include_ip() -> bool:
@@ -160,7 +162,8 @@ class AgentConsoleView(BaseView):
     @expose("/visitor/<int:pk>")
     @_json_access
     def visitor(self, pk: int):  # noqa: ANN201
-        return jsonify(chat_console.visitor_details(db.session, _viewer(), pk, _include_ip()))
+        details = chat_console.visitor_details(db.session, _viewer(), pk, _include_ip())
+        return jsonify(chat_crm.add_to_visitor_details(details, pk))
 
     @expose("/conversation/<int:pk>")
     @_json_access

@@ -26,6 +26,7 @@ from app.models.chat import (
 from app.models.contracts import BillingCycle, ContractStatus, ServiceType
 from app.models.crm import ClientStatus, TaxpayerType
 from app.models.documents import DocumentType
+from app.models.leads import LeadStatus
 from app.models.ledger import AccountCategory, Direction, PeriodStatus, VoucherKind, VoucherState
 from app.models.tax import FilingPeriod, LocationClass, TaxKind
 from app.models.tax_filing import FilingStatus
@@ -58,6 +59,9 @@ ENUM_LABELS: dict[type[enum.Enum], dict] = {
                    FilingPeriod.yearly: _l("Yearly")},
     FilingStatus: {FilingStatus.pending: _l("To file"), FilingStatus.filed: _l("Filed"),
                    FilingStatus.paid: _l("Tax paid")},
+    LeadStatus: {LeadStatus.new: lazy_pgettext("lead", "New"), LeadStatus.contacted: lazy_pgettext("lead", "Contacted"),
+                 LeadStatus.converted: lazy_pgettext("lead", "Converted to client"),
+                 LeadStatus.lost: lazy_pgettext("lead", "Lost")},
     # ledger
     AccountCategory: {AccountCategory.asset: _l("Asset"), AccountCategory.liability: _l("Liability"),
                       AccountCategory.equity: _l("Equity"), AccountCategory.cost: _l("Cost"),

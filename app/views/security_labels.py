@@ -89,6 +89,10 @@ PERMISSION_LABELS = {
     "can_tick": lazy_pgettext("permission", "Tick off"),
     "can_job": lazy_pgettext("permission", "Run jobs"),
     "can_transcript": lazy_pgettext("permission", "Chat transcripts"),
+    "can_create_lead": lazy_pgettext("permission", "Make leads of visitors"),
+    "can_link_contact": lazy_pgettext("permission", "Add visitors as client contacts"),
+    "can_find_clients": lazy_pgettext("permission", "Find any client from a chat"),
+    "can_convert": lazy_pgettext("permission", "Convert to client"),
 }
 
 # On an API (Flask-AppBuilder's BaseApi) the HTTP methods.

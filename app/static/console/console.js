@@ -1297,6 +1297,7 @@
         [T.language, v.language], [T.first_seen, v.first_seen_at ? new Date(v.first_seen_at).toLocaleString() : ""],
         [T.name, v.name], [T.email, v.email], [T.phone, v.phone]]));
       if (me.agent_id) { box.appendChild(inviteForm(v, focusInvite)); }
+      if (data.crm) { box.appendChild(visitorActions(v, data)); }
       if (data.client) { box.appendChild(clientCard(data.client)); }
       box.appendChild(el("h6", "", T.trail));
       var trail = el("ol", "visitor-trail small");
@@ -1369,8 +1370,214 @@
       });
       body.appendChild(records);
     }
+    clientWork(body, client);
     card.appendChild(body);
     return card;
+  }
+
+  // --- from visitor to client: lead, client contact, filing status, the latest statement ---------
+
+  // The agent's open chat with this visitor (one they write in), if any: where a statement goes.
+  function writableChatOf(visitorId) {
+    var found = null;
+    Object.keys(chats).forEach(function (id) {
+      var c = chats[id];
+      if (!found && c.visitor && c.visitor.id === visitorId && !c.closed && c.mode !== "watch") { found = c; }
+    });
+    return found;
+  }
+
+  function crmField(form, label, className, value, maxLength, multiline) {
+    var id = "crm-" + className + "-" + Math.random().toString(36).slice(2, 8);
+    var labelNode = el("label", "small", label);
+    labelNode.htmlFor = id;
+    var input = el(multiline ? "textarea" : "input", "form-control input-sm crm-" + className);
+    input.id = id;
+    if (!multiline) { input.type = "text"; } else { input.rows = 2; }
+    input.maxLength = maxLength;
+    input.value = value || "";
+    form.appendChild(labelNode);
+    form.appendChild(input);
+    return input;
+  }
+
+  function crmValues(inputs) {
+    var payload = {};
+    Object.keys(inputs).forEach(function (key) {
+      var value = inputs[key].value.trim();
+      if (value) { payload[key] = value; }
+    });
+    return payload;
+  }
+
+  // The visitor card's actions: 创建线索 (a lead, one per visitor) and 添加为客户联系人 (a contact
+  // of a client the agent finds by name or credit code), each a small form filled from what the
+  // visitor gave; both only for a visitor who is not a client's contact yet.
+  function visitorActions(v, data) {
+    var crm = data.crm, can = crm.can || {}, start = crm.prefill || {};
+    var box = el("div", "visitor-crm");
+    if (crm.lead) {
+      var line = el("p", "small crm-lead");
+      var text = fmt(T.lead_exists, {id: crm.lead.id, status: crm.lead.status_label});
+      if (crm.lead.url) {
+        var link = el("a", "", text);
+        link.href = crm.lead.url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        line.appendChild(link);
+      } else {
+        line.textContent = text;
+      }
+      box.appendChild(line);
+    }
+    if (data.client) { return box; }
+    var forms = el("div", "crm-forms");
+    var buttons = el("div", "btn-toolbar crm-buttons");
+    if (can.create_lead && !crm.lead) {
+      buttons.appendChild(button(T.create_lead, "btn-primary crm-create-lead", function () {
+        clear(forms);
+        forms.appendChild(leadForm(v, start));
+      }));
+    }
+    if (can.link_contact) {
+      buttons.appendChild(button(T.add_contact, "btn-default crm-add-contact", function () {
+        clear(forms);
+        forms.appendChild(contactForm(v, start));
+      }));
+    }
+    box.appendChild(buttons);
+    box.appendChild(forms);
+    return box;
+  }
+
+  function leadForm(v, start) {
+    var form = el("form", "well well-sm crm-lead-form");
+    var inputs = {name: crmField(form, T.name, "lead-name", start.name, 100),
+                  company: crmField(form, T.company, "lead-company", "", 200),
+                  phone: crmField(form, T.phone, "lead-phone", start.phone, 30),
+                  email: crmField(form, T.email, "lead-email", start.email, 254),
+                  question: crmField(form, T.question, "lead-question", start.question, 2000, true)};
+    if (start.source_url || start.site_name) {
+      form.appendChild(el("p", "small text-muted crm-lead-source",
+        [start.site_name, start.source_url].filter(Boolean).join(" · ")));
+    }
+    var ok = el("button", "btn btn-primary btn-xs crm-lead-submit", T.create_lead);
+    ok.type = "submit";
+    form.appendChild(ok);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var payload = crmValues(inputs);
+      payload.visitor_id = v.id;
+      var c = writableChatOf(v.id);
+      if (c) { payload.conversation_id = c.id; }
+      ok.disabled = true;
+      var sent = emit("lead_create", payload, function (ack) {
+        ok.disabled = false;
+        if (ackError(ack)) { return; }
+        var lead = ack.lead || {};
+        alertBox(fmt(ack.created ? T.lead_created : T.lead_already, {id: lead.id, status: lead.status_label}),
+                 ack.created ? "success" : "info");
+        showVisitor(v.id);
+      });
+      if (!sent) { ok.disabled = false; alertBox(T.error, "danger"); }
+    });
+    return form;
+  }
+
+  function contactForm(v, start) {
+    var form = el("form", "well well-sm crm-contact-form");
+    var chosen = null, timer = null;
+    var search = crmField(form, T.choose_client, "client-q", "", 100);
+    search.placeholder = T.search_client;
+    search.type = "search";
+    var results = el("ul", "list-unstyled small crm-client-results");
+    form.appendChild(results);
+    var picked = el("p", "small crm-client-chosen");
+    form.appendChild(picked);
+    var inputs = {name: crmField(form, T.name, "contact-name", start.name, 100),
+                  position: crmField(form, T.contact_position, "contact-position", "", 100),
+                  phone: crmField(form, T.phone, "contact-phone", start.phone, 30),
+                  email: crmField(form, T.email, "contact-email", start.email, 254)};
+    var ok = el("button", "btn btn-primary btn-xs crm-contact-submit", T.add_contact);
+    ok.type = "submit";
+    ok.disabled = true;
+    form.appendChild(ok);
+    search.addEventListener("input", function () {
+      clearTimeout(timer);
+      var q = search.value.trim();
+      if (!q) { clear(results); return; }
+      timer = setTimeout(function () {
+        emit("client_search", {q: q}, function (ack) {
+          clear(results);
+          if (ackError(ack)) { return; }
+          if (!(ack.results || []).length) { results.appendChild(el("li", "text-muted", T.no_clients)); }
+          (ack.results || []).forEach(function (client) {
+            var item = el("li", "");
+            item.appendChild(button(client.name + " · " + client.credit_code, "btn-link crm-client-result", function () {
+              chosen = client;
+              picked.textContent = T.client_card + ": " + client.name;
+              ok.disabled = false;
+              clear(results);
+            }));
+            results.appendChild(item);
+          });
+        });
+      }, 300);
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!chosen) { return; }
+      var payload = crmValues(inputs);
+      payload.visitor_id = v.id;
+      payload.client_id = chosen.id;
+      ok.disabled = true;
+      emit("contact_attach", payload, function (ack) {
+        ok.disabled = false;
+        if (ackError(ack)) { return; }
+        alertBox(fmt(T.contact_added, {name: payload.name || "", client: ack.client_name}), "success");
+        showVisitor(v.id);
+      });
+    });
+    return form;
+  }
+
+  // On the client card: filing status (overdue and this month's records) and 发送最新报表.
+  function clientWork(body, client) {
+    if (client.filings) {
+      body.appendChild(el("strong", "", T.filings));
+      var list = el("ul", "client-filings");
+      if (!client.filings.length) { list.appendChild(el("li", "text-muted", T.no_filings)); }
+      client.filings.forEach(function (f) {
+        var item = el("li", f.overdue ? "text-danger filing-overdue" : "filing-row",
+          [f.tax, f.period, fmt(T.due, {date: f.due}), f.status].join(" · "));
+        if (f.overdue) { item.appendChild(el("span", "label label-danger", T.overdue)); }
+        list.appendChild(item);
+      });
+      body.appendChild(list);
+      if (client.filings_url) {
+        var link = el("a", "small client-filings-link", T.all_filings);
+        link.href = client.filings_url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        body.appendChild(link);
+      }
+    }
+    var c = client.can_send_statement ? writableChatOf(selectedVisitorId) : null;
+    if (c) {
+      var send = button(T.send_statement, "btn-info client-send-statement", function () {
+        send.disabled = true;
+        send.textContent = T.statement_rendering;
+        var sent = emit("statement_send", {conversation_id: c.id}, function (ack) {
+          send.disabled = false;
+          send.textContent = T.send_statement;
+          if (ackError(ack)) { return; }
+          if (ack.message) { addMessage(c, ack.message); alertBox(T.statement_sent, "success"); }
+          else { alertBox(T.statement_queued, "info"); }
+        });
+        if (!sent) { send.disabled = false; send.textContent = T.send_statement; alertBox(T.error, "danger"); }
+      });
+      body.appendChild(el("div", "client-statement")).appendChild(send);
+    }
   }
 
   // --- team room -----------------------------------------------------------------------------
