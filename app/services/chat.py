@@ -326,37 +326,43 @@ def _lock_agent(session: Session, agent: AgentProfile) -> None:
 
 def accept(session: Session, agent: AgentProfile, conversation_id: object) -> Conversation:
     """The agent takes a conversation offered to them, or a queued one (from the queue list) within
-    their chat limit. Accepting one's own active conversation again returns it.
+    their chat limit. Accepting one's own active conversation again returns it. A chat that moved
+    on between the read and the write (offered to this very agent by the routing just then) is
+    looked at once more, so the agent is not told that someone else has it.
 
     Raises ``AccessDenied`` (no active agent profile), ``NotFound``, ``Conflict`` (taken by someone
     else, closed, or the agent is at the limit).
     """
     _require_agent(agent)
-    conversation = get_conversation(session, conversation_id)
     now = utcnow()
-    if conversation.status == ConversationStatus.closed:
-        raise Conflict({"conversation_id": [str(_l("This conversation is closed."))]})
-    if conversation.agent_id == agent.id and conversation.status == ConversationStatus.active:
-        return conversation
-    if conversation.status == ConversationStatus.offered and conversation.agent_id == agent.id:
-        taken = session.execute(update(Conversation).where(
-            Conversation.id == conversation.id, Conversation.status == ConversationStatus.offered,
-            Conversation.agent_id == agent.id).values(
-            status=ConversationStatus.active, accepted_at=now, offer_expires_at=None)
-            .execution_options(synchronize_session=False)).rowcount == 1
-    elif conversation.status == ConversationStatus.queued:
-        _lock_agent(session, agent)
-        if active_chats(session, agent.id) >= agent.max_chats:
-            session.rollback()
-            raise Conflict({"_": [str(_l("You are at your limit of %(n)d chats.", n=agent.max_chats))]})
-        taken = session.execute(update(Conversation).where(
-            Conversation.id == conversation.id, Conversation.status == ConversationStatus.queued).values(
-            status=ConversationStatus.active, agent_id=agent.id, accepted_at=now, offer_expires_at=None)
-            .execution_options(synchronize_session=False)).rowcount == 1
-    else:
-        taken = False
-    if not taken:
+    for _look in range(2):  # a chat routed to this agent between the read and the write: look again once
+        conversation = get_conversation(session, conversation_id)
+        if conversation.status == ConversationStatus.closed:
+            raise Conflict({"conversation_id": [str(_l("This conversation is closed."))]})
+        if conversation.agent_id == agent.id and conversation.status == ConversationStatus.active:
+            return conversation
+        if conversation.status == ConversationStatus.offered and conversation.agent_id == agent.id:
+            taken = session.execute(update(Conversation).where(
+                Conversation.id == conversation.id, Conversation.status == ConversationStatus.offered,
+                Conversation.agent_id == agent.id).values(
+                status=ConversationStatus.active, accepted_at=now, offer_expires_at=None)
+                .execution_options(synchronize_session=False)).rowcount == 1
+        elif conversation.status == ConversationStatus.queued:
+            _lock_agent(session, agent)
+            if active_chats(session, agent.id) >= agent.max_chats:
+                session.rollback()
+                raise Conflict({"_": [str(_l("You are at your limit of %(n)d chats.", n=agent.max_chats))]})
+            taken = session.execute(update(Conversation).where(
+                Conversation.id == conversation.id, Conversation.status == ConversationStatus.queued).values(
+                status=ConversationStatus.active, agent_id=agent.id, accepted_at=now, offer_expires_at=None)
+                .execution_options(synchronize_session=False)).rowcount == 1
+        else:
+            taken = False
+        if taken:
+            break
         session.rollback()
+        session.expire(conversation)
+    else:
         raise Conflict({"conversation_id": [str(_l("Another agent has this conversation."))]})
     settle_offers(session, conversation.id, OfferOutcome.accepted, now, agent.id)
     settle_offers(session, conversation.id, OfferOutcome.withdrawn, now)
