@@ -261,9 +261,10 @@ def test_sources_attribute_each_visitor_to_their_first_page_in_the_range(week, s
     assert _sources(session, week, "landing") == {
         ("https://a.example.com/price", None): (2, 2, 2, 1, 0.5), ("https://a.example.com/", None): (1, 1, 1, 0, 0.0),
         ("https://a.example.com/about", None): (1, 0, 0, 0, 0.0)}
-    assert _sources(session, week, "campaign") == {("春季", "zhihu"): (1, 1, 1, 0, 0.0), (None, None): (3, 2, 2, 1, 0.3333)}
-    assert _sources(session, week, "region") == {("中国", "上海"): (1, 1, 1, 1, 1.0), ("中国", "北京"): (2, 1, 1, 0, 0.0),
-                                                 (None, None): (1, 1, 1, 0, 0.0)}
+    assert _sources(session, week, "campaign") == {("春季", "zhihu"): (1, 1, 1, 0, 0.0),
+                                                   (None, None): (3, 2, 2, 1, 0.3333)}
+    assert _sources(session, week, "region") == {("中国", "上海"): (1, 1, 1, 1, 1.0),
+                                                 ("中国", "北京"): (2, 1, 1, 0, 0.0), (None, None): (1, 1, 1, 0, 0.0)}
 
 
 def test_sources_are_limited_to_the_most_visited(week, session):
