@@ -5,13 +5,14 @@ p90 is the nearest-rank percentile: the value of rank ⌈0.9·n⌉ in ascending 
 
 from __future__ import annotations
 
+import csv
 import itertools
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
 import pytest
 from pytest import approx
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from app.extensions import db
 from app.models.chat import (
@@ -28,10 +29,12 @@ from app.models.chat import (
     SenderType,
     Visitor,
 )
+from app.models.security import AuditLog
 from app.services import chat_analytics as svc
 from app.services import chat_sites
 from app.services.errors import ValidationFailed
 from tests.factories import make_client, make_contact
+from tests.test_zh_raw_values import visible_text
 
 TZ = "Asia/Shanghai"  # UTC+8
 WEEK = svc.Filters(date(2026, 3, 2), date(2026, 3, 8))  # Monday 2 March to Sunday 8 March
@@ -179,7 +182,7 @@ def _in_site(world, **kw) -> svc.Filters:  # noqa: ANN001
 
 def test_the_agent_table_counts_each_agents_work(week, session):
     rows = {r.agent: r for r in svc.agents(session, _in_site(week), TZ)}
-    assert list(rows) == ["客服小张", "客服小李"] or set(rows) == {"客服小张", "客服小李"}
+    assert set(rows) == {"客服小张", "客服小李"}
     zhang, li = rows["客服小张"], rows["客服小李"]
     assert (zhang.chats, zhang.messages) == (3, 3)  # the note is not a message
     assert zhang.first_response_mean == approx((30 + 40 + 100) / 3, abs=0.05)
@@ -336,3 +339,95 @@ def test_each_table_is_a_fixed_number_of_aggregate_statements(world, session, na
         _says(chat, f"2026-03-03 10:{n:02d}:30", SenderType.agent, world["zhang"].user_id)
     db.session.commit()
     assert few == measure() == count
+
+
+# --- API, CSV and the screen -----------------------------------------------------------------------------
+
+RANGE_ARGS = {"date_from": "2026-03-02", "date_to": "2026-03-08"}
+
+
+def test_the_api_answers_each_table_as_json(week, login_as):
+    manager = login_as("manager")
+    answer = manager.get("/api/v1/chat/analytics/agents", query_string={**RANGE_ARGS, "site_id": week["site"]})
+    assert answer.status_code == 200
+    rows = {r["agent"]: r for r in answer.json["rows"]}
+    assert rows["客服小张"]["first_response_p90"] == 100 and rows["客服小李"]["transfers"] == 1
+    assert answer.json["filters"] == {**RANGE_ARGS, "site_id": str(week["site"])}
+    queue = manager.get("/api/v1/chat/analytics/queue", query_string={**RANGE_ARGS, "site_id": week["site"]}).json
+    assert (queue["summary"]["abandoned"], queue["summary"]["wait_p90"]) == (2, 40)
+    assert queue["rows"][1] == {"from": 10, "to": 30, "answered": 2, "abandoned": 1}
+    sources = manager.get("/api/v1/chat/analytics/sources", query_string={**RANGE_ARGS, "by": "search"}).json
+    assert sources["by"] == "search" and {"source": "百度", "detail": "代账", "visitors": 1, "chatted": 1, "chats": 1,
+                                          "identified": 1, "conversion": 1.0} in sources["rows"]
+
+
+@pytest.mark.parametrize(("table", "args", "field"), [
+    ("weather", {}, "table"), ("agents", {"date_from": "2026-02-30"}, "date_from"),
+    ("agents", {"date_from": "2025-01-01", "date_to": "2026-03-01"}, "date_from"),
+    ("agents", {"agent_id": "9999"}, "agent_id"), ("sources", {"by": "moon"}, "by"),
+    ("hours", {"format": "xlsx"}, "format"),
+])
+def test_the_api_refuses_bad_input_with_a_422_naming_the_field(world, login_as, table, args, field):
+    answer = login_as("admin").get(f"/api/v1/chat/analytics/{table}", query_string=args)
+    assert answer.status_code == 422 and list(answer.json["errors"]) == [field]
+
+
+@pytest.mark.parametrize("role", ["accountant", "reviewer", "agent"])
+def test_other_roles_get_neither_the_api_nor_the_screen(world, login_as, role):
+    client = login_as(role)
+    assert client.get("/api/v1/chat/analytics/agents").status_code in (401, 403)
+    screen = client.get("/chat/analytics/")
+    assert screen.status_code in (302, 403) and "统计分析" not in screen.get_data(as_text=True)
+
+
+def test_csv_opens_in_chinese_excel_and_runs_no_formula(week, login_as):
+    db.session.get(AgentProfile, week["zhang"].id).display_name = "=HYPERLINK(\"http://x\")"
+    db.session.execute(PageView.__table__.update().where(PageView.utm_campaign == "春季").values(
+        utm_campaign="+cmd|' /C calc'!A0", utm_source="@SUM(1)"))
+    db.session.commit()
+    manager = login_as("manager")
+    answer = manager.get("/api/v1/chat/analytics/agents", query_string={**RANGE_ARGS, "format": "csv"})
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert "attachment" in answer.headers["Content-Disposition"]
+    body = answer.data
+    assert body.startswith("\ufeff".encode())
+    lines = body.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("客服,对话数,发送消息数,首次响应平均（秒）")
+    cells = [row[0] for row in csv.reader(lines[1:])]
+    assert "'=HYPERLINK(\"http://x\")" in cells and "客服小李" in cells
+    campaign = manager.get("/api/v1/chat/analytics/sources", query_string={
+        **RANGE_ARGS, "by": "campaign", "format": "csv"}).data.decode("utf-8-sig")
+    assert ["'+cmd|' /C calc'!A0", "'@SUM(1)", "1", "1", "1", "0", "0.0%"] in list(csv.reader(campaign.splitlines()))
+
+
+def test_the_screen_shows_each_section_in_chinese_with_its_charts(week, login_as, session):
+    manager = login_as("manager")
+    writes = session.scalar(select(func.count()).select_from(AuditLog))
+    pages = {}
+    for section in svc.TABLES:
+        answer = manager.get("/chat/analytics/", query_string={**RANGE_ARGS, "section": section,
+                                                               "site_id": week["site"]})
+        assert answer.status_code == 200
+        pages[section] = answer.get_data(as_text=True)
+        assert "<svg" in pages[section] and "<script type=\"text/javascript\">window.pygal" not in pages[section]
+        assert "Noto Sans CJK SC" in pages[section]
+    agents = visible_text(pages["agents"])
+    assert "统计分析" in agents and "客服小张" in agents and "首次响应" in agents and "50.0%" in agents
+    assert "按小时" in visible_text(pages["hours"]) and 'data-weekday="0" data-hour="9"' in pages["hours"]
+    queue = visible_text(pages["queue"])
+    assert "离开队列" in queue and "142.5" in queue
+    assert "www.zhihu.com" in visible_text(pages["sources"])
+    assert session.scalar(select(func.count()).select_from(AuditLog)) == writes  # reading writes nothing
+
+
+def test_a_bad_filter_on_the_screen_is_reported_and_the_default_range_shown(world, login_as):
+    answer = login_as("admin").get("/chat/analytics/", query_string={"date_from": "2026-99-01"})
+    assert answer.status_code == 200 and "日期格式为 YYYY-MM-DD" in visible_text(answer.get_data(as_text=True))
+
+
+def test_visitor_text_is_escaped_in_the_table_and_the_chart(week, login_as):
+    db.session.execute(PageView.__table__.update().values(referrer="https://<script>x</script>.example/"))
+    db.session.commit()
+    page = login_as("manager").get("/chat/analytics/", query_string={**RANGE_ARGS, "section": "sources"}).get_data(
+        as_text=True)
+    assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;" in page
