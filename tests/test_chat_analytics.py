@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import itertools
+import re
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from pytest import approx
@@ -431,3 +433,34 @@ def test_visitor_text_is_escaped_in_the_table_and_the_chart(week, login_as):
     page = login_as("manager").get("/chat/analytics/", query_string={**RANGE_ARGS, "section": "sources"}).get_data(
         as_text=True)
     assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;" in page
+
+
+# --- the manager's desk ----------------------------------------------------------------------------------
+
+
+def test_the_managers_desk_shows_todays_chats_linking_to_the_analytics(world, login_as):
+    now = datetime.now(ZoneInfo(TZ)).replace(tzinfo=None)
+    start = now.replace(hour=0, minute=0, second=1, microsecond=0)  # today's first second, Shanghai time
+    iso = start.isoformat(sep=" ")
+    zhang = world["zhang"]
+    _chat(world["site"], iso, agent=zhang, wait=5, first=20, handle=60, rating=5)
+    _chat(world["site"], iso, agent=zhang, wait=5, first=40, handle=60, rating=2)
+    _chat(world["site"], iso, left_after=30, closed_by="visitor")  # missed
+    yesterday = (start - timedelta(seconds=2)).isoformat(sep=" ")
+    _chat(world["site"], yesterday, left_after=30, closed_by="visitor")
+    db.session.commit()
+    page = login_as("manager").get("/").get_data(as_text=True)
+    tiles = dict(re.findall(r'<h3 id="tile-([\w-]+)">([^<]*)</h3>', page))
+    assert (tiles["chats-today"], tiles["missed-today"]) == ("3", "1")
+    assert (tiles["first-response-today"], tiles["csat-today"]) == ("30 秒", "50%")
+    assert "今日在线客服" in visible_text(page)
+    links = dict(re.findall(r'<a href="([^"]+)" id="link-([\w-]+)">', page))
+    by_key = {key: url.replace("&amp;", "&") for url, key in links.items()}
+    today = now.date().isoformat()
+    assert by_key["missed-today"] == f"/chat/analytics/?section=queue&date_from={today}&date_to={today}"
+    queue = login_as("manager").get(by_key["missed-today"]).get_data(as_text=True)
+    assert 'id="sum-abandoned">1<' in queue
+
+
+def test_other_desks_show_no_chat_figures(world, login_as):
+    assert "tile-chats-today" not in login_as("accountant").get("/").get_data(as_text=True)
