@@ -6,6 +6,7 @@ p90 is the nearest-rank percentile: the value of rank ⌈0.9·n⌉ in ascending 
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import re
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from pypdf import PdfReader
 from pytest import approx
 from sqlalchemy import event, func, select
 
@@ -464,3 +466,25 @@ def test_the_managers_desk_shows_todays_chats_linking_to_the_analytics(world, lo
 
 def test_other_desks_show_no_chat_figures(world, login_as):
     assert "tile-chats-today" not in login_as("accountant").get("/").get_data(as_text=True)
+
+
+# --- the PDF ---------------------------------------------------------------------------------------------
+
+
+def test_the_pdf_prints_every_section_with_its_charts_in_chinese(week, login_as):
+    answer = login_as("manager").get("/chat/analytics/report.pdf", query_string={**RANGE_ARGS,
+                                                                                "site_id": week["site"]})
+    assert answer.status_code == 200 and answer.mimetype == "application/pdf"
+    assert "attachment" in answer.headers["Content-Disposition"]
+    reader = PdfReader(io.BytesIO(answer.data))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "统计分析" in text and "代账官网" in text and "2026-03-02 – 2026-03-08" in text
+    for words in ("客服小张", "首次响应", "按小时对话量", "排队与放弃", "离开队列前等待", "www.zhihu.com", "百度",
+                  "上海"):
+        assert words in text, words
+    assert "142.5" in text  # the mean patience
+
+
+def test_a_bad_filter_for_the_pdf_goes_back_to_the_screen_saying_why(world, login_as):
+    answer = login_as("manager").get("/chat/analytics/report.pdf", query_string={"date_from": "2026-02-30"})
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/chat/analytics/")

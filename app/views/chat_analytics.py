@@ -18,7 +18,7 @@ import io
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, current_app, flash, request, url_for
+from flask import Flask, Response, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import AppBuilder, BaseView, expose
 from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.security.decorators import has_access, permission_name
@@ -37,7 +37,11 @@ from app.services.errors import ValidationFailed
 from app.views.chat_admin import CATEGORY
 from app.views.common import csv_cell
 from app.views.ledger_api import LedgerError
+from app.views.reports import attachment
 from app.views.staffing import WEEKDAYS
+from app.workers import WorkerError
+from reports import documents, jobs
+from reports.render import render_html
 
 SECTIONS = {
     "agents": _l("Agents"), "hours": _l("Chats by hour"), "queue": _l("Queue and abandonment"),
@@ -277,6 +281,75 @@ class ChatAnalyticsView(BaseView):
             data=data, section=section, sections=SECTIONS, filters=filters, by=by,
             sources=SOURCE_LABELS, columns=columns_of(data), cell=cell_text, heat=heat, weekdays=WEEKDAYS,
             charts=_charts(data), sites=sites, groups=groups, agents=agents, title=_l("Chat analytics"))
+
+
+    @expose("/report.pdf")
+    @has_access
+    @permission_name("list")
+    def pdf(self):  # noqa: ANN201
+        """The analytics of the filters as a PDF (every section; sources by referring site, search
+        and region), rendered in a report worker; a bad filter or busy workers flash and go back."""
+        try:
+            filters = svc.read_filters(request.args, _today())
+            svc.check_filters(db.session, filters)
+        except ValidationFailed as exc:
+            flash(exc.message, "danger")
+            return redirect(url_for("ChatAnalyticsView.show"))
+        document = documents.chat_analytics(_scope_text(filters), f"{filters.date_from} – {filters.date_to}",
+                                            g.user.get_full_name() or g.user.username, _pdf_sections(filters),
+                                            cell=cell_text, weekdays=WEEKDAYS, none_text=gettext("(none)"))
+        html, style = render_html(document), document.style()
+        db.session.rollback()  # everything is read: no transaction held while a worker renders
+        try:
+            data = jobs.render(html, style)
+        except WorkerError as exc:
+            current_app.logger.warning("PDF not rendered: %s: %s", type(exc).__name__, exc)
+            flash(gettext("The PDF could not be made right now: the report workers are busy or stopped. "
+                          "Try again shortly."), "danger")
+            return redirect(url_for("ChatAnalyticsView.show", **filters.query()))
+        response = Response(data, mimetype="application/pdf")
+        response.headers["Content-Disposition"] = attachment(document.filename)
+        return response
+
+
+def _scope_text(filters: svc.Filters) -> str:
+    """The site, group and agent the filters name, in words."""
+    parts = []
+    for model, key, every in ((ChatSite, "site_id", _l("Every site")), (AgentGroup, "group_id", _l("Every group")),
+                              (AgentProfile, "agent_id", _l("Every agent"))):
+        value = getattr(filters, key)
+        row = db.session.get(model, value) if value is not None else None
+        parts.append(str(every) if row is None else (getattr(row, "name", None) or row.display_name))
+    return " / ".join(parts)
+
+
+def _pdf_sections(filters: svc.Filters) -> list[dict]:
+    """Every section of the screen for the PDF, with its charts."""
+    sections = []
+    tz = _tz()
+    for name in ("agents", "hours", "queue", "visits"):
+        data = svc.table(db.session, name, filters, tz)
+        section = {"title": str(SECTIONS[name]), "charts": _charts(data), "rows": data["rows"],
+                   "columns": columns_of(data)}
+        if name in ("hours", "visits"):
+            section["heat"] = _heatmap(data["rows"], "chats" if name == "hours" else "visits")
+        if name == "queue":
+            summary = data["summary"]
+            section["summary"] = [
+                (gettext("Chats started"), summary["chats"]), (gettext("Answered"), summary["answered"]),
+                (gettext("Left the queue"), summary["abandoned"]),
+                (gettext("Otherwise unanswered"), summary["unanswered"]),
+                (gettext("Wait before an answer"), "—" if summary["wait_mean"] is None else gettext(
+                    "mean %(mean)s s, p90 %(p90)s s", mean=summary["wait_mean"], p90=summary["wait_p90"])),
+                (gettext("Answered within 20 s"), cell_text(summary["within_20"], "pct") or "—"),
+                (gettext("Mean patience"), "—" if summary["patience_mean"] is None else gettext(
+                    "%(n)s seconds", n=summary["patience_mean"]))]
+        sections.append(section)
+    for by in ("referrer", "search", "region"):
+        data = svc.table(db.session, "sources", filters, tz, {"by": by, "limit": "20"})
+        sections.append({"title": f"{SECTIONS['sources']}: {SOURCE_LABELS[by]}", "charts": _charts(data),
+                         "rows": data["rows"], "columns": columns_of(data)})
+    return sections
 
 
 def register(app: Flask, appbuilder: AppBuilder) -> None:  # noqa: ARG001

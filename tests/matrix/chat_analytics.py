@@ -5,7 +5,7 @@ from __future__ import annotations
 A, M = "admin", "manager"
 
 EXPECTED: dict[str, dict[str, set[str]]] = {
-    "ChatAnalyticsView": {"show": {A, M}},
+    "ChatAnalyticsView": {"show": {A, M}, "pdf": {A, M}},
     "ChatAnalyticsApi": {"get": {A, M}},
 }
 
