@@ -53,6 +53,7 @@ TITLES = {
     "income-statement": _l("Income statement"),
     "transcript": _l("Chat transcript"),
     "tax-worksheet": _l("Tax worksheet"),
+    "chat-analytics": _l("Chat analytics"),
 }
 SERVICES = {ServiceType.bookkeeping.value: _l("Bookkeeping"), ServiceType.tax_filing.value: _l("Tax filing"),
             ServiceType.business_registration.value: _l("Business registration"), ServiceType.other.value: _l("Other")}
@@ -321,6 +322,16 @@ def transcript(session: Session, conversation_id: int, author: str, internal: bo
                     context={"conversation": conversation, "visitor_name": visitor_name, "senders": SENDERS,
                              "when": lambda at: to_display(at, "%Y-%m-%d %H:%M:%S"), "no_data": NO_DATA,
                              "visitor_copy": visitor_copy})
+
+
+def chat_analytics(scope: str, subtitle: str, author: str, sections: list[dict], **context: object) -> Document:
+    """The chat analytics (统计分析) as one landscape document: each section (``title``, pygal
+    ``charts`` as inline SVG, and ``rows`` with ``columns``, a ``heat`` grid or a ``summary``) as
+    the screen shows it (``app.views.chat_analytics``). Never cached: chats do not close."""
+    return Document(kind="chat-analytics", title=str(TITLES["chat-analytics"]), template="chat_analytics.html",
+                    client_name=scope, subtitle=subtitle, author=author, landscape=True,
+                    filename=f"chat-analytics-{subtitle.replace(' ', '')}.pdf", generated_at=_now(),
+                    context={"sections": sections, "scope": scope, "no_data": NO_DATA, **context})
 
 
 def sync_limit() -> int:

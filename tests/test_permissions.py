@@ -18,6 +18,7 @@ from app.services.documents import store_document
 from tests.factories import make_bank_account, make_client, make_contact, make_contract, make_service_record
 from tests.matrix import (
     chat,
+    chat_analytics,
     chat_console,
     chat_faq,
     chat_inbox,
@@ -36,7 +37,8 @@ from tests.matrix import (
 )
 
 MATRIX_MODULES = (ledger_screens, ledger_api, ledger_reports, chat, chat_console, chat_tools, chat_inbox,
-                  chat_faq, chat_topics, staffing, reports, tax, tax_worksheet, tax_filings, work_board, leads)
+                  chat_faq, chat_topics, staffing, chat_analytics, reports, tax, tax_worksheet, tax_filings,
+                  work_board, leads)
 ROLES = ["anonymous", "agent", "reviewer", "accountant", "manager", "admin"]
 A, M, C, R, G = "admin", "manager", "accountant", "reviewer", "agent"
 NOBODY: set[str] = set()

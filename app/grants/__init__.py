@@ -7,6 +7,7 @@ them to ``ROLE_SPEC``. A grant must name a permission that a registered view has
 from __future__ import annotations
 
 from app.grants import (
+    chat_analytics,
     chat_console,
     chat_faq,
     chat_inbox,
@@ -25,7 +26,7 @@ from app.grants import (
 )
 
 MODULES = (ledger_screens, ledger_api, ledger_reports, chat_console, chat_tools, chat_inbox, chat_faq, chat_topics,
-           staffing, reports, tax, tax_worksheet, tax_filings, work_board, leads)
+           staffing, chat_analytics, reports, tax, tax_worksheet, tax_filings, work_board, leads)
 
 
 def merged() -> dict[str, list[tuple[str, str]]]:

@@ -243,7 +243,8 @@ class PageView(Model):
     """访问轨迹: one page a visitor opened, with where they came from and how long they stayed."""
 
     __tablename__ = "chat_page_view"
-    __table_args__ = (Index("ix_page_view_visitor_started", "visitor_id", "started_at"),)
+    __table_args__ = (Index("ix_page_view_visitor_started", "visitor_id", "started_at"),
+                      Index("ix_page_view_started_at", "started_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     visitor_id: Mapped[int] = mapped_column(ForeignKey("chat_visitor.id", ondelete="CASCADE"), nullable=False)
@@ -270,6 +271,7 @@ class Conversation(Model):
     __table_args__ = (
         CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="ck_conversation_rating"),
         Index("ix_conversation_status_queued", "status", "queued_at"),
+        Index("ix_conversation_queued_at", "queued_at"),  # the analytics' range of days
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -402,7 +404,8 @@ class ChatOffer(Model):
     """One routing attempt: the conversation offered to an agent until ``expires_at``."""
 
     __tablename__ = "chat_offer"
-    __table_args__ = (Index("ix_offer_conversation", "conversation_id", "id"),)
+    __table_args__ = (Index("ix_offer_conversation", "conversation_id", "id"),
+                      Index("ix_offer_offered_at", "offered_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(

@@ -5,8 +5,10 @@ Tiles by role (a user with several roles gets the tiles of each; an Admin the Ma
 * **Manager** — the overdue filings of every client (``reminders.manager_items``: the manager's
   reminder mail), the overdue fees (bills due before today that payments do not reach,
   ``work_board.unpaid_bills``), the vouchers waiting for review (drafts), the active clients whose
-  working month is not closed, the live contracts ending within the renewal window, the chats
-  waiting in the queue and the agents online.
+  working month is not closed, the live contracts ending within the renewal window; and, in a row
+  of their own (在线客服 today), today's chats, the chats waiting in the queue, the agents online,
+  today's mean first response, share of satisfied ratings and missed chats
+  (``chat_analytics.today_figures``), each day's figure linking to the chat analytics for today.
 * **Accountant** — on their own clients: the working month's board rows with a step still to do,
   the drafts to fix, the overdue filings and those due within 3 days (``reminders.accountant_items``:
   the accountant's reminder mail) and those due within 7 days.

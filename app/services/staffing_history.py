@@ -69,6 +69,7 @@ class Filters:
     group_id: int | None = None
     target: staffing.Target = staffing.Target(DEFAULT_LEVEL, DEFAULT_SECONDS)
     chats_per_agent: int = 1
+    agent_id: int | None = None  # the chat analytics' agent filter (the planner has none)
 
 
 @dataclass
@@ -219,6 +220,8 @@ def _scope(filters: Filters) -> list:
         where.append(Conversation.site_id == filters.site_id)
     if filters.group_id is not None:
         where.append(Conversation.group_id == filters.group_id)
+    if filters.agent_id is not None:
+        where.append(Conversation.agent_id == filters.agent_id)
     return where
 
 
@@ -243,8 +246,9 @@ def _conversation_hours(session: Session, dialect: str, filters: Filters, start:
         .group_by(bucket)).all()
 
 
-def _agent_hours(session: Session, dialect: str, filters: Filters, start: datetime, end: datetime):  # noqa: ANN202
-    """Per UTC hour: the distinct agents offered a chat or writing a reply or note in it."""
+def agents_seen(dialect: str, filters: Filters, start: datetime, end: datetime):  # noqa: ANN201
+    """A subquery of the distinct ``(bucket, agent)`` pairs: the UTC hours (``_hour_bucket``) in which
+    each agent was offered a chat or wrote a reply or note in one (site and group of *filters*)."""
     offers = (select(_hour_bucket(dialect, ChatOffer.offered_at).label("bucket"), ChatOffer.agent_id.label("agent"))
               .join(Conversation, Conversation.id == ChatOffer.conversation_id)
               .where(ChatOffer.offered_at >= start, ChatOffer.offered_at < end, *_scope(filters)))
@@ -254,7 +258,12 @@ def _agent_hours(session: Session, dialect: str, filters: Filters, start: dateti
                .where(Conversation.queued_at >= start - MESSAGE_LOOKBACK, Conversation.queued_at < end,
                       ChatMessage.created_at >= start, ChatMessage.created_at < end,
                       ChatMessage.sender_type.in_((SenderType.agent, SenderType.note)), *_scope(filters)))
-    seen = union(offers, replies).subquery()
+    return union(offers, replies).subquery()
+
+
+def _agent_hours(session: Session, dialect: str, filters: Filters, start: datetime, end: datetime):  # noqa: ANN202
+    """Per UTC hour: the distinct agents offered a chat or writing a reply or note in it."""
+    seen = agents_seen(dialect, filters, start, end)
     return session.execute(select(seen.c.bucket, func.count()).group_by(seen.c.bucket)).all()
 
 

@@ -70,6 +70,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
 
     from app.views import (
         chat_admin,
+        chat_analytics,
         chat_console,
         chat_faq,
         chat_inbox,
@@ -89,7 +90,7 @@ def register_views(app: Flask, appbuilder: AppBuilder) -> None:
     )
 
     for module in (leads, ledger_screens, ledger_api, ledger_reports, chat_admin, chat_console, chat_tools_admin,
-                   chat_inbox, chat_faq, chat_topics, chat_transcripts, staffing,
+                   chat_inbox, chat_faq, chat_topics, chat_transcripts, staffing, chat_analytics,
                    reports, tax, tax_worksheet, tax_filings, work_board):
         module.register(app, appbuilder)
     app.register_blueprint(health_bp)

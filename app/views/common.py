@@ -347,14 +347,19 @@ class DeskModelView(ModelView):
                 value = getattr(value, "value", value)
                 if isinstance(value, Markup):  # formatters escape for HTML; a CSV cell wants the text
                     value = value.striptags()
-                text = "" if value is None else str(value)
-                if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-                    text = "'" + text  # no formula injection in spreadsheets
-                row.append(text)
+                row.append(csv_cell("" if value is None else str(value)))
             writer.writerow(row)
         name = f"{self.__class__.__name__.replace('ModelView', '').lower()}.csv"
         return Response(out.getvalue(), mimetype="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f"attachment; filename={name}"})
+
+
+def csv_cell(text: str) -> str:
+    """A text cell for a CSV file: one that a spreadsheet would read as a formula (starting with
+    = + - @, a tab or a carriage return) gets a leading apostrophe, so it stays text."""
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
 
 
 def _blank_none(formatter, boolean: bool):  # noqa: ANN001, ANN202

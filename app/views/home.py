@@ -7,7 +7,8 @@ that shows exactly those rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from flask import current_app, g, redirect, url_for
 from flask_appbuilder import IndexView, expose
@@ -19,7 +20,7 @@ from app.extensions import db
 from app.models.contracts import Contract
 from app.models.crm import Client, ClientStatus
 from app.permissions import scoped_accountant_id
-from app.services import desk, reminders, tax_filings
+from app.services import chat_analytics, desk, reminders, tax_filings
 from app.services.accounting import period_label
 from app.services.contracts import LIVE, renewals_due
 from app.views.labels import enum_label
@@ -33,6 +34,7 @@ class Tile:
     count: int
     url: str
     warn: bool = False  # shown red when not zero
+    text: object = None  # shown instead of the count (a mean, a share)
 
 
 def _manager_tiles(today: date, counted: dict[str, int], renewals: int | None) -> list[Tile]:
@@ -51,12 +53,38 @@ def _manager_tiles(today: date, counted: dict[str, int], renewals: int | None) -
         tiles.append(Tile("ending", _l("Contracts ending in %(n)d days",
                                        n=current_app.config["RENEWAL_WINDOW_DAYS"]), renewals,
                           url_for("RenewalView.list")))
-    tiles += [
+    return tiles
+
+
+def _live_tiles(counted: dict[str, int]) -> list[Tile]:
+    return [
         Tile("chats-waiting", _l("Chats waiting"), counted["chats_waiting"], url_for("AgentConsoleView.index")),
         Tile("agents-online", _l("Agents online"), counted["agents_online"],
              url_for("AgentProfileModelView.list", _flt_0_status="online")),
     ]
-    return tiles
+
+
+def _chat_tiles(counted: dict[str, int]) -> list[Tile]:
+    """Today's chats: each figure of the day opens the analytics section that breaks it down for
+    today; the chats waiting and the agents online open the live lists (the console, the agents)."""
+    tz = current_app.config.get("TZ_DISPLAY", "Asia/Shanghai")
+    local_today = datetime.now(ZoneInfo(tz)).date()
+    figures = chat_analytics.today_figures(db.session, local_today, tz)
+    day = {"date_from": local_today.isoformat(), "date_to": local_today.isoformat()}
+
+    def link(section: str) -> str:
+        return url_for("ChatAnalyticsView.show", section=section, **day)
+
+    mean = figures.first_response_mean
+    return [
+        Tile("chats-today", _l("Chats today"), figures.chats, link("hours")),
+        *_live_tiles(counted),
+        Tile("first-response-today", _l("Mean first response today"), 0, link("agents"),
+             text="—" if mean is None else _l("%(n)s seconds", n=f"{mean:.0f}")),
+        Tile("csat-today", _l("Satisfied today (rated 4–5)"), 0, link("agents"),
+             text="—" if figures.csat is None else f"{figures.csat * 100:.0f}%"),
+        Tile("missed-today", _l("Chats missed today"), figures.missed, link("queue"), True),
+    ]
 
 
 def _accountant_tiles(today: date, user_id: int, counted: dict[str, int]) -> list[Tile]:
@@ -110,7 +138,11 @@ class DeskIndexView(IndexView):
         counted = desk.counts(db.session, today, roles, user.id)
         desks = []
         if desk.MANAGER in roles:
-            desks.append((_l("Manager"), _manager_tiles(today, counted, renewals)))
+            if sm.has_access("can_list", "ChatAnalyticsView"):
+                desks.append((_l("Manager"), _manager_tiles(today, counted, renewals)))
+                desks.append((_l("Live chat today"), _chat_tiles(counted)))
+            else:
+                desks.append((_l("Manager"), _manager_tiles(today, counted, renewals) + _live_tiles(counted)))
         if desk.ACCOUNTANT in roles:
             desks.append((_l("Accountant"), _accountant_tiles(today, user.id, counted)))
         if desk.REVIEWER in roles:
