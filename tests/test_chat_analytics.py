@@ -21,7 +21,9 @@ from sqlalchemy import event, func, select
 from app.extensions import db
 from app.models.chat import (
     AgentGroup,
+    AgentPresence,
     AgentProfile,
+    AgentStatus,
     ChatMessage,
     ChatOffer,
     ChatSite,
@@ -35,7 +37,7 @@ from app.models.chat import (
 )
 from app.models.security import AuditLog
 from app.services import chat_analytics as svc
-from app.services import chat_sites
+from app.services import chat_sites, presence
 from app.services.errors import ValidationFailed
 from tests.factories import make_client, make_contact
 from tests.test_zh_raw_values import visible_text
@@ -200,6 +202,55 @@ def test_the_agent_table_counts_each_agents_work(week, session):
     assert (li.rated, li.csat, li.rating_mean) == (1, 1.0, 4.0)
     assert (li.transfers, li.offers, li.missed_offers) == (1, 3, 1)  # handed c3 on; c1 timed out
     assert li.hours_seen == 2 and li.occupancy == approx(60 / (2 * 3600 * 5), abs=1e-4)
+
+
+def test_time_online_and_away_come_from_the_status_changes_cut_to_the_range(week, session):
+    """小张: online from Sunday 1 March 22:00 (before the range) to Monday 10:00, away to 10:30,
+    invisible (counted online) to 11:00, then offline; back online on Sunday 8 March 23:00 and
+    still online (cut at the range's end, midnight). 小李 kept no status: occupancy falls back."""
+    zhang = week["zhang"]
+    stretches = [("online", "2026-03-01 22:00", "2026-03-02 10:00"), ("away", "2026-03-02 10:00", "2026-03-02 10:30"),
+                 ("invisible", "2026-03-02 10:30", "2026-03-02 11:00"), ("online", "2026-03-08 23:00", None)]
+    for status, began, ended in stretches:
+        db.session.add(AgentPresence(agent_id=zhang.id, status=AgentStatus(status), started_at=_utc(began),
+                                     ended_at=_utc(ended) if ended else None))
+    db.session.commit()
+    rows = {r.agent: r for r in svc.agents(session, _in_site(week), TZ)}
+    online = 10 * 3600 + 30 * 60 + 3600  # 00:00–10:00 on Monday, 10:30–11:00, Sunday 23:00–24:00
+    assert rows["客服小张"].online_seconds == approx(online, abs=0.01)
+    assert rows["客服小张"].away_seconds == approx(1800, abs=0.01)
+    assert rows["客服小张"].occupancy == approx(1020 / (online * 2), abs=1e-4)  # of the time online now
+    assert (rows["客服小李"].online_seconds, rows["客服小李"].away_seconds) == (0, 0)
+    assert rows["客服小李"].occupancy == approx(60 / (2 * 3600 * 5), abs=1e-4)
+
+
+def test_status_changes_keep_one_open_stretch_per_agent(world, session):
+    """The console's status changes and a lapsed console (offline) each end the agent's stretch and
+    start the next; offline starts none; the same status again changes nothing. (A missed offer's
+    away: tests/test_chat_routing.py.)"""
+    zhang = world["zhang"]
+    moments = [datetime(2026, 3, 2, 1, m) for m in range(6)]
+    presence.set_status(session, zhang, "online", moments[0])
+    presence.set_status(session, zhang, "online", moments[1])  # no change, no new stretch
+    presence.set_status(session, zhang, "away", moments[2])
+    presence.set_status(session, zhang, "offline", moments[3])
+    presence.set_status(session, zhang, "invisible", moments[4])
+    rows = session.execute(select(AgentPresence.status, AgentPresence.started_at, AgentPresence.ended_at)
+                           .where(AgentPresence.agent_id == zhang.id).order_by(AgentPresence.id)).all()
+    assert [(r.status.value, r.started_at, r.ended_at) for r in rows] == [
+        ("online", moments[0], moments[2]), ("away", moments[2], moments[3]), ("invisible", moments[4], None)]
+    # the sweep sets an agent whose console is gone offline: the open stretch ends then
+    from app.services import chat_sweep
+
+    zhang.last_seen_at = moments[4]
+    session.commit()
+    later = moments[4] + timedelta(hours=1)
+    chat_sweep._expire_presence(session, later, TZ)  # noqa: SLF001
+    ended = session.scalar(select(AgentPresence.ended_at).where(AgentPresence.agent_id == zhang.id,
+                                                                AgentPresence.status == AgentStatus.invisible))
+    assert ended == later
+    assert session.scalar(select(func.count()).select_from(AgentPresence).where(
+        AgentPresence.agent_id == zhang.id, AgentPresence.ended_at.is_(None))) == 0
 
 
 def test_the_agent_and_group_filters_narrow_the_agent_table(week, session):

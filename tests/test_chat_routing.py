@@ -16,6 +16,7 @@ from app.extensions import db, socketio
 from app.models.base import utcnow
 from app.models.chat import (
     AgentGroup,
+    AgentPresence,
     AgentProfile,
     AgentStatus,
     ChatAttachment,
@@ -197,6 +198,10 @@ def test_an_offer_that_times_out_moves_to_the_next_agent_and_the_first_is_set_aw
     assert [p["conversation_id"] for p in _to(emits, "chat_offer", agent_room(second.id))] == [conversation.id]
     assert {"agent_id": first.id, "name": "客服agent", "status": "away"} in _to(emits, "agent_status")
     assert _fresh(AgentProfile, first.id).status == AgentStatus.away
+    # the status history (time online / away in the analytics) has the away stretch from then on
+    assert db.session.execute(select(AgentPresence.status, AgentPresence.started_at).where(
+        AgentPresence.agent_id == first.id, AgentPresence.ended_at.is_(None))).all() == [
+        (AgentStatus.away, now + timedelta(seconds=21))]
     with pytest.raises(Conflict):
         chat.accept(db.session, _fresh(AgentProfile, first.id), conversation.id)
 

@@ -186,6 +186,23 @@ class AgentProfile(Audited, Timestamps, Model):
         return self.display_name
 
 
+
+class AgentPresence(Model):
+    """One stretch of an agent's status (online, away or invisible) from ``started_at`` until
+    ``ended_at`` (blank: still so). Offline keeps no stretch. Written by ``presence.record_status``
+    whenever the status changes, read by the analytics' time online and away."""
+
+    __tablename__ = "chat_agent_presence"
+    __table_args__ = (Index("ix_agent_presence_agent_open", "agent_id", "ended_at"),
+                      Index("ix_agent_presence_started_at", "started_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("chat_agent.id", ondelete="CASCADE"), nullable=False)
+    status: Mapped[AgentStatus] = mapped_column(
+        Enum(AgentStatus, name="agent_presence_status", native_enum=False, length=10), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
 class Visitor(Model):
     """A browser that loaded the widget, recognised again by its signed visitor token."""
 

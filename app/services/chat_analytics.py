@@ -49,11 +49,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import DateTime, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from app.models.base import utcnow
 from app.models.chat import (
+    AgentPresence,
     AgentProfile,
+    AgentStatus,
     ChatMessage,
     ChatOffer,
     ChatTransfer,
@@ -216,7 +219,23 @@ class AgentRow:
     offers: int
     missed_offers: int
     hours_seen: int
+    online_seconds: float  # online or invisible (``AgentPresence``), within the range
+    away_seconds: float
     occupancy: float | None
+
+
+def _presence(dialect: str, start: datetime, end: datetime, now: datetime):  # noqa: ANN202
+    """Per agent, the seconds online (or invisible) and away within [*start*, *end*): each stretch
+    of ``AgentPresence`` cut to the range (an open stretch lasts until *now*)."""
+    least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
+    until = func.coalesce(AgentPresence.ended_at, literal(now, DateTime))
+    overlap = _seconds(dialect, least(until, literal(end, DateTime)), greatest(AgentPresence.started_at,
+                                                                                 literal(start, DateTime)))
+    working = AgentPresence.status.in_((AgentStatus.online, AgentStatus.invisible))
+    return (select(AgentPresence.agent_id.label("agent_id"),
+                   func.sum(case((working, overlap), else_=0)).label("online"),
+                   func.sum(case((AgentPresence.status == AgentStatus.away, overlap), else_=0)).label("away"))
+            .where(AgentPresence.started_at < end, until > start).group_by(AgentPresence.agent_id).subquery())
 
 
 def agents(session: Session, filters: Filters, tz: str) -> list[AgentRow]:
@@ -259,11 +278,12 @@ def agents(session: Session, filters: Filters, tz: str) -> list[AgentRow]:
     seen_pairs = history_svc.agents_seen(dialect, _planner_filters(filters, agent=False), start, end)
     seen = select(seen_pairs.c.agent.label("agent_id"), func.count().label("hours")).group_by(
         seen_pairs.c.agent).subquery()
-    parts = (chats, first, messages, transfers, offers, seen)
+    presence = _presence(dialect, start, end, utcnow())
+    parts = (chats, first, messages, transfers, offers, seen, presence)
     stmt = select(AgentProfile.id, AgentProfile.display_name, AgentProfile.max_chats,
                   chats.c.chats, chats.c.handled, chats.c.handle_seconds, chats.c.rated, chats.c.satisfied,
                   chats.c.rating_mean, first.c.mean, first.c.p90, messages.c.messages, transfers.c.transfers,
-                  offers.c.offers, offers.c.missed, seen.c.hours)
+                  offers.c.offers, offers.c.missed, seen.c.hours, presence.c.online, presence.c.away)
     for part in parts:
         stmt = stmt.outerjoin(part, part.c.agent_id == AgentProfile.id)
     stmt = stmt.where(or_(*(part.c.agent_id.is_not(None) for part in parts)))
@@ -272,15 +292,17 @@ def agents(session: Session, filters: Filters, tz: str) -> list[AgentRow]:
     rows = []
     for r in session.execute(stmt.order_by(AgentProfile.display_name, AgentProfile.id)):
         handled_n, handle_seconds, hours = int(r.handled or 0), float(r.handle_seconds or 0), int(r.hours or 0)
-        rated = int(r.rated or 0)
+        rated, online = int(r.rated or 0), float(r.online or 0)
+        # the chat slots of the time online; where no presence was kept, of the hours seen working
+        slots = (online or hours * 3600) * r.max_chats
         rows.append(AgentRow(
             agent_id=r.id, agent=r.display_name, chats=int(r.chats or 0), messages=int(r.messages or 0),
             first_response_mean=_round(r.mean), first_response_p90=_round(r.p90),
             handle_mean=_round(handle_seconds / handled_n) if handled_n else None,
             rated=rated, csat=_share(int(r.satisfied or 0), rated), rating_mean=_round(r.rating_mean, 2),
             transfers=int(r.transfers or 0), offers=int(r.offers or 0), missed_offers=int(r.missed or 0),
-            hours_seen=hours,
-            occupancy=round(handle_seconds / (hours * 3600 * r.max_chats), 4) if hours else None))
+            hours_seen=hours, online_seconds=round(online, 1), away_seconds=round(float(r.away or 0), 1),
+            occupancy=round(handle_seconds / slots, 4) if slots else None))
     return rows
 
 

@@ -24,7 +24,7 @@ from app.models.chat import (
     Visitor,
 )
 from app.services import chat, chat_sites, chat_tools, chat_visitors
-from app.services.presence import site_online, status_emits
+from app.services.presence import record_status, site_online, status_emits
 from app.services.routing import (
     PRESENCE_SECONDS,
     Emit,
@@ -44,6 +44,8 @@ def _expire_presence(session: Session, now: datetime, tz: str) -> list[Emit]:
         gone = session.execute(update(AgentProfile).where(
             AgentProfile.id == agent_id, AgentProfile.status != AgentStatus.offline, stale)
             .values(status=AgentStatus.offline).execution_options(synchronize_session=False)).rowcount == 1
+        if gone:
+            record_status(session, agent_id, AgentStatus.offline, now)
         session.commit()
         if gone:
             emits += status_emits(session, session.get(AgentProfile, agent_id), now, tz)
@@ -70,6 +72,8 @@ def _expire_offers(session: Session, now: datetime, tz: str) -> tuple[list[Emit]
         went_away = session.execute(update(AgentProfile).where(
             AgentProfile.id == agent_id, AgentProfile.status == AgentStatus.online).values(
             status=AgentStatus.away).execution_options(synchronize_session=False)).rowcount == 1
+        if went_away:
+            record_status(session, agent_id, AgentStatus.away, now)
         session.commit()
         sites.add(site_id)
         released.append(conversation_id)

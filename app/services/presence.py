@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.chat import (
+    AgentPresence,
     AgentProfile,
     AgentStatus,
     ChatSite,
@@ -65,6 +66,16 @@ def status_emits(session: Session, agent: AgentProfile, now: datetime, tz: str) 
     return emits
 
 
+def record_status(session: Session, agent_id: int, status: AgentStatus, now: datetime) -> None:
+    """The agent's status changed to *status* at *now*: their open stretch (``AgentPresence``) ends
+    and, unless they went offline, a stretch of the new status starts. Call it in the transaction
+    that changes the status, and only when it changed; nothing is committed here."""
+    session.execute(update(AgentPresence).where(AgentPresence.agent_id == agent_id, AgentPresence.ended_at.is_(None))
+                    .values(ended_at=now).execution_options(synchronize_session=False))
+    if status != AgentStatus.offline:
+        session.add(AgentPresence(agent_id=agent_id, status=status, started_at=now))
+
+
 def set_status(session: Session, agent: AgentProfile | None, status: object, now: datetime | None = None,
                tz: str = "UTC", include_ip: bool = False) -> list[Emit]:
     """The agent chooses online, away, offline or invisible; the site's agents and visitors hear of
@@ -75,6 +86,8 @@ def set_status(session: Session, agent: AgentProfile | None, status: object, now
         raise AccessDenied({"_": [str(_l("You have no active agent profile."))]})
     if status not in STATUSES:
         raise ValidationFailed({"status": [str(_l("The status is one of online, away, offline, invisible."))]})
+    if agent.status != AgentStatus(status):
+        record_status(session, agent.id, AgentStatus(status), now)
     agent.status, agent.last_seen_at = AgentStatus(status), now
     session.commit()
     emits = status_emits(session, agent, now, tz)

@@ -60,6 +60,7 @@ AGENT_COLUMNS = (
     ("csat", _l("Satisfied (rated 4–5)"), "pct"), ("rating_mean", _l("Mean rating"), "num"),
     ("transfers", _l("Transfers out"), "int"), ("offers", _l("Offers"), "int"),
     ("missed_offers", _l("Offers missed"), "int"), ("hours_seen", _l("Hours seen working"), "int"),
+    ("online_seconds", _l("Hours online"), "hours"), ("away_seconds", _l("Hours away"), "hours"),
     ("occupancy", _l("Occupancy"), "pct"),
 )
 QUEUE_COLUMNS = (("from", _l("Waited from (s)"), "int"), ("to", _l("to (s)"), "int"),
@@ -98,6 +99,8 @@ def cell_text(value: object, kind: str) -> str:
         return str(WEEKDAYS[int(value)])  # type: ignore[call-overload]
     if kind == "sec":
         return f"{float(value):.1f}"  # type: ignore[arg-type]
+    if kind == "hours":  # kept in seconds, shown in hours
+        return f"{float(value) / 3600:.1f}"  # type: ignore[arg-type]
     return str(value)
 
 
