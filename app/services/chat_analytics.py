@@ -68,8 +68,8 @@ from app.models.chat import (
 )
 from app.services import staffing_history as history_svc
 from app.services.errors import ValidationFailed
-from app.services.inputs import parse_count, parse_id
-from app.services.staffing_history import _day, _day_start, _hour_bucket, _local_slot, _seconds
+from app.services.inputs import parse_count
+from app.services.staffing_history import _day_start, _hour_bucket, _local_slot, _seconds
 
 DEFAULT_DAYS = 28
 MAX_DAYS = 366
@@ -104,20 +104,8 @@ def read_filters(args: Mapping[str, object], today: date) -> Filters:
     ``DEFAULT_DAYS`` days to *today*; at most ``MAX_DAYS`` days, first before last), ``site_id``,
     ``group_id`` and ``agent_id`` (whole numbers). Raises ``ValidationFailed`` naming each field."""
     errors: dict[str, list[str]] = {}
-    date_to = _day(args, "date_to", today, errors)
-    date_from = _day(args, "date_from", date_to - timedelta(days=DEFAULT_DAYS - 1), errors)
-    if not errors and date_from > date_to:
-        errors["date_from"] = [str(_l("The first day comes before the last."))]
-    elif not errors and (date_to - date_from).days >= MAX_DAYS:
-        errors["date_from"] = [str(_l("At most %(n)d days.", n=MAX_DAYS))]
-    ids: dict[str, int | None] = {}
-    for name in ("site_id", "group_id", "agent_id"):
-        raw = args.get(name)
-        ids[name] = None
-        if raw is not None and str(raw).strip():
-            ids[name] = parse_id(raw)
-            if ids[name] is None:
-                errors[name] = [str(_l("A whole number from %(n)d.", n=1))]
+    date_from, date_to, ids = history_svc.read_range(args, today, errors, ("site_id", "group_id", "agent_id"),
+                                                     DEFAULT_DAYS, MAX_DAYS)
     if errors:
         raise ValidationFailed(errors)
     return Filters(date_from, date_to, ids["site_id"], ids["group_id"], ids["agent_id"])

@@ -156,24 +156,33 @@ def read_filters(args: Mapping[str, object], today: date) -> Filters:
     target as the API reads it (``staffing.read_target``; by default 0.8 within 20 seconds, one
     chat per agent). Raises ``ValidationFailed`` naming each field that is not valid."""
     errors: dict[str, list[str]] = {}
+    date_from, date_to, ids = read_range(args, today, errors, ("site_id", "group_id"), DEFAULT_DAYS, MAX_DAYS)
+    target, per_agent = staffing.read_target(args, errors, DEFAULT_LEVEL, DEFAULT_SECONDS)
+    if errors:
+        raise ValidationFailed(errors)
+    return Filters(date_from, date_to, ids["site_id"], ids["group_id"], target, per_agent)
+
+
+def read_range(args: Mapping[str, object], today: date, errors: dict[str, list[str]], id_names: tuple[str, ...],
+               default_days: int, max_days: int) -> tuple[date, date, dict[str, int | None]]:
+    """The range of days ``date_from``–``date_to`` (YYYY-MM-DD; by default the *default_days* days
+    to *today*; at most *max_days*, first before last) and the ids *id_names* (whole numbers, or
+    None when not given) of query arguments; each bad field is added to *errors*."""
     date_to = _day(args, "date_to", today, errors)
-    date_from = _day(args, "date_from", date_to - timedelta(days=DEFAULT_DAYS - 1), errors)
+    date_from = _day(args, "date_from", date_to - timedelta(days=default_days - 1), errors)
     if not errors and date_from > date_to:
         errors["date_from"] = [str(_l("The first day comes before the last."))]
-    elif not errors and (date_to - date_from).days >= MAX_DAYS:
-        errors["date_from"] = [str(_l("At most %(n)d days.", n=MAX_DAYS))]
+    elif not errors and (date_to - date_from).days >= max_days:
+        errors["date_from"] = [str(_l("At most %(n)d days.", n=max_days))]
     ids: dict[str, int | None] = {}
-    for name in ("site_id", "group_id"):
+    for name in id_names:
         raw = args.get(name)
         ids[name] = None
         if raw is not None and str(raw).strip():
             ids[name] = parse_id(raw)
             if ids[name] is None:
                 errors[name] = [str(_l("A whole number from %(n)d.", n=1))]
-    target, per_agent = staffing.read_target(args, errors, DEFAULT_LEVEL, DEFAULT_SECONDS)
-    if errors:
-        raise ValidationFailed(errors)
-    return Filters(date_from, date_to, ids["site_id"], ids["group_id"], target, per_agent)
+    return date_from, date_to, ids
 
 
 def check_filters(session: Session, filters: Filters) -> None:
