@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models.chat import (
     AgentGroup,
+    AgentPresence,
     AgentProfile,
+    AgentStatus,
     ChatMessage,
     ChatOffer,
     ChatSite,
@@ -165,13 +167,47 @@ def test_each_hour_is_planned_by_erlang_c_and_a_against_the_agents_seen(chats, s
     assert not quiet.active and quiet.needed_c is None
 
 
+def test_the_agents_online_then_come_from_their_status_history(chats, session):
+    """小张 online on Monday 2 March 09:00–11:30 and, invisible, on Monday 9 March 09:30–10:00; away
+    on Tuesday 3 March 14:00–15:00 (not online); 小李, of the site too, online on Monday 9 March
+    08:00–09:15. Monday 09:00 over the two weeks: 3600 + 1800 + 900 s in 2 hours = 0.875 agents."""
+    zhang, li = chats["zhang"], chats["li"]
+    for agent, status, began, ended in [
+            (zhang, "online", "2026-03-02 09:00", "2026-03-02 11:30"),
+            (zhang, "invisible", "2026-03-09 09:30", "2026-03-09 10:00"),
+            (zhang, "away", "2026-03-03 14:00", "2026-03-03 15:00"),
+            (li, "online", "2026-03-09 08:00", "2026-03-09 09:15")]:
+        db.session.add(AgentPresence(agent_id=agent.id, status=AgentStatus(status), started_at=_utc(began),
+                                     ended_at=_utc(ended)))
+    db.session.commit()
+    filters = svc.Filters(RANGE.date_from, RANGE.date_to, site_id=chats["site"])
+    result = svc.plan(svc.history(session, filters, TZ))
+    assert result.presence_kept and not any("没有客服状态记录" in note for note in result.notes)
+    assert _row(result, 0, 9).online_seconds == approx(3600 + 1800 + 900, abs=0.01)
+    assert _row(result, 0, 9).agents_online == approx(0.875)
+    assert _row(result, 0, 8).agents_online == approx(0.5)  # 小李's hour on the 9th, of two Monday 08:00s
+    assert _row(result, 0, 11).agents_online == approx(0.25)  # 11:00–11:30 on the 2nd
+    assert _row(result, 1, 14).agents_online == 0  # away is not online
+    assert _row(result, 0, 9).current_agents == 1  # 0.875 rounded (the agents seen would give 2)
+    # The group 售后 has only 小李: Monday 09:00 has his quarter of an hour, over two hours.
+    service = svc.history(session, svc.Filters(RANGE.date_from, RANGE.date_to, chats["site"], chats["service"]), TZ)
+    assert _row(service, 0, 9).agents_online == approx(900 / 7200)
+
+
+def test_without_status_history_the_agents_seen_stand_in_and_a_note_says_so(chats, session):
+    result = svc.plan(svc.history(session, svc.Filters(RANGE.date_from, RANGE.date_to, site_id=chats["site"]), TZ))
+    assert not result.presence_kept
+    assert any("没有客服状态记录" in note for note in result.notes)  # (the notes are in the UI's language)
+    assert _row(result, 0, 9).current_agents == 2  # 1.5 agents seen, rounded
+
+
 def test_without_anyone_leaving_or_answered_the_plan_says_what_it_assumed(world, session):
     _chat(world["site"], "2026-03-04 10:00:00", left_after=30, closed_by="system")
     db.session.commit()
     result = svc.plan(svc.history(session, RANGE, TZ))
     row = _row(result, 2, 10)
     assert row.aht_used == svc.DEFAULT_HANDLE_SECONDS and row.needed_c.agents == 1 and row.needed_a is None
-    assert len(result.notes) == 2
+    assert len(result.notes) == 3  # no handle time, no patience, no status history
 
 
 def test_an_hour_beyond_the_planners_bounds_says_why_on_its_row(world, login_as):

@@ -300,7 +300,7 @@ def agents(session: Session, filters: Filters, tz: str) -> list[AgentRow]:
 def hours(session: Session, filters: Filters, tz: str) -> list[dict[str, int]]:
     """Chats started per hour of the week (``weekday`` 0 = Monday, local ``hour``): 168 cells, from
     the staffing planner's history."""
-    result = history_svc.history(session, _planner_filters(filters), tz)
+    result = history_svc.history(session, _planner_filters(filters), tz, online=False)
     return [{"weekday": r.weekday, "hour": r.hour, "chats": r.arrivals} for r in result.rows]
 
 
@@ -345,7 +345,7 @@ def queue(session: Session, filters: Filters, tz: str) -> Queue:
     and the histogram of the answered waits and of the leavers' patience (one)."""
     dialect = session.get_bind().dialect.name
     start, end = _bounds(filters, tz)
-    planner = history_svc.history(session, _planner_filters(filters), tz)
+    planner = history_svc.history(session, _planner_filters(filters), tz, online=False)
     in_range = and_(Conversation.queued_at >= start, Conversation.queued_at < end, *_scope(filters))
     answered = and_(Conversation.accepted_at.is_not(None), Conversation.accepted_at >= Conversation.queued_at)
     left = and_(Conversation.accepted_at.is_(None), Conversation.closed_at.is_not(None),

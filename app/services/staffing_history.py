@@ -15,13 +15,14 @@ Over a range of days (in the display time zone, ``date_from`` to ``date_to`` inc
   censored observations: all the time visitors spent waiting (the leavers' until they left, the
   answered ones' until accepted) over the number who left. None when nobody left: the planner
   then gives Erlang C only;
-- **agents online then**: presence is kept as the current state only (``chat_agent.status``,
-  ``last_seen_at``; no history), so the planner counts the agents *seen working* in each hour: an
-  offer made to them (offers go only to present, online agents) or a reply or note they wrote. It
-  is a lower bound: an agent online with nothing to do is not seen. The mean over the range's
-  hours, rounded, is the current staffing whose service level, mean wait and occupancy are shown.
+- **agents online then**: from the agents' status history (``AgentPresence``: each stretch of
+  online or invisible, cut to each hour), the mean number of the site's (or group's) agents online
+  in each hour of the week over the range; rounded, the current staffing whose service level, mean
+  wait and occupancy are shown. For a range with no status history at all (before it was kept)
+  the planner falls back to the agents *seen working* in each hour (an offer made to them, or a
+  reply or note they wrote), a lower bound, and says so in a note.
 
-All of it is read with two aggregate statements grouped by hour (UTC, the stored time); the hours
+All of it is read with three aggregate statements grouped by hour (UTC, the stored time); the hours
 are then placed in the week in the display zone (an hour of a zone whose offset is not whole
 hours goes to the local hour it starts in).
 
@@ -39,10 +40,22 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, literal_column, select, union
+from sqlalchemy import DateTime, and_, case, func, literal, literal_column, select, union
 from sqlalchemy.orm import Session
 
-from app.models.chat import AgentGroup, AgentProfile, ChatMessage, ChatOffer, ChatSite, Conversation, SenderType
+from app.models.base import utcnow
+from app.models.chat import (
+    AgentGroup,
+    AgentPresence,
+    AgentProfile,
+    AgentStatus,
+    ChatMessage,
+    ChatOffer,
+    ChatSite,
+    Conversation,
+    SenderType,
+    agent_group_member,
+)
 from app.services import staffing
 from app.services.errors import ValidationFailed
 from app.services.inputs import parse_id
@@ -83,6 +96,7 @@ class HourOfWeek:
     handled: int = 0
     handle_seconds: float = 0.0  # their sum
     agent_hours: int = 0  # agents seen working, summed over the range's hours
+    online_seconds: float = 0.0  # the agents' time online in this hour, summed over the range's hours
     aht_used: float | None = None
     own_aht: bool = False
     needed_c: staffing.Plan | None = None
@@ -108,8 +122,13 @@ class HourOfWeek:
         return self.agent_hours / self.hours if self.hours else 0.0
 
     @property
+    def agents_online(self) -> float:
+        """Mean number of agents online in this hour (from the status history)."""
+        return self.online_seconds / (self.hours * 3600) if self.hours else 0.0
+
+    @property
     def active(self) -> bool:
-        return bool(self.arrivals or self.agent_hours)
+        return bool(self.arrivals or self.agent_hours or self.online_seconds)
 
 
 @dataclass
@@ -121,6 +140,7 @@ class History:
     handle_seconds: float = 0.0
     abandoned: int = 0
     waited_seconds: float = 0.0
+    presence_kept: bool = False  # the status history has stretches in the range
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -276,6 +296,38 @@ def _agent_hours(session: Session, dialect: str, filters: Filters, start: dateti
     return session.execute(select(seen.c.bucket, func.count()).group_by(seen.c.bucket)).all()
 
 
+def _plus_hour(dialect: str, moment):  # noqa: ANN001, ANN202
+    if dialect == "postgresql":
+        return moment + literal_column("interval '1 hour'")
+    return func.datetime(moment, literal_column("'+1 hour'"))
+
+
+def _online_hours(session: Session, dialect: str, filters: Filters, start: datetime, end: datetime,
+                  now: datetime):  # noqa: ANN202
+    """Per UTC hour of the range: the seconds the agents (of the site or group of *filters*) were
+    online or invisible in it, from ``AgentPresence`` (an open stretch lasts until *now*). The hours
+    are a recursive CTE of the range (at most ``MAX_DAYS`` × 24 rows)."""
+    first = select(literal(start, DateTime).label("h")).cte("hours", recursive=True)
+    following = _plus_hour(dialect, first.c.h)
+    hours = first.union_all(select(following).where(following < literal(end, DateTime)))
+    least, greatest = (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
+    until = func.coalesce(AgentPresence.ended_at, literal(now, DateTime))
+    hour_end = _plus_hour(dialect, hours.c.h)
+    overlap = _seconds(dialect, least(until, hour_end), greatest(AgentPresence.started_at, hours.c.h))
+    agents = select(AgentProfile.id)
+    if filters.site_id is not None or filters.group_id is not None:
+        agents = (select(agent_group_member.c.agent_id).join(AgentGroup, AgentGroup.id == agent_group_member.c.group_id)
+                  .where(*([AgentGroup.site_id == filters.site_id] if filters.site_id is not None else []),
+                         *([AgentGroup.id == filters.group_id] if filters.group_id is not None else [])))
+    bucket = _hour_bucket(dialect, hours.c.h)
+    return session.execute(
+        select(bucket, func.sum(overlap)).select_from(hours).join(AgentPresence, and_(
+            AgentPresence.started_at < hour_end, until > hours.c.h,
+            AgentPresence.status.in_((AgentStatus.online, AgentStatus.invisible)),
+            AgentPresence.agent_id.in_(agents)))
+        .group_by(bucket)).all()
+
+
 # --- the week ------------------------------------------------------------------------------------------
 
 
@@ -284,9 +336,10 @@ def _local_slot(bucket: str, zone: ZoneInfo) -> tuple[int, int]:
     return local.weekday(), local.hour
 
 
-def history(session: Session, filters: Filters, tz: str) -> History:
-    """The range's hours of the week with arrivals, handle times, agents seen and the range's
-    patience (two aggregate statements). Does not plan: see ``plan``."""
+def history(session: Session, filters: Filters, tz: str, online: bool = True) -> History:
+    """The range's hours of the week with arrivals, handle times, agents seen and (unless not
+    *online*) online, and the range's patience (three aggregate statements; two without the agents
+    online). Does not plan: see ``plan``."""
     zone = ZoneInfo(tz)
     dialect = session.get_bind().dialect.name
     start, end = _day_start(filters.date_from, zone), _day_start(filters.date_to + timedelta(days=1), zone)
@@ -306,6 +359,9 @@ def history(session: Session, filters: Filters, tz: str) -> History:
         result.waited_seconds += float(waited or 0)
     for bucket, agents in _agent_hours(session, dialect, filters, start, end):
         rows[_local_slot(bucket, zone)].agent_hours += agents
+    for bucket, seconds in _online_hours(session, dialect, filters, start, end, utcnow()) if online else ():
+        rows[_local_slot(bucket, zone)].online_seconds += float(seconds or 0)
+        result.presence_kept = True
     result.arrivals = sum(r.arrivals for r in result.rows)
     result.handled = sum(r.handled for r in result.rows)
     result.handle_seconds = sum(r.handle_seconds for r in result.rows)
@@ -332,10 +388,13 @@ def plan(result: History) -> History:
         result.notes.append(str(_l("The measured patience is longer than the planner computes: no Erlang A "
                                    "estimate.")))
         patience = None
+    if not result.presence_kept:
+        result.notes.append(str(_l("No agent status was recorded in this range: the agents online then are the "
+                                   "agents seen working (offered a chat, or writing a reply or note), a lower bound.")))
     for row in result.rows:
         row.own_aht = row.handled >= MIN_HANDLED
         row.aht_used = row.aht if row.own_aht else overall
-        row.current_agents = math.floor(row.agents_seen + 0.5)
+        row.current_agents = math.floor((row.agents_online if result.presence_kept else row.agents_seen) + 0.5)
         if not row.active:
             continue
         demand = staffing.Demand(row.arrival_rate, row.aht_used)
