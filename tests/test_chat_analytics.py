@@ -513,6 +513,11 @@ def test_the_managers_desk_shows_todays_chats_linking_to_the_analytics(world, lo
     assert by_key["missed-today"] == f"/chat/analytics/?section=queue&date_from={today}&date_to={today}"
     queue = login_as("manager").get(by_key["missed-today"]).get_data(as_text=True)
     assert 'id="sum-abandoned">1<' in queue
+    # the live figures open their lists, and their analytics for today by a second link
+    more = {key: url.replace("&amp;", "&") for url, key in re.findall(r'<a href="([^"]+)" id="more-([\w-]+)"', page)}
+    assert more == {"chats-waiting": f"/chat/analytics/?section=queue&date_from={today}&date_to={today}",
+                    "agents-online": f"/chat/analytics/?section=agents&date_from={today}&date_to={today}"}
+    assert by_key["chats-waiting"] == "/chat/console/"
 
 
 def test_other_desks_show_no_chat_figures(world, login_as):

@@ -6,7 +6,7 @@ that shows exactly those rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -35,6 +35,7 @@ class Tile:
     url: str
     warn: bool = False  # shown red when not zero
     text: object = None  # shown instead of the count (a mean, a share)
+    more: str | None = None  # a second link: a live figure's analytics for today
 
 
 def _manager_tiles(today: date, counted: dict[str, int], renewals: int | None) -> list[Tile]:
@@ -66,7 +67,8 @@ def _live_tiles(counted: dict[str, int]) -> list[Tile]:
 
 def _chat_tiles(counted: dict[str, int]) -> list[Tile]:
     """Today's chats: each figure of the day opens the analytics section that breaks it down for
-    today; the chats waiting and the agents online open the live lists (the console, the agents)."""
+    today; the chats waiting and the agents online open the live lists (the console, the agents)
+    and, by a second link, their analytics for today (the queue, the agents)."""
     tz = current_app.config.get("TZ_DISPLAY", "Asia/Shanghai")
     local_today = datetime.now(ZoneInfo(tz)).date()
     figures = chat_analytics.today_figures(db.session, local_today, tz)
@@ -78,7 +80,8 @@ def _chat_tiles(counted: dict[str, int]) -> list[Tile]:
     mean = figures.first_response_mean
     return [
         Tile("chats-today", _l("Chats today"), figures.chats, link("hours")),
-        *_live_tiles(counted),
+        *(replace(tile, more=link("queue" if tile.key == "chats-waiting" else "agents"))
+          for tile in _live_tiles(counted)),
         Tile("first-response-today", _l("Mean first response today"), 0, link("agents"),
              text="—" if mean is None else _l("%(n)s seconds", n=f"{mean:.0f}")),
         Tile("csat-today", _l("Satisfied today (rated 4–5)"), 0, link("agents"),
