@@ -9,6 +9,8 @@ import csv
 import io
 import itertools
 import re
+import threading
+import time
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -251,6 +253,51 @@ def test_status_changes_keep_one_open_stretch_per_agent(world, session):
     assert ended == later
     assert session.scalar(select(func.count()).select_from(AgentPresence).where(
         AgentPresence.agent_id == zhang.id, AgentPresence.ended_at.is_(None))) == 0
+
+
+def test_two_status_changes_at_once_leave_one_open_stretch(app, world):
+    """Two tabs of one agent change the status at the same moment: the second waits for the first
+    and ends the stretch the first started. The first holds its commit until the second has begun
+    writing stretches, or for a second and a half when the second waits for it (on PostgreSQL,
+    without the agent's lock, both stretches stayed open)."""
+    agent_id = world["zhang"].id
+    db.session.remove()
+    second_writes, first_thread, results = threading.Event(), [], {}
+
+    def on_execute(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001, ARG001
+        words = " ".join(statement.split()).upper()
+        if threading.get_ident() in first_thread and words.startswith("INSERT INTO CHAT_AGENT_PRESENCE"):
+            second_writes.wait(1.5)
+        elif threading.get_ident() not in first_thread and words.startswith("UPDATE CHAT_AGENT_PRESENCE"):
+            second_writes.set()
+
+    def change(n: int, status: str) -> None:
+        if n == 0:
+            first_thread.append(threading.get_ident())
+        with app.app_context():
+            try:
+                presence.set_status(db.session, db.session.get(AgentProfile, agent_id), status)
+                results[n] = status
+            except Exception as exc:  # noqa: BLE001 - reported below
+                results[n] = exc
+            finally:
+                db.session.remove()
+
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        first = threading.Thread(target=change, args=(0, "online"))
+        first.start()
+        time.sleep(0.2)
+        second = threading.Thread(target=change, args=(1, "away"))
+        second.start()
+        first.join(20)
+        second.join(20)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)
+    assert results == {0: "online", 1: "away"}, results
+    open_stretches = db.session.execute(select(AgentPresence.status).where(
+        AgentPresence.agent_id == agent_id, AgentPresence.ended_at.is_(None))).scalars().all()
+    assert open_stretches == [AgentStatus.away]
 
 
 def test_the_agent_and_group_filters_narrow_the_agent_table(week, session):

@@ -30,6 +30,7 @@ from app.models.chat import (
 )
 from app.services import chat_sites
 from app.services.errors import AccessDenied, ValidationFailed
+from app.services.locking import write_lock
 from app.services.routing import (
     DISCONNECT_GRACE_SECONDS,
     PRESENCE_SECONDS,
@@ -69,7 +70,8 @@ def status_emits(session: Session, agent: AgentProfile, now: datetime, tz: str) 
 def record_status(session: Session, agent_id: int, status: AgentStatus, now: datetime) -> None:
     """The agent's status changed to *status* at *now*: their open stretch (``AgentPresence``) ends
     and, unless they went offline, a stretch of the new status starts. Call it in the transaction
-    that changes the status, and only when it changed; nothing is committed here."""
+    that changes the status, holding the agent's row (the status's own UPDATE, or ``write_lock``),
+    and only when it changed; nothing is committed here."""
     session.execute(update(AgentPresence).where(AgentPresence.agent_id == agent_id, AgentPresence.ended_at.is_(None))
                     .values(ended_at=now).execution_options(synchronize_session=False))
     if status != AgentStatus.offline:
@@ -86,6 +88,9 @@ def set_status(session: Session, agent: AgentProfile | None, status: object, now
         raise AccessDenied({"_": [str(_l("You have no active agent profile."))]})
     if status not in STATUSES:
         raise ValidationFailed({"status": [str(_l("The status is one of online, away, offline, invisible."))]})
+    # the agent's row first (another tab may be changing the status too), then its status as stored
+    write_lock(session, AgentProfile, AgentProfile.id, agent.id, AgentProfile.max_chats)
+    session.refresh(agent, ["status"])
     if agent.status != AgentStatus(status):
         record_status(session, agent.id, AgentStatus(status), now)
     agent.status, agent.last_seen_at = AgentStatus(status), now
