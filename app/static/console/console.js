@@ -560,21 +560,28 @@
     return form;
   }
 
-  // The knowledge base (机器人知识库): search it (faq_search) and put an answer into the reply box.
-  function faqSearchBox(c) {
-    var box = el("div", "chat-faq");
-    var input = el("input", "form-control input-sm chat-faq-q");
+  // A search field over a list of results (the knowledge base, the quick links): .chat-<name>,
+  // .chat-<name>-q and .chat-<name>-results. Enter in the field searches, never sends the reply.
+  function searchBox(name, label) {
+    var box = el("div", "chat-" + name);
+    var input = el("input", "form-control input-sm chat-" + name + "-q");
     input.type = "search";
     input.maxLength = 100;
-    input.placeholder = T.faq_search;
-    input.setAttribute("aria-label", T.faq_search);
-    var results = el("ul", "list-group chat-faq-results");
+    input.placeholder = label;
+    input.setAttribute("aria-label", label);
+    var results = el("ul", "list-group chat-" + name + "-results");
     box.appendChild(input);
     box.appendChild(results);
-    var timer = null;
     input.addEventListener("keydown", function (event) {
       if (event.key === "Enter") { event.preventDefault(); event.stopPropagation(); }
     });
+    return {box: box, input: input, results: results};
+  }
+
+  // The knowledge base (机器人知识库): search it (faq_search) and put an answer into the reply box.
+  function faqSearchBox(c) {
+    var parts = searchBox("faq", T.faq_search), box = parts.box, input = parts.input, results = parts.results;
+    var timer = null;
     input.addEventListener("input", function () {
       clearTimeout(timer);
       var q = input.value.trim();
@@ -1227,15 +1234,7 @@
   }
 
   function linksBox(c) {
-    var box = el("div", "chat-links");
-    var input = el("input", "form-control input-sm chat-links-q");
-    input.type = "search";
-    input.maxLength = 100;
-    input.placeholder = T.links_search;
-    input.setAttribute("aria-label", T.links_search);
-    var results = el("ul", "list-group chat-links-results");
-    box.appendChild(input);
-    box.appendChild(results);
+    var parts = searchBox("links", T.links_search), box = parts.box, input = parts.input, results = parts.results;
     var timer = null;
     box.refresh = function () {
       var query = "?q=" + encodeURIComponent(input.value.trim());
@@ -1253,9 +1252,6 @@
         });
       }).catch(function () { alertBox(T.error, "danger"); });
     };
-    input.addEventListener("keydown", function (event) {
-      if (event.key === "Enter") { event.preventDefault(); event.stopPropagation(); }
-    });
     input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(box.refresh, 200); });
     return box;
   }
