@@ -117,7 +117,8 @@ def test_the_read_positions_come_back_on_resume_before_the_messages(app, chat):
     reloaded = _widget(app, chat["site"], visitor_token=chat["token"])
     reloaded.get_received("/visitor")
     assert _send(reloaded, "resume", {"last_message_id": 0}, "/visitor") == {"resent": 3}
-    events = reloaded.get_received("/visitor")
+    # (a queue update of the chat's routing, held to be sent once, may arrive in between: not ours)
+    events = [e for e in reloaded.get_received("/visitor") if e["name"] in ("read", "message")]
     assert [e["name"] for e in events] == ["read", "read", "message", "message", "message"]
     assert [e["args"][0] for e in events[:2]] == [
         {"conversation_id": chat["cid"], "reader": "visitor", "up_to": chat["reply"]},
