@@ -43,7 +43,19 @@ resident memory per connection, for the desk and the relay.
 
 ``--processes 1,2`` runs the desk with one server process, then with two (a fresh database each
 time, both with Redis as the message queue); visitor and agent *n* connect to process *n* mod the
-count, so most messages cross processes. The relay is not run then.
+count, so most messages cross processes. The relay is not run then. It ends with each set-up's
+capacity: the highest offered rate every run delivered (≥ 99 %, 0 lost) with a median p99 within
+50 ms (the chat goal), and within 500 ms, and their ratio. ``--until-overloaded`` skips a set-up's
+higher rates after two in a row were not held. ``--cpu-quota 0.5`` limits each desk process to half
+a core (a cgroup of its own, root only) over the measured runs: on a machine whose cores the
+desk's processes share with PostgreSQL, Redis and this generator, it gives every process a fixed
+share, as a core or machine of its own would, so that the runs show how the desk scales rather
+than how many cores are left over. Each run also reports the CPU that PostgreSQL's and Redis's
+processes used.
+
+    .venv/bin/python benchmarks/chat_load.py --processes 1,2 --cpu-quota 0.5 --until-overloaded \
+        --redis-url redis://127.0.0.1:6379/9 --database-url postgresql+psycopg://postgres@127.0.0.1:5432/<scratch> \
+        --rates 30,40,50,60,70,80,90,100,110,120,130,140,150,160,170,180 --seconds 10 --repeat 3
 """
 
 from __future__ import annotations
@@ -519,12 +531,19 @@ class Load:
                         self.phase.delivered[cid] = time.monotonic()
             elif name == "chat_offer" and isinstance(payload, dict):
                 self.offers += 1
-                agent.emit("accept", {"conversation_id": payload["conversation_id"]}, self._accepted)
+                self._accept(agent, payload["conversation_id"])
         return on_event
 
-    def _accepted(self, ack: object) -> None:
-        if isinstance(ack, dict) and ack.get("conversation_id"):
-            self.accepted += 1
+    def _accept(self, agent: SocketClient, conversation_id: int) -> None:
+        # as an agent at the console: an accept refused as busy is clicked again after the wait
+        def accepted(ack: object) -> None:
+            if isinstance(ack, dict) and ack.get("conversation_id"):
+                self.accepted += 1
+            elif isinstance(ack, dict) and isinstance(ack.get("retry_after"), int | float):
+                asyncio.get_running_loop().call_later(
+                    max(1, ack["retry_after"]) + random.random(), self._accept, agent, conversation_id)
+
+        agent.emit("accept", {"conversation_id": conversation_id}, accepted)
 
     async def connect(self) -> None:
         # agent n and visitor n connect to process n mod the number of processes: with two, most
@@ -677,6 +696,20 @@ def summarise(phase: Phase, seconds: float, cpu: float, statements: int, stored:
             "sql_per_message": statements / len(phase.due) if phase.due else 0, "cpu": cpu}
 
 
+def chat_states(server: Server) -> str:
+    """The desk's conversations by status and its agents by status, e.g. ``active 1000; online 50``."""
+    if server.kind != "desk":
+        return ""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(server.database_url)
+    with engine.connect() as conn:
+        chats = conn.execute(text("SELECT status, count(*) FROM chat_conversation GROUP BY status")).all()
+        agents = conn.execute(text("SELECT status, count(*) FROM chat_agent GROUP BY status")).all()
+    engine.dispose()
+    return "; ".join(", ".join(f"{status} {count}" for status, count in sorted(rows)) for rows in (chats, agents))
+
+
 def count_stored(server: Server, tag: str) -> int | None:
     if server.kind != "desk":
         return None
@@ -690,6 +723,67 @@ def count_stored(server: Server, tag: str) -> int | None:
     return int(count or 0)
 
 
+class CpuQuota:
+    """Each desk process in a cgroup of its own limited to *fraction* of one core (cgroup v1's
+    ``cpu`` controller or v2's ``cpu.max``; needs root), over a 10 ms period so that a process out
+    of its share waits at most a few milliseconds. With ``--processes 1,2`` on a small machine it
+    gives each desk process a fixed share, as a machine of its own would, and leaves the rest of
+    the cores to PostgreSQL, Redis and the load generator."""
+
+    PERIOD_US = 10_000
+
+    def __init__(self, fraction: float) -> None:
+        self.fraction = fraction
+        self.groups: list[Path] = []
+        v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+        if v2.exists() and "cpu" in v2.read_text().split():
+            self.root, self.v2 = Path("/sys/fs/cgroup"), True
+            (self.root / "cgroup.subtree_control").write_text("+cpu")
+        elif Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").exists():
+            self.root, self.v2 = Path("/sys/fs/cgroup/cpu"), False
+        else:
+            raise SystemExit("--cpu-quota needs the cgroup cpu controller (v1 or v2) and root")
+
+    def apply(self, server: Server) -> None:
+        quota = int(self.fraction * self.PERIOD_US)
+        for server_process in server.group:
+            group = self.root / f"chat-load-{os.getpid()}-{server_process.proc.pid}"
+            group.mkdir(exist_ok=True)
+            if self.v2:
+                (group / "cpu.max").write_text(f"{quota} {self.PERIOD_US}")
+            else:
+                (group / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+                (group / "cpu.cfs_quota_us").write_text(str(quota))
+            (group / "cgroup.procs").write_text(str(server_process.proc.pid))
+            self.groups.append(group)
+
+    def release(self) -> None:
+        for group in self.groups:
+            for pid in (group / "cgroup.procs").read_text().split():
+                try:
+                    (self.root / "cgroup.procs").write_text(pid)
+                except OSError:
+                    pass  # the process ended
+            try:
+                group.rmdir()
+            except OSError:
+                pass
+        self.groups.clear()
+
+
+async def settle(server: Server, quiet: float = 0.25, longest: float = 120) -> None:
+    """Wait until the servers have finished the set-up's work (the notices of a thousand new
+    chats, deferred routing): until they used under *quiet* of a core over a second, or
+    *longest* seconds. A run started on that backlog measured the set-up, not the rate."""
+    began = time.monotonic()
+    while time.monotonic() - began < longest:
+        cpu = server.cpu_seconds()
+        await asyncio.sleep(1)
+        if server.cpu_seconds() - cpu < quiet * len(server.group):
+            break
+    print(f"  {server.kind}: quiet after {time.monotonic() - began:.1f} s", flush=True)
+
+
 async def measure(server: Server, args: argparse.Namespace) -> list[dict]:
     load = Load(server, args.visitors, args.agents)
     began = time.monotonic()
@@ -697,6 +791,12 @@ async def measure(server: Server, args: argparse.Namespace) -> list[dict]:
     await load.open_chats()
     print(f"  {server.kind}: {args.visitors} visitors and {args.agents} agents ready in "
           f"{time.monotonic() - began:.1f} s (server RSS {server.rss_mib():.0f} MiB)", flush=True)
+    await settle(server)
+    quota = None
+    if args.cpu_quota and server.kind == "desk":
+        quota = CpuQuota(args.cpu_quota)
+        quota.apply(server)
+        print(f"  {server.kind}: each server process limited to {args.cpu_quota:.2f} of a core", flush=True)
     rows = []
     probe = GeneratorProbe()
     probe.start()
@@ -711,8 +811,10 @@ async def measure(server: Server, args: argparse.Namespace) -> list[dict]:
             runs = []
             for run in range(args.repeat):
                 tag = f"r{rate}-{run}"
+                if run == 0 and server.kind == "desk":  # a chat back in the queue would measure routing instead
+                    print(f"  {server.kind} chats; agents: {chat_states(server)}", flush=True)
                 statements, cpu = server.statements(), server.cpu_seconds()
-                clock, mine = time.monotonic(), _own_cpu()
+                clock, mine, services = time.monotonic(), _own_cpu(), services_cpu()
                 phase = await load.run_phase(rate, args.seconds, tag)
                 wall = time.monotonic() - clock
                 cpu_seconds = server.cpu_seconds() - cpu
@@ -721,6 +823,9 @@ async def measure(server: Server, args: argparse.Namespace) -> list[dict]:
                 # server CPU per message: less sensitive than rates to what else the machine runs
                 row["cpu_ms_per_message"] = cpu_seconds * 1000 / max(1, len(phase.due))
                 row["generator_cpu"] = (_own_cpu() - mine) / wall * 100
+                used = services_used(services)
+                row["postgres_cpu"] = used["postgres"] / wall * 100
+                row["redis_cpu"] = used["redis-server"] / wall * 100
                 began = min(phase.due.values())
                 ended = max([*phase.delivered.values(), *phase.acked.values(), phase.sent_until])
                 row.update(probe.summary(began, ended))
@@ -735,8 +840,13 @@ async def measure(server: Server, args: argparse.Namespace) -> list[dict]:
             if args.repeat > 1:
                 print(f"  {server.kind} {rate:>5}/s over {args.repeat} runs (min / median / max): "
                       + format_spread(rows[-1]), flush=True)
+            if args.until_overloaded and len(rows) >= 2 and not any(held(row, max(HELD_P99_MS)) for row in rows[-2:]):
+                print(f"  {server.kind}: two rates in a row not held, the higher rates are skipped", flush=True)
+                break
     finally:
         probe.stop()
+        if quota is not None:
+            quota.release()
         if args.profile and server.kind == "desk":
             server.proc.send_signal(signal.SIGUSR2)
             time.sleep(3)
@@ -763,8 +873,25 @@ def print_profile(path: Path, copy_to: str) -> None:
 
 
 SPREAD = ("delivered_rate", "p50", "p95", "p99", "max", "ack_p50", "ack_p99", "cpu", "sql_per_message",
-          "cpu_ms_per_message")
+          "cpu_ms_per_message", "generator_cpu", "postgres_cpu", "redis_cpu")
 SUMS = ("sent", "refused", "failed", "lost", "retrying", "duplicates")
+
+
+HELD_SHARE = 0.99  # a rate is held when every run delivered this share of it, nothing was lost,
+HELD_P99_MS = (50, 500)  # and the runs' median p99 was within the chat goal's 50 ms (or, looser, 500 ms)
+
+
+def highest_held(rows: list[dict], p99_ms: float) -> int | None:
+    """The highest offered rate of *rows* (``spread`` rows) held with a median p99 within *p99_ms*:
+    the capacity of a set-up at that latency. Delivered rates past overload say less: refused
+    messages wait out a doubling back-off, so what gets through over a run falls as the offer rises."""
+    return max((row["offered"] for row in rows if held(row, p99_ms)), default=None)
+
+
+def held(row: dict, p99_ms: float) -> bool:
+    """Whether the runs of a ``spread`` row held its offered rate with a median p99 within *p99_ms*."""
+    return (row["delivered_rate"][0] >= HELD_SHARE * row["offered"] and row["p99"][1] <= p99_ms
+            and row["lost"] == 0)
 
 
 def spread(runs: list[dict]) -> dict:
@@ -787,7 +914,8 @@ def format_spread(row: dict) -> str:
     stored = "" if row["stored"] is None else f", stored {row['stored']} of {row['sent']}"
     return (f"delivered {three('delivered_rate')}/s; p50 {three('p50', 1)}, p99 {three('p99', 1)},"
             f" max {three('max', 1)} ms; ack p99 {three('ack_p99', 1)} ms; CPU {three('cpu')} %"
-            f" ({three('cpu_ms_per_message', 2)} ms a message);"
+            f" ({three('cpu_ms_per_message', 2)} ms a message); load generator {three('generator_cpu')} %,"
+            f" PostgreSQL {three('postgres_cpu')} %, Redis {three('redis_cpu')} %;"
             f" SQL/msg {three('sql_per_message', 2)}; refused {row['refused']}, lost {row['lost']},"
             f" still retrying {row['retrying']}, duplicated {row['duplicates']}{stored}")
 
@@ -813,6 +941,33 @@ def format_pauses(row: dict) -> str:
     return text
 
 
+def services_cpu() -> dict[int, tuple[str, float]]:
+    """User + system CPU seconds of each PostgreSQL and Redis server process, by pid (what the
+    desk's database and message queue cost, on the same cores)."""
+    found: dict[int, tuple[str, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, rest = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        name = head.split("(", 1)[1]
+        for service in ("postgres", "redis-server"):
+            if name.startswith(service):
+                fields = rest.split()
+                found[int(stat.parent.name)] = (service, (int(fields[11]) + int(fields[12])) / tick)
+    return found
+
+
+def services_used(before: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds each service used since *before* (a process started since counts whole; one
+    that ended since is not counted: the desk's pooled connections live through a run)."""
+    used = {"postgres": 0.0, "redis-server": 0.0}
+    for pid, (service, seconds) in services_cpu().items():
+        used[service] += seconds - (before[pid][1] if pid in before else 0.0)
+    return used
+
+
 def _own_cpu() -> float:
     import resource
 
@@ -828,7 +983,8 @@ def format_row(row: dict) -> str:
             f" dup {row['duplicates']}{stored},"
             f" SQL/msg {row['sql_per_message']:.2f}, CPU {row['cpu']:.0f} %"
             f" = {row['cpu_ms_per_message']:.2f} ms a message"
-            f" (load generator {row['generator_cpu']:.0f} %)")
+            f" (load generator {row['generator_cpu']:.0f} %, PostgreSQL {row.get('postgres_cpu', 0):.0f} %,"
+            f" Redis {row.get('redis_cpu', 0):.0f} %)")
 
 
 async def idle_connections(server: Server, count: int) -> dict:
@@ -882,7 +1038,14 @@ def main() -> None:
                              "and --redis-url (the relay is not run)")
     parser.add_argument("--redis-url", default=None,
                         help="Redis for --processes (a scratch database number: it is emptied before each start)")
+    parser.add_argument("--until-overloaded", action="store_true",
+                        help="skip a set-up's higher rates once two rates in a row were not held")
+    parser.add_argument("--cpu-quota", type=float, default=0,
+                        help="limit each desk server process to this share of one core over the measured runs "
+                             "(e.g. 0.5; cgroups, root): with --processes, a share of its own for each")
     args = parser.parse_args()
+    if not 0 <= args.cpu_quota <= 1:
+        raise SystemExit("--cpu-quota is a share of one core, between 0 and 1")
     args.rates = [int(r) for r in args.rates.split(",") if r]
     args.processes = [int(n) for n in args.processes.split(",") if n] if args.processes else []
     if args.processes and (not args.redis_url or not all(0 < n <= 8 for n in args.processes)):
@@ -931,11 +1094,18 @@ def main() -> None:
         one, *more = args.processes
         print(f"delivered throughput against {one} process(es) (medians):")
         for n in more:
-            for base, other in zip(results[f"desk x{one}"], results[f"desk x{n}"], strict=True):
+            for base, other in zip(results[f"desk x{one}"], results[f"desk x{n}"], strict=False):
                 ratio = other["delivered_rate"][1] / base["delivered_rate"][1]
                 print(f"  {base['offered']:>5}/s offered: {n} processes {other['delivered_rate'][1]:.0f} / "
                       f"{one} {base['delivered_rate'][1]:.0f} = {ratio:.2f}x;"
                       f" p99 {other['p99'][1]:.1f} / {base['p99'][1]:.1f} ms")
+        for p99_ms in HELD_P99_MS:
+            capacity = {n: highest_held(results[f"desk x{n}"], p99_ms) for n in args.processes}
+            print(f"highest offered rate held (every run delivered >= {HELD_SHARE:.0%} of it, 0 lost, median p99 <="
+                  f" {p99_ms} ms): " + ", ".join(f"{n} process(es) {capacity[n] or 'none'}/s" for n in args.processes))
+            for n in more:
+                if capacity[one] and capacity[n]:
+                    print(f"  {n} / {one}: {capacity[n] / capacity[one]:.2f}x")
     elif not args.idle and len(results) == 2:
         print("desk / relay delivered throughput:")
         for desk, relay in zip(results["desk"], results["relay"], strict=True):
