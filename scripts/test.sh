@@ -11,7 +11,8 @@
 # Step 3 needs both servers. When one is unreachable the run is skipped with a message, except
 # when CI is set: then it is an error. Every step runs; the script fails if any of them failed.
 # Extra arguments go to both pytest runs (e.g. `scripts/test.sh -k contracts -x`). Warnings are
-# counted on the summary line but not listed; run pytest directly to see them.
+# counted on the summary line but not listed; run pytest directly to see them. Each run lists its
+# slowest tests (up to 15 over 5 s each), where the suite's time goes.
 # Run scripts/setup.sh --test first (`make test` does).
 set -uo pipefail
 
@@ -55,7 +56,8 @@ start_pytest() {
     local parallel=()
     if [ "$WORKERS" -gt 1 ] 2>/dev/null; then parallel=(-n "$WORKERS" --dist loadfile); fi
     env -u TEST_DATABASE_URL -u TEST_REDIS_URL ASYNC_MODE=threading "${envs[@]}" \
-        "$PY" -m pytest tests -q --disable-warnings --basetemp="$LOG_DIR/$name-tmp" "${parallel[@]}" "$@" \
+        "$PY" -m pytest tests -q --disable-warnings --durations=15 --durations-min=5 \
+        --basetemp="$LOG_DIR/$name-tmp" "${parallel[@]}" "$@" \
         > "$LOG_DIR/$name.log" 2>&1 &
     PIDS+=($!)
     NAMES+=("$name")
